@@ -1,0 +1,31 @@
+//! Generated protobuf and gRPC code for Yuetan.
+//!
+//! The packages mirror the `.proto` files: `yuetan::common::v1`,
+//! `yuetan::events::v1`, `yuetan::platform::v1`. [`FILE_DESCRIPTOR_SET`] feeds gRPC reflection.
+
+#![allow(clippy::all, missing_docs)]
+
+pub mod yuetan {
+    pub mod common {
+        pub mod v1 {
+            tonic::include_proto!("yuetan.common.v1");
+        }
+    }
+    pub mod events {
+        pub mod v1 {
+            tonic::include_proto!("yuetan.events.v1");
+        }
+    }
+    pub mod platform {
+        pub mod v1 {
+            tonic::include_proto!("yuetan.platform.v1");
+        }
+    }
+}
+
+pub use yuetan::common::v1 as common;
+pub use yuetan::events::v1 as events;
+pub use yuetan::platform::v1 as platform;
+
+/// Every Yuetan message and service, for `tonic-reflection`.
+pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("yuetan_descriptor");

@@ -1,0 +1,115 @@
+//! The event backbone: NATS JetStream stream `YUETAN` on `yuetan.ev.>`.
+//!
+//! Subjects are `<prefix>.<province>.<city>.<county>.<service>.<event>`
+//! (ARCHITECTURE §4): the six-digit division code split into two-digit
+//! tokens, so `yuetan.ev.62.>` is a province and `yuetan.ev.62.01.>` a city.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, stream};
+
+use crate::config::NatsConfig;
+use crate::error::Error;
+
+/// A connected JetStream context plus the naming rules of the deployment.
+#[derive(Clone, Debug)]
+pub struct Bus {
+    pub client: async_nats::Client,
+    pub jetstream: jetstream::Context,
+    pub stream: String,
+    pub subject_prefix: String,
+}
+
+impl Bus {
+    /// Connects to NATS and makes sure the stream exists with the configured
+    /// replicas and duplicate window (creating or updating it).
+    pub async fn connect(config: &NatsConfig) -> Result<Bus, Error> {
+        let client = async_nats::ConnectOptions::new()
+            .name("yuetan")
+            .retry_on_initial_connect()
+            .connection_timeout(Duration::from_secs(5))
+            .connect(&config.url)
+            .await
+            .map_err(|err| Error::Unavailable(format!("connecting to nats at {}: {err}", config.url)))?;
+        let bus = Bus {
+            jetstream: jetstream::new(client.clone()),
+            client,
+            stream: config.stream.clone(),
+            subject_prefix: config.subject_prefix.clone(),
+        };
+        bus.ensure_stream(config).await?;
+        Ok(bus)
+    }
+
+    async fn ensure_stream(&self, config: &NatsConfig) -> Result<(), Error> {
+        let stream_config = stream::Config {
+            name: config.stream.clone(),
+            subjects: vec![format!("{}.>", config.subject_prefix)],
+            storage: stream::StorageType::File,
+            num_replicas: config.replicas,
+            duplicate_window: Duration::from_secs(config.duplicate_window_secs),
+            retention: stream::RetentionPolicy::Limits,
+            ..Default::default()
+        };
+        self.jetstream
+            .create_or_update_stream(stream_config)
+            .await
+            .map_err(|err| Error::Unavailable(format!("creating stream {}: {err}", config.stream)))?;
+        Ok(())
+    }
+
+    /// The subject of an event: `<prefix>.<pp>.<cc>.<dd>.<service>.<event>`,
+    /// from a six-digit division code and a type `<service>.<event>`.
+    pub fn subject(&self, division_code: &str, event_type: &str) -> Result<String, Error> {
+        subject(&self.subject_prefix, division_code, event_type)
+    }
+
+    /// The filter for every event of one service, province-wide or narrower.
+    pub fn filter_for(&self, division_prefix_tokens: &[&str], service: &str, event: &str) -> String {
+        let mut parts = vec![self.subject_prefix.clone()];
+        for index in 0..3 {
+            parts.push(division_prefix_tokens.get(index).map(|t| t.to_string()).unwrap_or_else(|| "*".into()));
+        }
+        parts.push(service.to_string());
+        parts.push(event.to_string());
+        parts.join(".")
+    }
+}
+
+/// See [`Bus::subject`].
+pub fn subject(prefix: &str, division_code: &str, event_type: &str) -> Result<String, Error> {
+    if division_code.len() != 6 || !division_code.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Error::invalid("jurisdiction", "must be a six-digit division code"));
+    }
+    let Some((service, event)) = event_type.split_once('.') else {
+        return Err(Error::invalid("type", "must be <service>.<event>"));
+    };
+    let token_ok = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if !token_ok(service) || !token_ok(event) {
+        return Err(Error::invalid("type", "service and event must be lowercase tokens"));
+    }
+    Ok(format!(
+        "{prefix}.{}.{}.{}.{service}.{event}",
+        &division_code[0..2],
+        &division_code[2..4],
+        &division_code[4..6]
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subject_splits_the_division_code_into_two_digit_tokens() {
+        let s = subject("yuetan.ev", "620102", "intake.clue_registered").unwrap();
+        assert_eq!(s, "yuetan.ev.62.01.02.intake.clue_registered");
+    }
+
+    #[test]
+    fn subject_rejects_bad_division_and_type() {
+        assert!(subject("yuetan.ev", "6201", "intake.x").is_err());
+        assert!(subject("yuetan.ev", "620102", "intake").is_err());
+        assert!(subject("yuetan.ev", "620102", "intake.a.b>").is_err());
+    }
+}

@@ -1,0 +1,26 @@
+//! The runtime every Yuetan service stands on.
+//!
+//! A service builds its `AppState` from these parts (ARCHITECTURE §3):
+//! [`config`] → [`telemetry`] → [`db`] (pool + migrations) → [`bus`]
+//! (JetStream) → [`outbox`] relay, [`consumer`] runner, [`timers`] sweeper →
+//! [`server`] (gRPC with health and reflection, [`auth`] interceptor).
+//! Every state change also goes to the hash-chained [`audit`] log.
+
+pub mod audit;
+pub mod auth;
+pub mod bus;
+pub mod clock;
+pub mod config;
+pub mod consumer;
+pub mod db;
+pub mod error;
+pub mod outbox;
+pub mod server;
+pub mod telemetry;
+pub mod timers;
+pub mod trace_context;
+
+pub use auth::Actor;
+pub use clock::{Clock, SystemClock, TestClock};
+pub use config::Config;
+pub use error::Error;

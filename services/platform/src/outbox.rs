@@ -1,0 +1,292 @@
+//! Transactional outbox (ARCHITECTURE §4).
+//!
+//! [`Outbox::write`] stores an event in the caller's transaction, beside the
+//! state change it announces: both commit or neither does. The [`Relay`]
+//! publishes committed rows to JetStream in `seq` order, waits for each ack
+//! and marks the rows sent.
+//!
+//! Crash safety, step by step:
+//! - dies before the caller commits: the row never existed; nothing is sent;
+//! - dies after commit, before publishing: the row is unsent; the next relay
+//!   (after restart, or another replica) publishes it;
+//! - dies after publishing, before marking sent: the row is published again;
+//!   JetStream drops the copy because `Nats-Msg-Id` = event id is inside the
+//!   duplicate window, and consumers' inboxes drop anything later.
+//!
+//! Only one relay per schema works at a time (a transaction-scoped advisory
+//! lock), so replicas never interleave and order is kept. Rows are ordered by
+//! `seq`; a case's events are written under its row lock, so they commit, and
+//! are published, in case order.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use prost::Message;
+use sqlx::postgres::PgListener;
+use sqlx::{PgConnection, PgPool, Row};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+use yuetan_proto::common::Actor as ProtoActor;
+use yuetan_proto::events::{event::Payload, Event};
+
+use crate::bus::{self, Bus};
+use crate::error::Error;
+use crate::trace_context;
+
+/// An event to announce, before the outbox gives it an id and a time.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    /// `<service>.<event>` in the past tense, e.g. `intake.clue_registered`.
+    pub event_type: String,
+    pub case_id: Option<Uuid>,
+    /// The case's event sequence (1, 2, …); 0 for events without a case.
+    pub case_version: u64,
+    /// Six-digit division code of the owning jurisdiction.
+    pub jurisdiction: String,
+    pub organ: String,
+    pub actor: Option<ProtoActor>,
+    /// Id of the first event or request of the chain; defaults to this event.
+    pub correlation_id: Option<String>,
+    /// Id of the event or request that caused this one.
+    pub causation_id: Option<String>,
+    pub payload: Payload,
+}
+
+/// Writes events into the outbox table of the connection's schema.
+#[derive(Debug, Clone)]
+pub struct Outbox {
+    subject_prefix: String,
+    /// CloudEvents `ce-source`, e.g. `/yuetan/intake`.
+    source: String,
+}
+
+impl Outbox {
+    pub fn new(subject_prefix: impl Into<String>, service: &str) -> Self {
+        Self { subject_prefix: subject_prefix.into(), source: format!("/yuetan/{service}") }
+    }
+
+    /// Stores `event` in the caller's transaction and returns the envelope
+    /// that will be published. Call it with `&mut *tx`.
+    #[tracing::instrument(skip_all, fields(event_type = %event.event_type))]
+    pub async fn write(&self, conn: &mut PgConnection, event: NewEvent, now: DateTime<Utc>) -> Result<Event, Error> {
+        let id = Uuid::now_v7();
+        let subject = bus::subject(&self.subject_prefix, &event.jurisdiction, &event.event_type)?;
+        let envelope = Event {
+            id: id.to_string(),
+            r#type: event.event_type.clone(),
+            case_id: event.case_id.map(|c| c.to_string()).unwrap_or_default(),
+            case_version: event.case_version,
+            jurisdiction: event.jurisdiction.clone(),
+            organ: event.organ.clone(),
+            occurred_at: Some(prost_types::Timestamp {
+                seconds: now.timestamp(),
+                nanos: i32::try_from(now.timestamp_subsec_nanos()).unwrap_or(0),
+            }),
+            actor: event.actor.clone(),
+            correlation_id: event.correlation_id.clone().unwrap_or_else(|| id.to_string()),
+            causation_id: event.causation_id.clone().unwrap_or_default(),
+            payload: Some(event.payload),
+        };
+        let headers = self.headers(&envelope, &subject, now);
+        sqlx::query(
+            "INSERT INTO outbox (event_id, event_type, subject, payload, headers) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(id)
+        .bind(&envelope.r#type)
+        .bind(&subject)
+        .bind(envelope.encode_to_vec())
+        .bind(sqlx::types::Json(&headers))
+        .execute(&mut *conn)
+        .await?;
+        Ok(envelope)
+    }
+
+    /// CloudEvents binary-mode headers, the JetStream dedup id and the trace.
+    fn headers(&self, envelope: &Event, subject: &str, now: DateTime<Utc>) -> HashMap<String, String> {
+        let mut headers = HashMap::new();
+        headers.insert("Nats-Msg-Id".to_string(), envelope.id.clone());
+        headers.insert("ce-specversion".to_string(), "1.0".to_string());
+        headers.insert("ce-id".to_string(), envelope.id.clone());
+        headers.insert("ce-type".to_string(), envelope.r#type.clone());
+        headers.insert("ce-source".to_string(), self.source.clone());
+        let ce_subject = if envelope.case_id.is_empty() { subject.to_string() } else { envelope.case_id.clone() };
+        headers.insert("ce-subject".to_string(), ce_subject);
+        headers.insert("ce-time".to_string(), now.to_rfc3339_opts(SecondsFormat::Micros, true));
+        headers.insert("ce-dataschema".to_string(), "yuetan.events.v1.Event".to_string());
+        headers.insert("content-type".to_string(), "application/protobuf".to_string());
+        headers.insert("traceparent".to_string(), trace_context::current_traceparent());
+        headers
+    }
+}
+
+/// Publishes committed outbox rows to JetStream.
+#[derive(Debug, Clone)]
+pub struct Relay {
+    pool: PgPool,
+    bus: Bus,
+    schema: String,
+    batch: i64,
+    poll_interval: Duration,
+}
+
+/// Where a relay round stops early: only the crash tests use anything but `None`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrashPoint {
+    None,
+    /// Publish and receive the acks, then die before marking the rows sent.
+    AfterPublishBeforeMark,
+}
+
+impl Relay {
+    pub fn new(pool: PgPool, bus: Bus, schema: impl Into<String>, batch: i64, poll_interval: Duration) -> Self {
+        Self { pool, bus, schema: schema.into(), batch, poll_interval }
+    }
+
+    /// Relays until `shutdown`, woken by NOTIFY at each commit and by a slow
+    /// poll as a safety net (a notification lost while reconnecting).
+    pub async fn run(self, shutdown: CancellationToken) {
+        let channel = format!("outbox_{}", self.schema);
+        let mut listener = match PgListener::connect_with(&self.pool).await {
+            Ok(listener) => Some(listener),
+            Err(err) => {
+                tracing::warn!(error = %err, "outbox relay cannot listen; polling only");
+                None
+            }
+        };
+        if let Some(listener) = listener.as_mut() {
+            if let Err(err) = listener.listen(&channel).await {
+                tracing::warn!(error = %err, %channel, "outbox relay listen failed; polling only");
+            }
+        }
+        tracing::info!(schema = %self.schema, "outbox relay started");
+        loop {
+            self.drain().await;
+            let wake = async {
+                match listener.as_mut() {
+                    Some(listener) => {
+                        if let Err(err) = listener.recv().await {
+                            tracing::warn!(error = %err, "outbox listener error");
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                        }
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = wake => {}
+                _ = tokio::time::sleep(self.poll_interval) => {}
+            }
+        }
+        // Publish what is already committed before stopping, so a clean
+        // shutdown leaves nothing behind for the next start.
+        self.drain().await;
+        tracing::info!(schema = %self.schema, "outbox relay stopped");
+    }
+
+    /// Publishes until the outbox has no unsent rows (or an error stops it).
+    async fn drain(&self) {
+        loop {
+            match self.publish_pending().await {
+                Ok(count) if count < self.batch as usize => return,
+                Ok(_) => continue,
+                Err(err) => {
+                    tracing::warn!(error = %err, "outbox relay round failed; will retry");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// One round: publishes up to `batch` unsent rows in order and marks the
+    /// acknowledged ones sent. Returns how many were marked.
+    pub async fn publish_pending(&self) -> Result<usize, Error> {
+        self.round(CrashPoint::None).await
+    }
+
+    /// One round that stops at `crash` as if the process died there.
+    pub async fn round(&self, crash: CrashPoint) -> Result<usize, Error> {
+        let mut tx = self.pool.begin().await?;
+        let leader: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock(hashtext('yuetan.outbox.' || current_schema()))")
+            .fetch_one(&mut *tx)
+            .await?;
+        if !leader {
+            return Ok(0);
+        }
+        let rows = sqlx::query(
+            "SELECT seq, subject, payload, headers FROM outbox WHERE sent_at IS NULL ORDER BY seq LIMIT $1",
+        )
+        .bind(self.batch)
+        .fetch_all(&mut *tx)
+        .await?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+
+        // Send every message first, then collect the acks in the same order:
+        // pipelining keeps the round trip per batch, not per event.
+        let mut pending = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let seq: i64 = row.get("seq");
+            let subject: String = row.get("subject");
+            let payload: Vec<u8> = row.get("payload");
+            let headers: sqlx::types::Json<HashMap<String, String>> = row.get("headers");
+            let mut nats_headers = async_nats::HeaderMap::new();
+            for (name, value) in headers.0.iter() {
+                nats_headers.insert(name.as_str(), value.as_str());
+            }
+            match self.bus.jetstream.publish_with_headers(subject, nats_headers, payload.into()).await {
+                Ok(ack) => pending.push((seq, Pending::Ack(ack))),
+                Err(err) => {
+                    pending.push((seq, Pending::Failed(err.to_string())));
+                    break;
+                }
+            }
+        }
+
+        let mut sent: Vec<i64> = Vec::with_capacity(pending.len());
+        let mut failure: Option<(i64, String)> = None;
+        for (seq, ack) in pending {
+            let result = match ack {
+                Pending::Ack(ack) => ack.await.map(|_| ()).map_err(|err| err.to_string()),
+                Pending::Failed(err) => Err(err),
+            };
+            match result {
+                Ok(()) => sent.push(seq),
+                Err(err) => {
+                    failure = Some((seq, err));
+                    break;
+                }
+            }
+        }
+        if crash == CrashPoint::AfterPublishBeforeMark {
+            drop(tx);
+            return Ok(0);
+        }
+        sqlx::query("UPDATE outbox SET sent_at = now(), attempts = attempts + 1 WHERE seq = ANY($1)")
+            .bind(&sent)
+            .execute(&mut *tx)
+            .await?;
+        if let Some((seq, err)) = &failure {
+            tracing::warn!(seq, error = %err, "outbox publish failed; will retry");
+            sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE seq = $1")
+                .bind(seq)
+                .bind(err)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        match failure {
+            Some((_, err)) if sent.is_empty() => Err(Error::Unavailable(format!("publishing to jetstream: {err}"))),
+            _ => Ok(sent.len()),
+        }
+    }
+}
+
+/// A publish that was sent (ack to come) or could not be sent.
+enum Pending {
+    Ack(async_nats::jetstream::context::PublishAckFuture),
+    Failed(String),
+}

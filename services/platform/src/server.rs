@@ -1,0 +1,116 @@
+//! The gRPC server every service runs: its business services behind the
+//! [`AuthInterceptor`], plus gRPC health and reflection (open, so load
+//! balancers and `grpcurl` work without a token), plus `WhoAmI`.
+//!
+//! Build and run are separate: [`bind`] takes the port (0 in tests: read the
+//! real one from the listener), [`Services::serve`] runs until shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+use tonic::body::Body;
+use tonic::server::NamedService;
+use tonic::service::interceptor::InterceptedService;
+use tonic::service::RoutesBuilder;
+use tonic::{Request, Response, Status};
+use yuetan_proto::platform::platform_service_server::{PlatformService, PlatformServiceServer};
+use yuetan_proto::platform::{WhoAmIRequest, WhoAmIResponse};
+
+use crate::auth::{self, AuthInterceptor, Verifier};
+use crate::error::Error;
+use crate::trace_context;
+
+/// Binds the gRPC listener. Port 0 picks a free port.
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener, Error> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|err| Error::Unavailable(format!("binding gRPC listener on {addr}: {err}")))
+}
+
+/// The set of gRPC services one process serves.
+pub struct Services {
+    service: String,
+    routes: RoutesBuilder,
+    names: Vec<&'static str>,
+    interceptor: AuthInterceptor,
+}
+
+impl Services {
+    /// Starts a set for `service` (its name is echoed by `WhoAmI`) whose
+    /// business services are authenticated by `verifier`.
+    pub fn new(service: &str, verifier: Arc<Verifier>) -> Self {
+        let interceptor = AuthInterceptor::new(verifier);
+        let mut services = Self { service: service.to_string(), routes: RoutesBuilder::default(), names: Vec::new(), interceptor };
+        let whoami = WhoAmIService { service: services.service.clone() };
+        services = services.add_authenticated(PlatformServiceServer::new(whoami));
+        services
+    }
+
+    /// Adds a business service behind the auth interceptor: every call needs
+    /// a valid bearer token, and the handler finds the [`crate::Actor`] in
+    /// the request extensions ([`auth::actor`]).
+    pub fn add_authenticated<S>(mut self, service: S) -> Self
+    where
+        S: tower::Service<http::Request<Body>, Response = http::Response<Body>, Error = std::convert::Infallible>
+            + NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        self.names.push(S::NAME);
+        self.routes.add_service(InterceptedService::new(service, self.interceptor.clone()));
+        self
+    }
+
+    /// Serves until `shutdown`, then lets in-flight calls finish.
+    pub async fn serve(self, listener: TcpListener, shutdown: CancellationToken) -> Result<(), Error> {
+        let (reporter, health) = tonic_health::server::health_reporter();
+        for name in &self.names {
+            reporter.set_service_status(*name, tonic_health::ServingStatus::Serving).await;
+        }
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(yuetan_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()
+            .map_err(|err| Error::Internal(format!("building reflection: {err}")))?;
+        let mut routes = self.routes;
+        routes.add_service(health);
+        routes.add_service(reflection);
+
+        let addr = listener.local_addr().ok();
+        tracing::info!(service = %self.service, ?addr, "grpc server listening");
+        tonic::transport::Server::builder()
+            .trace_fn(|request: &http::Request<()>| {
+                let span = tracing::info_span!("grpc", path = %request.uri().path());
+                trace_context::set_parent(&span, &trace_context::HttpHeaders(request.headers()));
+                span
+            })
+            .add_routes(routes.routes())
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.cancelled_owned())
+            .await
+            .map_err(|err| Error::Internal(format!("grpc server: {err}")))
+    }
+}
+
+/// `WhoAmI`: echoes the verified identity of the caller.
+#[derive(Debug, Clone)]
+struct WhoAmIService {
+    service: String,
+}
+
+#[tonic::async_trait]
+impl PlatformService for WhoAmIService {
+    async fn who_am_i(&self, request: Request<WhoAmIRequest>) -> Result<Response<WhoAmIResponse>, Status> {
+        let actor = auth::actor(&request)?;
+        Ok(Response::new(WhoAmIResponse {
+            actor: Some(actor.to_proto()),
+            qualifications: actor.qualifications.clone(),
+            service: self.service.clone(),
+        }))
+    }
+}

@@ -1,0 +1,177 @@
+//! Durable timers (ARCHITECTURE §5): every legal time limit is a row in
+//! `timers`, written in the same transaction as the state change that starts
+//! the limit.
+//!
+//! The [`Sweeper`] claims due rows with `FOR UPDATE SKIP LOCKED`, so several
+//! replicas share the work without waiting on each other, and runs each
+//! timer's handler in a savepoint of the claiming transaction together with
+//! `fired_at`: the handler's effect and the "fired" mark commit together, so
+//! a timer fires exactly once. A sweeper that dies mid-batch rolls back; its
+//! rows are unlocked and the next sweep fires them. Time comes from the
+//! [`Clock`](crate::clock::Clock), so tests move a test clock past a deadline.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::{Acquire, PgConnection, PgPool, Row};
+use tracing::Instrument;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::clock::SharedClock;
+use crate::config::TimerConfig;
+use crate::error::Error;
+
+/// A timer that is due.
+#[derive(Debug, Clone)]
+pub struct Timer {
+    pub id: Uuid,
+    pub kind: String,
+    pub key: String,
+    pub due_at: DateTime<Utc>,
+    pub payload: serde_json::Value,
+    /// Earlier failed attempts.
+    pub attempts: i32,
+}
+
+/// Starts (or moves) the timer `(kind, key)` to `due_at`, in the caller's
+/// transaction. A timer that already fired is left alone. Returns its id.
+pub async fn schedule(
+    conn: &mut PgConnection,
+    kind: &str,
+    key: &str,
+    due_at: DateTime<Utc>,
+    payload: &serde_json::Value,
+) -> Result<Uuid, Error> {
+    let id: Uuid = sqlx::query_scalar(
+        "INSERT INTO timers (id, kind, key, due_at, payload) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (kind, key) DO UPDATE
+           SET due_at = EXCLUDED.due_at, payload = EXCLUDED.payload, cancelled_at = NULL
+           WHERE timers.fired_at IS NULL
+         RETURNING id",
+    )
+    .bind(Uuid::now_v7())
+    .bind(kind)
+    .bind(key)
+    .bind(due_at)
+    .bind(sqlx::types::Json(payload))
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| Error::FailedPrecondition(format!("timer {kind}/{key} has already fired")))?;
+    Ok(id)
+}
+
+/// Cancels the timer `(kind, key)` if it has not fired; returns whether it did.
+pub async fn cancel(conn: &mut PgConnection, kind: &str, key: &str, now: DateTime<Utc>) -> Result<bool, Error> {
+    let done = sqlx::query(
+        "UPDATE timers SET cancelled_at = $3 WHERE kind = $1 AND key = $2 AND fired_at IS NULL AND cancelled_at IS NULL",
+    )
+    .bind(kind)
+    .bind(key)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    Ok(done == 1)
+}
+
+/// What happens when a timer is due. Runs inside the sweeper's transaction:
+/// write through `conn` (and the outbox) only.
+pub trait TimerHandler: Send + Sync + 'static {
+    fn fire<'a>(&'a self, conn: &'a mut PgConnection, timer: &'a Timer)
+        -> impl Future<Output = Result<(), String>> + Send + 'a;
+}
+
+/// Fires due timers of one schema.
+#[derive(Debug, Clone)]
+pub struct Sweeper {
+    pool: PgPool,
+    clock: SharedClock,
+    config: TimerConfig,
+}
+
+impl Sweeper {
+    pub fn new(pool: PgPool, clock: SharedClock, config: TimerConfig) -> Self {
+        Self { pool, clock, config }
+    }
+
+    /// Sweeps until `shutdown`; each round fires everything due.
+    pub async fn run<H: TimerHandler>(self, handler: Arc<H>, shutdown: CancellationToken) {
+        let interval = Duration::from_millis(self.config.poll_interval_ms);
+        loop {
+            loop {
+                match self.sweep_once(handler.as_ref()).await {
+                    Ok(fired) if fired > 0 && !shutdown.is_cancelled() => continue,
+                    Ok(_) => break,
+                    Err(err) => {
+                        tracing::warn!(error = %err, "timer sweep failed; will retry");
+                        break;
+                    }
+                }
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(interval) => {}
+            }
+        }
+    }
+
+    /// Claims up to `batch` due timers and fires them. Returns how many were
+    /// claimed (fired or failed), so a caller can loop until nothing is due.
+    pub async fn sweep_once<H: TimerHandler>(&self, handler: &H) -> Result<usize, Error> {
+        let now = self.clock.now();
+        let mut tx = self.pool.begin().await?;
+        let rows = sqlx::query(
+            "SELECT id, kind, key, due_at, payload, attempts FROM timers
+             WHERE fired_at IS NULL AND cancelled_at IS NULL AND due_at <= $1
+             ORDER BY due_at
+             LIMIT $2
+             FOR UPDATE SKIP LOCKED",
+        )
+        .bind(now)
+        .bind(self.config.batch)
+        .fetch_all(&mut *tx)
+        .await?;
+        let claimed = rows.len();
+        for row in rows {
+            let payload: sqlx::types::Json<serde_json::Value> = row.get("payload");
+            let timer = Timer {
+                id: row.get("id"),
+                kind: row.get("kind"),
+                key: row.get("key"),
+                due_at: row.get("due_at"),
+                payload: payload.0,
+                attempts: row.get("attempts"),
+            };
+            // A savepoint per timer: one failing handler does not undo the others.
+            let mut savepoint = tx.begin().await?;
+            let span = tracing::info_span!("timer", kind = %timer.kind, key = %timer.key);
+            let result = handler.fire(&mut savepoint, &timer).instrument(span).await;
+            match result {
+                Ok(()) => {
+                    sqlx::query("UPDATE timers SET fired_at = $2 WHERE id = $1")
+                        .bind(timer.id)
+                        .bind(now)
+                        .execute(&mut *savepoint)
+                        .await?;
+                    savepoint.commit().await?;
+                }
+                Err(reason) => {
+                    savepoint.rollback().await?;
+                    tracing::warn!(kind = %timer.kind, key = %timer.key, %reason, "timer handler failed; will retry");
+                    let retry_at = now + chrono::Duration::seconds(self.config.retry_after_secs as i64);
+                    sqlx::query("UPDATE timers SET attempts = attempts + 1, last_error = $2, due_at = $3 WHERE id = $1")
+                        .bind(timer.id)
+                        .bind(&reason)
+                        .bind(retry_at)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(claimed)
+    }
+}

@@ -1,0 +1,170 @@
+//! Durable timers against a real PostgreSQL.
+
+mod common;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use sqlx::PgConnection;
+use yuetan_platform::clock::{SharedClock, TestClock};
+use yuetan_platform::config::TimerConfig;
+use yuetan_platform::db;
+use yuetan_platform::timers::{self, Sweeper, Timer, TimerHandler};
+use yuetan_platform::Clock;
+
+/// Records each firing in `fired` (primary key: a second firing of the same
+/// timer would fail) and counts handler calls.
+struct Recorder {
+    calls: AtomicU64,
+    failures_left: AtomicU64,
+}
+
+impl Recorder {
+    fn new(failures: u64) -> Arc<Self> {
+        Arc::new(Self { calls: AtomicU64::new(0), failures_left: AtomicU64::new(failures) })
+    }
+}
+
+impl TimerHandler for Recorder {
+    async fn fire(&self, conn: &mut PgConnection, timer: &Timer) -> Result<(), String> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        sqlx::query("INSERT INTO fired (timer_id) VALUES ($1)")
+            .bind(timer.id)
+            .execute(&mut *conn)
+            .await
+            .map_err(|err| err.to_string())?;
+        if self.failures_left.load(Ordering::SeqCst) > 0 {
+            self.failures_left.fetch_sub(1, Ordering::SeqCst);
+            return Err("deliberate failure".into());
+        }
+        Ok(())
+    }
+}
+
+fn at(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+async fn setup() -> (sqlx::PgPool, String) {
+    let stack = yuetan_testkit::stack().await;
+    let url = stack.fresh_database().await.unwrap();
+    let pool = db::connect_and_migrate(&url, "svc").await.unwrap();
+    sqlx::query("CREATE TABLE fired (timer_id UUID PRIMARY KEY)").execute(&pool).await.unwrap();
+    (pool, url)
+}
+
+#[tokio::test]
+async fn two_sweepers_racing_over_10000_due_timers_fire_each_exactly_once() {
+    let (pool, url) = setup().await;
+    let clock = TestClock::new(at("2026-03-02T09:00:00Z"));
+    sqlx::query(
+        "INSERT INTO timers (id, kind, key, due_at)
+         SELECT gen_random_uuid(), 'race', g::text, $1 - (g || ' seconds')::interval FROM generate_series(1, 10000) g",
+    )
+    .bind(clock.now())
+    .execute(&pool)
+    .await
+    .unwrap();
+
+    // Two sweepers with their own pools, as two replicas would have.
+    let other_pool = db::connect(&url, "svc", 8).await.unwrap();
+    let config = TimerConfig { batch: 100, ..TimerConfig::default() };
+    let shared: SharedClock = Arc::new(clock.clone());
+    let sweepers = [Sweeper::new(pool.clone(), shared.clone(), config.clone()), Sweeper::new(other_pool, shared, config)];
+    let handler = Recorder::new(0);
+    let mut tasks = Vec::new();
+    for sweeper in sweepers {
+        let handler = handler.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut claimed = 0;
+            loop {
+                let n = sweeper.sweep_once(handler.as_ref()).await.unwrap();
+                if n == 0 {
+                    return claimed;
+                }
+                claimed += n;
+            }
+        }));
+    }
+    let mut per_sweeper = Vec::new();
+    for task in tasks {
+        per_sweeper.push(task.await.unwrap());
+    }
+
+    assert_eq!(per_sweeper.iter().sum::<usize>(), 10_000, "claims per sweeper: {per_sweeper:?}");
+    assert!(per_sweeper.iter().all(|&n| n > 0), "both sweepers took part: {per_sweeper:?}");
+    assert_eq!(handler.calls.load(Ordering::SeqCst), 10_000);
+    let fired: i64 = sqlx::query_scalar("SELECT count(*) FROM fired").fetch_one(&pool).await.unwrap();
+    assert_eq!(fired, 10_000);
+    let unfired: i64 = sqlx::query_scalar("SELECT count(*) FROM timers WHERE fired_at IS NULL").fetch_one(&pool).await.unwrap();
+    assert_eq!(unfired, 0);
+}
+
+#[tokio::test]
+async fn a_timer_fires_only_when_the_clock_passes_its_deadline_and_then_only_once() {
+    let (pool, _) = setup().await;
+    let clock = TestClock::new(at("2026-02-12T09:00:00Z"));
+    let mut tx = pool.begin().await.unwrap();
+    timers::schedule(&mut tx, "verification", "clue-1", at("2026-02-24T16:00:00Z"), &serde_json::json!({"clue": 1}))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let sweeper = Sweeper::new(pool.clone(), Arc::new(clock.clone()), TimerConfig::default());
+    let handler = Recorder::new(0);
+    assert_eq!(sweeper.sweep_once(handler.as_ref()).await.unwrap(), 0, "not due yet");
+
+    clock.set(at("2026-02-24T16:00:01Z"));
+    assert_eq!(sweeper.sweep_once(handler.as_ref()).await.unwrap(), 1);
+    clock.advance(Duration::days(30));
+    assert_eq!(sweeper.sweep_once(handler.as_ref()).await.unwrap(), 0, "a fired timer never fires again");
+    assert_eq!(handler.calls.load(Ordering::SeqCst), 1);
+
+    // Rescheduling a fired timer is refused rather than silently re-armed.
+    let mut tx = pool.begin().await.unwrap();
+    let again = timers::schedule(&mut tx, "verification", "clue-1", at("2026-04-01T00:00:00Z"), &serde_json::json!({})).await;
+    assert!(again.is_err());
+}
+
+#[tokio::test]
+async fn a_failing_timer_handler_leaves_no_effect_and_is_retried_later() {
+    let (pool, _) = setup().await;
+    let clock = TestClock::new(at("2026-05-06T09:00:00Z"));
+    let mut tx = pool.begin().await.unwrap();
+    timers::schedule(&mut tx, "acceptance", "case-9", at("2026-05-06T08:00:00Z"), &serde_json::json!({})).await.unwrap();
+    timers::schedule(&mut tx, "acceptance", "case-10", at("2026-05-06T08:30:00Z"), &serde_json::json!({})).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let config = TimerConfig { retry_after_secs: 60, ..TimerConfig::default() };
+    let sweeper = Sweeper::new(pool.clone(), Arc::new(clock.clone()), config);
+    let handler = Recorder::new(1); // the first call fails
+    assert_eq!(sweeper.sweep_once(handler.as_ref()).await.unwrap(), 2);
+    let fired: i64 = sqlx::query_scalar("SELECT count(*) FROM fired").fetch_one(&pool).await.unwrap();
+    assert_eq!(fired, 1, "the failed handler's write was rolled back, the other timer's kept");
+    let (attempts, last_error): (i32, Option<String>) =
+        sqlx::query_as("SELECT attempts, last_error FROM timers WHERE fired_at IS NULL").fetch_one(&pool).await.unwrap();
+    assert_eq!(attempts, 1);
+    assert_eq!(last_error.as_deref(), Some("deliberate failure"));
+
+    assert_eq!(sweeper.sweep_once(handler.as_ref()).await.unwrap(), 0, "retry waits retry_after");
+    clock.advance(Duration::seconds(61));
+    assert_eq!(sweeper.sweep_once(handler.as_ref()).await.unwrap(), 1);
+    let fired: i64 = sqlx::query_scalar("SELECT count(*) FROM fired").fetch_one(&pool).await.unwrap();
+    assert_eq!(fired, 2);
+}
+
+#[tokio::test]
+async fn a_cancelled_timer_never_fires() {
+    let (pool, _) = setup().await;
+    let clock = TestClock::new(at("2026-05-06T09:00:00Z"));
+    let mut tx = pool.begin().await.unwrap();
+    timers::schedule(&mut tx, "review", "task-1", at("2026-05-07T09:00:00Z"), &serde_json::json!({})).await.unwrap();
+    assert!(timers::cancel(&mut tx, "review", "task-1", clock.now()).await.unwrap());
+    tx.commit().await.unwrap();
+    clock.advance(Duration::days(3));
+    let sweeper = Sweeper::new(pool.clone(), Arc::new(clock), TimerConfig::default());
+    let handler = Recorder::new(0);
+    assert_eq!(sweeper.sweep_once(handler.as_ref()).await.unwrap(), 0);
+    assert_eq!(handler.calls.load(Ordering::SeqCst), 0);
+}

@@ -1,0 +1,76 @@
+//! The `yuetan` command: run services, the demo, and operator verbs.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod audit_cmd;
+mod calendar_cmd;
+mod demo;
+mod serve;
+mod token;
+
+#[derive(Debug, Parser)]
+#[command(name = "yuetan", version, about = "Yuetan (约谈): administrative interview case platform")]
+struct Cli {
+    /// Configuration file (TOML); `YUETAN_…` environment variables override it.
+    #[arg(long, global = true, env = "YUETAN_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a service (`all` runs every service in one process).
+    Serve(serve::Args),
+    /// Publish sample events through the outbox, consume them and print what flowed.
+    Demo(demo::Args),
+    /// Development tokens.
+    #[command(subcommand)]
+    Token(token::Command),
+    /// The hash-chained audit log.
+    #[command(subcommand)]
+    Audit(audit_cmd::Command),
+    /// Working-day arithmetic on the State Council holiday schedule.
+    #[command(subcommand)]
+    Calendar(calendar_cmd::Command),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Calendar(command) => calendar_cmd::run(command),
+        Command::Token(command) => token::run(cli.config.as_deref(), command),
+        command => {
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(runtime) => runtime,
+                Err(err) => return fail(&anyhow::anyhow!("starting the runtime: {err}")),
+            };
+            runtime.block_on(async {
+                match command {
+                    Command::Serve(args) => serve::run(cli.config.as_deref(), args).await,
+                    Command::Demo(args) => demo::run(cli.config.as_deref(), args).await,
+                    Command::Audit(command) => audit_cmd::run(cli.config.as_deref(), command).await,
+                    Command::Calendar(_) | Command::Token(_) => unreachable!("handled above"),
+                }
+            })
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => fail(&err),
+    }
+}
+
+/// One line on stderr, exit code 1: scripts read the first line only.
+fn fail(err: &anyhow::Error) -> ExitCode {
+    let mut message = err.to_string();
+    for cause in err.chain().skip(1) {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+    }
+    eprintln!("error: {}", message.replace('\n', " "));
+    ExitCode::FAILURE
+}

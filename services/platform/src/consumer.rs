@@ -93,6 +93,10 @@ pub trait Handler: Send + Sync + 'static {
         conn: &'a mut PgConnection,
         delivery: &'a Delivery,
     ) -> impl Future<Output = Result<(), HandlerError>> + Send + 'a;
+
+    /// Called after the inbox transaction committed (metrics, benchmarks).
+    /// Must not fail and must not do I/O that matters: it is not retried.
+    fn after_commit(&self, _delivery: &Delivery) {}
 }
 
 /// A durable consumer: its name (also the inbox key) and what it listens to.
@@ -281,6 +285,7 @@ impl Consumer {
         }
         handler.handle(&mut tx, delivery).await?;
         tx.commit().await?;
+        handler.after_commit(delivery);
         Ok(Outcome::Applied)
     }
 

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use hdrhistogram::Histogram;
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 use yuetan_platform::bus::Bus;

@@ -116,7 +116,8 @@ fn free_port() -> Result<u16> {
 
 /// Runs `command` under a watchdog shell: when this process (the test binary)
 /// exits, the watchdog sends `stop_signal` to the server, waits for it and
-/// removes `cleanup`.
+/// removes `cleanup` (and its parent, once empty). The log lives inside
+/// `cleanup`, so a failing start can be read there while the test runs.
 fn spawn_watched(command: &[String], stop_signal: &str, cleanup: &Path, log: &Path) -> Result<()> {
     let script = r#"
 parent="$1"; sig="$2"; cleanup="$3"; log="$4"; shift 4
@@ -126,6 +127,7 @@ while kill -0 "$parent" 2>/dev/null && kill -0 "$child" 2>/dev/null; do sleep 0.
 kill -s "$sig" "$child" 2>/dev/null
 wait "$child" 2>/dev/null
 rm -rf "$cleanup"
+rmdir "$(dirname "$cleanup")" 2>/dev/null
 "#;
     let mut cmd = Command::new("sh");
     cmd.arg("-c")
@@ -157,7 +159,7 @@ fn start_nats(root: &Path, port: u16) -> Result<()> {
         "-sd".into(),
         dir.join("js").display().to_string(),
     ];
-    spawn_watched(&command, "TERM", &dir, &root.join("nats.log"))
+    spawn_watched(&command, "TERM", &dir, &dir.join("nats.log"))
 }
 
 fn start_postgres(root: &Path, port: u16, durability: Durability) -> Result<()> {
@@ -205,7 +207,7 @@ fn start_postgres(root: &Path, port: u16, durability: Durability) -> Result<()> 
         command.push(setting.into());
     }
     // SIGINT is PostgreSQL's "fast shutdown": it does not wait for clients.
-    spawn_watched(&command, "INT", &dir, &root.join("postgres.log"))
+    spawn_watched(&command, "INT", &dir, &dir.join("postgres.log"))
 }
 
 fn running_as_root() -> bool {

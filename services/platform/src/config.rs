@@ -146,11 +146,13 @@ pub struct ConsumerConfig {
     pub backoff_ms: Vec<u64>,
     /// Parallel lanes; events of one case always share a lane (order).
     pub lanes: usize,
+    /// Most events a lane applies in one transaction (one savepoint each).
+    pub batch: usize,
 }
 
 impl Default for ConsumerConfig {
     fn default() -> Self {
-        Self { max_deliver: 5, ack_wait_secs: 30, backoff_ms: vec![100, 1000, 5000, 15000], lanes: 8 }
+        Self { max_deliver: 5, ack_wait_secs: 30, backoff_ms: vec![100, 1000, 5000, 15000], lanes: 8, batch: 64 }
     }
 }
 
@@ -284,6 +286,9 @@ impl Config {
         }
         if self.consumer.lanes == 0 {
             return Err(Error::invalid("consumer.lanes", "must be at least 1"));
+        }
+        if self.consumer.batch == 0 {
+            return Err(Error::invalid("consumer.batch", "must be at least 1"));
         }
         if self.consumer.backoff_ms.is_empty() {
             return Err(Error::invalid("consumer.backoff_ms", "must list at least one delay"));

@@ -27,7 +27,7 @@ use async_nats::jetstream::message::Acker;
 use async_nats::jetstream::AckKind;
 use futures::StreamExt;
 use prost::Message as _;
-use sqlx::{PgConnection, PgPool};
+use sqlx::{Acquire, PgConnection, PgPool};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -46,6 +46,8 @@ pub struct Delivery {
     pub event_id: Uuid,
     pub subject: String,
     pub headers: async_nats::HeaderMap,
+    /// The message body as received (kept for the dead-letter table).
+    pub payload: bytes::Bytes,
     /// The message's position in the stream.
     pub stream_sequence: u64,
     /// 1 on first delivery, then 2, 3, …
@@ -170,8 +172,16 @@ impl Consumer {
             let this = this.clone();
             let handler = handler.clone();
             workers.push(tokio::spawn(async move {
-                while let Some(message) = rx.recv().await {
-                    this.process(handler.as_ref(), message).await;
+                while let Some(first) = rx.recv().await {
+                    // Take whatever else is already waiting in this lane.
+                    let mut batch = vec![first];
+                    while batch.len() < this.config.batch {
+                        match rx.try_recv() {
+                            Ok(message) => batch.push(message),
+                            Err(_) => break,
+                        }
+                    }
+                    this.process_batch(handler.as_ref(), batch).await;
                 }
             }));
         }
@@ -204,89 +214,154 @@ impl Consumer {
         Ok(())
     }
 
-    /// Handles one message end to end: inbox, handler, commit, ack.
-    async fn process<H: Handler>(&self, handler: &H, message: async_nats::jetstream::Message) -> Outcome {
+    /// Handles a batch of messages from one lane in one transaction: each
+    /// event in its own savepoint (inbox row + handler), one commit for all,
+    /// then the acks. One commit per batch instead of per event is what lets
+    /// the consumer keep up with many writers; a failing event rolls back
+    /// only its savepoint.
+    async fn process_batch<H: Handler>(&self, handler: &H, messages: Vec<async_nats::jetstream::Message>) {
+        let mut received = Vec::with_capacity(messages.len());
+        for message in messages {
+            if let Some(item) = self.receive(message).await {
+                received.push(item);
+            }
+        }
+        if received.is_empty() {
+            return;
+        }
+        let results = match self.apply_batch(handler, &received).await {
+            Ok(results) => results,
+            // The transaction itself failed (connection lost, commit
+            // refused): nothing of the batch was applied; retry them all.
+            Err(err) => received.iter().map(|_| Err(err.clone())).collect(),
+        };
+        for ((delivery, acker), result) in received.iter().zip(results) {
+            let span = delivery_span(&self.spec.name, delivery);
+            self.settle(handler, delivery, acker, result).instrument(span).await;
+        }
+    }
+
+    /// Decodes a message; an undecodable one is dead-lettered at once (it
+    /// will never improve with retries) and yields `None`.
+    async fn receive(&self, message: async_nats::jetstream::Message) -> Option<(Delivery, Acker)> {
         let (stream_sequence, delivered) = match message.info() {
             Ok(info) => (info.stream_sequence, info.delivered),
             Err(_) => (0, 1),
         };
         let (message, acker) = message.split();
         let headers = message.headers.clone().unwrap_or_default();
-        let span = tracing::info_span!("consume", consumer = %self.spec.name, subject = %message.subject, stream_sequence, delivered);
-        trace_context::set_parent(&span, &trace_context::NatsHeaders(&headers));
+        let decoded = Event::decode(message.payload.as_ref())
+            .map_err(|err| format!("undecodable event: {err}"))
+            .and_then(|event| match Uuid::parse_str(&event.id) {
+                Ok(id) => Ok((event, id)),
+                Err(err) => Err(format!("event id {:?} is not a uuid: {err}", event.id)),
+            });
+        match decoded {
+            Ok((event, event_id)) => Some((
+                Delivery {
+                    event,
+                    event_id,
+                    subject: message.subject.to_string(),
+                    headers,
+                    payload: message.payload,
+                    stream_sequence,
+                    delivered,
+                },
+                acker,
+            )),
+            Err(reason) => {
+                let poison = PoisonMessage { subject: &message.subject, headers: &headers, payload: &message.payload };
+                self.dead_letter(&acker, None, None, &poison, stream_sequence, delivered, &reason).await;
+                None
+            }
+        }
+    }
 
-        async {
-            let decoded = Event::decode(message.payload.as_ref())
-                .map_err(|err| format!("undecodable event: {err}"))
-                .and_then(|event| match Uuid::parse_str(&event.id) {
-                    Ok(id) => Ok((event, id)),
-                    Err(err) => Err(format!("event id {:?} is not a uuid: {err}", event.id)),
-                });
-            let (event, event_id) = match decoded {
-                Ok(decoded) => decoded,
-                Err(reason) => {
-                    // A message that can never be decoded will not improve
-                    // with retries: dead-letter it at once.
-                    let poison = PoisonMessage { subject: &message.subject, headers: &headers, payload: &message.payload };
-                    return self.dead_letter(&acker, None, None, &poison, stream_sequence, delivered, &reason).await;
-                }
-            };
-            let delivery = Delivery {
-                event,
-                event_id,
-                subject: message.subject.to_string(),
-                headers: headers.clone(),
-                stream_sequence,
-                delivered,
-            };
-            match self.apply(handler, &delivery).await {
-                Ok(outcome) => {
-                    if let Err(err) = acker.ack().await {
-                        // The work is committed; a redelivery will hit the inbox.
-                        tracing::warn!(error = %err, "ack failed after commit");
-                    }
-                    outcome
-                }
-                Err(err) if delivered >= self.config.max_deliver => {
-                    let poison = PoisonMessage { subject: &message.subject, headers: &headers, payload: &message.payload };
-                    let event_type = delivery.event.r#type.clone();
-                    self.dead_letter(&acker, Some(event_id), Some(&event_type), &poison, stream_sequence, delivered, &err.reason)
-                        .await
+    /// The inbox transaction: per event a savepoint that records the id and
+    /// runs the handler; one commit. Returns each event's outcome.
+    async fn apply_batch<H: Handler>(
+        &self,
+        handler: &H,
+        received: &[(Delivery, Acker)],
+    ) -> Result<Vec<Result<Outcome, HandlerError>>, HandlerError> {
+        let mut tx = self.pool.begin().await?;
+        let mut results = Vec::with_capacity(received.len());
+        for (delivery, _) in received {
+            let span = delivery_span(&self.spec.name, delivery);
+            let mut savepoint = tx.begin().await?;
+            let inserted = sqlx::query(
+                "INSERT INTO inbox (consumer, event_id, event_type) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            )
+            .bind(&self.spec.name)
+            .bind(delivery.event_id)
+            .bind(&delivery.event.r#type)
+            .execute(&mut *savepoint)
+            .await?
+            .rows_affected();
+            if inserted == 0 {
+                tracing::debug!(event_id = %delivery.event_id, "duplicate event skipped");
+                savepoint.rollback().await?;
+                results.push(Ok(Outcome::Duplicate));
+                continue;
+            }
+            match handler.handle(&mut savepoint, delivery).instrument(span).await {
+                Ok(()) => {
+                    savepoint.commit().await?;
+                    results.push(Ok(Outcome::Applied));
                 }
                 Err(err) => {
-                    let delay = err.retry_after.unwrap_or_else(|| self.config.backoff(delivered));
-                    tracing::info!(reason = %err.reason, delay_ms = delay.as_millis() as u64, "event not applied; will retry");
-                    if let Err(ack_err) = acker.ack_with(AckKind::Nak(Some(delay))).await {
-                        tracing::warn!(error = %ack_err, "nak failed; redelivery after ack_wait");
-                    }
-                    Outcome::Retried
+                    savepoint.rollback().await?;
+                    results.push(Err(err));
                 }
             }
         }
-        .instrument(span)
-        .await
+        tx.commit().await?;
+        Ok(results)
     }
 
-    /// The inbox transaction: record the id, run the handler, commit.
-    async fn apply<H: Handler>(&self, handler: &H, delivery: &Delivery) -> Result<Outcome, HandlerError> {
-        let mut tx = self.pool.begin().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO inbox (consumer, event_id, event_type) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-        )
-        .bind(&self.spec.name)
-        .bind(delivery.event_id)
-        .bind(&delivery.event.r#type)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if inserted == 0 {
-            tracing::debug!(event_id = %delivery.event_id, "duplicate event skipped");
-            return Ok(Outcome::Duplicate);
+    /// After the commit: ack what was applied or duplicate; NAK or
+    /// dead-letter what failed.
+    async fn settle<H: Handler>(
+        &self,
+        handler: &H,
+        delivery: &Delivery,
+        acker: &Acker,
+        result: Result<Outcome, HandlerError>,
+    ) -> Outcome {
+        match result {
+            Ok(outcome) => {
+                if outcome == Outcome::Applied {
+                    handler.after_commit(delivery);
+                }
+                if let Err(err) = acker.ack().await {
+                    // The work is committed; a redelivery will hit the inbox.
+                    tracing::warn!(error = %err, "ack failed after commit");
+                }
+                outcome
+            }
+            Err(err) if delivery.delivered >= self.config.max_deliver => {
+                let subject = async_nats::Subject::from(delivery.subject.as_str());
+                let poison = PoisonMessage { subject: &subject, headers: &delivery.headers, payload: &delivery.payload };
+                self.dead_letter(
+                    acker,
+                    Some(delivery.event_id),
+                    Some(&delivery.event.r#type),
+                    &poison,
+                    delivery.stream_sequence,
+                    delivery.delivered,
+                    &err.reason,
+                )
+                .await
+            }
+            Err(err) => {
+                let delay = err.retry_after.unwrap_or_else(|| self.config.backoff(delivery.delivered));
+                tracing::info!(reason = %err.reason, delay_ms = delay.as_millis() as u64, "event not applied; will retry");
+                if let Err(ack_err) = acker.ack_with(AckKind::Nak(Some(delay))).await {
+                    tracing::warn!(error = %ack_err, "nak failed; redelivery after ack_wait");
+                }
+                Outcome::Retried
+            }
         }
-        handler.handle(&mut tx, delivery).await?;
-        tx.commit().await?;
-        handler.after_commit(delivery);
-        Ok(Outcome::Applied)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -343,6 +418,20 @@ struct PoisonMessage<'a> {
     subject: &'a async_nats::Subject,
     headers: &'a async_nats::HeaderMap,
     payload: &'a [u8],
+}
+
+/// The span of one delivery, continuing the producer's trace.
+fn delivery_span(consumer: &str, delivery: &Delivery) -> tracing::Span {
+    let span = tracing::info_span!(
+        "consume",
+        consumer,
+        event_type = %delivery.event.r#type,
+        event_id = %delivery.event_id,
+        stream_sequence = delivery.stream_sequence,
+        delivered = delivery.delivered
+    );
+    trace_context::set_parent(&span, &trace_context::NatsHeaders(&delivery.headers));
+    span
 }
 
 /// Events of one case share a lane (order); others spread by id. The case id

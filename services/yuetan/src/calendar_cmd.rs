@@ -12,13 +12,13 @@ use yuetan_calendar::{Answer, Calendar};
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
     /// The date N working days after DATE (counting starts the day after).
-    AddWorkingDays { date: String, days: String, #[command(flatten)] data: Data },
+    AddWorkingDays { date: String, #[arg(allow_hyphen_values = true)] days: String, #[command(flatten)] data: Data },
     /// `true` or `false`.
     IsWorkingDay { date: String, #[command(flatten)] data: Data },
     /// Working days in (FROM, TO].
     WorkingDaysBetween { from: String, to: String, #[command(flatten)] data: Data },
     /// A calendar-day period: DATE + N days, moved to the next working day if that is a day off.
-    CalendarDayDeadline { date: String, days: String, #[command(flatten)] data: Data },
+    CalendarDayDeadline { date: String, #[arg(allow_hyphen_values = true)] days: String, #[command(flatten)] data: Data },
 }
 
 #[derive(Debug, clap::Args)]

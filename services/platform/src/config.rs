@@ -131,7 +131,7 @@ pub struct OutboxConfig {
 
 impl Default for OutboxConfig {
     fn default() -> Self {
-        Self { batch: 256, poll_interval_ms: 1000 }
+        Self { batch: 256, poll_interval_ms: 250 }
     }
 }
 

@@ -13,6 +13,11 @@
 //!   JetStream drops the copy because `Nats-Msg-Id` = event id is inside the
 //!   duplicate window, and consumers' inboxes drop anything later.
 //!
+//! Wake-up: an insert trigger NOTIFYs the relay at commit, but only while the
+//! relay is idle (`outbox_relay.listening`): a NOTIFY serialises commits
+//! across the database, so a busy relay drains by itself instead. If a row
+//! slips past the flip, the poll (`outbox.poll_interval_ms`) picks it up.
+//!
 //! Only one relay per schema works at a time (a transaction-scoped advisory
 //! lock), so replicas never interleave and order is kept. Rows are ordered by
 //! `seq`; a case's events are written under its row lock, so they commit, and
@@ -162,6 +167,13 @@ impl Relay {
         tracing::info!(schema = %self.schema, "outbox relay started");
         loop {
             self.drain().await;
+            // Going idle: ask writers to notify again, then drain once more
+            // for rows committed before they could see the flag.
+            self.set_listening(true).await;
+            if self.drain().await > 0 {
+                self.set_listening(false).await;
+                continue;
+            }
             let wake = async {
                 match listener.as_mut() {
                     Some(listener) => {
@@ -178,25 +190,47 @@ impl Relay {
                 _ = wake => {}
                 _ = tokio::time::sleep(self.poll_interval) => {}
             }
+            // Busy: writers stop notifying (a NOTIFY serialises their commits)
+            // until this relay is idle again.
+            self.set_listening(false).await;
         }
         // Publish what is already committed before stopping, so a clean
-        // shutdown leaves nothing behind for the next start.
+        // shutdown leaves nothing behind for the next start; and leave the
+        // flag set, so writers wake whichever relay listens next.
         self.drain().await;
+        self.set_listening(true).await;
         tracing::info!(schema = %self.schema, "outbox relay stopped");
     }
 
     /// Publishes until the outbox has no unsent rows (or an error stops it).
-    async fn drain(&self) {
+    /// Returns how many rows were published.
+    async fn drain(&self) -> usize {
+        let mut published = 0;
         loop {
             match self.publish_pending().await {
-                Ok(count) if count < self.batch as usize => return,
-                Ok(_) => continue,
+                Ok(count) => {
+                    published += count;
+                    if count < self.batch as usize {
+                        return published;
+                    }
+                }
                 Err(err) => {
                     tracing::warn!(error = %err, "outbox relay round failed; will retry");
                     tokio::time::sleep(Duration::from_millis(500)).await;
-                    return;
+                    return published;
                 }
             }
+        }
+    }
+
+    /// Tells writers whether to NOTIFY on insert (only while the relay idles).
+    async fn set_listening(&self, listening: bool) {
+        let result = sqlx::query("UPDATE outbox_relay SET listening = $1 WHERE id AND listening <> $1")
+            .bind(listening)
+            .execute(&self.pool)
+            .await;
+        if let Err(err) = result {
+            tracing::warn!(error = %err, listening, "outbox relay cannot set its wake-up flag");
         }
     }
 

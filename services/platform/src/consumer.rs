@@ -214,11 +214,9 @@ impl Consumer {
         Ok(())
     }
 
-    /// Handles a batch of messages from one lane in one transaction: each
-    /// event in its own savepoint (inbox row + handler), one commit for all,
-    /// then the acks. One commit per batch instead of per event is what lets
-    /// the consumer keep up with many writers; a failing event rolls back
-    /// only its savepoint.
+    /// Handles a batch of messages from one lane in one transaction (see
+    /// [`Consumer::apply_batch`]), then acks. One commit per batch instead of
+    /// per event is what lets the consumer keep up with many writers.
     async fn process_batch<H: Handler>(&self, handler: &H, messages: Vec<async_nats::jetstream::Message>) {
         let mut received = Vec::with_capacity(messages.len());
         for message in messages {
@@ -277,37 +275,40 @@ impl Consumer {
         }
     }
 
-    /// The inbox transaction: per event a savepoint that records the id and
-    /// runs the handler; one commit. Returns each event's outcome.
+    /// The inbox transaction. First optimistically: the whole batch in one
+    /// transaction with no savepoints (the common case, and the cheapest:
+    /// two statements per event plus one commit). If any event fails, that
+    /// attempt is rolled back whole and the batch is applied again with a
+    /// savepoint per event, so only the failing events are left out.
     async fn apply_batch<H: Handler>(
         &self,
         handler: &H,
         received: &[(Delivery, Acker)],
     ) -> Result<Vec<Result<Outcome, HandlerError>>, HandlerError> {
+        if received.len() > 1 {
+            let mut tx = self.pool.begin().await?;
+            let mut results = Vec::with_capacity(received.len());
+            for (delivery, _) in received {
+                match self.apply_one(&mut tx, handler, delivery).await {
+                    Ok(outcome) => results.push(Ok(outcome)),
+                    Err(_) => break,
+                }
+            }
+            if results.len() == received.len() {
+                tx.commit().await?;
+                return Ok(results);
+            }
+            tx.rollback().await?;
+        }
+
         let mut tx = self.pool.begin().await?;
         let mut results = Vec::with_capacity(received.len());
         for (delivery, _) in received {
-            let span = delivery_span(&self.spec.name, delivery);
             let mut savepoint = tx.begin().await?;
-            let inserted = sqlx::query(
-                "INSERT INTO inbox (consumer, event_id, event_type) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-            )
-            .bind(&self.spec.name)
-            .bind(delivery.event_id)
-            .bind(&delivery.event.r#type)
-            .execute(&mut *savepoint)
-            .await?
-            .rows_affected();
-            if inserted == 0 {
-                tracing::debug!(event_id = %delivery.event_id, "duplicate event skipped");
-                savepoint.rollback().await?;
-                results.push(Ok(Outcome::Duplicate));
-                continue;
-            }
-            match handler.handle(&mut savepoint, delivery).instrument(span).await {
-                Ok(()) => {
+            match self.apply_one(&mut savepoint, handler, delivery).await {
+                Ok(outcome) => {
                     savepoint.commit().await?;
-                    results.push(Ok(Outcome::Applied));
+                    results.push(Ok(outcome));
                 }
                 Err(err) => {
                     savepoint.rollback().await?;
@@ -317,6 +318,31 @@ impl Consumer {
         }
         tx.commit().await?;
         Ok(results)
+    }
+
+    /// Records the event in the inbox and, if it is new, runs the handler.
+    async fn apply_one<H: Handler>(
+        &self,
+        conn: &mut PgConnection,
+        handler: &H,
+        delivery: &Delivery,
+    ) -> Result<Outcome, HandlerError> {
+        let inserted = sqlx::query(
+            "INSERT INTO inbox (consumer, event_id, event_type) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        )
+        .bind(&self.spec.name)
+        .bind(delivery.event_id)
+        .bind(&delivery.event.r#type)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+        if inserted == 0 {
+            tracing::debug!(event_id = %delivery.event_id, "duplicate event skipped");
+            return Ok(Outcome::Duplicate);
+        }
+        let span = delivery_span(&self.spec.name, delivery);
+        handler.handle(conn, delivery).instrument(span).await?;
+        Ok(Outcome::Applied)
     }
 
     /// After the commit: ack what was applied or duplicate; NAK or

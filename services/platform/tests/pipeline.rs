@@ -335,3 +335,55 @@ async fn shutdown_finishes_the_event_in_flight() {
     assert_eq!(applied, 1, "the in-flight event was completed, not abandoned");
     assert!(eventually(Duration::from_secs(5), || consumer_idle(&env)).await, "and acknowledged");
 }
+
+/// Fails every event whose ping has sequence `bad`; applies the others.
+struct FailsOne {
+    bad: u64,
+}
+
+impl Handler for FailsOne {
+    async fn handle(&self, conn: &mut PgConnection, delivery: &Delivery) -> Result<(), HandlerError> {
+        sqlx::query("INSERT INTO applied (event_id, times) VALUES ($1, 1)").bind(delivery.event_id).execute(&mut *conn).await?;
+        match &delivery.event.payload {
+            Some(Payload::PlatformPing(ping)) if ping.seq == self.bad => Err(HandlerError::failed("bad event")),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[tokio::test]
+async fn one_failing_event_in_a_batch_does_not_hold_back_the_others() {
+    let env = env().await;
+    create_applied_table(&env).await;
+    // Five events of one case on the stream before the consumer starts, so
+    // its lane takes them as one batch.
+    let case_id = Uuid::now_v7();
+    let mut tx = env.pool.begin().await.unwrap();
+    for seq in 1..=5 {
+        outbox(&env).write(&mut tx, ping(seq, case_id), Utc::now()).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    relay(&env).publish_pending().await.unwrap();
+
+    let config = ConsumerConfig { max_deliver: 2, backoff_ms: vec![10], ..ConsumerConfig::default() };
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(consumer(&env, config).run(Arc::new(FailsOne { bad: 3 }), shutdown.clone()));
+    let pool = env.pool.clone();
+    let settled = eventually(Duration::from_secs(30), || {
+        let pool = pool.clone();
+        async move {
+            let dead: i64 = sqlx::query_scalar("SELECT count(*) FROM dead_letters").fetch_one(&pool).await.unwrap();
+            dead == 1
+        }
+    })
+    .await;
+    assert!(settled);
+    assert!(eventually(Duration::from_secs(10), || consumer_idle(&env)).await);
+    shutdown.cancel();
+    task.await.unwrap().unwrap();
+
+    let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM applied").fetch_one(&env.pool).await.unwrap();
+    assert_eq!(applied, 4, "the four good events are applied, the bad one's write rolled back");
+    let inbox: i64 = sqlx::query_scalar("SELECT count(*) FROM inbox").fetch_one(&env.pool).await.unwrap();
+    assert_eq!(inbox, 4);
+}

@@ -3,7 +3,7 @@
 
 use chrono::{Datelike, Duration, NaiveDate, Weekday};
 use proptest::prelude::*;
-use yuetan_calendar::{Calendar, CalendarError, SharedCalendar};
+use yuetan_calendar::{Calendar, CalendarError, SharedCalendar, MAX_WORKING_DAYS};
 
 fn d(s: &str) -> NaiveDate {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
@@ -153,6 +153,20 @@ fn r_time_1_a_year_without_a_notice_is_provisional_with_only_fixed_date_holidays
     // Dec 31 (Thu) 1, Jan 1 2027 off (fixed), Jan 2–3 weekend, Jan 4 2, Jan 5 3.
     assert_eq!(answer.value, d("2027-01-05"));
     assert!(answer.provisional);
+    let new_year = calendar.is_working_day(d("2027-01-01")).unwrap();
+    assert!(!new_year.value && new_year.provisional);
+    for fixed in ["2027-05-03", "2027-10-01", "2027-10-02", "2027-10-03"] {
+        let day = d(fixed);
+        let weekday = !matches!(day.weekday(), Weekday::Sat | Weekday::Sun);
+        // May 3 is not a fixed-date holiday: only the weekend rule applies to it.
+        assert_eq!(calendar.is_working_day(day).unwrap().value, fixed == "2027-05-03" && weekday, "{fixed}");
+    }
+    // A zero-length period returns its start, provisional if that lies in 2027.
+    let zero = calendar.add_working_days(d("2027-03-01"), 0).unwrap();
+    assert_eq!(zero.value, d("2027-03-01"));
+    assert!(zero.provisional);
+    // A calendar-day period ending in 2027 is provisional too.
+    assert!(calendar.calendar_day_deadline(d("2026-12-15"), 30).unwrap().provisional);
     assert!(!calendar.is_working_day(d("2027-10-02")).unwrap().value);
     // Spring Festival 2027 is not guessed: a weekday in it is a working day, provisionally.
     let guessless = calendar.is_working_day(d("2027-02-08")).unwrap();
@@ -190,13 +204,26 @@ fn invalid_data_is_rejected_naming_the_year_and_field() {
     let bad_date = "[[year]]\nyear = 2026\nsource = \"x\"\npublished = \"2025-13-04\"\n";
     assert!(Calendar::from_toml_str(bad_date).unwrap_err().to_string().contains("published"));
     let twice = "[[year]]\nyear = 2026\nsource = \"x\"\npublished = \"2025-11-04\"\n[[year]]\nyear = 2026\nsource = \"y\"\npublished = \"2025-11-04\"\n";
-    assert!(Calendar::from_toml_str(twice).unwrap_err().to_string().contains("twice"));
+    assert!(Calendar::from_toml_str(twice).unwrap_err().to_string().contains("year 2026: listed twice"));
+    let missing = std::env::temp_dir().join("yuetan-calendar-no-such-file.toml");
+    assert!(matches!(Calendar::load(&missing), Err(CalendarError::Io { .. })));
 }
 
 #[test]
 fn absurd_periods_are_refused_rather_than_computed() {
     let calendar = Calendar::builtin();
-    assert_eq!(calendar.add_working_days(d("2026-01-01"), 100_000), Err(CalendarError::PeriodTooLong(100_000)));
+    assert_eq!(calendar.add_working_days(d("2026-01-01"), 100_000), Err(CalendarError::TooManyWorkingDays(100_000)));
+    assert_eq!(calendar.add_working_days(d("2026-01-01"), u32::MAX), Err(CalendarError::TooManyWorkingDays(u32::MAX)));
+    assert_eq!(calendar.calendar_day_deadline(d("2026-01-01"), 4000), Err(CalendarError::TooManyCalendarDays(4000)));
+    assert!(matches!(calendar.working_days_between(d("2000-01-01"), d("2100-01-01")), Err(CalendarError::SpanTooLong(_))));
+}
+
+#[test]
+fn r_time_2_the_longest_allowed_period_can_be_counted_back() {
+    let calendar = Calendar::builtin();
+    let end = calendar.add_working_days(d("2024-01-01"), MAX_WORKING_DAYS).unwrap();
+    assert!(end.provisional);
+    assert_eq!(calendar.working_days_between(d("2024-01-01"), end.value).unwrap().value, MAX_WORKING_DAYS);
 }
 
 fn any_date() -> impl Strategy<Value = NaiveDate> {

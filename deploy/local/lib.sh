@@ -1,61 +1,189 @@
-# Shared shell functions for deploy/local scripts. Source it; do not run it.
+# shellcheck shell=bash
+# Shared shell functions for the deploy/local scripts. Source it; do not run it.
+#
+#   REPO_ROOT, LOCAL_DIR       the repository root and its .local/ folder
+#   say / warn / die           logging (die exits 1)
+#   apt_install PKG...         apt-get install (apt-get update once per run)
+#   find_nats_server           absolute path of a working nats-server binary
+#   find_pg_bin                folder holding initdb, postgres and pg_ctl
+#   pg_tool NAME               absolute path of a PostgreSQL client tool (psql, pg_isready)
+#   as_pg_user CMD...          runs CMD as `postgres` when we are root
+#   pid_alive FILE [COMM]      the pid in FILE runs (and its name is COMM)
+#   port_open PORT             something accepts TCP connections on 127.0.0.1:PORT
+#   http_status PORT PATH      HTTP status code of GET 127.0.0.1:PORT PATH (no curl)
+#   wait_for SECONDS CMD...    retries CMD until it succeeds
 
+# shellcheck disable=SC2034  # used by the scripts that source this file
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+# shellcheck disable=SC2034
 LOCAL_DIR="$REPO_ROOT/.local"
+YUETAN_SCRIPT="$(basename "$0" .sh)"
 
-say() { printf '%s\n' "$*"; }
-die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+say()  { printf '%s: %s\n' "$YUETAN_SCRIPT" "$*"; }
+warn() { printf '%s: warning: %s\n' "$YUETAN_SCRIPT" "$*" >&2; }
+die()  { printf '%s: error: %s\n' "$YUETAN_SCRIPT" "$*" >&2; exit 1; }
+
+is_root() { [ "$(id -u)" -eq 0 ]; }
+
+# Runs "$@", keeping its output in a temporary file that is shown only when it fails.
+quietly() {
+    local out rc=0
+    out="$(mktemp)"
+    "$@" >"$out" 2>&1 </dev/null || rc=$?
+    if [ "$rc" -ne 0 ]; then
+        tail -n 30 "$out" >&2
+    fi
+    rm -f "$out"
+    return "$rc"
+}
 
 APT_UPDATED=0
 apt_install() {
     command -v apt-get >/dev/null 2>&1 || die "apt-get not found: install $* by hand"
-    local sudo=""
-    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    local sudo=()
+    if ! is_root; then
+        command -v sudo >/dev/null 2>&1 || die "installing $* needs root (or sudo)"
+        sudo=(sudo)
+    fi
     if [ "$APT_UPDATED" -eq 0 ]; then
-        $sudo apt-get update -qq >/dev/null || die "apt-get update failed"
+        quietly "${sudo[@]}" apt-get update || die "apt-get update failed"
         APT_UPDATED=1
     fi
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null || die "apt-get install $* failed"
+    quietly "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@" \
+        || die "apt-get install $* failed"
 }
 
-# Prints the absolute path of a working nats-server binary, or nothing.
+# A candidate path is usable when it runs and answers --version.
+nats_works() { [ -n "$1" ] && [ -f "$1" ] && [ -x "$1" ] && "$1" --version >/dev/null 2>&1; }
+
+# Prints the absolute path of a working nats-server binary (not a pyenv shim):
+# $YUETAN_NATS_SERVER, PATH, pip's scripts folders, pyenv's versions, /usr/bin.
 find_nats_server() {
-    local candidate scripts
-    if [ -n "${YUETAN_NATS_SERVER:-}" ] && "$YUETAN_NATS_SERVER" --version >/dev/null 2>&1; then
-        echo "$YUETAN_NATS_SERVER"; return 0
+    local candidate onpath scripts userbase
+    if [ -n "${YUETAN_NATS_SERVER:-}" ]; then
+        if nats_works "$YUETAN_NATS_SERVER"; then
+            readlink -f "$YUETAN_NATS_SERVER"; return 0
+        fi
+        warn "YUETAN_NATS_SERVER=$YUETAN_NATS_SERVER does not run; looking elsewhere"
+    fi
+    onpath="$(command -v nats-server 2>/dev/null || true)"
+    if [ -n "$onpath" ]; then
+        case "$onpath" in
+            */shims/*)   # a pyenv shim: ask pyenv for the real file
+                onpath="$(pyenv which nats-server 2>/dev/null || true)" ;;
+            *)
+                onpath="$(readlink -f "$onpath")" ;;
+        esac
     fi
     scripts="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))' 2>/dev/null || true)"
-    for candidate in "$scripts/nats-server" /root/.pyenv/versions/*/bin/nats-server "$(command -v nats-server 2>/dev/null || true)" /usr/bin/nats-server /usr/local/bin/nats-server; do
-        if [ -n "$candidate" ] && [ -x "$candidate" ] && "$candidate" --version >/dev/null 2>&1; then
-            echo "$candidate"; return 0
+    userbase="$(python3 -m site --user-base 2>/dev/null || true)"
+    for candidate in "$onpath" "${scripts:+$scripts/nats-server}" "${userbase:+$userbase/bin/nats-server}" \
+        /root/.pyenv/versions/*/bin/nats-server /usr/local/bin/nats-server /usr/bin/nats-server; do
+        if nats_works "$candidate"; then
+            readlink -f "$candidate"
+            return 0
         fi
     done
     return 1
 }
 
-# Prints the folder holding initdb and postgres (newest Debian version), or nothing.
+nats_version() { "$1" --version 2>&1 | head -n 1; }
+
+# Prints the folder holding initdb, postgres and pg_ctl: $YUETAN_PG_BIN, the
+# newest /usr/lib/postgresql/<version>/bin, or the folder of initdb on PATH.
 find_pg_bin() {
-    local dir
-    if [ -n "${YUETAN_PG_BIN:-}" ] && [ -x "$YUETAN_PG_BIN/initdb" ]; then
-        echo "$YUETAN_PG_BIN"; return 0
+    local dir initdb
+    if [ -n "${YUETAN_PG_BIN:-}" ]; then
+        if [ -x "$YUETAN_PG_BIN/initdb" ] && [ -x "$YUETAN_PG_BIN/postgres" ]; then
+            (cd "$YUETAN_PG_BIN" && pwd -P); return 0
+        fi
+        warn "YUETAN_PG_BIN=$YUETAN_PG_BIN has no initdb/postgres; looking elsewhere"
     fi
-    for dir in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k4 -n -r); do
-        if [ -x "$dir/initdb" ] && [ -x "$dir/postgres" ]; then
+    while IFS= read -r dir; do
+        if [ -x "$dir/initdb" ] && [ -x "$dir/postgres" ] && [ -x "$dir/pg_ctl" ]; then
             echo "$dir"; return 0
         fi
-    done
+    done < <(find /usr/lib/postgresql -mindepth 2 -maxdepth 2 -name bin -type d 2>/dev/null | sort -V -r)
+    initdb="$(command -v initdb 2>/dev/null || true)"
+    if [ -n "$initdb" ]; then
+        dir="$(dirname "$(readlink -f "$initdb")")"
+        if [ -x "$dir/postgres" ] && [ -x "$dir/pg_ctl" ]; then
+            echo "$dir"; return 0
+        fi
+    fi
     return 1
+}
+
+pg_version() { "$1/postgres" --version 2>&1 | head -n 1; }
+
+# Prints the path of a PostgreSQL client tool, preferring the server's folder.
+pg_tool() {
+    local bin
+    bin="$(find_pg_bin 2>/dev/null || true)"
+    if [ -n "$bin" ] && [ -x "$bin/$1" ]; then
+        echo "$bin/$1"; return 0
+    fi
+    command -v "$1" 2>/dev/null
 }
 
 # Runs a command as the postgres user when we are root (PostgreSQL refuses root).
 as_pg_user() {
-    if [ "$(id -u)" -eq 0 ]; then
+    if is_root; then
         setpriv --reuid=postgres --regid=postgres --init-groups -- "$@"
     else
         "$@"
     fi
 }
 
+# True when FILE holds the pid of a live process (named COMM, if given; this
+# guards against a stale pid file whose number the kernel has reused).
+pid_alive() {
+    local file="$1" comm="${2:-}" pid
+    [ -f "$file" ] || return 1
+    pid="$(head -n 1 "$file" 2>/dev/null || true)"
+    case "$pid" in ''|*[!0-9]*) return 1 ;; esac
+    kill -0 "$pid" 2>/dev/null || return 1
+    if [ -n "$comm" ] && [ -r "/proc/$pid/comm" ]; then
+        [ "$(cat "/proc/$pid/comm")" = "$comm" ] || return 1
+    fi
+    return 0
+}
+
+# Pids of processes whose command line contains STRING (used to find a server
+# of ours whose pid file was lost; STRING is a path inside this repository).
+pids_with_arg() {
+    local needle="$1" proc pid cmd
+    for proc in /proc/[0-9]*; do
+        pid="${proc#/proc/}"
+        [ "$pid" = "$$" ] && continue
+        cmd="$(tr '\0' ' ' 2>/dev/null <"$proc/cmdline" || true)"
+        case "$cmd" in *"$needle"*) echo "$pid" ;; esac
+    done
+}
+
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") >/dev/null 2>&1; }
 
-pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+http_status() {
+    local port="$1" path="$2"
+    (
+        exec 3<>"/dev/tcp/127.0.0.1/$port" || exit 1
+        printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n' "$path" >&3
+        IFS=' ' read -r -t 3 _ code _ <&3 || exit 1
+        echo "$code"
+    ) 2>/dev/null
+}
+
+# Waits up to SECONDS for "$@" to succeed; gives up at once when it returns 99
+# (by convention: the process being waited for has died).
+wait_for() {
+    local seconds="$1" i rc
+    shift
+    for ((i = 0; i <= seconds * 5; i++)); do
+        rc=0
+        "$@" || rc=$?
+        [ "$rc" -eq 0 ] && return 0
+        [ "$rc" -eq 99 ] && return 99
+        sleep 0.2
+    done
+    return "$rc"
+}

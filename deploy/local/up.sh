@@ -1,99 +1,234 @@
 #!/usr/bin/env bash
 # Brings Yuetan up on this machine and runs a sample case through it:
 #   1. installs what is missing (install.sh);
-#   2. starts nats-server with JetStream (127.0.0.1, data in .local/nats);
-#   3. starts PostgreSQL (127.0.0.1, data in .local/pg) and creates database `yuetan`;
-#   4. builds the `yuetan` command;
+#   2. starts nats-server with JetStream on 127.0.0.1 (data in .local/nats,
+#      pid and log in .local/nats.pid, .local/nats.log);
+#   3. starts PostgreSQL on 127.0.0.1 (cluster in .local/pg/data, socket and
+#      log in .local/pg, trust authentication for local connections, superuser
+#      `postgres`) and creates the database `yuetan`;
+#   4. builds the `yuetan` command (cargo build --bin yuetan);
 #   5. runs `yuetan demo`: events through the outbox, JetStream and a consumer.
-# Options: --serve also leaves `yuetan serve all` running (log in .local/yuetan.log).
-# Environment: YUETAN_NATS_PORT (4222), YUETAN_PG_PORT (5432);
-#              YUETAN_UP_SKIP_DEMO=1 stops after step 3.
-# Idempotent: what already runs is left running. Stop with down.sh.
+#
+# Usage: deploy/local/up.sh [--serve]      (from any folder)
+#   --serve   then leaves `yuetan serve all` running in the background
+#             (gRPC on 127.0.0.1:50051; pid and log in .local/yuetan.{pid,log}).
+#
+# Environment:
+#   YUETAN_NATS_PORT=4222        NATS client port
+#   YUETAN_NATS_HTTP_PORT=8222   NATS monitoring port
+#   YUETAN_PG_PORT=5432          PostgreSQL port
+#   YUETAN_UP_SKIP_DEMO=1        stop after step 3 (servers only: no build, no demo)
+#   YUETAN_GRPC__LISTEN, YUETAN_DATABASE__URL, ...  override deploy/local/yuetan.toml
+#
+# Idempotent: what already runs is left running. Stop with deploy/local/down.sh.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 SERVE=0
 for arg in "$@"; do
     case "$arg" in
         --serve) SERVE=1 ;;
+        -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "${BASH_SOURCE[0]}"; exit 0 ;;
         *) die "unknown option $arg (known: --serve)" ;;
     esac
 done
 
+check_port() {
+    case "$2" in
+        ''|*[!0-9]*) die "$1=$2 is not a port number" ;;
+    esac
+    if [ "$2" -lt 1 ] || [ "$2" -gt 65535 ]; then die "$1=$2 is not a port number"; fi
+}
 NATS_PORT="${YUETAN_NATS_PORT:-4222}"
+NATS_HTTP_PORT="${YUETAN_NATS_HTTP_PORT:-8222}"
 PG_PORT="${YUETAN_PG_PORT:-5432}"
-mkdir -p "$LOCAL_DIR/nats" "$LOCAL_DIR/pg"
+check_port YUETAN_NATS_PORT "$NATS_PORT"
+check_port YUETAN_NATS_HTTP_PORT "$NATS_HTTP_PORT"
+check_port YUETAN_PG_PORT "$PG_PORT"
+CONFIG="$REPO_ROOT/deploy/local/yuetan.toml"
 
+# --- 1. Install ---------------------------------------------------------------
 "$REPO_ROOT/deploy/local/install.sh"
-NATS="$(find_nats_server)" || die "nats-server not found after install"
-PG_BIN="$(find_pg_bin)" || die "PostgreSQL not found after install"
+NATS="$(find_nats_server)" || die "nats-server not found after install.sh"
+PG_BIN="$(find_pg_bin)" || die "PostgreSQL not found after install.sh"
+PSQL="$(pg_tool psql)" || die "psql not found after install.sh"
+PG_ISREADY="$(pg_tool pg_isready)" || die "pg_isready not found after install.sh"
+mkdir -p "$LOCAL_DIR/nats"
 
-# --- NATS ---------------------------------------------------------------
-if pid_alive "$LOCAL_DIR/nats.pid"; then
-    say "nats: already running (pid $(cat "$LOCAL_DIR/nats.pid"))"
-else
-    port_open "$NATS_PORT" && die "port $NATS_PORT is taken by another program; set YUETAN_NATS_PORT"
-    nohup "$NATS" -c "$REPO_ROOT/deploy/local/nats-server.conf" -a 127.0.0.1 -p "$NATS_PORT" -m 0 \
-        -sd "$LOCAL_DIR/nats" >>"$LOCAL_DIR/nats.log" 2>&1 &
-    echo $! >"$LOCAL_DIR/nats.pid"
-    for _ in $(seq 1 100); do port_open "$NATS_PORT" && break; sleep 0.1; done
-    port_open "$NATS_PORT" || die "nats-server did not start; see $LOCAL_DIR/nats.log"
-    say "nats: started on 127.0.0.1:$NATS_PORT (pid $(cat "$LOCAL_DIR/nats.pid"))"
+# Before starting anything: the ports of the servers that are not running yet
+# must be free (each step checks again before it starts its server).
+if ! pid_alive "$LOCAL_DIR/nats.pid" nats-server; then
+    orphans="$(pids_with_arg "-sd $LOCAL_DIR/nats" | paste -sd ' ')"
+    [ -z "$orphans" ] || die "a nats-server of this checkout runs without its pid file (pid $orphans); run deploy/local/down.sh first"
+    port_open "$NATS_PORT" && die "port $NATS_PORT (NATS) is taken by another program; choose another with YUETAN_NATS_PORT=<port>"
+    port_open "$NATS_HTTP_PORT" && die "port $NATS_HTTP_PORT (NATS monitoring) is taken by another program; choose another with YUETAN_NATS_HTTP_PORT=<port>"
+fi
+pg_data_now="$(readlink -f "$LOCAL_DIR/pg" 2>/dev/null || true)/data"   # .local/pg may be a link
+if ! { [ -f "$pg_data_now/postmaster.pid" ] \
+    && as_pg_user "$PG_BIN/pg_ctl" status -D "$pg_data_now" >/dev/null 2>&1; }; then
+    port_open "$PG_PORT" && die "port $PG_PORT (PostgreSQL) is taken by another program; choose another with YUETAN_PG_PORT=<port>"
 fi
 
-# --- PostgreSQL ---------------------------------------------------------
-PG_DATA="$LOCAL_DIR/pg/data"
-if [ "$(id -u)" -eq 0 ]; then chown -R postgres:postgres "$LOCAL_DIR/pg"; fi
+# --- 2. NATS --------------------------------------------------------------------
+NATS_PID_FILE="$LOCAL_DIR/nats.pid"
+NATS_LOG="$LOCAL_DIR/nats.log"
+nats_healthy() {
+    pid_alive "$NATS_PID_FILE" nats-server || return 99
+    [ "$(http_status "$NATS_HTTP_PORT" /healthz)" = "200" ] && port_open "$NATS_PORT"
+}
+if pid_alive "$NATS_PID_FILE" nats-server; then
+    running="$(cat "$LOCAL_DIR/nats.ports" 2>/dev/null || echo "$NATS_PORT $NATS_HTTP_PORT")"
+    read -r running_port running_http <<<"$running"
+    if [ "$running_port" != "$NATS_PORT" ]; then
+        warn "nats-server already runs on port $running_port, not $NATS_PORT; using it (down.sh, then up.sh, to change)"
+    fi
+    NATS_PORT="$running_port"
+    NATS_HTTP_PORT="$running_http"
+    say "nats: already running on 127.0.0.1:$NATS_PORT (pid $(cat "$NATS_PID_FILE"))"
+else
+    rm -f "$NATS_PID_FILE" "$LOCAL_DIR/nats.ports"
+    orphans="$(pids_with_arg "-sd $LOCAL_DIR/nats" | paste -sd ' ')"
+    [ -z "$orphans" ] || die "a nats-server of this checkout runs without its pid file (pid $orphans); run deploy/local/down.sh first"
+    port_open "$NATS_PORT" && die "port $NATS_PORT (NATS) is taken by another program; choose another with YUETAN_NATS_PORT=<port>"
+    port_open "$NATS_HTTP_PORT" && die "port $NATS_HTTP_PORT (NATS monitoring) is taken by another program; choose another with YUETAN_NATS_HTTP_PORT=<port>"
+    nats_args=(-c "$REPO_ROOT/deploy/local/nats-server.conf" -a 127.0.0.1 -p "$NATS_PORT" -sd "$LOCAL_DIR/nats")
+    [ -z "${YUETAN_NATS_HTTP_PORT:-}" ] || nats_args+=(-m "$NATS_HTTP_PORT")
+    printf '\n=== %s: %s %s\n' "$(date -u +%FT%TZ)" "$NATS" "${nats_args[*]}" >>"$NATS_LOG"
+    nohup "$NATS" "${nats_args[@]}" >>"$NATS_LOG" 2>&1 </dev/null &
+    echo $! >"$NATS_PID_FILE"
+    echo "$NATS_PORT $NATS_HTTP_PORT" >"$LOCAL_DIR/nats.ports"
+    if ! wait_for 30 nats_healthy; then
+        tail -n 20 "$NATS_LOG" >&2
+        pid_alive "$NATS_PID_FILE" nats-server && kill "$(cat "$NATS_PID_FILE")" 2>/dev/null
+        rm -f "$NATS_PID_FILE" "$LOCAL_DIR/nats.ports"
+        die "nats-server did not start (or did not become healthy within 30 s); log: $NATS_LOG"
+    fi
+    say "nats: started on 127.0.0.1:$NATS_PORT with JetStream (pid $(cat "$NATS_PID_FILE"), monitoring 127.0.0.1:$NATS_HTTP_PORT, log $NATS_LOG)"
+fi
+
+# --- 3. PostgreSQL ------------------------------------------------------------
+# The cluster lives in .local/pg. As root, PostgreSQL runs as `postgres`, which
+# must be able to reach that folder; when it cannot (a parent such as /root is
+# closed to others) or the socket path would be too long for Unix sockets,
+# .local/pg becomes a link to a folder under /var/tmp (down.sh --purge removes both).
+pg_home_usable() {
+    as_pg_user test -w "$1" -a -x "$1" 2>/dev/null && [ "${#1}" -le 90 ]
+}
+if [ -L "$LOCAL_DIR/pg" ]; then
+    PG_HOME="$(readlink -f "$LOCAL_DIR/pg")"
+    mkdir -p "$PG_HOME"
+else
+    mkdir -p "$LOCAL_DIR/pg"
+    PG_HOME="$LOCAL_DIR/pg"
+fi
+if is_root; then chown postgres:postgres "$PG_HOME"; fi
+if ! pg_home_usable "$PG_HOME"; then
+    if [ -e "$PG_HOME/data" ]; then
+        die "PostgreSQL cannot use $PG_HOME (not writable for it, or the path is too long for its socket); fix it or run down.sh --purge"
+    fi
+    fallback="/var/tmp/yuetan-$(id -u)-$(printf '%s' "$REPO_ROOT" | cksum | cut -d ' ' -f 1)"
+    mkdir -p "$fallback/pg"
+    chmod 755 "$fallback"
+    if is_root; then chown postgres:postgres "$fallback/pg"; fi
+    rmdir "$LOCAL_DIR/pg" 2>/dev/null || rm -f "$LOCAL_DIR/pg"
+    ln -s "$fallback/pg" "$LOCAL_DIR/pg"
+    PG_HOME="$fallback/pg"
+    pg_home_usable "$PG_HOME" || die "PostgreSQL cannot use $PG_HOME either"
+    say "postgres: $LOCAL_DIR/pg is not reachable for PostgreSQL; using $PG_HOME (linked from .local/pg)"
+fi
+case "$PG_HOME" in *"'"*) die "the path $PG_HOME contains a single quote, which PostgreSQL options cannot carry" ;; esac
+PG_DATA="$PG_HOME/data"
+PG_LOG="$PG_HOME/postgres.log"
+
 if [ ! -f "$PG_DATA/PG_VERSION" ]; then
-    as_pg_user "$PG_BIN/initdb" -D "$PG_DATA" -U postgres --auth=trust --encoding=UTF8 --locale=C.UTF-8 >"$LOCAL_DIR/initdb.log" 2>&1 \
-        || die "initdb failed; see $LOCAL_DIR/initdb.log"
-    say "postgres: initialised $PG_DATA"
+    initdb_log="$(mktemp)"
+    if ! as_pg_user "$PG_BIN/initdb" -D "$PG_DATA" -U postgres --auth-local=trust --auth-host=trust \
+        --encoding=UTF8 --locale=C.UTF-8 >"$initdb_log" 2>&1 </dev/null; then
+        cat "$initdb_log" >&2
+        rm -f "$initdb_log"
+        die "initdb failed for $PG_DATA"
+    fi
+    rm -f "$initdb_log"
+    say "postgres: initialised $PG_DATA ($(pg_version "$PG_BIN"))"
 fi
-if pid_alive "$LOCAL_DIR/pg.pid"; then
-    say "postgres: already running (pid $(cat "$LOCAL_DIR/pg.pid"))"
+
+if as_pg_user "$PG_BIN/pg_ctl" status -D "$PG_DATA" >/dev/null 2>&1; then
+    running_port="$(sed -n 4p "$PG_DATA/postmaster.pid" 2>/dev/null || true)"
+    if [ -n "$running_port" ] && [ "$running_port" != "$PG_PORT" ]; then
+        warn "PostgreSQL already runs on port $running_port, not $PG_PORT; using it (down.sh, then up.sh, to change)"
+        PG_PORT="$running_port"
+    fi
+    say "postgres: already running on 127.0.0.1:$PG_PORT (pid $(head -n 1 "$PG_DATA/postmaster.pid"))"
 else
-    port_open "$PG_PORT" && die "port $PG_PORT is taken by another program; set YUETAN_PG_PORT"
-    PG_AS=()
-    if [ "$(id -u)" -eq 0 ]; then PG_AS=(setpriv --reuid=postgres --regid=postgres --init-groups --); fi
-    # setpriv execs postgres, so $! is the postmaster's pid.
-    nohup "${PG_AS[@]}" "$PG_BIN/postgres" -D "$PG_DATA" -p "$PG_PORT" -h 127.0.0.1 -k "$LOCAL_DIR/pg" \
-        >>"$LOCAL_DIR/postgres.log" 2>&1 &
-    echo $! >"$LOCAL_DIR/pg.pid"
-    for _ in $(seq 1 150); do "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" && break; sleep 0.2; done
-    "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" || die "postgres did not start; see $LOCAL_DIR/postgres.log"
-    say "postgres: started on 127.0.0.1:$PG_PORT (pid $(cat "$LOCAL_DIR/pg.pid"))"
+    port_open "$PG_PORT" && die "port $PG_PORT (PostgreSQL) is taken by another program; choose another with YUETAN_PG_PORT=<port>"
+    if ! as_pg_user "$PG_BIN/pg_ctl" start -D "$PG_DATA" -l "$PG_LOG" -w -t 60 -s \
+        -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -c unix_socket_directories='$PG_HOME'" </dev/null; then
+        tail -n 20 "$PG_LOG" >&2 || true
+        die "PostgreSQL did not start; log: $PG_LOG"
+    fi
+    say "postgres: started on 127.0.0.1:$PG_PORT (pid $(head -n 1 "$PG_DATA/postmaster.pid"), socket dir $PG_HOME, log $PG_LOG)"
 fi
-if [ -z "$("$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'yuetan'")" ]; then
-    "$PG_BIN/psql" -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -c "CREATE DATABASE yuetan" || die "cannot create database yuetan"
+head -n 1 "$PG_DATA/postmaster.pid" >"$LOCAL_DIR/pg.pid"
+wait_for 30 "$PG_ISREADY" -q -h 127.0.0.1 -p "$PG_PORT" \
+    || die "PostgreSQL does not accept connections on 127.0.0.1:$PG_PORT; log: $PG_LOG"
+
+psql_admin() { "$PSQL" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres "$@" </dev/null; }
+if [ "$(psql_admin -tAc "SELECT 1 FROM pg_database WHERE datname = 'yuetan'")" = "1" ]; then
+    say "postgres: database yuetan exists"
+else
+    psql_admin -c "CREATE DATABASE yuetan" || die "cannot create database yuetan"
     say "postgres: created database yuetan"
 fi
 
-export YUETAN_DATABASE__URL="postgres://postgres@127.0.0.1:$PG_PORT/yuetan"
-export YUETAN_NATS__URL="nats://127.0.0.1:$NATS_PORT"
+# yuetan.toml assumes the default ports; follow the ones actually used.
+if [ -n "${YUETAN_PG_PORT:-}" ] || [ "$PG_PORT" != 5432 ]; then
+    export YUETAN_DATABASE__URL="postgres://postgres@127.0.0.1:$PG_PORT/yuetan"
+fi
+if [ -n "${YUETAN_NATS_PORT:-}" ] || [ "$NATS_PORT" != 4222 ]; then
+    export YUETAN_NATS__URL="nats://127.0.0.1:$NATS_PORT"
+fi
+say "ready: NATS nats://127.0.0.1:$NATS_PORT, PostgreSQL postgres://postgres@127.0.0.1:$PG_PORT/yuetan"
+
 if [ "${YUETAN_UP_SKIP_DEMO:-0}" = "1" ]; then
-    say "up: servers running; demo skipped (YUETAN_UP_SKIP_DEMO=1)"
+    say "YUETAN_UP_SKIP_DEMO=1: not building, no demo; stop the servers with deploy/local/down.sh"
     exit 0
 fi
 
-# --- Yuetan -------------------------------------------------------------
+# --- 4. Build -------------------------------------------------------------------
 cd "$REPO_ROOT"
 say "build: cargo build --bin yuetan"
-cargo build --quiet --bin yuetan
-YUETAN="$REPO_ROOT/target/debug/yuetan"
-CONFIG="$REPO_ROOT/deploy/local/yuetan.toml"
+cargo build --bin yuetan
+YUETAN_BIN="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/debug/yuetan"
+[ -x "$YUETAN_BIN" ] || die "cargo build finished but $YUETAN_BIN is missing"
 
-say "demo: yuetan demo"
-"$YUETAN" --config "$CONFIG" demo
+# --- 5. Demo --------------------------------------------------------------------
+say "demo: $YUETAN_BIN --config $CONFIG demo"
+"$YUETAN_BIN" --config "$CONFIG" demo </dev/null \
+    || die "yuetan demo failed (logs: $NATS_LOG, $PG_LOG)"
+say "demo: done"
 
-if [ "$SERVE" -eq 1 ]; then
-    if pid_alive "$LOCAL_DIR/yuetan.pid"; then
-        say "yuetan: already serving (pid $(cat "$LOCAL_DIR/yuetan.pid"))"
-    else
-        nohup "$YUETAN" --config "$CONFIG" serve all >>"$LOCAL_DIR/yuetan.log" 2>&1 &
-        echo $! >"$LOCAL_DIR/yuetan.pid"
-        sleep 1
-        pid_alive "$LOCAL_DIR/yuetan.pid" || die "yuetan serve all exited; see $LOCAL_DIR/yuetan.log"
-        say "yuetan: serving gRPC on 127.0.0.1:50051 (pid $(cat "$LOCAL_DIR/yuetan.pid"), log $LOCAL_DIR/yuetan.log)"
-        say "try:   TOKEN=\$($YUETAN --config $CONFIG token issue --officer o1 --name 张三 --organ 620102-SJ --division 620102 --roles case_officer)"
+# --- --serve --------------------------------------------------------------------
+YUETAN_PID_FILE="$LOCAL_DIR/yuetan.pid"
+YUETAN_LOG="$LOCAL_DIR/yuetan.log"
+GRPC_LISTEN="${YUETAN_GRPC__LISTEN:-127.0.0.1:50051}"
+GRPC_PORT="${GRPC_LISTEN##*:}"
+if pid_alive "$YUETAN_PID_FILE" yuetan; then
+    say "yuetan: already serving gRPC on $GRPC_LISTEN (pid $(cat "$YUETAN_PID_FILE"), log $YUETAN_LOG)"
+elif [ "$SERVE" -eq 1 ]; then
+    rm -f "$YUETAN_PID_FILE"
+    port_open "$GRPC_PORT" && die "port $GRPC_PORT (gRPC) is taken by another program; choose another with YUETAN_GRPC__LISTEN=127.0.0.1:<port>"
+    printf '\n=== %s: yuetan serve all\n' "$(date -u +%FT%TZ)" >>"$YUETAN_LOG"
+    nohup "$YUETAN_BIN" --config "$CONFIG" serve all >>"$YUETAN_LOG" 2>&1 </dev/null &
+    echo $! >"$YUETAN_PID_FILE"
+    yuetan_listening() { pid_alive "$YUETAN_PID_FILE" yuetan || return 99; port_open "$GRPC_PORT"; }
+    if ! wait_for 60 yuetan_listening; then
+        tail -n 30 "$YUETAN_LOG" >&2
+        pid_alive "$YUETAN_PID_FILE" yuetan && kill "$(cat "$YUETAN_PID_FILE")" 2>/dev/null
+        rm -f "$YUETAN_PID_FILE"
+        die "yuetan serve all did not start listening on $GRPC_LISTEN; log: $YUETAN_LOG"
     fi
+    say "yuetan: serving gRPC on $GRPC_LISTEN (pid $(cat "$YUETAN_PID_FILE"), log $YUETAN_LOG)"
+    say "a token: $YUETAN_BIN --config $CONFIG token issue --officer o1 --name 张三 --organ 620102-SJ --division 620102 --roles case_officer"
+    say "stop with: $REPO_ROOT/deploy/local/down.sh"
 fi

@@ -44,6 +44,12 @@ async fn main() -> anyhow::Result<()> {
     let stack = Stack::start(Durability::Durable).await?;
     let url = stack.fresh_database().await?;
     let mut rows = Vec::new();
+    // BENCH_DIAG=1: only the 16-writer pipeline, printing where events wait.
+    if std::env::var_os("BENCH_DIAG").is_some() {
+        let row = pipeline(&stack, &url, 16, None).await?;
+        println!("{row:?}");
+        return Ok(());
+    }
 
     for clients in [1, 16] {
         rows.push(pg_floor(&url, clients).await?);
@@ -205,6 +211,23 @@ async fn pipeline(stack: &Stack, url: &str, writers: usize, rate: Option<f64>) -
         ConsumerSpec { name: "bench".into(), filter_subjects: vec![format!("{}.>", nats.subject_prefix)] },
     );
     let consumer_task = tokio::spawn(consumer.run(applied.clone(), shutdown.clone()));
+    if std::env::var_os("BENCH_DIAG").is_some() {
+        let (producer, bus, applied, shutdown) = (producer.clone(), bus.clone(), applied.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            while !shutdown.is_cancelled() {
+                let unsent: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox").fetch_one(&producer).await.unwrap_or(-1);
+                let (pending, ack_pending) = match bus.jetstream.get_stream(&bus.stream).await {
+                    Ok(stream) => match stream.get_consumer::<async_nats::jetstream::consumer::pull::Config>("bench").await {
+                        Ok(mut c) => c.info().await.map(|i| (i.num_pending, i.num_ack_pending)).unwrap_or((0, 0)),
+                        Err(_) => (0, 0),
+                    },
+                    Err(_) => (0, 0),
+                };
+                println!("diag: outbox unsent {unsent} | consumer pending {pending} ack_pending {ack_pending} | applied {}", applied.count.load(Ordering::Relaxed));
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        });
+    }
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     let committed: Arc<Mutex<HashMap<Uuid, Instant>>> = Arc::new(Mutex::new(HashMap::new()));

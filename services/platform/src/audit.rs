@@ -3,59 +3,102 @@
 //! `audit_log`, each row hash-chained to the one before.
 //!
 //! `seq` comes from the one-row `audit_head` under its row lock, so it is
-//! gap-free and appends are serialised per schema (the lock is held until the
-//! caller commits; a rolled-back append leaves neither a row nor a gap).
-//! [`verify`] recomputes every digest and hash and reports rows that were
-//! altered, removed from the middle, or cut from the end.
+//! gap-free and appends are serialised per schema: the lock is held until the
+//! caller's transaction ends, and a rolled-back append leaves neither a row
+//! nor a gap. A trigger refuses UPDATE, DELETE and TRUNCATE of `audit_log`;
+//! [`verify`] recomputes every digest and hash anyway, so tampering by
+//! someone who switched the trigger off is still found.
+//!
+//! What the chain cannot show: someone who rewrites rows *and* recomputes
+//! every later hash and the head. Anchoring the head outside the database
+//! (e.g. printing `yuetan audit verify` output into a signed report) closes
+//! that gap; it is outside this module.
 
 use chrono::{DateTime, SecondsFormat, Timelike, Utc};
 use futures::TryStreamExt;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool, Row};
 
 use crate::error::Error;
 
-const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+/// The `prev_hash` of the first row, and the head of an empty log.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Versions the row-hash encoding, so a future change of it cannot make
+/// old and new rows collide.
+const HASH_DOMAIN: &str = "yuetan.audit.v1";
 
 /// One change to record.
 #[derive(Debug, Clone)]
 pub struct AuditEntry<'a> {
+    /// Officer id of the [`crate::Actor`] (or a service name for automatic steps).
     pub actor_id: &'a str,
     pub actor_organ: &'a str,
     /// What was done, e.g. `clue.register`.
     pub action: &'a str,
     /// What it was done to, e.g. `clue/0190…`.
     pub subject: &'a str,
+    /// The state before the change (`None` when it was created).
     pub before: Option<&'a serde_json::Value>,
+    /// The state after the change (`None` when it was removed).
     pub after: Option<&'a serde_json::Value>,
+    /// When; stored with microsecond precision.
     pub at: DateTime<Utc>,
 }
 
-/// The stored row's identity.
+/// The appended row's place in the chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditRecord {
     pub seq: i64,
     pub hash: String,
 }
 
-/// Appends `entry` inside the caller's transaction (pass `&mut *tx`).
+/// Appends `entry` inside the caller's transaction (pass `&mut *tx`), so the
+/// audit row commits or rolls back with the change it records.
+///
+/// Takes the head row's lock: concurrent appends in the same schema wait
+/// for this transaction to end, so keep the transaction short.
 #[tracing::instrument(skip_all, fields(action = entry.action, subject = entry.subject))]
 pub async fn append(conn: &mut PgConnection, entry: &AuditEntry<'_>) -> Result<AuditRecord, Error> {
     // PostgreSQL keeps microseconds; hash what will be read back.
     let at = truncate_to_micros(entry.at);
     let change = serde_json::json!({ "before": entry.before, "after": entry.after });
-    let change_digest = sha256_hex(canonical_json(&change).as_bytes());
 
-    let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id FOR UPDATE").fetch_one(&mut *conn).await?;
-    let prev_seq: i64 = head.get("seq");
-    let prev_hash: String = head.get("hash");
+    // Lock the head, and let PostgreSQL normalise the change as JSONB in the
+    // same round trip: the digest must be over exactly what `verify` will
+    // read back (JSONB may write some numbers differently from serde_json).
+    let head = sqlx::query(
+        "SELECT seq, hash, $1::jsonb AS change FROM audit_head WHERE id FOR UPDATE",
+    )
+    .bind(Json(&change))
+    .fetch_one(&mut *conn)
+    .await?;
+    let prev_seq: i64 = head.try_get("seq")?;
+    let prev_hash: String = head.try_get("hash")?;
+    let Json(change): Json<serde_json::Value> = head.try_get("change")?;
+
     let seq = prev_seq + 1;
-    let hash = row_hash(seq, at, entry.actor_id, entry.actor_organ, entry.action, entry.subject, &change_digest, &prev_hash);
+    let change_digest = change_digest(&change);
+    let hash = row_hash(&RowFields {
+        seq,
+        at,
+        actor_id: entry.actor_id,
+        actor_organ: entry.actor_organ,
+        action: entry.action,
+        subject: entry.subject,
+        change_digest: &change_digest,
+        prev_hash: &prev_hash,
+    });
 
     sqlx::query(
-        "INSERT INTO audit_log (seq, at, actor_id, actor_organ, action, subject, change_digest, change, prev_hash, hash)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        "WITH appended AS (
+             INSERT INTO audit_log
+                 (seq, at, actor_id, actor_organ, action, subject, change_digest, change, prev_hash, hash)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+         )
+         UPDATE audit_head SET seq = $1, hash = $10 WHERE id",
     )
     .bind(seq)
     .bind(at)
@@ -64,36 +107,40 @@ pub async fn append(conn: &mut PgConnection, entry: &AuditEntry<'_>) -> Result<A
     .bind(entry.action)
     .bind(entry.subject)
     .bind(&change_digest)
-    .bind(&change)
+    .bind(Json(&change))
     .bind(&prev_hash)
     .bind(&hash)
     .execute(&mut *conn)
     .await?;
-    sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id").bind(seq).bind(&hash).execute(&mut *conn).await?;
+    tracing::debug!(seq, "audit row appended");
     Ok(AuditRecord { seq, hash })
 }
 
-/// What is wrong with a row.
+/// What is wrong at a place in the log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum AuditProblemKind {
-    /// The stored change no longer matches its digest.
+    /// The stored `change` no longer matches its `change_digest`.
     ChangeAltered,
-    /// A field was changed: the row's hash does not match its content.
+    /// A field of the row was changed: its hash does not match its content.
     RowAltered,
-    /// The row does not point at the previous row's hash.
+    /// The row's `prev_hash` is not the previous row's hash.
     ChainBroken,
-    /// Rows before this one are missing (a gap in `seq`).
+    /// Rows are missing from the middle: `seq` is the first missing one.
     Missing,
-    /// The head records a later row than the log holds: rows were cut from the end.
+    /// The head does not record the last row (seq and hash): rows were cut
+    /// from the end, or added without going through [`append`]. `seq` is the
+    /// head's.
     HeadMismatch,
 }
 
+/// One problem found by [`verify`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AuditProblem {
     pub seq: i64,
     pub kind: AuditProblemKind,
 }
 
+/// The outcome of [`verify`]: every problem, not just the first.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct AuditReport {
     pub rows_checked: u64,
@@ -106,136 +153,218 @@ impl AuditReport {
     }
 }
 
-/// Walks the whole log in `seq` order and reports every problem found.
+/// Walks the log of the pool's schema in `seq` order, streaming (the log
+/// may be large), and reports every problem found.
+///
+/// Reads rows and head in one read-only REPEATABLE READ snapshot, so
+/// appends committed meanwhile neither show up half nor look like a cut tail.
 #[tracing::instrument(skip_all)]
 pub async fn verify(pool: &PgPool) -> Result<AuditReport, Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
+        .await?;
+
     let mut report = AuditReport::default();
     let mut expected_seq = 1_i64;
-    let mut prev_hash = GENESIS.to_string();
-    let mut last_seq = 0_i64;
-    let mut last_hash = GENESIS.to_string();
+    let mut last_hash = GENESIS_HASH.to_string();
     {
         let mut rows = sqlx::query(
             "SELECT seq, at, actor_id, actor_organ, action, subject, change_digest, change, prev_hash, hash
              FROM audit_log ORDER BY seq",
         )
-        .fetch(pool);
+        .fetch(&mut *tx);
         while let Some(row) = rows.try_next().await? {
             report.rows_checked += 1;
-            let seq: i64 = row.get("seq");
-            let at: DateTime<Utc> = row.get("at");
-            let change: serde_json::Value = row.get("change");
-            let change_digest: String = row.get("change_digest");
-            let stored_prev: String = row.get("prev_hash");
-            let stored_hash: String = row.get("hash");
+            let seq: i64 = row.try_get("seq")?;
+            let at: DateTime<Utc> = row.try_get("at")?;
+            let actor_id: String = row.try_get("actor_id")?;
+            let actor_organ: String = row.try_get("actor_organ")?;
+            let action: String = row.try_get("action")?;
+            let subject: String = row.try_get("subject")?;
+            let stored_digest: String = row.try_get("change_digest")?;
+            let Json(change): Json<serde_json::Value> = row.try_get("change")?;
+            let prev_hash: String = row.try_get("prev_hash")?;
+            let hash: String = row.try_get("hash")?;
+
+            let problems = &mut report.problems;
             if seq != expected_seq {
-                report.problems.push(AuditProblem { seq, kind: AuditProblemKind::Missing });
+                problem_at(problems, expected_seq, AuditProblemKind::Missing);
             }
-            if stored_prev != prev_hash {
-                report.problems.push(AuditProblem { seq, kind: AuditProblemKind::ChainBroken });
+            if prev_hash != last_hash {
+                problem_at(problems, seq, AuditProblemKind::ChainBroken);
             }
-            if sha256_hex(canonical_json(&change).as_bytes()) != change_digest {
-                report.problems.push(AuditProblem { seq, kind: AuditProblemKind::ChangeAltered });
+            if change_digest(&change) != stored_digest {
+                problem_at(problems, seq, AuditProblemKind::ChangeAltered);
             }
-            let actor_id: String = row.get("actor_id");
-            let actor_organ: String = row.get("actor_organ");
-            let action: String = row.get("action");
-            let subject: String = row.get("subject");
-            let recomputed = row_hash(seq, at, &actor_id, &actor_organ, &action, &subject, &change_digest, &stored_prev);
-            if recomputed != stored_hash {
-                report.problems.push(AuditProblem { seq, kind: AuditProblemKind::RowAltered });
+            let recomputed = row_hash(&RowFields {
+                seq,
+                at,
+                actor_id: &actor_id,
+                actor_organ: &actor_organ,
+                action: &action,
+                subject: &subject,
+                change_digest: &stored_digest,
+                prev_hash: &prev_hash,
+            });
+            if recomputed != hash {
+                problem_at(problems, seq, AuditProblemKind::RowAltered);
             }
-            prev_hash = stored_hash.clone();
+            // Chain on from the stored hash, so one altered row is reported
+            // once rather than breaking every row after it.
+            last_hash = hash;
             expected_seq = seq + 1;
-            last_seq = seq;
-            last_hash = stored_hash;
         }
     }
-    let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id").fetch_one(pool).await?;
-    let head_seq: i64 = head.get("seq");
-    let head_hash: String = head.get("hash");
-    if head_seq != last_seq || head_hash != last_hash {
-        report.problems.push(AuditProblem { seq: head_seq, kind: AuditProblemKind::HeadMismatch });
+
+    let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id").fetch_one(&mut *tx).await?;
+    let head_seq: i64 = head.try_get("seq")?;
+    let head_hash: String = head.try_get("hash")?;
+    if head_seq != expected_seq - 1 || head_hash != last_hash {
+        problem_at(&mut report.problems, head_seq, AuditProblemKind::HeadMismatch);
+    }
+    tx.commit().await?;
+
+    if report.is_intact() {
+        tracing::info!(rows = report.rows_checked, "audit log intact");
+    } else {
+        tracing::warn!(rows = report.rows_checked, problems = report.problems.len(), "audit log tampered");
     }
     Ok(report)
 }
 
-fn truncate_to_micros(at: DateTime<Utc>) -> DateTime<Utc> {
-    let micros = at.nanosecond() / 1_000 * 1_000;
-    at.with_nanosecond(micros).unwrap_or(at)
+fn problem_at(problems: &mut Vec<AuditProblem>, seq: i64, kind: AuditProblemKind) {
+    problems.push(AuditProblem { seq, kind });
 }
 
-/// The row hash over a length-prefixed encoding of its fields, so no two
-/// different rows can encode to the same bytes.
-#[allow(clippy::too_many_arguments)]
-fn row_hash(
+fn truncate_to_micros(at: DateTime<Utc>) -> DateTime<Utc> {
+    let nanos = at.nanosecond() / 1_000 * 1_000;
+    at.with_nanosecond(nanos).unwrap_or(at)
+}
+
+/// The fields a row hash covers, in their hashing order.
+struct RowFields<'a> {
     seq: i64,
     at: DateTime<Utc>,
-    actor_id: &str,
-    actor_organ: &str,
-    action: &str,
-    subject: &str,
-    change_digest: &str,
-    prev_hash: &str,
-) -> String {
-    let at = truncate_to_micros(at).to_rfc3339_opts(SecondsFormat::Micros, true);
-    let seq = seq.to_string();
+    actor_id: &'a str,
+    actor_organ: &'a str,
+    action: &'a str,
+    subject: &'a str,
+    change_digest: &'a str,
+    prev_hash: &'a str,
+}
+
+/// SHA-256 over the fields, each prefixed by its length as 8 big-endian
+/// bytes: unlike plain concatenation, no two different rows encode to the
+/// same bytes (`"ab" + "c"` vs `"a" + "bc"`).
+fn row_hash(row: &RowFields<'_>) -> String {
+    let seq = row.seq.to_string();
+    let at = truncate_to_micros(row.at).to_rfc3339_opts(SecondsFormat::Micros, true);
+    let fields = [
+        HASH_DOMAIN,
+        seq.as_str(),
+        at.as_str(),
+        row.actor_id,
+        row.actor_organ,
+        row.action,
+        row.subject,
+        row.change_digest,
+        row.prev_hash,
+    ];
     let mut hasher = Sha256::new();
-    for field in [seq.as_str(), at.as_str(), actor_id, actor_organ, action, subject, change_digest, prev_hash] {
+    for field in fields {
         hasher.update((field.len() as u64).to_be_bytes());
         hasher.update(field.as_bytes());
     }
     hex::encode(hasher.finalize())
 }
 
-/// JSON with object keys sorted (PostgreSQL's JSONB reorders keys, so the
-/// digest must not depend on their order).
+fn change_digest(change: &serde_json::Value) -> String {
+    hex::encode(Sha256::digest(canonical_json(change).as_bytes()))
+}
+
+/// JSON with object keys sorted and no whitespace: JSONB reorders keys, so
+/// the digest must not depend on their order.
 fn canonical_json(value: &serde_json::Value) -> String {
+    let mut out = String::new();
+    write_canonical(value, &mut out);
+    out
+}
+
+fn write_canonical(value: &serde_json::Value, out: &mut String) {
     match value {
         serde_json::Value::Object(map) => {
             let mut keys: Vec<&String> = map.keys().collect();
             keys.sort();
-            let mut out = String::from("{");
-            for (index, key) in keys.iter().enumerate() {
+            out.push('{');
+            for (index, key) in keys.into_iter().enumerate() {
                 if index > 0 {
                     out.push(',');
                 }
-                out.push_str(&serde_json::Value::String((*key).clone()).to_string());
+                out.push_str(&serde_json::Value::String(key.clone()).to_string());
                 out.push(':');
-                out.push_str(&canonical_json(&map[*key]));
+                write_canonical(&map[key], out);
             }
             out.push('}');
-            out
         }
         serde_json::Value::Array(items) => {
-            let parts: Vec<String> = items.iter().map(canonical_json).collect();
-            format!("[{}]", parts.join(","))
+            out.push('[');
+            for (index, item) in items.iter().enumerate() {
+                if index > 0 {
+                    out.push(',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(']');
         }
-        other => other.to_string(),
+        scalar => out.push_str(&scalar.to_string()),
     }
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
 }
 
 #[cfg(test)]
 mod tests {
+    use chrono::TimeZone;
+
     use super::*;
 
+    fn fields<'a>(seq: i64, at: DateTime<Utc>, actor_id: &'a str, actor_organ: &'a str) -> RowFields<'a> {
+        RowFields {
+            seq,
+            at,
+            actor_id,
+            actor_organ,
+            action: "clue.register",
+            subject: "clue/1",
+            change_digest: "d",
+            prev_hash: GENESIS_HASH,
+        }
+    }
+
     #[test]
-    fn canonical_json_ignores_key_order() {
+    fn canonical_json_ignores_key_order_and_whitespace() {
         let a = serde_json::json!({"b": 1, "a": {"y": [1, {"d": 2, "c": 3}], "x": null}});
         let b = serde_json::json!({"a": {"x": null, "y": [1, {"c": 3, "d": 2}]}, "b": 1});
         assert_eq!(canonical_json(&a), canonical_json(&b));
+        assert_eq!(canonical_json(&a), r#"{"a":{"x":null,"y":[1,{"c":3,"d":2}]},"b":1}"#);
+        assert_eq!(canonical_json(&serde_json::json!({"名": "张\"三"})), r#"{"名":"张\"三"}"#);
     }
 
     #[test]
     fn row_hash_changes_with_any_field_and_fields_cannot_be_shifted() {
         let at = Utc::now();
-        let base = row_hash(1, at, "o1", "org", "act", "subj", "d", GENESIS);
-        assert_ne!(base, row_hash(2, at, "o1", "org", "act", "subj", "d", GENESIS));
-        assert_ne!(base, row_hash(1, at, "o2", "org", "act", "subj", "d", GENESIS));
-        assert_ne!(row_hash(1, at, "ab", "c", "x", "y", "d", GENESIS), row_hash(1, at, "a", "bc", "x", "y", "d", GENESIS));
+        let base = row_hash(&fields(1, at, "o1", "org"));
+        assert_eq!(base.len(), 64);
+        assert_ne!(base, row_hash(&fields(2, at, "o1", "org")));
+        assert_ne!(base, row_hash(&fields(1, at, "o2", "org")));
+        assert_ne!(base, row_hash(&fields(1, at + chrono::Duration::microseconds(1), "o1", "org")));
+        assert_ne!(row_hash(&fields(1, at, "ab", "c")), row_hash(&fields(1, at, "a", "bc")));
+    }
+
+    #[test]
+    fn the_hash_covers_the_time_as_postgresql_stores_it() {
+        let at = Utc.with_ymd_and_hms(2025, 3, 1, 8, 30, 0).unwrap() + chrono::Duration::nanoseconds(123_456_789);
+        let stored = truncate_to_micros(at);
+        assert_eq!(stored.nanosecond(), 123_456_000);
+        assert_eq!(row_hash(&fields(1, at, "o1", "org")), row_hash(&fields(1, stored, "o1", "org")));
     }
 }

@@ -17,6 +17,7 @@
 //! - Shutdown: stop pulling, finish what the lanes already hold, then return.
 
 use std::collections::hash_map::DefaultHasher;
+use std::collections::HashSet;
 use std::future::Future;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -277,7 +278,7 @@ impl Consumer {
 
     /// The inbox transaction. First optimistically: the whole batch in one
     /// transaction with no savepoints (the common case, and the cheapest:
-    /// two statements per event plus one commit). If any event fails, that
+    /// one inbox statement for the batch, the handlers, one commit). If any event fails, that
     /// attempt is rolled back whole and the batch is applied again with a
     /// savepoint per event, so only the failing events are left out.
     async fn apply_batch<H: Handler>(
@@ -287,10 +288,31 @@ impl Consumer {
     ) -> Result<Vec<Result<Outcome, HandlerError>>, HandlerError> {
         if received.len() > 1 {
             let mut tx = self.pool.begin().await?;
+            // One statement records the whole batch in the inbox; it returns
+            // the ids that were new (a duplicate, even one repeated inside
+            // the batch, comes back at most once).
+            let ids: Vec<Uuid> = received.iter().map(|(d, _)| d.event_id).collect();
+            let types: Vec<String> = received.iter().map(|(d, _)| d.event.r#type.clone()).collect();
+            let fresh: Vec<Uuid> = sqlx::query_scalar(
+                "INSERT INTO inbox (consumer, event_id, event_type)
+                 SELECT $1, id, kind FROM unnest($2::uuid[], $3::text[]) AS batch(id, kind)
+                 ON CONFLICT DO NOTHING RETURNING event_id",
+            )
+            .bind(&self.spec.name)
+            .bind(&ids)
+            .bind(&types)
+            .fetch_all(&mut *tx)
+            .await?;
+            let mut fresh: HashSet<Uuid> = fresh.into_iter().collect();
             let mut results = Vec::with_capacity(received.len());
             for (delivery, _) in received {
-                match self.apply_one(&mut tx, handler, delivery).await {
-                    Ok(outcome) => results.push(Ok(outcome)),
+                if !fresh.remove(&delivery.event_id) {
+                    results.push(Ok(Outcome::Duplicate));
+                    continue;
+                }
+                let span = delivery_span(&self.spec.name, delivery);
+                match handler.handle(&mut tx, delivery).instrument(span).await {
+                    Ok(()) => results.push(Ok(Outcome::Applied)),
                     Err(_) => break,
                 }
             }

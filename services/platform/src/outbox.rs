@@ -3,13 +3,13 @@
 //! [`Outbox::write`] stores an event in the caller's transaction, beside the
 //! state change it announces: both commit or neither does. The [`Relay`]
 //! publishes committed rows to JetStream in `seq` order, waits for each ack
-//! and marks the rows sent.
+//! and deletes the published rows (JetStream is the record of what was sent).
 //!
 //! Crash safety, step by step:
 //! - dies before the caller commits: the row never existed; nothing is sent;
 //! - dies after commit, before publishing: the row is unsent; the next relay
 //!   (after restart, or another replica) publishes it;
-//! - dies after publishing, before marking sent: the row is published again;
+//! - dies after publishing, before deleting the rows: the row is published again;
 //!   JetStream drops the copy because `Nats-Msg-Id` = event id is inside the
 //!   duplicate window, and consumers' inboxes drop anything later.
 //!
@@ -234,8 +234,8 @@ impl Relay {
         }
     }
 
-    /// One round: publishes up to `batch` unsent rows in order and marks the
-    /// acknowledged ones sent. Returns how many were marked.
+    /// One round: publishes up to `batch` unsent rows in order and deletes the
+    /// acknowledged ones. Returns how many were published.
     pub async fn publish_pending(&self) -> Result<usize, Error> {
         self.round(CrashPoint::None).await
     }
@@ -250,7 +250,7 @@ impl Relay {
             return Ok(0);
         }
         let rows = sqlx::query(
-            "SELECT seq, subject, payload, headers FROM outbox WHERE sent_at IS NULL ORDER BY seq LIMIT $1",
+            "SELECT seq, subject, payload, headers FROM outbox ORDER BY seq LIMIT $1",
         )
         .bind(self.batch)
         .fetch_all(&mut *tx)
@@ -299,7 +299,7 @@ impl Relay {
             drop(tx);
             return Ok(0);
         }
-        sqlx::query("UPDATE outbox SET sent_at = now(), attempts = attempts + 1 WHERE seq = ANY($1)")
+        sqlx::query("DELETE FROM outbox WHERE seq = ANY($1)")
             .bind(&sent)
             .execute(&mut *tx)
             .await?;

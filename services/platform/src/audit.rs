@@ -69,12 +69,11 @@ pub async fn append(conn: &mut PgConnection, entry: &AuditEntry<'_>) -> Result<A
     // Lock the head, and let PostgreSQL normalise the change as JSONB in the
     // same round trip: the digest must be over exactly what `verify` will
     // read back (JSONB may write some numbers differently from serde_json).
-    let head = sqlx::query(
-        "SELECT seq, hash, $1::jsonb AS change FROM audit_head WHERE id FOR UPDATE",
-    )
-    .bind(Json(&change))
-    .fetch_one(&mut *conn)
-    .await?;
+    let head =
+        sqlx::query("SELECT seq, hash, $1::jsonb AS change FROM audit_head WHERE id FOR UPDATE")
+            .bind(Json(&change))
+            .fetch_one(&mut *conn)
+            .await?;
     let prev_seq: i64 = head.try_get("seq")?;
     let prev_hash: String = head.try_get("hash")?;
     let Json(change): Json<serde_json::Value> = head.try_get("change")?;
@@ -217,18 +216,28 @@ pub async fn verify(pool: &PgPool) -> Result<AuditReport, Error> {
         }
     }
 
-    let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id").fetch_one(&mut *tx).await?;
+    let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id")
+        .fetch_one(&mut *tx)
+        .await?;
     let head_seq: i64 = head.try_get("seq")?;
     let head_hash: String = head.try_get("hash")?;
     if head_seq != expected_seq - 1 || head_hash != last_hash {
-        problem_at(&mut report.problems, head_seq, AuditProblemKind::HeadMismatch);
+        problem_at(
+            &mut report.problems,
+            head_seq,
+            AuditProblemKind::HeadMismatch,
+        );
     }
     tx.commit().await?;
 
     if report.is_intact() {
         tracing::info!(rows = report.rows_checked, "audit log intact");
     } else {
-        tracing::warn!(rows = report.rows_checked, problems = report.problems.len(), "audit log tampered");
+        tracing::warn!(
+            rows = report.rows_checked,
+            problems = report.problems.len(),
+            "audit log tampered"
+        );
     }
     Ok(report)
 }
@@ -327,7 +336,12 @@ mod tests {
 
     use super::*;
 
-    fn fields<'a>(seq: i64, at: DateTime<Utc>, actor_id: &'a str, actor_organ: &'a str) -> RowFields<'a> {
+    fn fields<'a>(
+        seq: i64,
+        at: DateTime<Utc>,
+        actor_id: &'a str,
+        actor_organ: &'a str,
+    ) -> RowFields<'a> {
         RowFields {
             seq,
             at,
@@ -345,8 +359,14 @@ mod tests {
         let a = serde_json::json!({"b": 1, "a": {"y": [1, {"d": 2, "c": 3}], "x": null}});
         let b = serde_json::json!({"a": {"x": null, "y": [1, {"c": 3, "d": 2}]}, "b": 1});
         assert_eq!(canonical_json(&a), canonical_json(&b));
-        assert_eq!(canonical_json(&a), r#"{"a":{"x":null,"y":[1,{"c":3,"d":2}]},"b":1}"#);
-        assert_eq!(canonical_json(&serde_json::json!({"名": "张\"三"})), r#"{"名":"张\"三"}"#);
+        assert_eq!(
+            canonical_json(&a),
+            r#"{"a":{"x":null,"y":[1,{"c":3,"d":2}]},"b":1}"#
+        );
+        assert_eq!(
+            canonical_json(&serde_json::json!({"名": "张\"三"})),
+            r#"{"名":"张\"三"}"#
+        );
     }
 
     #[test]
@@ -356,15 +376,30 @@ mod tests {
         assert_eq!(base.len(), 64);
         assert_ne!(base, row_hash(&fields(2, at, "o1", "org")));
         assert_ne!(base, row_hash(&fields(1, at, "o2", "org")));
-        assert_ne!(base, row_hash(&fields(1, at + chrono::Duration::microseconds(1), "o1", "org")));
-        assert_ne!(row_hash(&fields(1, at, "ab", "c")), row_hash(&fields(1, at, "a", "bc")));
+        assert_ne!(
+            base,
+            row_hash(&fields(
+                1,
+                at + chrono::Duration::microseconds(1),
+                "o1",
+                "org"
+            ))
+        );
+        assert_ne!(
+            row_hash(&fields(1, at, "ab", "c")),
+            row_hash(&fields(1, at, "a", "bc"))
+        );
     }
 
     #[test]
     fn the_hash_covers_the_time_as_postgresql_stores_it() {
-        let at = Utc.with_ymd_and_hms(2025, 3, 1, 8, 30, 0).unwrap() + chrono::Duration::nanoseconds(123_456_789);
+        let at = Utc.with_ymd_and_hms(2025, 3, 1, 8, 30, 0).unwrap()
+            + chrono::Duration::nanoseconds(123_456_789);
         let stored = truncate_to_micros(at);
         assert_eq!(stored.nanosecond(), 123_456_000);
-        assert_eq!(row_hash(&fields(1, at, "o1", "org")), row_hash(&fields(1, stored, "o1", "org")));
+        assert_eq!(
+            row_hash(&fields(1, at, "o1", "org")),
+            row_hash(&fields(1, stored, "o1", "org"))
+        );
     }
 }

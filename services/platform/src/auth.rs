@@ -50,7 +50,10 @@ impl DivisionCode {
             ));
         }
         if &value[0..2] == "00" {
-            return Err(Error::invalid("division_code", format!("{value:?} has no province")));
+            return Err(Error::invalid(
+                "division_code",
+                format!("{value:?} has no province"),
+            ));
         }
         Ok(DivisionCode(value.to_string()))
     }
@@ -89,7 +92,11 @@ impl DivisionCode {
     /// `yuetan.ev.62.>` is a province and `yuetan.ev.62.01.>` a city:
     /// `620102` → `["62", "01", "02"]`, `620100` → `["62", "01", "00"]`.
     pub fn subject_tokens(&self) -> [String; 3] {
-        [self.province().to_string(), self.city().to_string(), self.county().to_string()]
+        [
+            self.province().to_string(),
+            self.city().to_string(),
+            self.county().to_string(),
+        ]
     }
 
     /// "Own division and below": a province covers its cities and counties,
@@ -316,7 +323,10 @@ impl fmt::Debug for KeyConfig {
         f.debug_struct("KeyConfig")
             .field("kid", &self.kid)
             .field("algorithm", &self.algorithm)
-            .field("public_key_pem", &self.public_key_pem.as_ref().map(|_| "<pem>"))
+            .field(
+                "public_key_pem",
+                &self.public_key_pem.as_ref().map(|_| "<pem>"),
+            )
             .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
             .finish()
     }
@@ -385,7 +395,10 @@ impl Verifier {
             return Err(Error::invalid("auth.audience", "must not be empty"));
         }
         if config.keys.is_empty() {
-            return Err(Error::invalid("auth.keys", "at least one issuer key is required"));
+            return Err(Error::invalid(
+                "auth.keys",
+                "at least one issuer key is required",
+            ));
         }
         let mut keys = HashMap::new();
         for (index, key) in config.keys.iter().enumerate() {
@@ -402,7 +415,10 @@ impl Verifier {
                         ));
                     }
                     if key.public_key_pem.is_some() {
-                        return Err(Error::invalid(field("public_key_pem"), "an HS256 key takes a secret"));
+                        return Err(Error::invalid(
+                            field("public_key_pem"),
+                            "an HS256 key takes a secret",
+                        ));
                     }
                     let secret = key
                         .secret
@@ -411,14 +427,19 @@ impl Verifier {
                     if secret.len() < MIN_HS256_SECRET_BYTES {
                         return Err(Error::invalid(
                             field("secret"),
-                            format!("an HS256 secret needs at least {MIN_HS256_SECRET_BYTES} bytes"),
+                            format!(
+                                "an HS256 secret needs at least {MIN_HS256_SECRET_BYTES} bytes"
+                            ),
                         ));
                     }
                     DecodingKey::from_secret(secret.as_bytes())
                 }
                 KeyAlgorithm::EdDSA | KeyAlgorithm::RS256 => {
                     if key.secret.is_some() {
-                        return Err(Error::invalid(field("secret"), "only HS256 keys take a secret"));
+                        return Err(Error::invalid(
+                            field("secret"),
+                            "only HS256 keys take a secret",
+                        ));
                     }
                     let pem = key
                         .public_key_pem
@@ -429,11 +450,18 @@ impl Verifier {
                     } else {
                         DecodingKey::from_rsa_pem(pem.as_bytes())
                     };
-                    parsed.map_err(|err| Error::invalid(field("public_key_pem"), err.to_string()))?
+                    parsed
+                        .map_err(|err| Error::invalid(field("public_key_pem"), err.to_string()))?
                 }
             };
-            if keys.insert(key.kid.clone(), (key.algorithm, decoding)).is_some() {
-                return Err(Error::invalid(field("kid"), format!("kid {:?} appears twice", key.kid)));
+            if keys
+                .insert(key.kid.clone(), (key.algorithm, decoding))
+                .is_some()
+            {
+                return Err(Error::invalid(
+                    field("kid"),
+                    format!("kid {:?} appears twice", key.kid),
+                ));
             }
         }
         Ok(Verifier {
@@ -448,13 +476,19 @@ impl Verifier {
     /// `Unauthenticated` with a short reason that reveals nothing about the
     /// keys (unknown signing key, expired, bad signature, …).
     pub fn verify(&self, token: &str) -> Result<Actor, Error> {
-        let header = jsonwebtoken::decode_header(token).map_err(|_| unauthenticated("malformed token"))?;
+        let header =
+            jsonwebtoken::decode_header(token).map_err(|_| unauthenticated("malformed token"))?;
         let (algorithm, key) = match header.kid.as_deref() {
-            Some(kid) => self.keys.get(kid).ok_or_else(|| unauthenticated("unknown signing key"))?,
+            Some(kid) => self
+                .keys
+                .get(kid)
+                .ok_or_else(|| unauthenticated("unknown signing key"))?,
             // Without a kid, a single configured key is unambiguous.
-            None if self.keys.len() == 1 => {
-                self.keys.values().next().ok_or_else(|| unauthenticated("unknown signing key"))?
-            }
+            None if self.keys.len() == 1 => self
+                .keys
+                .values()
+                .next()
+                .ok_or_else(|| unauthenticated("unknown signing key"))?,
             None => return Err(unauthenticated("token names no signing key (kid)")),
         };
         if header.alg != algorithm.jwt() {
@@ -535,14 +569,22 @@ impl TokenIssuer {
     pub fn ed25519_pem(kid: &str, private_pkcs8_pem: &str) -> Result<TokenIssuer, Error> {
         let key = EncodingKey::from_ed_pem(private_pkcs8_pem.as_bytes())
             .map_err(|err| Error::invalid("private_key_pem", err.to_string()))?;
-        Ok(TokenIssuer { kid: kid.to_string(), algorithm: Algorithm::EdDSA, key })
+        Ok(TokenIssuer {
+            kid: kid.to_string(),
+            algorithm: Algorithm::EdDSA,
+            key,
+        })
     }
 
     /// From a PKCS#1 `RSA PRIVATE KEY` or PKCS#8 `PRIVATE KEY` PEM.
     pub fn rs256_pem(kid: &str, private_pem: &str) -> Result<TokenIssuer, Error> {
         let key = EncodingKey::from_rsa_pem(private_pem.as_bytes())
             .map_err(|err| Error::invalid("private_key_pem", err.to_string()))?;
-        Ok(TokenIssuer { kid: kid.to_string(), algorithm: Algorithm::RS256, key })
+        Ok(TokenIssuer {
+            kid: kid.to_string(),
+            algorithm: Algorithm::RS256,
+            key,
+        })
     }
 
     /// A signed token whose header names this issuer's `kid`.
@@ -574,7 +616,9 @@ impl AuthInterceptor {
 
 impl fmt::Debug for AuthInterceptor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AuthInterceptor").field("verifier", &self.verifier).finish()
+        f.debug_struct("AuthInterceptor")
+            .field("verifier", &self.verifier)
+            .finish()
     }
 }
 
@@ -603,7 +647,9 @@ fn bearer_token(metadata: &MetadataMap) -> Result<&str, Status> {
         .split_once(' ')
         .ok_or_else(|| Status::unauthenticated("authorization is not a bearer token"))?;
     if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(Status::unauthenticated("authorization is not a bearer token"));
+        return Err(Status::unauthenticated(
+            "authorization is not a bearer token",
+        ));
     }
     let token = token.trim();
     if token.is_empty() {
@@ -642,7 +688,15 @@ mod tests {
 
     #[test]
     fn division_codes_are_six_ascii_digits_with_a_province() {
-        for bad in ["", "6201", "6201020", "62010a", "６２０１０２", "000102", " 62010"] {
+        for bad in [
+            "",
+            "6201",
+            "6201020",
+            "62010a",
+            "６２０１０２",
+            "000102",
+            " 62010",
+        ] {
             let err = DivisionCode::parse(bad).unwrap_err();
             assert!(err.to_string().contains("division_code"), "{bad:?}: {err}");
         }
@@ -656,7 +710,10 @@ mod tests {
         assert_eq!(code("620100").level(), DivisionLevel::City);
         assert_eq!(code("620102").level(), DivisionLevel::County);
         let county = code("620102");
-        assert_eq!((county.province(), county.city(), county.county()), ("62", "01", "02"));
+        assert_eq!(
+            (county.province(), county.city(), county.county()),
+            ("62", "01", "02")
+        );
         assert_eq!(county.subject_tokens(), ["62", "01", "02"]);
         assert_eq!(code("620100").subject_tokens(), ["62", "01", "00"]);
         assert_eq!(code("620000").subject_tokens(), ["62", "00", "00"]);
@@ -666,7 +723,10 @@ mod tests {
     fn division_codes_round_trip_through_serde_and_reject_bad_values() {
         let json = serde_json::to_string(&code("620102")).unwrap();
         assert_eq!(json, "\"620102\"");
-        assert_eq!(serde_json::from_str::<DivisionCode>(&json).unwrap(), code("620102"));
+        assert_eq!(
+            serde_json::from_str::<DivisionCode>(&json).unwrap(),
+            code("620102")
+        );
         assert!(serde_json::from_str::<DivisionCode>("\"62\"").is_err());
     }
 
@@ -681,10 +741,22 @@ mod tests {
         assert!(code("620100").covers(&code("620100")));
         assert!(county_a.covers(&county_a));
         assert!(!county_a.covers(&county_b));
-        assert!(!county_a.covers(&code("620100")), "a county does not see its city");
-        assert!(!code("620100").covers(&code("620000")), "a city does not see its province");
-        assert!(!code("620100").covers(&code("620201")), "a city does not see another city");
-        assert!(!code("620000").covers(&code("630102")), "a province does not see another province");
+        assert!(
+            !county_a.covers(&code("620100")),
+            "a county does not see its city"
+        );
+        assert!(
+            !code("620100").covers(&code("620000")),
+            "a city does not see its province"
+        );
+        assert!(
+            !code("620100").covers(&code("620201")),
+            "a city does not see another city"
+        );
+        assert!(
+            !code("620000").covers(&code("630102")),
+            "a province does not see another province"
+        );
     }
 
     #[test]
@@ -722,7 +794,9 @@ mod tests {
         assert!(!other_county.can_see(&case_division, &[]));
         assert!(!other_county.can_see(&case_division, &["620102-SJ", "620102-HB"]));
         assert!(other_county.can_see(&case_division, &["620102-SJ", "620103-HB"]));
-        assert!(other_county.require_scope(&case_division, &["620103-HB"]).is_ok());
+        assert!(other_county
+            .require_scope(&case_division, &["620103-HB"])
+            .is_ok());
         let err = other_county.require_scope(&case_division, &[]).unwrap_err();
         assert!(matches!(err, Error::PermissionDenied(_)), "{err:?}");
     }
@@ -740,12 +814,25 @@ mod tests {
     #[test]
     fn bearer_tokens_are_read_case_insensitively_and_garbage_is_refused() {
         let mut metadata = MetadataMap::new();
-        assert_eq!(bearer_token(&metadata).unwrap_err().code(), tonic::Code::Unauthenticated);
-        for (value, expected) in [("Bearer abc", Some("abc")), ("bearer  abc ", Some("abc")), ("Basic abc", None), ("Bearer", None), ("Bearer   ", None)] {
+        assert_eq!(
+            bearer_token(&metadata).unwrap_err().code(),
+            tonic::Code::Unauthenticated
+        );
+        for (value, expected) in [
+            ("Bearer abc", Some("abc")),
+            ("bearer  abc ", Some("abc")),
+            ("Basic abc", None),
+            ("Bearer", None),
+            ("Bearer   ", None),
+        ] {
             metadata.insert("authorization", value.parse().unwrap());
             match expected {
                 Some(token) => assert_eq!(bearer_token(&metadata).unwrap(), token, "{value:?}"),
-                None => assert_eq!(bearer_token(&metadata).unwrap_err().code(), tonic::Code::Unauthenticated, "{value:?}"),
+                None => assert_eq!(
+                    bearer_token(&metadata).unwrap_err().code(),
+                    tonic::Code::Unauthenticated,
+                    "{value:?}"
+                ),
             }
         }
     }

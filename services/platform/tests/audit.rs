@@ -1,66 +1,134 @@
-//! The hash-chained audit log against a real PostgreSQL (R-DOC-5).
+//! The hash-chained audit log against a real PostgreSQL (R-DOC-5): appends
+//! are gap-free and transactional, and `verify` finds every kind of
+//! tampering, even by someone who switched the append-only trigger off.
 
 use chrono::Utc;
 use sqlx::PgPool;
-use yuetan_platform::audit::{self, AuditEntry, AuditProblemKind};
+use yuetan_platform::audit::{self, AuditEntry, AuditProblem, AuditProblemKind, GENESIS_HASH};
 use yuetan_platform::db;
 
+/// A fresh database with the platform migrations in schema `svc`.
 async fn pool() -> PgPool {
     let stack = yuetan_testkit::stack().await;
     let url = stack.fresh_database().await.unwrap();
     db::connect_and_migrate(&url, "svc").await.unwrap()
 }
 
-async fn append(pool: &PgPool, n: usize) {
-    let after = serde_json::json!({"status": "registered", "n": n, "nested": {"b": 1, "a": [1, 2]}});
+fn entry<'a>(subject: &'a str, after: Option<&'a serde_json::Value>) -> AuditEntry<'a> {
+    AuditEntry {
+        actor_id: "officer-7",
+        actor_organ: "620102-SJ",
+        action: "clue.register",
+        subject,
+        before: None,
+        after,
+        at: Utc::now(),
+    }
+}
+
+/// Appends one entry in a transaction of its own.
+async fn append(pool: &PgPool, n: usize) -> audit::AuditRecord {
+    let after =
+        serde_json::json!({"status": "registered", "n": n, "nested": {"b": 1, "a": [1, 2.5]}});
+    let subject = format!("clue/{n}");
     let mut tx = pool.begin().await.unwrap();
-    audit::append(
-        &mut tx,
-        &AuditEntry {
-            actor_id: "officer-7",
-            actor_organ: "620102-SJ",
-            action: "clue.register",
-            subject: &format!("clue/{n}"),
-            before: None,
-            after: Some(&after),
-            at: Utc::now(),
-        },
-    )
-    .await
-    .unwrap();
+    let record = audit::append(&mut tx, &entry(&subject, Some(&after)))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    record
+}
+
+async fn seqs(pool: &PgPool) -> Vec<i64> {
+    sqlx::query_scalar("SELECT seq FROM audit_log ORDER BY seq")
+        .fetch_all(pool)
+        .await
+        .unwrap()
+}
+
+/// Runs `sql` as someone with direct database access (the superuser) who
+/// switched the append-only trigger off first.
+async fn tamper(pool: &PgPool, sql: &str) {
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::query("ALTER TABLE audit_log DISABLE TRIGGER ALL")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query(sql).execute(&mut *tx).await.unwrap();
+    sqlx::query("ALTER TABLE audit_log ENABLE TRIGGER ALL")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
 }
 
-/// Runs `sql` as if by someone with direct database access who switched the
-/// append-only trigger off first.
-async fn tamper(pool: &PgPool, sql: &str) {
-    let mut tx = pool.begin().await.unwrap();
-    sqlx::query("ALTER TABLE audit_log DISABLE TRIGGER ALL").execute(&mut *tx).await.unwrap();
-    sqlx::query(sql).execute(&mut *tx).await.unwrap();
-    sqlx::query("ALTER TABLE audit_log ENABLE TRIGGER ALL").execute(&mut *tx).await.unwrap();
-    tx.commit().await.unwrap();
+fn problem(seq: i64, kind: AuditProblemKind) -> AuditProblem {
+    AuditProblem { seq, kind }
 }
 
 #[tokio::test]
 async fn r_doc_5_concurrent_appends_form_one_gap_free_intact_chain() {
     let pool = pool().await;
+    let first = append(&pool, 0).await;
+    assert_eq!(first.seq, 1);
+
+    // 9 tasks append concurrently, each entry in its own transaction,
+    // while `verify` keeps reading: it must never see a half-written chain.
     let mut tasks = Vec::new();
-    for worker in 0..10 {
+    for worker in 0..9 {
         let pool = pool.clone();
         tasks.push(tokio::spawn(async move {
-            for i in 0..10 {
-                append(&pool, worker * 10 + i).await;
+            for i in 0..11 {
+                append(&pool, 1 + worker * 11 + i).await;
             }
         }));
     }
+    let verifier = {
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            let mut reports = 0;
+            loop {
+                let report = audit::verify(&pool).await.unwrap();
+                assert!(report.is_intact(), "mid-way: {:?}", report.problems);
+                reports += 1;
+                if report.rows_checked == 100 {
+                    return reports;
+                }
+            }
+        })
+    };
     for task in tasks {
         task.await.unwrap();
     }
+    assert!(verifier.await.unwrap() >= 1);
+
     let report = audit::verify(&pool).await.unwrap();
     assert_eq!(report.rows_checked, 100);
     assert!(report.is_intact(), "{:?}", report.problems);
-    let seqs: Vec<i64> = sqlx::query_scalar("SELECT seq FROM audit_log ORDER BY seq").fetch_all(&pool).await.unwrap();
-    assert_eq!(seqs, (1..=100).collect::<Vec<i64>>());
+    assert_eq!(seqs(&pool).await, (1..=100).collect::<Vec<i64>>());
+    let (head_seq, head_hash): (i64, String) = sqlx::query_as("SELECT seq, hash FROM audit_head")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let last_hash: String = sqlx::query_scalar("SELECT hash FROM audit_log WHERE seq = 100")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!((head_seq, head_hash), (100, last_hash));
+}
+
+#[tokio::test]
+async fn r_doc_5_rows_chain_from_the_genesis_hash() {
+    let pool = pool().await;
+    let first = append(&pool, 1).await;
+    let second = append(&pool, 2).await;
+    let prev: Vec<String> = sqlx::query_scalar("SELECT prev_hash FROM audit_log ORDER BY seq")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(prev, vec![GENESIS_HASH.to_string(), first.hash.clone()]);
+    assert_eq!(second.seq, 2);
+    assert_ne!(first.hash, second.hash);
 }
 
 #[tokio::test]
@@ -68,71 +136,125 @@ async fn r_doc_5_a_rolled_back_append_leaves_no_row_and_no_gap() {
     let pool = pool().await;
     append(&pool, 1).await;
     let mut tx = pool.begin().await.unwrap();
-    let entry = AuditEntry {
-        actor_id: "o",
-        actor_organ: "org",
-        action: "x",
-        subject: "y",
-        before: None,
-        after: None,
-        at: Utc::now(),
-    };
-    audit::append(&mut tx, &entry).await.unwrap();
+    let record = audit::append(&mut tx, &entry("clue/void", None))
+        .await
+        .unwrap();
+    assert_eq!(record.seq, 2);
     tx.rollback().await.unwrap();
-    append(&pool, 2).await;
-    let seqs: Vec<i64> = sqlx::query_scalar("SELECT seq FROM audit_log ORDER BY seq").fetch_all(&pool).await.unwrap();
-    assert_eq!(seqs, vec![1, 2]);
+
+    let next = append(&pool, 2).await;
+    assert_eq!(next.seq, 2, "the rolled-back seq is reused");
+    assert_eq!(seqs(&pool).await, vec![1, 2]);
     assert!(audit::verify(&pool).await.unwrap().is_intact());
+}
+
+#[tokio::test]
+async fn r_doc_5_changes_survive_the_round_trip_through_jsonb() {
+    // JSONB reorders keys and rewrites some numbers; the digest must still match.
+    let pool = pool().await;
+    let before =
+        serde_json::json!({"z": -0.0, "a": 1e20, "m": 0.1, "big": u64::MAX, "neg": i64::MIN});
+    let after = serde_json::json!({"名称": "兰州市城关区某餐饮店", "tags": ["消防", "\"quoted\"", null, true], "e": 1e-7});
+    let mut tx = pool.begin().await.unwrap();
+    let mut e = entry("party/1", Some(&after));
+    e.before = Some(&before);
+    audit::append(&mut tx, &e).await.unwrap();
+    tx.commit().await.unwrap();
+    let report = audit::verify(&pool).await.unwrap();
+    assert_eq!(report.rows_checked, 1);
+    assert!(report.is_intact(), "{:?}", report.problems);
 }
 
 #[tokio::test]
 async fn r_doc_5_the_database_refuses_updates_and_deletes_of_audit_rows() {
     let pool = pool().await;
     append(&pool, 1).await;
-    assert!(sqlx::query("UPDATE audit_log SET action = 'forged'").execute(&pool).await.is_err());
-    assert!(sqlx::query("DELETE FROM audit_log").execute(&pool).await.is_err());
-    assert!(sqlx::query("TRUNCATE audit_log").execute(&pool).await.is_err());
-    assert!(audit::verify(&pool).await.unwrap().is_intact());
+    let refused = [
+        "UPDATE audit_log SET action = 'forged'",
+        "DELETE FROM audit_log",
+        "TRUNCATE audit_log",
+        "DELETE FROM audit_head",
+    ];
+    for sql in refused {
+        let err = sqlx::query(sql).execute(&pool).await.unwrap_err();
+        assert!(err.to_string().contains("append-only"), "{sql}: {err}");
+    }
+    let report = audit::verify(&pool).await.unwrap();
+    assert_eq!(report.rows_checked, 1);
+    assert!(report.is_intact(), "{:?}", report.problems);
 }
 
 #[tokio::test]
-async fn r_doc_5_an_altered_audit_row_is_detected() {
+async fn r_doc_5_altered_audit_row_is_detected() {
     let pool = pool().await;
     for n in 1..=5 {
         append(&pool, n).await;
     }
-    tamper(&pool, "UPDATE audit_log SET action = 'clue.withdraw' WHERE seq = 3").await;
+    tamper(
+        &pool,
+        "UPDATE audit_log SET action = 'clue.withdraw' WHERE seq = 3",
+    )
+    .await;
     let report = audit::verify(&pool).await.unwrap();
-    assert!(!report.is_intact());
-    assert!(report.problems.iter().any(|p| p.seq == 3 && p.kind == AuditProblemKind::RowAltered), "{:?}", report.problems);
-    assert!(report.problems.iter().all(|p| p.seq == 3), "only the altered row is reported: {:?}", report.problems);
+    assert_eq!(report.rows_checked, 5);
+    assert_eq!(
+        report.problems,
+        vec![problem(3, AuditProblemKind::RowAltered)]
+    );
 }
 
 #[tokio::test]
-async fn r_doc_5_an_altered_change_record_is_detected() {
+async fn r_doc_5_altered_audit_time_is_detected() {
+    let pool = pool().await;
+    for n in 1..=3 {
+        append(&pool, n).await;
+    }
+    tamper(
+        &pool,
+        "UPDATE audit_log SET at = at - interval '1 day' WHERE seq = 2",
+    )
+    .await;
+    let report = audit::verify(&pool).await.unwrap();
+    assert_eq!(
+        report.problems,
+        vec![problem(2, AuditProblemKind::RowAltered)]
+    );
+}
+
+#[tokio::test]
+async fn r_doc_5_altered_change_record_is_detected() {
     let pool = pool().await;
     for n in 1..=3 {
         append(&pool, n).await;
     }
     tamper(&pool, "UPDATE audit_log SET change = jsonb_set(change, '{after,status}', '\"closed\"') WHERE seq = 2").await;
     let report = audit::verify(&pool).await.unwrap();
-    assert!(report.problems.iter().any(|p| p.seq == 2 && p.kind == AuditProblemKind::ChangeAltered), "{:?}", report.problems);
+    assert_eq!(
+        report.problems,
+        vec![problem(2, AuditProblemKind::ChangeAltered)]
+    );
 }
 
 #[tokio::test]
-async fn r_doc_5_a_removed_middle_row_is_detected() {
+async fn r_doc_5_removed_middle_row_is_detected() {
     let pool = pool().await;
     for n in 1..=5 {
         append(&pool, n).await;
     }
     tamper(&pool, "DELETE FROM audit_log WHERE seq = 3").await;
     let report = audit::verify(&pool).await.unwrap();
-    assert!(report.problems.iter().any(|p| p.seq == 4 && p.kind == AuditProblemKind::Missing), "{:?}", report.problems);
-    assert!(report.problems.iter().any(|p| p.seq == 4 && p.kind == AuditProblemKind::ChainBroken), "{:?}", report.problems);
+    assert_eq!(report.rows_checked, 4);
+    assert_eq!(
+        report.problems,
+        vec![
+            problem(3, AuditProblemKind::Missing),
+            problem(4, AuditProblemKind::ChainBroken)
+        ]
+    );
 }
 
 #[tokio::test]
-async fn r_doc_5_a_removed_last_row_is_detected() {
+async fn r_doc_5_removed_last_row_is_detected() {
     let pool = pool().await;
     for n in 1..=4 {
         append(&pool, n).await;
@@ -140,5 +262,34 @@ async fn r_doc_5_a_removed_last_row_is_detected() {
     tamper(&pool, "DELETE FROM audit_log WHERE seq = 4").await;
     let report = audit::verify(&pool).await.unwrap();
     assert_eq!(report.rows_checked, 3);
-    assert!(report.problems.iter().any(|p| p.kind == AuditProblemKind::HeadMismatch), "{:?}", report.problems);
+    assert_eq!(
+        report.problems,
+        vec![problem(4, AuditProblemKind::HeadMismatch)]
+    );
+}
+
+#[tokio::test]
+async fn r_doc_5_every_problem_is_reported_not_just_the_first() {
+    let pool = pool().await;
+    for n in 1..=6 {
+        append(&pool, n).await;
+    }
+    tamper(
+        &pool,
+        "UPDATE audit_log SET subject = 'clue/other' WHERE seq = 2",
+    )
+    .await;
+    tamper(&pool, "DELETE FROM audit_log WHERE seq = 4").await;
+    tamper(&pool, "DELETE FROM audit_log WHERE seq = 6").await;
+    let report = audit::verify(&pool).await.unwrap();
+    assert_eq!(report.rows_checked, 4);
+    assert_eq!(
+        report.problems,
+        vec![
+            problem(2, AuditProblemKind::RowAltered),
+            problem(4, AuditProblemKind::Missing),
+            problem(5, AuditProblemKind::ChainBroken),
+            problem(6, AuditProblemKind::HeadMismatch),
+        ]
+    );
 }

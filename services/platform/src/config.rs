@@ -144,7 +144,10 @@ pub struct ConsumerConfig {
     pub ack_wait_secs: u64,
     /// NAK delays by delivery attempt (the last repeats).
     pub backoff_ms: Vec<u64>,
-    /// Parallel lanes; events of one case always share a lane (order).
+    /// Parallel lanes; events of one case always share a lane (order). Few
+    /// lanes make larger batches (fewer commits): 2 measured best on the
+    /// 2-core machine (docs/benchmarks.md); raise it when handlers wait on
+    /// slow I/O.
     pub lanes: usize,
     /// Most events a lane applies in one transaction (one savepoint each).
     pub batch: usize,
@@ -152,7 +155,7 @@ pub struct ConsumerConfig {
 
 impl Default for ConsumerConfig {
     fn default() -> Self {
-        Self { max_deliver: 5, ack_wait_secs: 30, backoff_ms: vec![100, 1000, 5000, 15000], lanes: 8, batch: 64 }
+        Self { max_deliver: 5, ack_wait_secs: 30, backoff_ms: vec![100, 1000, 5000, 15000], lanes: 2, batch: 64 }
     }
 }
 

@@ -202,16 +202,20 @@ impl Relay {
         tracing::info!(schema = %self.schema, "outbox relay stopped");
     }
 
-    /// Publishes until the outbox has no unsent rows (or an error stops it).
-    /// Returns how many rows were published.
+    /// Publishes until a round finds the outbox empty (or an error stops
+    /// it). Returns how many rows were published. While events keep coming
+    /// the relay stays here, so the wake-up flag is flipped only when the
+    /// traffic really stops; after a small round it waits a millisecond to
+    /// let a larger batch gather (each round costs a commit).
     async fn drain(&self) -> usize {
         let mut published = 0;
         loop {
             match self.publish_pending().await {
+                Ok(0) => return published,
                 Ok(count) => {
                     published += count;
-                    if count < self.batch as usize {
-                        return published;
+                    if count < (self.batch as usize) / 4 {
+                        tokio::time::sleep(Duration::from_millis(1)).await;
                     }
                 }
                 Err(err) => {

@@ -13,6 +13,7 @@ use figment::Figment;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::AuthConfig;
+use crate::pii::PiiConfig;
 use crate::error::Error;
 
 /// A value that must never appear in logs or `Debug` output.
@@ -59,6 +60,9 @@ pub struct Config {
     pub telemetry: TelemetryConfig,
     #[serde(default)]
     pub auth: AuthConfig,
+    /// Keys for personal identifiers; required by services that store them.
+    #[serde(default)]
+    pub pii: PiiConfig,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -249,6 +253,7 @@ impl Config {
             timers: TimerConfig::default(),
             telemetry: TelemetryConfig::default(),
             auth: AuthConfig::default(),
+            pii: PiiConfig::default(),
         }
     }
 

@@ -4,7 +4,8 @@
 //! [`config`] → [`telemetry`] → [`db`] (pool + migrations) → [`bus`]
 //! (JetStream) → [`outbox`] relay, [`consumer`] runner, [`timers`] sweeper →
 //! [`server`] (gRPC with health and reflection, [`auth`] interceptor).
-//! Every state change also goes to the hash-chained [`audit`] log.
+//! Every state change also goes to the hash-chained [`audit`] log;
+//! personal identifiers are sealed and hashed by [`pii`].
 
 pub mod audit;
 pub mod auth;
@@ -15,6 +16,7 @@ pub mod consumer;
 pub mod db;
 pub mod error;
 pub mod outbox;
+pub mod pii;
 pub mod server;
 pub mod telemetry;
 pub mod timers;

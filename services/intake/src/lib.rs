@@ -3,6 +3,9 @@
 //!
 //! Built so far: the domain identifiers of parties ([`domain::party_id`]),
 //! validated once at the edge into types that cannot be invalid
-//! (ARCHITECTURE §3). The gRPC API, store and events come next.
+//! (ARCHITECTURE §3); document numbers ([`domain::doc_number`]) and their
+//! gap-free sequence ([`store::next_document_sequence`]). The gRPC API,
+//! clues, screening and events come next.
 
 pub mod domain;
+pub mod store;

@@ -1,3 +1,4 @@
 //! Pure domain types and rules of intake; no I/O.
 
+pub mod doc_number;
 pub mod party_id;

@@ -57,26 +57,10 @@ impl Bus {
             .map_err(|err| Error::Unavailable(format!("creating stream {}: {err}", config.stream)))?;
         Ok(())
     }
-
-    /// The subject of an event: `<prefix>.<pp>.<cc>.<dd>.<service>.<event>`,
-    /// from a six-digit division code and a type `<service>.<event>`.
-    pub fn subject(&self, division_code: &str, event_type: &str) -> Result<String, Error> {
-        subject(&self.subject_prefix, division_code, event_type)
-    }
-
-    /// The filter for every event of one service, province-wide or narrower.
-    pub fn filter_for(&self, division_prefix_tokens: &[&str], service: &str, event: &str) -> String {
-        let mut parts = vec![self.subject_prefix.clone()];
-        for index in 0..3 {
-            parts.push(division_prefix_tokens.get(index).map(|t| t.to_string()).unwrap_or_else(|| "*".into()));
-        }
-        parts.push(service.to_string());
-        parts.push(event.to_string());
-        parts.join(".")
-    }
 }
 
-/// See [`Bus::subject`].
+/// The subject of an event: `<prefix>.<pp>.<cc>.<dd>.<service>.<event>`,
+/// from a six-digit division code and a type `<service>.<event>`.
 pub fn subject(prefix: &str, division_code: &str, event_type: &str) -> Result<String, Error> {
     if division_code.len() != 6 || !division_code.bytes().all(|b| b.is_ascii_digit()) {
         return Err(Error::invalid("jurisdiction", "must be a six-digit division code"));

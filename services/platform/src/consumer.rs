@@ -388,8 +388,7 @@ impl Consumer {
                 outcome
             }
             Err(err) if delivery.delivered >= self.config.max_deliver => {
-                let subject = async_nats::Subject::from(delivery.subject.as_str());
-                let poison = PoisonMessage { subject: &subject, headers: &delivery.headers, payload: &delivery.payload };
+                let poison = PoisonMessage { subject: &delivery.subject, headers: &delivery.headers, payload: &delivery.payload };
                 self.dead_letter(
                     acker,
                     Some(delivery.event_id),
@@ -436,7 +435,7 @@ impl Consumer {
         .bind(&self.spec.name)
         .bind(event_id)
         .bind(event_type)
-        .bind(message.subject.as_str())
+        .bind(message.subject)
         .bind(i64::try_from(stream_sequence).unwrap_or(i64::MAX))
         .bind(delivered)
         .bind(reason)
@@ -463,7 +462,7 @@ impl Consumer {
 }
 
 struct PoisonMessage<'a> {
-    subject: &'a async_nats::Subject,
+    subject: &'a str,
     headers: &'a async_nats::HeaderMap,
     payload: &'a [u8],
 }

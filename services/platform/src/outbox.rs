@@ -148,8 +148,9 @@ impl Relay {
         Self { pool, bus, schema: schema.into(), batch, poll_interval }
     }
 
-    /// Relays until `shutdown`, woken by NOTIFY at each commit and by a slow
-    /// poll as a safety net (a notification lost while reconnecting).
+    /// Relays until `shutdown`: drains while events come, and when idle
+    /// waits for a NOTIFY (sent by writers only while `listening` is set) or
+    /// the poll, the safety net for a notification lost or skipped.
     pub async fn run(self, shutdown: CancellationToken) {
         let channel = format!("outbox_{}", self.schema);
         let mut listener = match PgListener::connect_with(&self.pool).await {

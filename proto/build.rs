@@ -12,6 +12,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "yuetan/common/v1/common.proto",
         "yuetan/events/v1/events.proto",
         "yuetan/platform/v1/platform.proto",
+        "yuetan/intake/v1/intake.proto",
     ];
     for proto in protos {
         println!("cargo:rerun-if-changed={proto}");

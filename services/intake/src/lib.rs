@@ -1,11 +1,83 @@
-//! The intake service (`yuetan.intake.v1.IntakeService`, issue 3): parties,
-//! clues, screening, the province-wide repeat check and case numbers.
+//! The intake service (`yuetan.intake.v1.IntakeService`): parties, the
+//! violation-type catalogue, clues, verification and screening with the
+//! province-wide repeat check, cases and their numbers, and the hand-over to
+//! legality review (DOMAIN §3–4, R-DOC-2).
 //!
-//! Built so far: the domain identifiers of parties ([`domain::party_id`]),
-//! validated once at the edge into types that cannot be invalid
-//! (ARCHITECTURE §3); document numbers ([`domain::doc_number`]) and their
-//! gap-free sequence ([`store::next_document_sequence`]). The gRPC API,
-//! clues, screening and events come next.
+//! [`Intake::start`] builds the state (pool with intake's migrations, bus,
+//! vault, object store, calendar, clock), and returns the gRPC service plus
+//! the background tasks: the outbox relay and the timer sweeper.
 
+pub mod api;
+pub mod convert;
 pub mod domain;
 pub mod store;
+pub mod timers;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::PgPool;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use yuetan_calendar::SharedCalendar;
+use yuetan_platform::bus::Bus;
+use yuetan_platform::clock::SharedClock;
+use yuetan_platform::objects::Objects;
+use yuetan_platform::outbox::{Outbox, Relay};
+use yuetan_platform::pii::PiiVault;
+use yuetan_platform::timers::Sweeper;
+use yuetan_platform::{db, Config, Error};
+use yuetan_proto::intake::intake_service_server::IntakeServiceServer;
+
+pub const SERVICE: &str = "intake";
+
+/// What every RPC and timer of intake works with.
+#[derive(Debug)]
+pub struct State {
+    pub pool: PgPool,
+    pub outbox: Outbox,
+    pub clock: SharedClock,
+    pub calendar: SharedCalendar,
+    pub vault: PiiVault,
+    pub objects: Objects,
+}
+
+/// A running intake: its gRPC service and its background tasks.
+pub struct Intake {
+    pub state: Arc<State>,
+    pub tasks: Vec<JoinHandle<()>>,
+}
+
+impl Intake {
+    /// Connects, migrates and starts the relay and the sweeper; they stop on `shutdown`.
+    pub async fn start(
+        config: &Config,
+        clock: SharedClock,
+        calendar: SharedCalendar,
+        shutdown: CancellationToken,
+    ) -> Result<Intake, Error> {
+        let schema = if config.service == SERVICE { config.schema() } else { SERVICE.to_string() };
+        let pool = db::connect(config.database.url.expose(), &schema, config.database.max_connections).await?;
+        db::migrate(&pool, db::platform_migrations()).await?;
+        db::migrate(&pool, store::migrations()).await?;
+        let bus = Bus::connect(&config.nats).await?;
+        let state = Arc::new(State {
+            pool: pool.clone(),
+            outbox: Outbox::new(&config.nats.subject_prefix, SERVICE),
+            clock: clock.clone(),
+            calendar,
+            vault: PiiVault::new(&config.pii)?,
+            objects: Objects::new(&config.objects)?,
+        });
+        let relay = Relay::new(pool.clone(), bus, schema, config.outbox.batch, Duration::from_millis(config.outbox.poll_interval_ms));
+        let sweeper = Sweeper::new(pool, clock, config.timers.clone());
+        let handler = Arc::new(timers::IntakeTimers { state: state.clone() });
+        let tasks = vec![tokio::spawn(relay.run(shutdown.clone())), tokio::spawn(sweeper.run(handler, shutdown))];
+        Ok(Intake { state, tasks })
+    }
+
+    /// The gRPC service, to add to [`yuetan_platform::server::Services`].
+    pub fn grpc(&self) -> IntakeServiceServer<api::IntakeApi> {
+        IntakeServiceServer::new(api::IntakeApi::new(self.state.clone()))
+    }
+}

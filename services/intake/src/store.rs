@@ -1,8 +1,14 @@
-//! Intake's PostgreSQL store (schema `intake`). So far: migrations and the
-//! document number sequence.
+//! Intake's PostgreSQL store (schema `intake`): every query of the service.
+//! Callers pass `&mut *tx`; a state change, its outbox rows, its timer and
+//! its audit row are written in one transaction by the caller.
 
+use chrono::{DateTime, NaiveDate, Utc};
+use prost::Message;
+use sha2::{Digest, Sha256};
 use sqlx::migrate::Migrator;
-use sqlx::PgConnection;
+use sqlx::types::Json;
+use sqlx::{PgConnection, QueryBuilder};
+use uuid::Uuid;
 use yuetan_platform::Error;
 
 /// Intake's own tables; versions from 1000 (the platform's are below).
@@ -25,4 +31,496 @@ pub async fn next_document_sequence(conn: &mut PgConnection, organ: &str, kind: 
     .fetch_one(&mut *conn)
     .await?;
     u32::try_from(last).map_err(|_| Error::Internal(format!("document counter {organ}/{kind}/{year} is {last}")))
+}
+
+// ---------------------------------------------------------------------------
+// Client request ids
+
+/// Claims `(officer, request_id)` for this transaction. `None`: a new
+/// request, go on and call [`remember`] before commit. `Some(answer)`: the
+/// request was already done; return its answer and write nothing. A
+/// concurrent retry blocks on the row until the first attempt ends.
+pub async fn claim<Req: Message, Resp: Message + Default>(
+    conn: &mut PgConnection,
+    officer_id: &str,
+    request_id: &str,
+    method: &str,
+    request: &Req,
+    now: DateTime<Utc>,
+) -> Result<Option<Resp>, Error> {
+    if request_id.is_empty() {
+        return Ok(None);
+    }
+    if request_id.len() > 128 {
+        return Err(Error::invalid("request_id", "at most 128 characters"));
+    }
+    let digest = Sha256::digest(request.encode_to_vec()).to_vec();
+    let inserted = sqlx::query(
+        "INSERT INTO requests (officer_id, request_id, method, digest, created_at) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(officer_id)
+    .bind(request_id)
+    .bind(method)
+    .bind(&digest)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if inserted == 1 {
+        return Ok(None);
+    }
+    let (stored_method, stored_digest, response): (String, Vec<u8>, Option<Vec<u8>>) =
+        sqlx::query_as("SELECT method, digest, response FROM requests WHERE officer_id = $1 AND request_id = $2")
+            .bind(officer_id)
+            .bind(request_id)
+            .fetch_one(&mut *conn)
+            .await?;
+    if stored_method != method || stored_digest != digest {
+        return Err(Error::invalid("request_id", "already used for a different request; choose a new id"));
+    }
+    let response = response.ok_or_else(|| Error::Internal(format!("request {request_id} has no stored answer")))?;
+    Resp::decode(response.as_slice()).map(Some).map_err(|err| Error::Internal(format!("stored answer: {err}")))
+}
+
+/// Stores the answer of a claimed request, in its transaction.
+pub async fn remember<Resp: Message>(
+    conn: &mut PgConnection,
+    officer_id: &str,
+    request_id: &str,
+    response: &Resp,
+) -> Result<(), Error> {
+    if request_id.is_empty() {
+        return Ok(());
+    }
+    sqlx::query("UPDATE requests SET response = $3 WHERE officer_id = $1 AND request_id = $2")
+        .bind(officer_id)
+        .bind(request_id)
+        .bind(response.encode_to_vec())
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Organs and violation types
+
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct OrganRow {
+    pub code: String,
+    pub name: String,
+    pub division: String,
+    pub document_code: String,
+}
+
+pub async fn put_organ(conn: &mut PgConnection, organ: &OrganRow, now: DateTime<Utc>) -> Result<Option<OrganRow>, Error> {
+    let before = get_organ(conn, &organ.code).await?;
+    sqlx::query(
+        "INSERT INTO organs (code, name, division, document_code, updated_at) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (code) DO UPDATE SET name = $2, division = $3, document_code = $4, updated_at = $5",
+    )
+    .bind(&organ.code)
+    .bind(&organ.name)
+    .bind(&organ.division)
+    .bind(&organ.document_code)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(before)
+}
+
+pub async fn get_organ(conn: &mut PgConnection, code: &str) -> Result<Option<OrganRow>, Error> {
+    Ok(sqlx::query_as("SELECT code, name, division, document_code FROM organs WHERE code = $1")
+        .bind(code)
+        .fetch_optional(&mut *conn)
+        .await?)
+}
+
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct ViolationTypeRow {
+    pub code: String,
+    pub department: String,
+    pub name: String,
+    pub legal_basis: String,
+    pub active: bool,
+}
+
+pub async fn put_violation_type(
+    conn: &mut PgConnection,
+    row: &ViolationTypeRow,
+    now: DateTime<Utc>,
+) -> Result<Option<ViolationTypeRow>, Error> {
+    let before = get_violation_type(conn, &row.code).await?;
+    sqlx::query(
+        "INSERT INTO violation_types (code, department, name, legal_basis, active, updated_at) VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (code) DO UPDATE SET department = $2, name = $3, legal_basis = $4, active = $5, updated_at = $6",
+    )
+    .bind(&row.code)
+    .bind(&row.department)
+    .bind(&row.name)
+    .bind(&row.legal_basis)
+    .bind(row.active)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(before)
+}
+
+pub async fn get_violation_type(conn: &mut PgConnection, code: &str) -> Result<Option<ViolationTypeRow>, Error> {
+    Ok(sqlx::query_as("SELECT code, department, name, legal_basis, active FROM violation_types WHERE code = $1")
+        .bind(code)
+        .fetch_optional(&mut *conn)
+        .await?)
+}
+
+pub async fn list_violation_types(
+    conn: &mut PgConnection,
+    department: &str,
+    include_inactive: bool,
+) -> Result<Vec<ViolationTypeRow>, Error> {
+    Ok(sqlx::query_as(
+        "SELECT code, department, name, legal_basis, active FROM violation_types
+         WHERE ($1 = '' OR department = $1) AND (active OR $2) ORDER BY department, code",
+    )
+    .bind(department)
+    .bind(include_inactive)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+// ---------------------------------------------------------------------------
+// Parties
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PartyRow {
+    pub id: Uuid,
+    pub kind: String,
+    pub identity_key: Vec<u8>,
+    pub credit_code: Option<String>,
+    pub resident_id_sealed: Option<Vec<u8>>,
+    pub resident_id_masked: Option<String>,
+    pub name: String,
+    pub address: String,
+    pub contacts_sealed: Vec<u8>,
+    pub details: Json<serde_json::Value>,
+    pub registered_by_organ: String,
+    pub division: String,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+const PARTY_COLUMNS: &str = "id, kind, identity_key, credit_code, resident_id_sealed, resident_id_masked, name, address, \
+     contacts_sealed, details, registered_by_organ, division, version, created_at, updated_at";
+
+/// Inserts a party unless its identity is registered; returns whether it did.
+pub async fn insert_party(conn: &mut PgConnection, p: &PartyRow) -> Result<bool, Error> {
+    let done = sqlx::query(&format!(
+        "INSERT INTO parties ({PARTY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+         ON CONFLICT (identity_key) DO NOTHING"
+    ))
+    .bind(p.id)
+    .bind(&p.kind)
+    .bind(&p.identity_key)
+    .bind(&p.credit_code)
+    .bind(&p.resident_id_sealed)
+    .bind(&p.resident_id_masked)
+    .bind(&p.name)
+    .bind(&p.address)
+    .bind(&p.contacts_sealed)
+    .bind(&p.details)
+    .bind(&p.registered_by_organ)
+    .bind(&p.division)
+    .bind(p.version)
+    .bind(p.created_at)
+    .bind(p.updated_at)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    Ok(done == 1)
+}
+
+pub async fn party_by_identity(conn: &mut PgConnection, identity_key: &[u8]) -> Result<Option<PartyRow>, Error> {
+    Ok(sqlx::query_as(&format!("SELECT {PARTY_COLUMNS} FROM parties WHERE identity_key = $1"))
+        .bind(identity_key)
+        .fetch_optional(&mut *conn)
+        .await?)
+}
+
+pub async fn party(conn: &mut PgConnection, id: Uuid, for_update: bool) -> Result<Option<PartyRow>, Error> {
+    let lock = if for_update { " FOR UPDATE" } else { "" };
+    Ok(sqlx::query_as(&format!("SELECT {PARTY_COLUMNS} FROM parties WHERE id = $1{lock}"))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?)
+}
+
+pub async fn update_party(conn: &mut PgConnection, p: &PartyRow) -> Result<(), Error> {
+    sqlx::query(
+        "UPDATE parties SET name = $2, address = $3, contacts_sealed = $4, details = $5, version = $6, updated_at = $7
+         WHERE id = $1",
+    )
+    .bind(p.id)
+    .bind(&p.name)
+    .bind(&p.address)
+    .bind(&p.contacts_sealed)
+    .bind(&p.details)
+    .bind(p.version)
+    .bind(p.updated_at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Clues
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ClueRow {
+    pub id: Uuid,
+    pub source: String,
+    pub organ: String,
+    pub section: String,
+    pub division: String,
+    pub party_id: Uuid,
+    pub facts: String,
+    pub violation_type: String,
+    pub evidence: Json<Vec<Evidence>>,
+    pub urgency: String,
+    pub received_on: NaiveDate,
+    pub verification_deadline: NaiveDate,
+    pub status: String,
+    pub case_id: Option<Uuid>,
+    pub verification_overdue: bool,
+    pub registered_by: String,
+    pub registered_at: DateTime<Utc>,
+}
+
+/// An evidence reference as stored (content address plus description).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Evidence {
+    pub sha256: String,
+    pub file_name: String,
+    pub media_type: String,
+    pub size: u64,
+    pub kind: String,
+}
+
+const CLUE_COLUMNS: &str = "id, source, organ, section, division, party_id, facts, violation_type, evidence, urgency, \
+     received_on, verification_deadline, status, case_id, verification_overdue, registered_by, registered_at";
+
+pub async fn insert_clue(conn: &mut PgConnection, c: &ClueRow) -> Result<(), Error> {
+    sqlx::query(&format!(
+        "INSERT INTO clues ({CLUE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+    ))
+    .bind(c.id)
+    .bind(&c.source)
+    .bind(&c.organ)
+    .bind(&c.section)
+    .bind(&c.division)
+    .bind(c.party_id)
+    .bind(&c.facts)
+    .bind(&c.violation_type)
+    .bind(&c.evidence)
+    .bind(&c.urgency)
+    .bind(c.received_on)
+    .bind(c.verification_deadline)
+    .bind(&c.status)
+    .bind(c.case_id)
+    .bind(c.verification_overdue)
+    .bind(&c.registered_by)
+    .bind(c.registered_at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn clue(conn: &mut PgConnection, id: Uuid, for_update: bool) -> Result<Option<ClueRow>, Error> {
+    let lock = if for_update { " FOR UPDATE" } else { "" };
+    Ok(sqlx::query_as(&format!("SELECT {CLUE_COLUMNS} FROM clues WHERE id = $1{lock}"))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?)
+}
+
+pub async fn close_clue(conn: &mut PgConnection, id: Uuid, status: &str, case_id: Uuid) -> Result<(), Error> {
+    sqlx::query("UPDATE clues SET status = $2, case_id = $3 WHERE id = $1")
+        .bind(id)
+        .bind(status)
+        .bind(case_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn mark_clue_overdue(conn: &mut PgConnection, id: Uuid) -> Result<(), Error> {
+    sqlx::query("UPDATE clues SET verification_overdue = true WHERE id = $1").bind(id).execute(&mut *conn).await?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Cases
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CaseRow {
+    pub id: Uuid,
+    pub number: Option<String>,
+    pub clue_id: Uuid,
+    pub lead_organ: String,
+    pub division: String,
+    pub section: String,
+    pub co_departments: Vec<String>,
+    pub major: bool,
+    pub status: String,
+    pub party_id: Uuid,
+    pub party_identity: Vec<u8>,
+    pub party_name: String,
+    pub violation_type: String,
+    pub situations: Vec<String>,
+    pub exclusions: Json<Vec<StoredExclusion>>,
+    pub report: Json<Report>,
+    pub approval_form: Option<Json<Form>>,
+    pub review_round: i32,
+    pub proposed_by: String,
+    pub opened_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StoredExclusion {
+    pub code: String,
+    pub reason: String,
+}
+
+/// The clue verification report (R-START-2).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Report {
+    pub facts: String,
+    pub provisions_violated: String,
+    pub necessity: String,
+}
+
+/// The approval form (R-START-3), with the supplements of later rounds.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Form {
+    pub proposal: String,
+    pub proposed_interviewers: Vec<String>,
+    pub evidence: Vec<Evidence>,
+    #[serde(default)]
+    pub supplements: Vec<String>,
+}
+
+const CASE_COLUMNS: &str = "id, number, clue_id, lead_organ, division, section, co_departments, major, status, party_id, \
+     party_identity, party_name, violation_type, situations, exclusions, report, approval_form, review_round, proposed_by, opened_at, \
+     updated_at, version";
+
+pub async fn insert_case(conn: &mut PgConnection, c: &CaseRow) -> Result<(), Error> {
+    sqlx::query(&format!(
+        "INSERT INTO cases ({CASE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
+    ))
+    .bind(c.id)
+    .bind(&c.number)
+    .bind(c.clue_id)
+    .bind(&c.lead_organ)
+    .bind(&c.division)
+    .bind(&c.section)
+    .bind(&c.co_departments)
+    .bind(c.major)
+    .bind(&c.status)
+    .bind(c.party_id)
+    .bind(&c.party_identity)
+    .bind(&c.party_name)
+    .bind(&c.violation_type)
+    .bind(&c.situations)
+    .bind(&c.exclusions)
+    .bind(&c.report)
+    .bind(&c.approval_form)
+    .bind(c.review_round)
+    .bind(&c.proposed_by)
+    .bind(c.opened_at)
+    .bind(c.updated_at)
+    .bind(c.version)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn case(conn: &mut PgConnection, id: Uuid, for_update: bool) -> Result<Option<CaseRow>, Error> {
+    let lock = if for_update { " FOR UPDATE" } else { "" };
+    Ok(sqlx::query_as(&format!("SELECT {CASE_COLUMNS} FROM cases WHERE id = $1{lock}"))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?)
+}
+
+/// Writes the mutable part of a case (status, form, round, version).
+pub async fn update_case(conn: &mut PgConnection, c: &CaseRow) -> Result<(), Error> {
+    sqlx::query(
+        "UPDATE cases SET status = $2, approval_form = $3, review_round = $4, updated_at = $5, version = $6 WHERE id = $1",
+    )
+    .bind(c.id)
+    .bind(&c.status)
+    .bind(&c.approval_form)
+    .bind(c.review_round)
+    .bind(c.updated_at)
+    .bind(c.version)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// R-SCOPE-3 X2: the earlier cases of this party for this violation type,
+/// in every organ and county of the deployment, that were opened for an
+/// interview or referred to penalty.
+pub async fn prior_cases(conn: &mut PgConnection, party_identity: &[u8], violation_type: &str) -> Result<Vec<CaseRow>, Error> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {CASE_COLUMNS} FROM cases WHERE party_identity = $1 AND violation_type = $2 ORDER BY id"
+    ))
+    .bind(party_identity)
+    .bind(violation_type)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// Who may see what: a division prefix (`62`, `6201`, `620102`) and the
+/// caller's organ (joint cases).
+#[derive(Debug, Clone)]
+pub struct Scope {
+    pub division_prefix: String,
+    pub organ: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CaseFilter {
+    pub status: Option<String>,
+    pub division: Option<String>,
+    pub party_id: Option<Uuid>,
+    pub violation_type: Option<String>,
+    /// Cases older than this id (newest first).
+    pub before: Option<Uuid>,
+    pub limit: i64,
+}
+
+pub async fn list_cases(conn: &mut PgConnection, scope: &Scope, filter: &CaseFilter) -> Result<Vec<CaseRow>, Error> {
+    let mut q = QueryBuilder::new(format!("SELECT {CASE_COLUMNS} FROM cases WHERE (division LIKE "));
+    q.push_bind(format!("{}%", scope.division_prefix));
+    q.push(" OR ").push_bind(scope.organ.clone()).push(" = ANY(co_departments))");
+    if let Some(status) = &filter.status {
+        q.push(" AND status = ").push_bind(status.clone());
+    }
+    if let Some(division) = &filter.division {
+        q.push(" AND division = ").push_bind(division.clone());
+    }
+    if let Some(party) = filter.party_id {
+        q.push(" AND party_id = ").push_bind(party);
+    }
+    if let Some(vt) = &filter.violation_type {
+        q.push(" AND violation_type = ").push_bind(vt.clone());
+    }
+    if let Some(before) = filter.before {
+        q.push(" AND id < ").push_bind(before);
+    }
+    q.push(" ORDER BY id DESC LIMIT ").push_bind(filter.limit);
+    Ok(q.build_query_as().fetch_all(&mut *conn).await?)
 }

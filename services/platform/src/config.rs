@@ -13,6 +13,7 @@ use figment::Figment;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::AuthConfig;
+use crate::objects::ObjectsConfig;
 use crate::pii::PiiConfig;
 use crate::error::Error;
 
@@ -63,6 +64,9 @@ pub struct Config {
     /// Keys for personal identifiers; required by services that store them.
     #[serde(default)]
     pub pii: PiiConfig,
+    /// Where evidence and documents are stored.
+    #[serde(default)]
+    pub objects: ObjectsConfig,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -254,6 +258,7 @@ impl Config {
             telemetry: TelemetryConfig::default(),
             auth: AuthConfig::default(),
             pii: PiiConfig::default(),
+            objects: ObjectsConfig::default(),
         }
     }
 

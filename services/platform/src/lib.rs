@@ -15,6 +15,7 @@ pub mod config;
 pub mod consumer;
 pub mod db;
 pub mod error;
+pub mod objects;
 pub mod outbox;
 pub mod pii;
 pub mod server;

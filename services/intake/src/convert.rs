@@ -1,0 +1,366 @@
+//! Conversions between stored rows and protobuf messages, and the small
+//! value parsers the API shares. Parsers return `INVALID_ARGUMENT` naming
+//! the field.
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use uuid::Uuid;
+use yuetan_platform::pii::PiiVault;
+use yuetan_platform::Error;
+use yuetan_proto::common::Date;
+use yuetan_proto::events::PartyRef;
+use yuetan_proto::intake as pb;
+
+use crate::domain::case::CaseStatus;
+use crate::store::{CaseRow, ClueRow, Evidence, OrganRow, PartyRow, ViolationTypeRow};
+
+/// China Standard Time (UTC+8), the time of the documents (R-TIME-3).
+pub fn cst_date(at: DateTime<Utc>) -> NaiveDate {
+    (at + Duration::hours(8)).date_naive()
+}
+
+/// The end of a deadline day (24:00 China Standard Time) in UTC.
+pub fn end_of_cst_day(day: NaiveDate) -> DateTime<Utc> {
+    let next = day.succ_opt().unwrap_or(day).and_hms_opt(0, 0, 0).unwrap_or_default();
+    DateTime::<Utc>::from_naive_utc_and_offset(next, Utc) - Duration::hours(8)
+}
+
+pub fn date(day: NaiveDate) -> Date {
+    Date { iso: day.format("%Y-%m-%d").to_string() }
+}
+
+pub fn parse_date(field: &str, value: Option<&Date>) -> Result<Option<NaiveDate>, Error> {
+    match value {
+        None => Ok(None),
+        Some(d) if d.iso.is_empty() => Ok(None),
+        Some(d) => NaiveDate::parse_from_str(&d.iso, "%Y-%m-%d")
+            .map(Some)
+            .map_err(|_| Error::invalid(field, format!("{:?} is not a date like 2026-02-12", d.iso))),
+    }
+}
+
+pub fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp { seconds: at.timestamp(), nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0) }
+}
+
+pub fn parse_uuid(field: &str, value: &str) -> Result<Uuid, Error> {
+    if value.is_empty() {
+        return Err(Error::invalid(field, "is required"));
+    }
+    Uuid::parse_str(value).map_err(|_| Error::invalid(field, format!("{value:?} is not an id")))
+}
+
+/// A required text field, trimmed; at most `max` characters.
+pub fn required(field: &str, value: &str, max: usize) -> Result<String, Error> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(Error::invalid(field, "is required and may not be empty"));
+    }
+    optional(field, value, max)
+}
+
+pub fn optional(field: &str, value: &str, max: usize) -> Result<String, Error> {
+    let value = value.trim();
+    if value.chars().count() > max {
+        return Err(Error::invalid(field, format!("is longer than {max} characters")));
+    }
+    Ok(value.to_string())
+}
+
+pub fn party_kind_name(kind: i32) -> Option<&'static str> {
+    match pb::PartyKind::try_from(kind).ok()? {
+        pb::PartyKind::Enterprise => Some("enterprise"),
+        pb::PartyKind::IndividualBusiness => Some("individual_business"),
+        pb::PartyKind::SocialOrganisation => Some("social_organisation"),
+        pb::PartyKind::Person => Some("person"),
+        pb::PartyKind::Unspecified => None,
+    }
+}
+
+fn party_kind_value(name: &str) -> pb::PartyKind {
+    match name {
+        "enterprise" => pb::PartyKind::Enterprise,
+        "individual_business" => pb::PartyKind::IndividualBusiness,
+        "social_organisation" => pb::PartyKind::SocialOrganisation,
+        "person" => pb::PartyKind::Person,
+        _ => pb::PartyKind::Unspecified,
+    }
+}
+
+pub fn source_name(source: i32) -> Option<&'static str> {
+    match pb::ClueSource::try_from(source).ok()? {
+        pb::ClueSource::DailyInspection => Some("daily_inspection"),
+        pb::ClueSource::PublicComplaint => Some("public_complaint"),
+        pb::ClueSource::SuperiorAssignment => Some("superior_assignment"),
+        pb::ClueSource::DepartmentTransfer => Some("department_transfer"),
+        pb::ClueSource::SelfReport => Some("self_report"),
+        pb::ClueSource::Unspecified => None,
+    }
+}
+
+fn source_value(name: &str) -> pb::ClueSource {
+    match name {
+        "daily_inspection" => pb::ClueSource::DailyInspection,
+        "public_complaint" => pb::ClueSource::PublicComplaint,
+        "superior_assignment" => pb::ClueSource::SuperiorAssignment,
+        "department_transfer" => pb::ClueSource::DepartmentTransfer,
+        "self_report" => pb::ClueSource::SelfReport,
+        _ => pb::ClueSource::Unspecified,
+    }
+}
+
+pub fn case_status_value(status: CaseStatus) -> pb::CaseStatus {
+    match status {
+        CaseStatus::Opened => pb::CaseStatus::Opened,
+        CaseStatus::Submitted => pb::CaseStatus::Submitted,
+        CaseStatus::ReturnedForSupplement => pb::CaseStatus::ReturnedForSupplement,
+        CaseStatus::ReferredToPenalty => pb::CaseStatus::ReferredToPenalty,
+    }
+}
+
+pub fn case_status_from_proto(value: i32) -> Option<CaseStatus> {
+    match pb::CaseStatus::try_from(value).ok()? {
+        pb::CaseStatus::Opened => Some(CaseStatus::Opened),
+        pb::CaseStatus::Submitted => Some(CaseStatus::Submitted),
+        pb::CaseStatus::ReturnedForSupplement => Some(CaseStatus::ReturnedForSupplement),
+        pb::CaseStatus::ReferredToPenalty => Some(CaseStatus::ReferredToPenalty),
+        pb::CaseStatus::Unspecified => None,
+    }
+}
+
+pub fn situation_value(code: &str) -> i32 {
+    (match code {
+        "A1" => pb::Situation::A1FirstMinor,
+        "A2" => pb::Situation::A2Hazard,
+        "A3" => pb::Situation::A3PublicAttention,
+        "A4" => pb::Situation::A4ObligationNotPerformed,
+        "A5" => pb::Situation::A5OtherLawful,
+        _ => pb::Situation::Unspecified,
+    }) as i32
+}
+
+pub fn exclusion_value(code: &str) -> i32 {
+    (match code {
+        "X1" => pb::ExclusionCode::X1Serious,
+        "X2" => pb::ExclusionCode::X2Repeat,
+        "X3" => pb::ExclusionCode::X3Refused,
+        "X4" => pb::ExclusionCode::X4DirectPenalty,
+        _ => pb::ExclusionCode::Unspecified,
+    }) as i32
+}
+
+pub fn evidence_proto(e: &Evidence) -> pb::EvidenceRef {
+    pb::EvidenceRef {
+        sha256: e.sha256.clone(),
+        file_name: e.file_name.clone(),
+        media_type: e.media_type.clone(),
+        size: e.size,
+        kind: e.kind.clone(),
+    }
+}
+
+pub fn violation_type_proto(v: &ViolationTypeRow) -> pb::ViolationType {
+    pb::ViolationType {
+        code: v.code.clone(),
+        department: v.department.clone(),
+        name: v.name.clone(),
+        legal_basis: v.legal_basis.clone(),
+        active: v.active,
+    }
+}
+
+pub fn organ_proto(o: &OrganRow) -> pb::OrganRecord {
+    pb::OrganRecord {
+        organ: Some(yuetan_proto::common::Organ {
+            code: o.code.clone(),
+            name: o.name.clone(),
+            division_code: o.division.clone(),
+        }),
+        document_code: o.document_code.clone(),
+    }
+}
+
+/// The sealed part of a party: phone numbers (ARCHITECTURE §6).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Contacts {
+    pub phone: String,
+    pub representative_phone: String,
+    pub sms_number: String,
+}
+
+/// The plain part of a party's details.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Details {
+    pub representative_name: String,
+    pub representative_role: String,
+    pub consent_channels: Vec<String>,
+    pub consent_email: String,
+    pub consent_egov_account: String,
+    pub consent_postal_address: String,
+    pub consented_on: Option<NaiveDate>,
+    pub consent_recorded_by: String,
+    pub consent_recorded_at: Option<DateTime<Utc>>,
+}
+
+pub fn contacts_context(party_id: Uuid) -> String {
+    format!("party/{party_id}/contacts")
+}
+
+pub fn resident_id_context(party_id: Uuid) -> String {
+    format!("party/{party_id}/resident_id")
+}
+
+pub fn channel_name(channel: i32) -> Option<&'static str> {
+    match pb::ServiceChannel::try_from(channel).ok()? {
+        pb::ServiceChannel::Sms => Some("sms"),
+        pb::ServiceChannel::Email => Some("email"),
+        pb::ServiceChannel::Egov => Some("egov"),
+        pb::ServiceChannel::Unspecified => None,
+    }
+}
+
+fn channel_value(name: &str) -> i32 {
+    (match name {
+        "sms" => pb::ServiceChannel::Sms,
+        "email" => pb::ServiceChannel::Email,
+        "egov" => pb::ServiceChannel::Egov,
+        _ => pb::ServiceChannel::Unspecified,
+    }) as i32
+}
+
+pub fn party_proto(vault: &PiiVault, p: &PartyRow) -> Result<pb::Party, Error> {
+    let contacts: Contacts = serde_json::from_str(&vault.open(&p.contacts_sealed, &contacts_context(p.id))?)
+        .map_err(|err| Error::Internal(format!("party contacts: {err}")))?;
+    let details: Details = serde_json::from_value(p.details.0.clone())
+        .map_err(|err| Error::Internal(format!("party details: {err}")))?;
+    let representative = (!details.representative_name.is_empty()).then(|| pb::Representative {
+        name: details.representative_name.clone(),
+        role: details.representative_role.clone(),
+        phone: contacts.representative_phone.clone(),
+    });
+    let consent = pb::ServiceConsent {
+        channels: details.consent_channels.iter().map(|c| channel_value(c)).collect(),
+        sms_number: contacts.sms_number.clone(),
+        email: details.consent_email.clone(),
+        egov_account: details.consent_egov_account.clone(),
+        consented_on: details.consented_on.map(date),
+        recorded_by: details.consent_recorded_by.clone(),
+        recorded_at: details.consent_recorded_at.map(timestamp),
+        postal_address: details.consent_postal_address.clone(),
+    };
+    Ok(pb::Party {
+        id: p.id.to_string(),
+        kind: party_kind_value(&p.kind) as i32,
+        name: p.name.clone(),
+        credit_code: p.credit_code.clone().unwrap_or_default(),
+        resident_id_masked: p.resident_id_masked.clone().unwrap_or_default(),
+        address: p.address.clone(),
+        phone: contacts.phone,
+        representative,
+        consent: Some(consent),
+        registered_by_organ: p.registered_by_organ.clone(),
+        division_code: p.division.clone(),
+        version: u64::try_from(p.version).unwrap_or(0),
+    })
+}
+
+pub fn party_ref(p: &PartyRow) -> PartyRef {
+    PartyRef {
+        party_id: p.id.to_string(),
+        kind: p.kind.clone(),
+        name: p.name.clone(),
+        credit_code: p.credit_code.clone().unwrap_or_default(),
+    }
+}
+
+pub fn clue_proto(c: &ClueRow, violation_type: Option<&ViolationTypeRow>) -> pb::Clue {
+    let status = match c.status.as_str() {
+        "registered" => pb::ClueStatus::Registered,
+        "case_opened" => pb::ClueStatus::CaseOpened,
+        "excluded" => pb::ClueStatus::Excluded,
+        _ => pb::ClueStatus::Unspecified,
+    };
+    let urgency = if c.urgency == "urgent" { pb::Urgency::Urgent } else { pb::Urgency::Normal };
+    pb::Clue {
+        id: c.id.to_string(),
+        source: source_value(&c.source) as i32,
+        organ_code: c.organ.clone(),
+        section: c.section.clone(),
+        division_code: c.division.clone(),
+        party_id: c.party_id.to_string(),
+        facts: c.facts.clone(),
+        violation_type: Some(violation_type.map(violation_type_proto).unwrap_or_else(|| pb::ViolationType {
+            code: c.violation_type.clone(),
+            ..Default::default()
+        })),
+        evidence: c.evidence.0.iter().map(evidence_proto).collect(),
+        urgency: urgency as i32,
+        received_on: Some(date(c.received_on)),
+        verification_deadline: Some(date(c.verification_deadline)),
+        status: status as i32,
+        case_id: c.case_id.map(|id| id.to_string()).unwrap_or_default(),
+        verification_overdue: c.verification_overdue,
+        registered_by: c.registered_by.clone(),
+        registered_at: Some(timestamp(c.registered_at)),
+    }
+}
+
+pub fn case_proto(c: &CaseRow) -> pb::Case {
+    let status = CaseStatus::parse(&c.status).map(case_status_value).unwrap_or(pb::CaseStatus::Unspecified);
+    pb::Case {
+        id: c.id.to_string(),
+        number: c.number.clone().unwrap_or_default(),
+        clue_id: c.clue_id.to_string(),
+        lead_organ: c.lead_organ.clone(),
+        division_code: c.division.clone(),
+        section: c.section.clone(),
+        co_departments: c.co_departments.clone(),
+        major: c.major,
+        status: status as i32,
+        party_id: c.party_id.to_string(),
+        party_name: c.party_name.clone(),
+        violation_type: c.violation_type.clone(),
+        situations: c.situations.iter().map(|s| situation_value(s)).collect(),
+        exclusions: c
+            .exclusions
+            .0
+            .iter()
+            .map(|e| pb::Exclusion { code: exclusion_value(&e.code), reason: e.reason.clone() })
+            .collect(),
+        report: Some(pb::VerificationReport {
+            facts: c.report.0.facts.clone(),
+            provisions_violated: c.report.0.provisions_violated.clone(),
+            necessity: c.report.0.necessity.clone(),
+        }),
+        approval_form: c.approval_form.as_ref().map(|f| pb::ApprovalForm {
+            proposal: f.0.proposal.clone(),
+            proposed_interviewers: f.0.proposed_interviewers.clone(),
+            evidence: f.0.evidence.iter().map(evidence_proto).collect(),
+        }),
+        review_round: u32::try_from(c.review_round).unwrap_or(0),
+        proposed_by: c.proposed_by.clone(),
+        opened_at: Some(timestamp(c.opened_at)),
+        updated_at: Some(timestamp(c.updated_at)),
+        version: u64::try_from(c.version).unwrap_or(0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn r_time_3_dates_are_china_standard_time_and_a_deadline_runs_to_2400() {
+        let late_evening_utc = DateTime::parse_from_rfc3339("2026-02-12T17:30:00Z").unwrap().with_timezone(&Utc);
+        assert_eq!(cst_date(late_evening_utc), NaiveDate::from_ymd_opt(2026, 2, 13).unwrap());
+        let end = end_of_cst_day(NaiveDate::from_ymd_opt(2026, 2, 24).unwrap());
+        assert_eq!(end.to_rfc3339(), "2026-02-24T16:00:00+00:00");
+    }
+
+    #[test]
+    fn parsers_name_the_field() {
+        assert!(parse_uuid("clue_id", "nope").unwrap_err().to_string().contains("`clue_id`"));
+        assert!(required("facts", "  ", 10).unwrap_err().to_string().contains("`facts`"));
+        let bad = Date { iso: "2026/02/12".into() };
+        assert!(parse_date("received_on", Some(&bad)).unwrap_err().to_string().contains("`received_on`"));
+    }
+}

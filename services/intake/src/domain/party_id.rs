@@ -81,6 +81,22 @@ impl CreditCode {
     pub fn division_code(&self) -> &str {
         &self.0[2..8]
     }
+
+    /// A well-formed code for an enterprise (`91`) registered in `division`
+    /// with organisation serial `serial`: test and benchmark data, and the
+    /// demo's sample party. `None` if `division` is not six digits.
+    pub fn synthesize(division: &str, serial: u32) -> Option<CreditCode> {
+        if division.len() != 6 || !division.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let body = format!("MA{:06}", serial % 1_000_000);
+        let org_check = organisation_check(body.as_bytes())? as char;
+        let first17 = format!("91{division}{body}{org_check}");
+        let values: Vec<u32> =
+            first17.bytes().map(|b| CREDIT_CHARSET.iter().position(|c| *c == b).map(|v| v as u32)).collect::<Option<_>>()?;
+        let check = credit_check(&values) as char;
+        CreditCode::parse(&format!("{first17}{check}")).ok()
+    }
 }
 
 impl std::fmt::Display for CreditCode {
@@ -165,6 +181,17 @@ impl ResidentId {
         format!("{}********{}", &self.0[..6], &self.0[14..])
     }
 
+    /// A well-formed number for a person of `division` born on `birth` with
+    /// sequence `serial` (test and demo data). `None` if out of range.
+    pub fn synthesize(division: &str, birth: NaiveDate, serial: u32) -> Option<ResidentId> {
+        let first17 = format!("{division}{}{:03}", birth.format("%Y%m%d"), serial % 1000);
+        if first17.len() != 17 {
+            return None;
+        }
+        let check = resident_check(first17.as_bytes()) as char;
+        ResidentId::parse(&format!("{first17}{check}")).ok()
+    }
+
     pub fn birth_date(&self) -> NaiveDate {
         NaiveDate::parse_from_str(&self.0[6..14], "%Y%m%d").expect("validated at parse")
     }
@@ -195,6 +222,18 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+
+    #[test]
+    fn synthesized_identifiers_are_valid_and_distinct() {
+        let a = CreditCode::synthesize("620102", 1).unwrap();
+        let b = CreditCode::synthesize("620102", 2).unwrap();
+        assert_ne!(a, b);
+        assert_eq!(a.division_code(), "620102");
+        let birth = NaiveDate::from_ymd_opt(1980, 5, 17).unwrap();
+        let person = ResidentId::synthesize("620103", birth, 7).unwrap();
+        assert_eq!(person.birth_date(), birth);
+        assert!(CreditCode::synthesize("62010", 1).is_none());
+    }
 
     /// Published codes of real enterprises.
     const REAL_CREDIT_CODES: [&str; 4] = ["91350100M000100Y43", "91110000600037341L", "911101080828461726", "91440300708461136T"];

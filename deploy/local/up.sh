@@ -7,17 +7,18 @@
 #      log in .local/pg, trust authentication for local connections, superuser
 #      `postgres`) and creates the database `yuetan`;
 #   4. builds the `yuetan` command (cargo build --bin yuetan);
-#   5. runs `yuetan demo`: events through the outbox, JetStream and a consumer.
+#   5. starts `yuetan serve all` in the background (gRPC on 127.0.0.1:50051;
+#      pid and log in .local/yuetan.{pid,log}), restarting a running one;
+#   6. runs `yuetan demo case`: a sample party and clue through verification
+#      to a case submitted for review, printing its number and its events.
 #
-# Usage: deploy/local/up.sh [--serve]      (from any folder)
-#   --serve   then leaves `yuetan serve all` running in the background
-#             (gRPC on 127.0.0.1:50051; pid and log in .local/yuetan.{pid,log}).
+# Usage: deploy/local/up.sh      (from any folder)
 #
 # Environment:
 #   YUETAN_NATS_PORT=4222        NATS client port
 #   YUETAN_NATS_HTTP_PORT=8222   NATS monitoring port
 #   YUETAN_PG_PORT=5432          PostgreSQL port
-#   YUETAN_UP_SKIP_DEMO=1        stop after step 3 (servers only: no build, no demo)
+#   YUETAN_UP_SKIP_DEMO=1        stop after step 3 (servers only: no build, no yuetan, no demo)
 #   YUETAN_GRPC__LISTEN, YUETAN_DATABASE__URL, ...  override deploy/local/yuetan.toml
 #
 # Idempotent: what already runs is left running. Stop with deploy/local/down.sh.
@@ -25,12 +26,11 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-SERVE=0
 for arg in "$@"; do
     case "$arg" in
-        --serve) SERVE=1 ;;
+        --serve) ;;   # the server always stays up now; accepted for old scripts
         -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "${BASH_SOURCE[0]}"; exit 0 ;;
-        *) die "unknown option $arg (known: --serve)" ;;
+        *) die "unknown option $arg" ;;
     esac
 done
 
@@ -202,33 +202,40 @@ cargo build --bin yuetan
 YUETAN_BIN="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/debug/yuetan"
 [ -x "$YUETAN_BIN" ] || die "cargo build finished but $YUETAN_BIN is missing"
 
-# --- 5. Demo --------------------------------------------------------------------
-say "demo: $YUETAN_BIN --config $CONFIG demo"
-"$YUETAN_BIN" --config "$CONFIG" demo </dev/null \
-    || die "yuetan demo failed (logs: $NATS_LOG, $PG_LOG)"
-say "demo: done"
-
-# --- --serve --------------------------------------------------------------------
+# --- 5. Serve -------------------------------------------------------------------
+# `yuetan serve all` runs in the background (pid and log in .local/yuetan.{pid,log})
+# and stays up after this script; a running one is restarted, so the platform
+# always runs the binary just built.
 YUETAN_PID_FILE="$LOCAL_DIR/yuetan.pid"
 YUETAN_LOG="$LOCAL_DIR/yuetan.log"
 GRPC_LISTEN="${YUETAN_GRPC__LISTEN:-127.0.0.1:50051}"
 GRPC_PORT="${GRPC_LISTEN##*:}"
 if pid_alive "$YUETAN_PID_FILE" yuetan; then
-    say "yuetan: already serving gRPC on $GRPC_LISTEN (pid $(cat "$YUETAN_PID_FILE"), log $YUETAN_LOG)"
-elif [ "$SERVE" -eq 1 ]; then
-    rm -f "$YUETAN_PID_FILE"
-    port_open "$GRPC_PORT" && die "port $GRPC_PORT (gRPC) is taken by another program; choose another with YUETAN_GRPC__LISTEN=127.0.0.1:<port>"
-    printf '\n=== %s: yuetan serve all\n' "$(date -u +%FT%TZ)" >>"$YUETAN_LOG"
-    nohup "$YUETAN_BIN" --config "$CONFIG" serve all >>"$YUETAN_LOG" 2>&1 </dev/null &
-    echo $! >"$YUETAN_PID_FILE"
-    yuetan_listening() { pid_alive "$YUETAN_PID_FILE" yuetan || return 99; port_open "$GRPC_PORT"; }
-    if ! wait_for 60 yuetan_listening; then
-        tail -n 30 "$YUETAN_LOG" >&2
-        pid_alive "$YUETAN_PID_FILE" yuetan && kill "$(cat "$YUETAN_PID_FILE")" 2>/dev/null
-        rm -f "$YUETAN_PID_FILE"
-        die "yuetan serve all did not start listening on $GRPC_LISTEN; log: $YUETAN_LOG"
-    fi
-    say "yuetan: serving gRPC on $GRPC_LISTEN (pid $(cat "$YUETAN_PID_FILE"), log $YUETAN_LOG)"
-    say "a token: $YUETAN_BIN --config $CONFIG token issue --officer o1 --name 张三 --organ 620102-SJ --division 620102 --roles case_officer"
-    say "stop with: $REPO_ROOT/deploy/local/down.sh"
+    old="$(cat "$YUETAN_PID_FILE")"
+    kill -TERM "$old" 2>/dev/null || true
+    stopped() { ! pid_alive "$YUETAN_PID_FILE" yuetan; }
+    wait_for 30 stopped || die "the running yuetan (pid $old) did not stop within 30 s"
+    say "yuetan: stopped the running server (pid $old) to start the new build"
 fi
+rm -f "$YUETAN_PID_FILE"
+port_open "$GRPC_PORT" && die "port $GRPC_PORT (gRPC) is taken by another program; choose another with YUETAN_GRPC__LISTEN=127.0.0.1:<port>"
+printf '\n=== %s: yuetan serve all\n' "$(date -u +%FT%TZ)" >>"$YUETAN_LOG"
+nohup "$YUETAN_BIN" --config "$CONFIG" serve all >>"$YUETAN_LOG" 2>&1 </dev/null &
+echo $! >"$YUETAN_PID_FILE"
+# (no process name check here: right after the start, nohup may not have exec'd yuetan yet)
+yuetan_listening() { pid_alive "$YUETAN_PID_FILE" || return 99; port_open "$GRPC_PORT"; }
+if ! wait_for 60 yuetan_listening; then
+    tail -n 30 "$YUETAN_LOG" >&2
+    pid_alive "$YUETAN_PID_FILE" yuetan && kill "$(cat "$YUETAN_PID_FILE")" 2>/dev/null
+    rm -f "$YUETAN_PID_FILE"
+    die "yuetan serve all did not start listening on $GRPC_LISTEN; log: $YUETAN_LOG"
+fi
+say "yuetan: serving gRPC on $GRPC_LISTEN (pid $(cat "$YUETAN_PID_FILE"), log $YUETAN_LOG)"
+
+# --- 6. Sample case ---------------------------------------------------------------
+say "demo: $YUETAN_BIN --config $CONFIG demo case --server http://$GRPC_LISTEN"
+"$YUETAN_BIN" --config "$CONFIG" demo case --server "http://$GRPC_LISTEN" </dev/null \
+    || die "the sample case failed (logs: $YUETAN_LOG, $NATS_LOG, $PG_LOG)"
+say "demo: done; the platform keeps running"
+say "a token: $YUETAN_BIN --config $CONFIG token issue --officer o1 --name 张三 --organ 620102-SJ --division 620102 --roles case_officer"
+say "stop with: $REPO_ROOT/deploy/local/down.sh"

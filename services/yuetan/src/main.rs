@@ -7,7 +7,8 @@ use clap::{Parser, Subcommand};
 
 mod audit_cmd;
 mod calendar_cmd;
-mod demo;
+mod demo_case;
+mod demo_pipeline;
 mod serve;
 mod token;
 
@@ -25,8 +26,9 @@ struct Cli {
 enum Command {
     /// Run a service (`all` runs every service in one process).
     Serve(serve::Args),
-    /// Publish sample events through the outbox, consume them and print what flowed.
-    Demo(demo::Args),
+    /// Sample runs: a case through a running platform, or events through the pipeline.
+    #[command(subcommand)]
+    Demo(DemoCommand),
     /// Development tokens.
     #[command(subcommand)]
     Token(token::Command),
@@ -36,6 +38,14 @@ enum Command {
     /// Working-day arithmetic on the State Council holiday schedule.
     #[command(subcommand)]
     Calendar(calendar_cmd::Command),
+}
+
+#[derive(Debug, Subcommand)]
+enum DemoCommand {
+    /// A sample case through a running `yuetan serve all`: party, clue, verification, submission; prints the case number and its events.
+    Case(demo_case::Args),
+    /// Sample events through the outbox, JetStream and a consumer (the backbone alone).
+    Pipeline(demo_pipeline::Args),
 }
 
 fn main() -> ExitCode {
@@ -51,7 +61,8 @@ fn main() -> ExitCode {
             runtime.block_on(async {
                 match command {
                     Command::Serve(args) => serve::run(cli.config.as_deref(), args).await,
-                    Command::Demo(args) => demo::run(cli.config.as_deref(), args).await,
+                    Command::Demo(DemoCommand::Case(args)) => demo_case::run(cli.config.as_deref(), args).await,
+                    Command::Demo(DemoCommand::Pipeline(args)) => demo_pipeline::run(cli.config.as_deref(), args).await,
                     Command::Audit(command) => audit_cmd::run(cli.config.as_deref(), command).await,
                     Command::Calendar(_) | Command::Token(_) => unreachable!("handled above"),
                 }

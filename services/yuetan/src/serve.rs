@@ -1,6 +1,7 @@
 //! `yuetan serve <service>|all`: one service, or all of them in one process
 //! (a small county). Runs the gRPC server (health, reflection, `WhoAmI` and
-//! the service's API) and the outbox relay until SIGINT or SIGTERM.
+//! the services' APIs), each service's outbox relay and timer sweeper, until
+//! SIGINT or SIGTERM; in-flight calls finish, then the background tasks stop.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -12,12 +13,15 @@ use tokio_util::sync::CancellationToken;
 use yuetan_platform::auth::Verifier;
 use yuetan_platform::bus::Bus;
 use yuetan_platform::outbox::Relay;
+use yuetan_calendar::{Calendar, SharedCalendar};
+use yuetan_intake::Intake;
+use yuetan_platform::clock::SharedClock;
 use yuetan_platform::server::{self, Services};
-use yuetan_platform::{db, Config};
+use yuetan_platform::{db, Config, SystemClock};
 
 /// Services that exist today. The business services arrive with their issues.
-const AVAILABLE: &[&str] = &["all", "platform"];
-const PLANNED: &[&str] = &["intake", "review", "scheduling", "rectification", "supervision"];
+const AVAILABLE: &[&str] = &["all", "platform", "intake"];
+const PLANNED: &[&str] = &["review", "scheduling", "rectification", "supervision"];
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -36,22 +40,37 @@ pub async fn run(config_file: Option<&Path>, args: Args) -> anyhow::Result<ExitC
     let config = Config::load(service, config_file)?;
     let _telemetry = yuetan_platform::telemetry::init(service, &config.telemetry)?;
     let verifier = Arc::new(Verifier::new(&config.auth).context("auth configuration")?);
-    // `all` keeps the platform's own tables in the `platform` schema.
-    let schema = if service == "all" { "platform".to_string() } else { config.schema() };
-    let pool = db::connect(config.database.url.expose(), &schema, config.database.max_connections).await?;
-    db::migrate(&pool, db::platform_migrations()).await?;
-    let bus = Bus::connect(&config.nats).await?;
-
     let shutdown = CancellationToken::new();
     tokio::spawn(stop_on_signal(shutdown.clone()));
-    let relay = Relay::new(pool.clone(), bus, schema, config.outbox.batch, Duration::from_millis(config.outbox.poll_interval_ms));
-    let relay_task = tokio::spawn(relay.run(shutdown.clone()));
+    // The background tasks stop on `background`, after the server has drained.
+    let background = CancellationToken::new();
+    let mut tasks = Vec::new();
+    let mut services = Services::new(service, verifier);
+
+    if service == "platform" || service == "all" {
+        // `all` keeps the platform's own tables in the `platform` schema.
+        let schema = if service == "all" { "platform".to_string() } else { config.schema() };
+        let pool = db::connect(config.database.url.expose(), &schema, config.database.max_connections).await?;
+        db::migrate(&pool, db::platform_migrations()).await?;
+        let bus = Bus::connect(&config.nats).await?;
+        let relay = Relay::new(pool, bus, schema, config.outbox.batch, Duration::from_millis(config.outbox.poll_interval_ms));
+        tasks.push(tokio::spawn(relay.run(background.clone())));
+    }
+    if service == "intake" || service == "all" {
+        let clock: SharedClock = Arc::new(SystemClock);
+        let calendar = SharedCalendar::new(Calendar::builtin());
+        let intake = Intake::start(&config, clock, calendar, background.clone()).await.context("starting intake")?;
+        services = services.add_authenticated(intake.grpc());
+        tasks.extend(intake.tasks);
+    }
 
     let listener = server::bind(config.grpc.listen).await?;
     println!("yuetan {service} serving gRPC on {}", listener.local_addr()?);
-    Services::new(service, verifier).serve(listener, shutdown.clone()).await?;
-    shutdown.cancel();
-    let _ = relay_task.await;
+    services.serve(listener, shutdown.clone()).await?;
+    background.cancel();
+    for task in tasks {
+        let _ = task.await;
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -57,7 +57,7 @@ fn the_demo_runs_events_through_outbox_jetstream_and_consumer() {
         (stack.fresh_database().await.unwrap(), stack.nats_url.clone())
     });
     let output = Command::new(env!("CARGO_BIN_EXE_yuetan"))
-        .args(["demo", "--events", "3"])
+        .args(["demo", "pipeline", "--events", "3"])
         .env("YUETAN_DATABASE__URL", &database_url)
         .env("YUETAN_NATS__URL", &nats_url)
         .env("YUETAN_NATS__STREAM", "DEMOTEST")

@@ -1,4 +1,4 @@
-//! `yuetan demo`: proves the backbone on a running local stack. Writes sample
+//! `yuetan demo pipeline`: proves the backbone on a running local stack. Writes sample
 //! events through the transactional outbox (each beside a state change),
 //! lets the relay publish them to JetStream, consumes them with the consumer
 //! runner (inbox, idempotent) and prints every event as it is applied.

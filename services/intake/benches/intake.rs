@@ -1,1 +1,304 @@
-fn main() {}
+//! Intake benchmark (issue 3): `RegisterClue` and `VerifyClue` over gRPC,
+//! throughput and p50/p99 latency at 1, 16 and 64 concurrent clients,
+//! beside the floor measured in the same run on the same servers: one tonic
+//! RPC (same auth interceptor) doing one PostgreSQL transaction (one INSERT).
+//! PostgreSQL runs with fsync on, nats-server with file storage.
+//!
+//! Run: `cargo bench -p yuetan-intake --bench intake`. Prints a table and
+//! writes it into `docs/benchmarks.md` between this bench's markers.
+//! `BENCH_PHASE_SECS=N` changes the phase length (default 5).
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use common::*;
+use hdrhistogram::Histogram;
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Channel, Server};
+use tonic::{Request, Response, Status};
+use yuetan_platform::auth::{AuthInterceptor, Verifier};
+use yuetan_platform::db;
+use yuetan_proto::intake as pb;
+use yuetan_proto::platform::platform_service_client::PlatformServiceClient;
+use yuetan_proto::platform::platform_service_server::{PlatformService, PlatformServiceServer};
+use yuetan_proto::platform::{WhoAmIRequest, WhoAmIResponse};
+use yuetan_testkit::{Durability, Stack};
+
+const LOADS: [usize; 3] = [1, 16, 64];
+
+#[derive(Debug, Clone)]
+struct Row {
+    what: &'static str,
+    clients: usize,
+    per_second: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+fn phase() -> Duration {
+    let secs = std::env::var("BENCH_PHASE_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
+    Duration::from_secs(secs)
+}
+
+/// Runs `clients` loops of `call` for one phase; returns throughput and latencies.
+async fn measure<F, Fut>(what: &'static str, clients: usize, call: F) -> anyhow::Result<Row>
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<bool>> + Send,
+{
+    let call = Arc::new(call);
+    let histogram = Arc::new(Mutex::new(Histogram::<u64>::new(3)?));
+    let warmup = Duration::from_millis(500);
+    let started = Instant::now();
+    let measured_from = started + warmup;
+    let until = measured_from + phase();
+    let mut tasks = Vec::new();
+    for client in 0..clients {
+        let (call, histogram) = (call.clone(), histogram.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut done = 0u64;
+            while Instant::now() < until {
+                let t0 = Instant::now();
+                if !call(client).await? {
+                    break; // out of work
+                }
+                if t0 >= measured_from {
+                    histogram.lock().unwrap().record(t0.elapsed().as_micros() as u64).ok();
+                    done += 1;
+                }
+            }
+            anyhow::Ok(done)
+        }));
+    }
+    let mut total = 0;
+    for task in tasks {
+        total += task.await??;
+    }
+    let elapsed = Instant::now().saturating_duration_since(measured_from).as_secs_f64().max(0.001);
+    let h = histogram.lock().unwrap();
+    let row = Row {
+        what,
+        clients,
+        per_second: total as f64 / elapsed,
+        p50_ms: h.value_at_quantile(0.50) as f64 / 1000.0,
+        p99_ms: h.value_at_quantile(0.99) as f64 / 1000.0,
+    };
+    println!("{:<40} {:>3} clients {:>8.0}/s p50 {:>7.2} ms p99 {:>7.2} ms", row.what, row.clients, row.per_second, row.p50_ms, row.p99_ms);
+    Ok(row)
+}
+
+/// Adds one bearer token to each request, as a real client reuses its token.
+#[derive(Clone)]
+struct Authed(tonic::metadata::MetadataValue<tonic::metadata::Ascii>);
+
+impl Authed {
+    fn wrap<T>(&self, message: T) -> Request<T> {
+        let mut request = Request::new(message);
+        request.metadata_mut().insert("authorization", self.0.clone());
+        request
+    }
+}
+
+/// The floor: a tonic RPC behind the same auth interceptor whose handler
+/// runs one PostgreSQL transaction.
+#[derive(Clone)]
+struct Floor {
+    pool: PgPool,
+}
+
+#[tonic::async_trait]
+impl PlatformService for Floor {
+    async fn who_am_i(&self, request: Request<WhoAmIRequest>) -> Result<Response<WhoAmIResponse>, Status> {
+        let actor = yuetan_platform::auth::actor(&request)?.clone();
+        let mut tx = self.pool.begin().await.map_err(|e| Status::unavailable(e.to_string()))?;
+        sqlx::query("INSERT INTO floor_rows (id, officer, body) VALUES ($1, $2, $3)")
+            .bind(uuid::Uuid::now_v7())
+            .bind(&actor.officer_id)
+            .bind(vec![7u8; 400])
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| Status::unavailable(e.to_string()))?;
+        tx.commit().await.map_err(|e| Status::unavailable(e.to_string()))?;
+        Ok(Response::new(WhoAmIResponse { actor: Some(actor.to_proto()), qualifications: Vec::new(), service: "floor".into() }))
+    }
+}
+
+async fn start_floor(h: &Harness, shutdown: CancellationToken) -> anyhow::Result<Channel> {
+    let pool = db::connect(&h.database_url, "bench_floor", 80).await?;
+    sqlx::raw_sql("CREATE TABLE IF NOT EXISTS floor_rows (id UUID PRIMARY KEY, officer TEXT NOT NULL, body BYTEA NOT NULL)")
+        .execute(&pool)
+        .await?;
+    let verifier = Arc::new(Verifier::new(&h.config.auth)?);
+    let service = InterceptedService::new(PlatformServiceServer::new(Floor { pool }), AuthInterceptor::new(verifier));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(
+        Server::builder()
+            .add_service(service)
+            .serve_with_incoming_shutdown(yuetan_platform::server::incoming(listener), shutdown.cancelled_owned()),
+    );
+    Ok(Channel::from_shared(format!("http://{addr}"))?.connect().await?)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let stack = Stack::start(Durability::Durable).await?;
+    let h = start_on(&stack, Utc::now()).await;
+    h.organ("620102-SJ", "620102", "兰城市监").await;
+    let officer = Officer::new("bench-officer", "620102-SJ", "620102", &["case_officer", "section_chief"]);
+    let shutdown = CancellationToken::new();
+    let floor = start_floor(&h, shutdown.clone()).await?;
+    // One token per client, as a real client reuses its token.
+    let authed = Authed(format!("Bearer {}", officer.token()).parse()?);
+
+    // Parties: one per clue, so every verification is a first offence and
+    // opens a numbered case (the full path), with no two clients on one party.
+    let parties: Arc<Vec<String>> = {
+        let next = Arc::new(AtomicUsize::new(0));
+        let out = Arc::new(Mutex::new(Vec::new()));
+        let wanted = 30_000;
+        let mut tasks = Vec::new();
+        for _ in 0..32 {
+            let (next, out, mut client, authed) = (next.clone(), out.clone(), h.client(), authed.clone());
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    let serial = next.fetch_add(1, Ordering::Relaxed);
+                    if serial >= wanted {
+                        break;
+                    }
+                    let party = enterprise("基准测试企业", &credit_code("620102", serial as u32));
+                    let answer = client
+                        .register_party(authed.wrap(pb::RegisterPartyRequest { request_id: String::new(), party: Some(party) }))
+                        .await?
+                        .into_inner();
+                    out.lock().unwrap().push(answer.party.unwrap().id);
+                }
+                anyhow::Ok(())
+            }));
+        }
+        for task in tasks {
+            task.await??;
+        }
+        let parties = out.lock().unwrap().clone();
+        Arc::new(parties)
+    };
+    println!("set up {} parties", parties.len());
+
+    let mut rows = Vec::new();
+    for clients in LOADS {
+        let (floor, authed) = (floor.clone(), authed.clone());
+        rows.push(
+            measure("floor: tonic RPC + one PostgreSQL tx", clients, move |_| {
+                let mut client = PlatformServiceClient::new(floor.clone());
+                let request = authed.wrap(WhoAmIRequest {});
+                async move {
+                    client.who_am_i(request).await?;
+                    Ok(true)
+                }
+            })
+            .await?,
+        );
+    }
+    let clues = Arc::new(Mutex::new(Vec::<String>::new()));
+    let next_party = Arc::new(AtomicUsize::new(0));
+    for clients in LOADS {
+        let (channel, authed, clues, parties, next_party) = (h.channel.clone(), authed.clone(), clues.clone(), parties.clone(), next_party.clone());
+        rows.push(
+            measure("RegisterClue", clients, move |_| {
+                let mut client = pb::intake_service_client::IntakeServiceClient::new(channel.clone());
+                let index = next_party.fetch_add(1, Ordering::Relaxed);
+                let party = parties.get(index).cloned();
+                let (authed, clues) = (authed.clone(), clues.clone());
+                async move {
+                    let Some(party) = party else { return Ok(false) };
+                    let answer = client.register_clue(authed.wrap(clue(&party, "SJ-ANNUAL-REPORT"))).await?.into_inner();
+                    clues.lock().unwrap().push(answer.id);
+                    Ok(true)
+                }
+            })
+            .await?,
+        );
+    }
+    let registered = clues.lock().unwrap().len();
+    for clients in LOADS {
+        let (channel, authed, clues) = (h.channel.clone(), authed.clone(), clues.clone());
+        rows.push(
+            measure("VerifyClue (opens a numbered case)", clients, move |_| {
+                let mut client = pb::intake_service_client::IntakeServiceClient::new(channel.clone());
+                let next = clues.lock().unwrap().pop();
+                let authed = authed.clone();
+                async move {
+                    let Some(id) = next else { return Ok(false) };
+                    let answer = client.verify_clue(authed.wrap(verification(&id))).await?.into_inner();
+                    anyhow::ensure!(answer.outcome == pb::Outcome::Eligible as i32, "a verification was not eligible");
+                    Ok(true)
+                }
+            })
+            .await?,
+        );
+    }
+    println!("{registered} clues registered, {} left unverified", clues.lock().unwrap().len());
+    shutdown.cancel();
+
+    let table = render(&rows);
+    print!("{table}");
+    write_results(&table)?;
+    h.stop().await;
+    Ok(())
+}
+
+fn render(rows: &[Row]) -> String {
+    let mut out = String::from("| measurement | concurrent clients | per second | p50 ms | p99 ms | p99 ÷ floor p99 |\n|---|---:|---:|---:|---:|---:|\n");
+    let floor_p99 = |clients: usize| rows.iter().find(|r| r.clients == clients && r.what.starts_with("floor")).map(|r| r.p99_ms);
+    let mut met = true;
+    for row in rows {
+        let ratio = if row.what.starts_with("floor") {
+            "–".to_string()
+        } else {
+            let ratio = floor_p99(row.clients).map(|f| row.p99_ms / f).unwrap_or(f64::NAN);
+            met &= ratio <= 2.0;
+            format!("{ratio:.2}")
+        };
+        out.push_str(&format!(
+            "| {} | {} | {:.0} | {:.2} | {:.2} | {} |\n",
+            row.what, row.clients, row.per_second, row.p50_ms, row.p99_ms, ratio
+        ));
+    }
+    out.push_str(&format!(
+        "\nTarget: p99 within twice the floor's p99 at the same load: {}.\n",
+        if met { "met at every load" } else { "NOT met at every load (see the ratio column)" }
+    ));
+    out
+}
+
+fn write_results(table: &str) -> anyhow::Result<()> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/benchmarks.md");
+    let start = "<!-- bench:intake:start -->";
+    let end = "<!-- bench:intake:end -->";
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .unwrap_or_default();
+    let section = format!(
+        "{start}\n## Intake RPCs (RegisterClue, VerifyClue) beside the RPC + transaction floor\n\nCommand: `cargo bench -p yuetan-intake --bench intake`  \nRun: {} on {} ({} cores); PostgreSQL with fsync on, nats-server with file storage, service and clients in one process over loopback gRPC; each phase {} s after 0.5 s warm-up.\n\n{table}{end}",
+        Utc::now().format("%Y-%m-%d %H:%M UTC"),
+        if cpu.is_empty() { "this machine".to_string() } else { cpu },
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        phase().as_secs(),
+    );
+    let existing = std::fs::read_to_string(&path)?;
+    let updated = match (existing.find(start), existing.find(end)) {
+        (Some(a), Some(b)) if b > a => format!("{}{section}{}", &existing[..a], &existing[b + end.len()..]),
+        _ => format!("{}\n\n{section}\n", existing.trim_end()),
+    };
+    std::fs::write(&path, updated)?;
+    println!("wrote {}", path.display());
+    Ok(())
+}

@@ -76,7 +76,15 @@ pub fn req<T>(officer: &Officer, message: T) -> Request<T> {
 }
 
 pub async fn start_at(now: DateTime<Utc>) -> Harness {
-    let stack = yuetan_testkit::stack().await;
+    start_on(yuetan_testkit::stack().await, now).await
+}
+
+/// Intake on the given servers (the benchmark starts durable ones).
+pub async fn start_on(stack: &yuetan_testkit::Stack, now: DateTime<Utc>) -> Harness {
+    // YUETAN_TEST_LOG=<filter> prints the service's logs (e.g. `sqlx=debug`).
+    if let Ok(filter) = std::env::var("YUETAN_TEST_LOG") {
+        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+    }
     let database_url = stack.fresh_database().await.expect("fresh database");
     let unique = stack.unique_name("");
     let objects_dir = tempfile::tempdir().unwrap();

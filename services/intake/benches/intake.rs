@@ -7,6 +7,11 @@
 //! Run: `cargo bench -p yuetan-intake --bench intake`. Prints a table and
 //! writes it into `docs/benchmarks.md` between this bench's markers.
 //! `BENCH_PHASE_SECS=N` changes the phase length (default 5).
+//!
+//! Calls spread over 64 organs of one county, round robin (RegisterClue) and
+//! at random (VerifyClue): a province's load comes from many organs, and
+//! each organ's case numbers are one gap-free sequence that its openings
+//! take in turn (R-DOC-2).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -147,30 +152,47 @@ async fn start_floor(h: &Harness, shutdown: CancellationToken) -> anyhow::Result
     Ok(Channel::from_shared(format!("http://{addr}"))?.connect().await?)
 }
 
+/// Organs of the benchmark: calls spread over them round robin, as a
+/// province's load comes from many organs (each organ's case numbers are
+/// one gap-free sequence, R-DOC-2, so one organ's openings take turns).
+const ORGANS: usize = 64;
+const PARTIES: usize = 40_000;
+/// Clues registered before the VerifyClue phases, beside those of the RegisterClue phases.
+const PREFILL_CLUES: usize = 12_000;
+
+/// Document codes without digits: 兰城 + two of the ten heavenly stems.
+fn document_code(i: usize) -> String {
+    const STEMS: [char; 10] = ['甲', '乙', '丙', '丁', '戊', '己', '庚', '辛', '壬', '癸'];
+    format!("兰城{}{}", STEMS[i / 10 % 10], STEMS[i % 10])
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let stack = Stack::start(Durability::Durable).await?;
     let h = start_on(&stack, Utc::now()).await;
-    h.organ("620102-SJ", "620102", "兰城市监").await;
-    let officer = Officer::new("bench-officer", "620102-SJ", "620102", &["case_officer", "section_chief"]);
+    let mut officers = Vec::new();
+    for i in 0..ORGANS {
+        let organ = format!("620102-B{i:02}");
+        h.organ(&organ, "620102", &document_code(i)).await;
+        let officer = Officer::new(&format!("bench-officer-{i}"), &organ, "620102", &["case_officer", "section_chief"]);
+        officers.push(Authed(format!("Bearer {}", officer.token()).parse()?));
+    }
+    let officers = Arc::new(officers);
     let shutdown = CancellationToken::new();
     let floor = start_floor(&h, shutdown.clone()).await?;
-    // One token per client, as a real client reuses its token.
-    let authed = Authed(format!("Bearer {}", officer.token()).parse()?);
 
     // Parties: one per clue, so every verification is a first offence and
-    // opens a numbered case (the full path), with no two clients on one party.
+    // opens a numbered case (the full path), and no two calls share a party.
     let parties: Arc<Vec<String>> = {
         let next = Arc::new(AtomicUsize::new(0));
         let out = Arc::new(Mutex::new(Vec::new()));
-        let wanted = 30_000;
         let mut tasks = Vec::new();
         for _ in 0..32 {
-            let (next, out, mut client, authed) = (next.clone(), out.clone(), h.client(), authed.clone());
+            let (next, out, mut client, authed) = (next.clone(), out.clone(), h.client(), officers[0].clone());
             tasks.push(tokio::spawn(async move {
                 loop {
                     let serial = next.fetch_add(1, Ordering::Relaxed);
-                    if serial >= wanted {
+                    if serial >= PARTIES {
                         break;
                     }
                     let party = enterprise("基准测试企业", &credit_code("620102", serial as u32));
@@ -189,11 +211,11 @@ async fn main() -> anyhow::Result<()> {
         let parties = out.lock().unwrap().clone();
         Arc::new(parties)
     };
-    println!("set up {} parties", parties.len());
+    println!("set up {} organs, {} parties", ORGANS, parties.len());
 
     let mut rows = Vec::new();
     for clients in LOADS {
-        let (floor, authed) = (floor.clone(), authed.clone());
+        let (floor, authed) = (floor.clone(), officers[0].clone());
         rows.push(
             measure("floor: tonic RPC + one PostgreSQL tx", clients, move |_| {
                 let mut client = PlatformServiceClient::new(floor.clone());
@@ -206,37 +228,64 @@ async fn main() -> anyhow::Result<()> {
             .await?,
         );
     }
-    let clues = Arc::new(Mutex::new(Vec::<String>::new()));
+    // Registered clues as (organ index, clue id): verified by an officer of that organ.
+    let clues = Arc::new(Mutex::new(Vec::<(usize, String)>::new()));
     let next_party = Arc::new(AtomicUsize::new(0));
+    let register = {
+        let (channel, officers, clues, parties, next_party) =
+            (h.channel.clone(), officers.clone(), clues.clone(), parties.clone(), next_party.clone());
+        Arc::new(move |_client: usize| {
+            let mut client = pb::intake_service_client::IntakeServiceClient::new(channel.clone());
+            let index = next_party.fetch_add(1, Ordering::Relaxed);
+            let party = parties.get(index).cloned();
+            let organ = index % ORGANS;
+            let (authed, clues) = (officers[organ].clone(), clues.clone());
+            async move {
+                let Some(party) = party else { return Ok(false) };
+                let answer = client.register_clue(authed.wrap(clue(&party, "SJ-ANNUAL-REPORT"))).await?.into_inner();
+                clues.lock().unwrap().push((organ, answer.id));
+                Ok(true)
+            }
+        })
+    };
     for clients in LOADS {
-        let (channel, authed, clues, parties, next_party) = (h.channel.clone(), authed.clone(), clues.clone(), parties.clone(), next_party.clone());
-        rows.push(
-            measure("RegisterClue", clients, move |_| {
-                let mut client = pb::intake_service_client::IntakeServiceClient::new(channel.clone());
-                let index = next_party.fetch_add(1, Ordering::Relaxed);
-                let party = parties.get(index).cloned();
-                let (authed, clues) = (authed.clone(), clues.clone());
-                async move {
-                    let Some(party) = party else { return Ok(false) };
-                    let answer = client.register_clue(authed.wrap(clue(&party, "SJ-ANNUAL-REPORT"))).await?.into_inner();
-                    clues.lock().unwrap().push(answer.id);
-                    Ok(true)
-                }
-            })
-            .await?,
-        );
+        let register = register.clone();
+        rows.push(measure("RegisterClue", clients, move |c| register(c)).await?);
     }
+    // Top up the clues the VerifyClue phases will use (not measured).
+    let prefill: Vec<_> = (0..32)
+        .map(|c| {
+            let (register, clues) = (register.clone(), clues.clone());
+            tokio::spawn(async move {
+                while clues.lock().unwrap().len() < PREFILL_CLUES {
+                    if !register(c).await? {
+                        break;
+                    }
+                }
+                anyhow::Ok(())
+            })
+        })
+        .collect();
+    for task in prefill {
+        task.await??;
+    }
+    clues.lock().unwrap().sort_by_key(|(organ, _)| *organ);
     let registered = clues.lock().unwrap().len();
     for clients in LOADS {
-        let (channel, authed, clues) = (h.channel.clone(), authed.clone(), clues.clone());
+        let (channel, officers, clues) = (h.channel.clone(), officers.clone(), clues.clone());
         rows.push(
             measure("VerifyClue (opens a numbered case)", clients, move |_| {
                 let mut client = pb::intake_service_client::IntakeServiceClient::new(channel.clone());
-                let next = clues.lock().unwrap().pop();
-                let authed = authed.clone();
+                let next = {
+                    // Any clue, at random, so the load spreads over organs.
+                    let mut clues = clues.lock().unwrap();
+                    let n = clues.len();
+                    (n > 0).then(|| clues.swap_remove(rand_index(n)))
+                };
+                let officers = officers.clone();
                 async move {
-                    let Some(id) = next else { return Ok(false) };
-                    let answer = client.verify_clue(authed.wrap(verification(&id))).await?.into_inner();
+                    let Some((organ, id)) = next else { return Ok(false) };
+                    let answer = client.verify_clue(officers[organ].wrap(verification(&id))).await?.into_inner();
                     anyhow::ensure!(answer.outcome == pb::Outcome::Eligible as i32, "a verification was not eligible");
                     Ok(true)
                 }
@@ -252,6 +301,14 @@ async fn main() -> anyhow::Result<()> {
     write_results(&table)?;
     h.stop().await;
     Ok(())
+}
+
+/// A pseudo-random index below `n` (spreads verifications over organs).
+fn rand_index(n: usize) -> usize {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_usize(n);
+    (hasher.finish() as usize) % n
 }
 
 fn render(rows: &[Row]) -> String {
@@ -287,7 +344,7 @@ fn write_results(table: &str) -> anyhow::Result<()> {
         .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
         .unwrap_or_default();
     let section = format!(
-        "{start}\n## Intake RPCs (RegisterClue, VerifyClue) beside the RPC + transaction floor\n\nCommand: `cargo bench -p yuetan-intake --bench intake`  \nRun: {} on {} ({} cores); PostgreSQL with fsync on, nats-server with file storage, service and clients in one process over loopback gRPC; each phase {} s after 0.5 s warm-up.\n\n{table}{end}",
+        "{start}\n## Intake RPCs (RegisterClue, VerifyClue) beside the RPC + transaction floor\n\nCommand: `cargo bench -p yuetan-intake --bench intake`  \nRun: {} on {} ({} cores); PostgreSQL with fsync on, nats-server with file storage, service and clients in one process over loopback gRPC; calls spread over 64 organs; each phase {} s after 0.5 s warm-up.\n\n{table}{end}",
         Utc::now().format("%Y-%m-%d %H:%M UTC"),
         if cpu.is_empty() { "this machine".to_string() } else { cpu },
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),

@@ -643,6 +643,10 @@ impl IntakeApi {
         };
         let (outcome, exclusions) = match decision {
             Decision::Eligible { situations } => {
+                // Everything that does not need the number first: the number's
+                // row lock is held to commit, so take it as late as possible.
+                timers::cancel(&mut tx, VERIFICATION_TIMER, &clue_id.to_string(), now).await?;
+                store::close_clue(&mut tx, clue_id, "case_opened", case_id).await?;
                 let organ = store::get_organ(&mut tx, &clue.organ).await?.ok_or_else(|| {
                     Error::FailedPrecondition(format!(
                         "organ {} has no document code for case numbers; an administrator sets it with PutOrgan",
@@ -659,7 +663,6 @@ impl IntakeApi {
                 case.situations = situations.iter().map(|s| s.code().to_string()).collect();
                 case.version = 2;
                 store::insert_case(&mut tx, &case).await?;
-                store::close_clue(&mut tx, clue_id, "case_opened", case_id).await?;
                 let verified = Payload::ClueVerified(ev::ClueVerified {
                     clue_id: clue_id.to_string(),
                     case_id: case_id.to_string(),
@@ -693,6 +696,7 @@ impl IntakeApi {
                 case.version = 1;
                 store::insert_case(&mut tx, &case).await?;
                 store::close_clue(&mut tx, clue_id, "excluded", case_id).await?;
+                timers::cancel(&mut tx, VERIFICATION_TIMER, &clue_id.to_string(), now).await?;
                 let excluded = Payload::ClueExcluded(ev::ClueExcluded {
                     clue_id: clue_id.to_string(),
                     case_id: case_id.to_string(),
@@ -707,7 +711,6 @@ impl IntakeApi {
                 (pb::Outcome::Excluded, stored)
             }
         };
-        timers::cancel(&mut tx, VERIFICATION_TIMER, &clue_id.to_string(), now).await?;
         let after = case_audit(&case);
         audit::append(&mut tx, &audit_entry(actor, "clue.verify", &format!("case/{case_id}"), None, Some(&after), now)).await?;
         let response = pb::VerifyClueResponse {

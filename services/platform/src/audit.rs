@@ -2,10 +2,13 @@
 //! service is appended, in the same transaction, to its schema's
 //! `audit_log`, each row hash-chained to the one before.
 //!
-//! `seq` comes from the one-row `audit_head` under its row lock, so it is
-//! gap-free and appends are serialised per schema: the lock is held until the
-//! caller's transaction ends, and a rolled-back append leaves neither a row
-//! nor a gap. A trigger refuses UPDATE, DELETE and TRUNCATE of `audit_log`;
+//! The log is [`CHAINS`] parallel chains. An append takes the head row of
+//! the lowest-numbered chain that no other transaction holds (`FOR UPDATE
+//! SKIP LOCKED`; when all are held it waits for one), so concurrent
+//! transactions append side by side instead of one at a time. The head lock
+//! is held until the caller's transaction ends: within a chain `seq` is
+//! gap-free, and a rolled-back append leaves neither a row nor a gap. A row's
+//! place in time across chains is its `at`. A trigger refuses UPDATE, DELETE and TRUNCATE of `audit_log`;
 //! [`verify`] recomputes every digest and hash anyway, so tampering by
 //! someone who switched the trigger off is still found.
 //!
@@ -48,9 +51,13 @@ pub struct AuditEntry<'a> {
     pub at: DateTime<Utc>,
 }
 
-/// The appended row's place in the chain.
+/// How many chains the log has (migration 0008).
+pub const CHAINS: i16 = 64;
+
+/// The appended row's place: its chain and its seq in that chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditRecord {
+    pub chain: i16,
     pub seq: i64,
     pub hash: String,
 }
@@ -58,8 +65,8 @@ pub struct AuditRecord {
 /// Appends `entry` inside the caller's transaction (pass `&mut *tx`), so the
 /// audit row commits or rolls back with the change it records.
 ///
-/// Takes the head row's lock: concurrent appends in the same schema wait
-/// for this transaction to end, so keep the transaction short.
+/// Takes a chain head's lock until the transaction ends: append late in the
+/// transaction, so the head is held briefly.
 #[tracing::instrument(skip_all, fields(action = entry.action, subject = entry.subject))]
 pub async fn append(conn: &mut PgConnection, entry: &AuditEntry<'_>) -> Result<AuditRecord, Error> {
     // PostgreSQL keeps microseconds; hash what will be read back.
@@ -69,11 +76,25 @@ pub async fn append(conn: &mut PgConnection, entry: &AuditEntry<'_>) -> Result<A
     // Lock the head, and let PostgreSQL normalise the change as JSONB in the
     // same round trip: the digest must be over exactly what `verify` will
     // read back (JSONB may write some numbers differently from serde_json).
-    let head =
-        sqlx::query("SELECT seq, hash, $1::jsonb AS change FROM audit_head WHERE id FOR UPDATE")
-            .bind(Json(&change))
-            .fetch_one(&mut *conn)
-            .await?;
+    let free = sqlx::query(
+        "SELECT chain, seq, hash, $1::jsonb AS change FROM audit_chains
+         ORDER BY chain LIMIT 1 FOR UPDATE SKIP LOCKED",
+    )
+    .bind(Json(&change))
+    .fetch_optional(&mut *conn)
+    .await?;
+    let head = match free {
+        Some(head) => head,
+        // Every chain is held: wait for one, chosen at random so waiters spread out.
+        None => {
+            sqlx::query("SELECT chain, seq, hash, $1::jsonb AS change FROM audit_chains WHERE chain = $2 FOR UPDATE")
+                .bind(Json(&change))
+                .bind(rand::random::<u16>() as i16 % CHAINS)
+                .fetch_one(&mut *conn)
+                .await?
+        }
+    };
+    let chain: i16 = head.try_get("chain")?;
     let prev_seq: i64 = head.try_get("seq")?;
     let prev_hash: String = head.try_get("hash")?;
     let Json(change): Json<serde_json::Value> = head.try_get("change")?;
@@ -94,10 +115,10 @@ pub async fn append(conn: &mut PgConnection, entry: &AuditEntry<'_>) -> Result<A
     sqlx::query(
         "WITH appended AS (
              INSERT INTO audit_log
-                 (seq, at, actor_id, actor_organ, action, subject, change_digest, change, prev_hash, hash)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                 (chain, seq, at, actor_id, actor_organ, action, subject, change_digest, change, prev_hash, hash)
+             VALUES ($11, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
          )
-         UPDATE audit_head SET seq = $1, hash = $10 WHERE id",
+         UPDATE audit_chains SET seq = $1, hash = $10 WHERE chain = $11",
     )
     .bind(seq)
     .bind(at)
@@ -109,10 +130,11 @@ pub async fn append(conn: &mut PgConnection, entry: &AuditEntry<'_>) -> Result<A
     .bind(Json(&change))
     .bind(&prev_hash)
     .bind(&hash)
+    .bind(chain)
     .execute(&mut *conn)
     .await?;
-    tracing::debug!(seq, "audit row appended");
-    Ok(AuditRecord { seq, hash })
+    tracing::debug!(chain, seq, "audit row appended");
+    Ok(AuditRecord { chain, seq, hash })
 }
 
 /// What is wrong at a place in the log.
@@ -132,9 +154,10 @@ pub enum AuditProblemKind {
     HeadMismatch,
 }
 
-/// One problem found by [`verify`].
+/// One problem found by [`verify`], at `seq` of `chain`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AuditProblem {
+    pub chain: i16,
     pub seq: i64,
     pub kind: AuditProblemKind,
 }
@@ -152,10 +175,10 @@ impl AuditReport {
     }
 }
 
-/// Walks the log of the pool's schema in `seq` order, streaming (the log
-/// may be large), and reports every problem found.
+/// Walks the log of the pool's schema chain by chain in `seq` order,
+/// streaming (the log may be large), and reports every problem found.
 ///
-/// Reads rows and head in one read-only REPEATABLE READ snapshot, so
+/// Reads rows and heads in one read-only REPEATABLE READ snapshot, so
 /// appends committed meanwhile neither show up half nor look like a cut tail.
 #[tracing::instrument(skip_all)]
 pub async fn verify(pool: &PgPool) -> Result<AuditReport, Error> {
@@ -163,18 +186,22 @@ pub async fn verify(pool: &PgPool) -> Result<AuditReport, Error> {
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         .execute(&mut *tx)
         .await?;
+    let heads: Vec<(i16, i64, String)> = sqlx::query_as("SELECT chain, seq, hash FROM audit_chains ORDER BY chain")
+        .fetch_all(&mut *tx)
+        .await?;
 
     let mut report = AuditReport::default();
-    let mut expected_seq = 1_i64;
-    let mut last_hash = GENESIS_HASH.to_string();
+    // Where each chain's walk ended: (next expected seq, last hash).
+    let mut ends: std::collections::HashMap<i16, (i64, String)> = std::collections::HashMap::new();
     {
         let mut rows = sqlx::query(
-            "SELECT seq, at, actor_id, actor_organ, action, subject, change_digest, change, prev_hash, hash
-             FROM audit_log ORDER BY seq",
+            "SELECT chain, seq, at, actor_id, actor_organ, action, subject, change_digest, change, prev_hash, hash
+             FROM audit_log ORDER BY chain, seq",
         )
         .fetch(&mut *tx);
         while let Some(row) = rows.try_next().await? {
             report.rows_checked += 1;
+            let chain: i16 = row.try_get("chain")?;
             let seq: i64 = row.try_get("seq")?;
             let at: DateTime<Utc> = row.try_get("at")?;
             let actor_id: String = row.try_get("actor_id")?;
@@ -186,15 +213,16 @@ pub async fn verify(pool: &PgPool) -> Result<AuditReport, Error> {
             let prev_hash: String = row.try_get("prev_hash")?;
             let hash: String = row.try_get("hash")?;
 
+            let (expected_seq, last_hash) = ends.entry(chain).or_insert_with(|| (1, GENESIS_HASH.to_string()));
             let problems = &mut report.problems;
-            if seq != expected_seq {
-                problem_at(problems, expected_seq, AuditProblemKind::Missing);
+            if seq != *expected_seq {
+                problems.push(AuditProblem { chain, seq: *expected_seq, kind: AuditProblemKind::Missing });
             }
-            if prev_hash != last_hash {
-                problem_at(problems, seq, AuditProblemKind::ChainBroken);
+            if prev_hash != *last_hash {
+                problems.push(AuditProblem { chain, seq, kind: AuditProblemKind::ChainBroken });
             }
             if change_digest(&change) != stored_digest {
-                problem_at(problems, seq, AuditProblemKind::ChangeAltered);
+                problems.push(AuditProblem { chain, seq, kind: AuditProblemKind::ChangeAltered });
             }
             let recomputed = row_hash(&RowFields {
                 seq,
@@ -207,28 +235,27 @@ pub async fn verify(pool: &PgPool) -> Result<AuditReport, Error> {
                 prev_hash: &prev_hash,
             });
             if recomputed != hash {
-                problem_at(problems, seq, AuditProblemKind::RowAltered);
+                problems.push(AuditProblem { chain, seq, kind: AuditProblemKind::RowAltered });
             }
             // Chain on from the stored hash, so one altered row is reported
             // once rather than breaking every row after it.
-            last_hash = hash;
-            expected_seq = seq + 1;
+            *last_hash = hash;
+            *expected_seq = seq + 1;
         }
     }
 
-    let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id")
-        .fetch_one(&mut *tx)
-        .await?;
-    let head_seq: i64 = head.try_get("seq")?;
-    let head_hash: String = head.try_get("hash")?;
-    if head_seq != expected_seq - 1 || head_hash != last_hash {
-        problem_at(
-            &mut report.problems,
-            head_seq,
-            AuditProblemKind::HeadMismatch,
-        );
+    for (chain, head_seq, head_hash) in heads {
+        let (next, last_hash) = ends.remove(&chain).unwrap_or_else(|| (1, GENESIS_HASH.to_string()));
+        if head_seq != next - 1 || head_hash != last_hash {
+            report.problems.push(AuditProblem { chain, seq: head_seq, kind: AuditProblemKind::HeadMismatch });
+        }
+    }
+    // Rows of a chain whose head is gone.
+    for (chain, (next, _)) in ends {
+        report.problems.push(AuditProblem { chain, seq: next - 1, kind: AuditProblemKind::HeadMismatch });
     }
     tx.commit().await?;
+    report.problems.sort_by_key(|p| (p.chain, p.seq));
 
     if report.is_intact() {
         tracing::info!(rows = report.rows_checked, "audit log intact");
@@ -240,10 +267,6 @@ pub async fn verify(pool: &PgPool) -> Result<AuditReport, Error> {
         );
     }
     Ok(report)
-}
-
-fn problem_at(problems: &mut Vec<AuditProblem>, seq: i64, kind: AuditProblemKind) {
-    problems.push(AuditProblem { seq, kind });
 }
 
 fn truncate_to_micros(at: DateTime<Utc>) -> DateTime<Utc> {

@@ -62,12 +62,13 @@ async fn tamper(pool: &PgPool, sql: &str) {
     tx.commit().await.unwrap();
 }
 
+/// A problem in chain 0, where appends made one at a time all land.
 fn problem(seq: i64, kind: AuditProblemKind) -> AuditProblem {
-    AuditProblem { seq, kind }
+    AuditProblem { chain: 0, seq, kind }
 }
 
 #[tokio::test]
-async fn r_doc_5_concurrent_appends_form_one_gap_free_intact_chain() {
+async fn r_doc_5_concurrent_appends_form_gap_free_intact_chains() {
     let pool = pool().await;
     let first = append(&pool, 0).await;
     assert_eq!(first.seq, 1);
@@ -105,16 +106,62 @@ async fn r_doc_5_concurrent_appends_form_one_gap_free_intact_chain() {
     let report = audit::verify(&pool).await.unwrap();
     assert_eq!(report.rows_checked, 100);
     assert!(report.is_intact(), "{:?}", report.problems);
-    assert_eq!(seqs(&pool).await, (1..=100).collect::<Vec<i64>>());
-    let (head_seq, head_hash): (i64, String) = sqlx::query_as("SELECT seq, hash FROM audit_head")
-        .fetch_one(&pool)
+    // Every chain is gap-free from 1, and its head records its last row.
+    let chains: Vec<(i16, i64, String)> = sqlx::query_as("SELECT chain, seq, hash FROM audit_chains ORDER BY chain")
+        .fetch_all(&pool)
         .await
         .unwrap();
-    let last_hash: String = sqlx::query_scalar("SELECT hash FROM audit_log WHERE seq = 100")
-        .fetch_one(&pool)
+    assert_eq!(chains.len(), audit::CHAINS as usize);
+    let mut total = 0;
+    for (chain, head_seq, head_hash) in chains {
+        let seqs: Vec<i64> = sqlx::query_scalar("SELECT seq FROM audit_log WHERE chain = $1 ORDER BY seq")
+            .bind(chain)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        assert_eq!(seqs, (1..=head_seq).collect::<Vec<i64>>(), "chain {chain}");
+        if head_seq > 0 {
+            let last: String = sqlx::query_scalar("SELECT hash FROM audit_log WHERE chain = $1 AND seq = $2")
+                .bind(chain)
+                .bind(head_seq)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            assert_eq!(head_hash, last, "chain {chain}");
+        }
+        total += head_seq;
+    }
+    assert_eq!(total, 100);
+}
+
+#[tokio::test]
+async fn r_doc_5_a_transaction_holding_a_chain_does_not_block_another_append() {
+    let pool = pool().await;
+    let mut holder = pool.begin().await.unwrap();
+    let held = audit::append(&mut holder, &entry("case/1", None)).await.unwrap();
+    // A second transaction appends while the first still holds its chain.
+    let other = tokio::time::timeout(std::time::Duration::from_secs(5), append(&pool, 2))
         .await
-        .unwrap();
-    assert_eq!((head_seq, head_hash), (100, last_hash));
+        .expect("the append did not wait for the other transaction");
+    assert_ne!(other.chain, held.chain);
+    holder.commit().await.unwrap();
+    let report = audit::verify(&pool).await.unwrap();
+    assert_eq!(report.rows_checked, 2);
+    assert!(report.is_intact(), "{:?}", report.problems);
+}
+
+#[tokio::test]
+async fn r_doc_5_a_row_moved_to_another_chain_is_detected() {
+    let pool = pool().await;
+    let mut holder = pool.begin().await.unwrap();
+    audit::append(&mut holder, &entry("case/1", None)).await.unwrap();
+    let moved = append(&pool, 2).await;
+    holder.commit().await.unwrap();
+    tamper(&pool, &format!("UPDATE audit_log SET chain = 0, seq = 2 WHERE chain = {}", moved.chain)).await;
+    let report = audit::verify(&pool).await.unwrap();
+    assert!(!report.is_intact());
+    assert!(report.problems.contains(&AuditProblem { chain: 0, seq: 2, kind: AuditProblemKind::ChainBroken }), "{:?}", report.problems);
+    assert!(report.problems.iter().any(|p| p.chain == moved.chain && p.kind == AuditProblemKind::HeadMismatch), "{:?}", report.problems);
 }
 
 #[tokio::test]
@@ -173,7 +220,7 @@ async fn r_doc_5_the_database_refuses_updates_and_deletes_of_audit_rows() {
         "UPDATE audit_log SET action = 'forged'",
         "DELETE FROM audit_log",
         "TRUNCATE audit_log",
-        "DELETE FROM audit_head",
+        "DELETE FROM audit_chains",
     ];
     for sql in refused {
         let err = sqlx::query(sql).execute(&pool).await.unwrap_err();

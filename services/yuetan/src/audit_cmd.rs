@@ -48,7 +48,7 @@ pub async fn run(config_file: Option<&Path>, command: Command) -> anyhow::Result
             intact = false;
             println!("{schema}: {} rows, {} problems", report.rows_checked, report.problems.len());
             for problem in &report.problems {
-                println!("  seq {}: {:?}", problem.seq, problem.kind);
+                println!("  chain {} seq {}: {:?}", problem.chain, problem.seq, problem.kind);
             }
         }
     }

@@ -545,16 +545,3 @@ async fn the_violation_type_catalogue_is_seeded_and_managed_through_the_api() {
     h.stop().await;
 }
 
-#[tokio::test]
-#[ignore]
-async fn probe_latency() {
-    let h = start().await;
-    with_organs(&h).await;
-    let officer = officer_a();
-    let party = register(&h, &officer, enterprise("企业", &credit_code(CHENGGUAN, 77))).await;
-    for _ in 0..5 {
-        let t = std::time::Instant::now();
-        h.client().register_clue(req(&officer, clue(&party, "SJ-ANNUAL-REPORT"))).await.unwrap();
-        println!("register_clue {:?}", t.elapsed());
-    }
-}

@@ -73,68 +73,86 @@ pub async fn append(conn: &mut PgConnection, entry: &AuditEntry<'_>) -> Result<A
     let at = truncate_to_micros(entry.at);
     let change = serde_json::json!({ "before": entry.before, "after": entry.after });
 
-    // Lock the head, and let PostgreSQL normalise the change as JSONB in the
-    // same round trip: the digest must be over exactly what `verify` will
-    // read back (JSONB may write some numbers differently from serde_json).
-    let free = sqlx::query(
-        "SELECT chain, seq, hash, $1::jsonb AS change FROM audit_chains
-         ORDER BY chain LIMIT 1 FOR UPDATE SKIP LOCKED",
-    )
-    .bind(Json(&change))
+    // The change is stored as JSON text exactly as digested here, so
+    // `verify` reads back the same value.
+    let change_text = change.to_string();
+    let change_digest = change_digest(&change);
+    let at_text = at.to_rfc3339_opts(SecondsFormat::Micros, true);
+
+    // One statement: take a chain head, hash the row in PostgreSQL (the
+    // encoding of `row_hash`), insert it and move the head.
+    let append_sql = |head: &str| {
+        format!(
+            "WITH head AS ({head}),
+             new_row AS (
+                 SELECT chain, seq, prev_hash, encode(sha256(
+                     audit_field($1) || audit_field(seq::text) || audit_field($2) || audit_field($3)
+                     || audit_field($4) || audit_field($5) || audit_field($6) || audit_field($7)
+                     || audit_field(prev_hash)), 'hex') AS hash
+                 FROM head),
+             appended AS (
+                 INSERT INTO audit_log
+                     (chain, seq, at, actor_id, actor_organ, action, subject, change_digest, change, prev_hash, hash)
+                 SELECT chain, seq, $8, $3, $4, $5, $6, $7, $9::text::json, prev_hash, hash FROM new_row)
+             UPDATE audit_chains c SET seq = n.seq, hash = n.hash FROM new_row n WHERE c.chain = n.chain
+             RETURNING c.chain, c.seq, c.hash"
+        )
+    };
+    let free_sql = append_sql(
+        "SELECT chain, seq + 1 AS seq, hash AS prev_hash FROM audit_chains ORDER BY chain LIMIT 1 FOR UPDATE SKIP LOCKED",
+    );
+    let wait_sql =
+        append_sql("SELECT chain, seq + 1 AS seq, hash AS prev_hash FROM audit_chains WHERE chain = $10 FOR UPDATE");
+    let binds = Binds { at, at_text: &at_text, entry, change_digest: &change_digest, change_text: &change_text };
+    let run = |sql, chain| binds.query(sql, chain);
+    let free = run(&free_sql, None)
     .fetch_optional(&mut *conn)
     .await?;
-    let head = match free {
-        Some(head) => head,
+    let (chain, seq, hash) = match free {
+        Some(row) => row,
         // Every chain is held: wait for one, chosen at random so waiters spread out.
         None => {
-            sqlx::query("SELECT chain, seq, hash, $1::jsonb AS change FROM audit_chains WHERE chain = $2 FOR UPDATE")
-                .bind(Json(&change))
-                .bind(rand::random::<u16>() as i16 % CHAINS)
+            let chain = rand::random::<u16>() as i16 % CHAINS;
+            run(&wait_sql, Some(chain))
                 .fetch_one(&mut *conn)
                 .await?
         }
     };
-    let chain: i16 = head.try_get("chain")?;
-    let prev_seq: i64 = head.try_get("seq")?;
-    let prev_hash: String = head.try_get("hash")?;
-    let Json(change): Json<serde_json::Value> = head.try_get("change")?;
-
-    let seq = prev_seq + 1;
-    let change_digest = change_digest(&change);
-    let hash = row_hash(&RowFields {
-        seq,
-        at,
-        actor_id: entry.actor_id,
-        actor_organ: entry.actor_organ,
-        action: entry.action,
-        subject: entry.subject,
-        change_digest: &change_digest,
-        prev_hash: &prev_hash,
-    });
-
-    sqlx::query(
-        "WITH appended AS (
-             INSERT INTO audit_log
-                 (chain, seq, at, actor_id, actor_organ, action, subject, change_digest, change, prev_hash, hash)
-             VALUES ($11, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-         )
-         UPDATE audit_chains SET seq = $1, hash = $10 WHERE chain = $11",
-    )
-    .bind(seq)
-    .bind(at)
-    .bind(entry.actor_id)
-    .bind(entry.actor_organ)
-    .bind(entry.action)
-    .bind(entry.subject)
-    .bind(&change_digest)
-    .bind(Json(&change))
-    .bind(&prev_hash)
-    .bind(&hash)
-    .bind(chain)
-    .execute(&mut *conn)
-    .await?;
     tracing::debug!(chain, seq, "audit row appended");
     Ok(AuditRecord { chain, seq, hash })
+}
+
+/// The values of the append statement, bound in `$1`…`$10` order.
+#[derive(Clone, Copy)]
+struct Binds<'a> {
+    at: DateTime<Utc>,
+    at_text: &'a str,
+    entry: &'a AuditEntry<'a>,
+    change_digest: &'a str,
+    change_text: &'a str,
+}
+
+impl<'a> Binds<'a> {
+    fn query(
+        self,
+        sql: &'a str,
+        chain: Option<i16>,
+    ) -> sqlx::query::QueryAs<'a, sqlx::Postgres, (i16, i64, String), sqlx::postgres::PgArguments> {
+        let mut query = sqlx::query_as(sql)
+            .bind(HASH_DOMAIN)
+            .bind(self.at_text)
+            .bind(self.entry.actor_id)
+            .bind(self.entry.actor_organ)
+            .bind(self.entry.action)
+            .bind(self.entry.subject)
+            .bind(self.change_digest)
+            .bind(self.at)
+            .bind(self.change_text);
+        if let Some(chain) = chain {
+            query = query.bind(chain);
+        }
+        query
+    }
 }
 
 /// What is wrong at a place in the log.

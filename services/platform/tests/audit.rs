@@ -196,7 +196,7 @@ async fn r_doc_5_a_rolled_back_append_leaves_no_row_and_no_gap() {
 }
 
 #[tokio::test]
-async fn r_doc_5_changes_survive_the_round_trip_through_jsonb() {
+async fn r_doc_5_changes_survive_the_round_trip_through_the_database() {
     // JSONB reorders keys and rewrites some numbers; the digest must still match.
     let pool = pool().await;
     let before =
@@ -274,7 +274,7 @@ async fn r_doc_5_altered_change_record_is_detected() {
     for n in 1..=3 {
         append(&pool, n).await;
     }
-    tamper(&pool, "UPDATE audit_log SET change = jsonb_set(change, '{after,status}', '\"closed\"') WHERE seq = 2").await;
+    tamper(&pool, "UPDATE audit_log SET change = jsonb_set(change::jsonb, '{after,status}', '\"closed\"')::json WHERE seq = 2").await;
     let report = audit::verify(&pool).await.unwrap();
     assert_eq!(
         report.problems,
@@ -339,4 +339,25 @@ async fn r_doc_5_every_problem_is_reported_not_just_the_first() {
             problem(6, AuditProblemKind::HeadMismatch),
         ]
     );
+}
+
+#[tokio::test]
+async fn r_doc_5_the_database_hashes_non_ascii_fields_as_verify_does() {
+    let pool = pool().await;
+    let after = serde_json::json!({"当事人": "兰州某某商贸有限公司", "金额": 2.5, "big": 100000000000000000000.0});
+    let mut tx = pool.begin().await.unwrap();
+    let entry = AuditEntry {
+        actor_id: "执法人员-张三",
+        actor_organ: "兰州市城关区市场监督管理局",
+        action: "线索.登记",
+        subject: "clue/兰城市监约〔2026〕17号",
+        before: None,
+        after: Some(&after),
+        at: chrono::Utc::now(),
+    };
+    audit::append(&mut tx, &entry).await.unwrap();
+    tx.commit().await.unwrap();
+    let report = audit::verify(&pool).await.unwrap();
+    assert_eq!(report.rows_checked, 1);
+    assert!(report.is_intact(), "{:?}", report.problems);
 }

@@ -27,7 +27,7 @@ use crate::domain::case::CaseStatus;
 use crate::domain::doc_number::DocumentNumber;
 use crate::domain::party_id::{CreditCode, ResidentId};
 use crate::domain::screening::{self, Decision, Exclusion, ExclusionCode, Situation};
-use crate::store::{self, CaseFilter, CaseRow, ClueRow, Evidence, Form, OrganRow, PartyRow, Report, Scope, StoredExclusion, ViolationTypeRow};
+use crate::store::{self, RequestKey, CaseFilter, CaseRow, ClueRow, Evidence, Form, OrganRow, PartyRow, Report, Scope, StoredExclusion, ViolationTypeRow};
 use crate::State;
 
 /// The document kind of a case's number, and the character it adds to the
@@ -255,6 +255,48 @@ impl IntakeApi {
         }
     }
 
+    /// Records the answer under the client's request id and commits; if a
+    /// concurrent call with the same id committed first, this one rolls
+    /// back and answers what that one answered.
+    async fn finish<R: prost::Message + Default>(
+        &self,
+        mut tx: sqlx::Transaction<'static, sqlx::Postgres>,
+        key: &RequestKey<'_>,
+        response: R,
+    ) -> Result<R, Error> {
+        if store::remember(&mut tx, key, &response, self.now()).await? {
+            tx.commit().await?;
+            return Ok(response);
+        }
+        tx.rollback().await?;
+        let mut conn = self.state.pool.acquire().await?;
+        store::replay(&mut conn, key).await?.ok_or_else(|| Error::Internal("request answer vanished".into()))
+    }
+
+    /// A call that failed may have lost a race to a concurrent call with the
+    /// same request id (e.g. "already verified"): if that one's answer is
+    /// stored, the retry gets it, as if it had come second.
+    async fn or_replay<Req: prost::Message, R: prost::Message + Default>(
+        &self,
+        actor: &Actor,
+        request_id: &str,
+        method: &'static str,
+        request: &Req,
+        result: Result<R, Error>,
+    ) -> Result<R, Error> {
+        match result {
+            Err(err) if !request_id.is_empty() && !matches!(err, Error::InvalidArgument { .. }) => {
+                let key = RequestKey::new(&actor.officer_id, request_id, method, request)?;
+                let mut conn = self.state.pool.acquire().await?;
+                match store::replay(&mut conn, &key).await {
+                    Ok(Some(done)) => Ok(done),
+                    _ => Err(err),
+                }
+            }
+            other => other,
+        }
+    }
+
     async fn emit(&self, conn: &mut PgConnection, event: NewEvent) -> Result<(), Error> {
         self.state.outbox.write(conn, event, self.now()).await?;
         Ok(())
@@ -266,7 +308,8 @@ impl IntakeApi {
         let party = validate_party(req.party.as_ref(), actor, now)?;
         let identity_key = party.identity.key(&self.state);
         let mut tx = self.begin().await?;
-        if let Some(done) = store::claim(&mut tx, &actor.officer_id, &req.request_id, "RegisterParty", req, now).await? {
+        let key = RequestKey::new(&actor.officer_id, &req.request_id, "RegisterParty", req)?;
+        if let Some(done) = store::replay(&mut tx, &key).await? {
             return Ok(done);
         }
         let id = Uuid::now_v7();
@@ -304,9 +347,7 @@ impl IntakeApi {
                 .ok_or_else(|| Error::Unavailable("party registered concurrently; retry".into()))?;
             pb::PartyResponse { party: Some(party_proto(&self.state.vault, &existing)?), already_registered: true }
         };
-        store::remember(&mut tx, &actor.officer_id, &req.request_id, &response).await?;
-        tx.commit().await?;
-        Ok(response)
+        self.finish(tx, &key, response).await
     }
 
     async fn update_party(&self, actor: &Actor, req: &pb::UpdatePartyRequest) -> Result<pb::PartyResponse, Error> {
@@ -315,7 +356,8 @@ impl IntakeApi {
         let party_id = parse_uuid("party_id", &req.party_id)?;
         let input = req.party.as_ref().ok_or_else(|| Error::invalid("party", "is required"))?;
         let mut tx = self.begin().await?;
-        if let Some(done) = store::claim(&mut tx, &actor.officer_id, &req.request_id, "UpdateParty", req, now).await? {
+        let key = RequestKey::new(&actor.officer_id, &req.request_id, "UpdateParty", req)?;
+        if let Some(done) = store::replay(&mut tx, &key).await? {
             return Ok(done);
         }
         let mut row = store::party(&mut tx, party_id, true).await?.ok_or_else(|| Error::NotFound(format!("party {party_id}")))?;
@@ -369,9 +411,7 @@ impl IntakeApi {
         let after = party_audit(&row);
         audit::append(&mut tx, &audit_entry(actor, "party.update", &format!("party/{}", row.id), Some(&before), Some(&after), now)).await?;
         let response = pb::PartyResponse { party: Some(party_proto(&self.state.vault, &row)?), already_registered: false };
-        store::remember(&mut tx, &actor.officer_id, &req.request_id, &response).await?;
-        tx.commit().await?;
-        Ok(response)
+        self.finish(tx, &key, response).await
     }
 
     async fn get_party(&self, actor: &Actor, req: &pb::GetPartyRequest) -> Result<pb::PartyResponse, Error> {
@@ -398,7 +438,8 @@ impl IntakeApi {
             active: input.active,
         };
         let mut tx = self.begin().await?;
-        if let Some(done) = store::claim(&mut tx, &actor.officer_id, &req.request_id, "PutViolationType", req, now).await? {
+        let key = RequestKey::new(&actor.officer_id, &req.request_id, "PutViolationType", req)?;
+        if let Some(done) = store::replay(&mut tx, &key).await? {
             return Ok(done);
         }
         let before = store::put_violation_type(&mut tx, &row, now).await?;
@@ -406,9 +447,7 @@ impl IntakeApi {
         let after = json!(row);
         audit::append(&mut tx, &audit_entry(actor, "violation_type.put", &format!("violation_type/{code}"), before.as_ref(), Some(&after), now)).await?;
         let response = violation_type_proto(&row);
-        store::remember(&mut tx, &actor.officer_id, &req.request_id, &response).await?;
-        tx.commit().await?;
-        Ok(response)
+        self.finish(tx, &key, response).await
     }
 
     async fn put_organ(&self, actor: &Actor, req: &pb::PutOrganRequest) -> Result<pb::OrganRecord, Error> {
@@ -427,16 +466,15 @@ impl IntakeApi {
             document_code,
         };
         let mut tx = self.begin().await?;
-        if let Some(done) = store::claim(&mut tx, &actor.officer_id, &req.request_id, "PutOrgan", req, now).await? {
+        let key = RequestKey::new(&actor.officer_id, &req.request_id, "PutOrgan", req)?;
+        if let Some(done) = store::replay(&mut tx, &key).await? {
             return Ok(done);
         }
         let before = store::put_organ(&mut tx, &row, now).await?.map(|b| json!(b));
         let after = json!(row);
         audit::append(&mut tx, &audit_entry(actor, "organ.put", &format!("organ/{}", row.code), before.as_ref(), Some(&after), now)).await?;
         let response = organ_proto(&row);
-        store::remember(&mut tx, &actor.officer_id, &req.request_id, &response).await?;
-        tx.commit().await?;
-        Ok(response)
+        self.finish(tx, &key, response).await
     }
 
     async fn upload_evidence(&self, actor: &Actor, req: pb::UploadEvidenceRequest) -> Result<pb::EvidenceRef, Error> {
@@ -478,12 +516,15 @@ impl IntakeApi {
         self.check_stored("evidence", &mut evidence).await?;
 
         let mut tx = self.begin().await?;
-        if let Some(done) = store::claim(&mut tx, &actor.officer_id, &req.request_id, "RegisterClue", req, now).await? {
-            return Ok(done);
+        let key = RequestKey::new(&actor.officer_id, &req.request_id, "RegisterClue", req)?;
+        // One round trip for the request id, the party and the violation type.
+        let found = store::clue_lookup(&mut tx, party_id, &violation_code, &key).await?;
+        if let Some(stored) = found.replay {
+            return store::decode_stored(&key, stored);
         }
-        let party = store::party(&mut tx, party_id, false).await?.ok_or_else(|| Error::invalid("party_id", "no such party; register it first"))?;
-        let vt = store::get_violation_type(&mut tx, &violation_code)
-            .await?
+        let party = found.party.ok_or_else(|| Error::invalid("party_id", "no such party; register it first"))?;
+        let vt = found
+            .violation_type
             .filter(|v| v.active)
             .ok_or_else(|| Error::invalid("violation_type", format!("{violation_code:?} is not in the catalogue")))?;
         let clue = ClueRow {
@@ -511,7 +552,12 @@ impl IntakeApi {
             clue_id: clue.id.to_string(),
             source: clue.source.clone(),
             section: clue.section.clone(),
-            party: Some(party_ref(&party)),
+            party: Some(ev::PartyRef {
+                party_id: party.id.to_string(),
+                kind: party.kind.clone(),
+                name: party.name.clone(),
+                credit_code: party.credit_code.clone().unwrap_or_default(),
+            }),
             violation_type: clue.violation_type.clone(),
             urgency: clue.urgency.clone(),
             received_on: Some(date(received_on)),
@@ -527,9 +573,7 @@ impl IntakeApi {
         });
         audit::append(&mut tx, &audit_entry(actor, "clue.register", &format!("clue/{}", clue.id), None, Some(&after), now)).await?;
         let response = clue_proto(&clue, Some(&vt));
-        store::remember(&mut tx, &actor.officer_id, &req.request_id, &response).await?;
-        tx.commit().await?;
-        Ok(response)
+        self.finish(tx, &key, response).await
     }
 
     async fn get_clue(&self, actor: &Actor, req: &pb::GetClueRequest) -> Result<pb::Clue, Error> {
@@ -586,7 +630,8 @@ impl IntakeApi {
         }
 
         let mut tx = self.begin().await?;
-        if let Some(done) = store::claim(&mut tx, &actor.officer_id, &req.request_id, "VerifyClue", req, now).await? {
+        let key = RequestKey::new(&actor.officer_id, &req.request_id, "VerifyClue", req)?;
+        if let Some(done) = store::replay(&mut tx, &key).await? {
             return Ok(done);
         }
         let clue = store::clue(&mut tx, clue_id, true).await?.ok_or_else(|| Error::NotFound(format!("clue {clue_id}")))?;
@@ -729,9 +774,7 @@ impl IntakeApi {
                 })
                 .collect(),
         };
-        store::remember(&mut tx, &actor.officer_id, &req.request_id, &response).await?;
-        tx.commit().await?;
-        Ok(response)
+        self.finish(tx, &key, response).await
     }
 
     async fn submit(&self, actor: &Actor, req: SubmitKind<'_>) -> Result<pb::Case, Error> {
@@ -766,11 +809,11 @@ impl IntakeApi {
         };
         let method = if supplement.is_some() { "Resubmit" } else { "SubmitForReview" };
         let mut tx = self.begin().await?;
-        let replay = match &req {
-            SubmitKind::First(r) => store::claim(&mut tx, &actor.officer_id, request_id, method, *r, now).await?,
-            SubmitKind::Again(r) => store::claim(&mut tx, &actor.officer_id, request_id, method, *r, now).await?,
+        let key = match &req {
+            SubmitKind::First(r) => RequestKey::new(&actor.officer_id, request_id, method, *r)?,
+            SubmitKind::Again(r) => RequestKey::new(&actor.officer_id, request_id, method, *r)?,
         };
-        if let Some(done) = replay {
+        if let Some(done) = store::replay(&mut tx, &key).await? {
             return Ok(done);
         }
         let mut case = store::case(&mut tx, case_id, true).await?.ok_or_else(|| Error::NotFound(format!("case {case_id}")))?;
@@ -827,9 +870,7 @@ impl IntakeApi {
         let action = if supplement.is_some() { "case.resubmit" } else { "case.submit" };
         audit::append(&mut tx, &audit_entry(actor, action, &format!("case/{case_id}"), Some(&before), Some(&after), now)).await?;
         let response = case_proto(&case);
-        store::remember(&mut tx, &actor.officer_id, request_id, &response).await?;
-        tx.commit().await?;
-        Ok(response)
+        self.finish(tx, &key, response).await
     }
 
     async fn get_case(&self, actor: &Actor, req: &pb::GetCaseRequest) -> Result<pb::Case, Error> {
@@ -934,12 +975,16 @@ fn reply<T>(result: Result<T, Error>) -> Result<Response<T>, Status> {
 impl IntakeService for IntakeApi {
     async fn register_party(&self, request: Request<pb::RegisterPartyRequest>) -> Result<Response<pb::PartyResponse>, Status> {
         let actor = auth::actor(&request)?;
-        reply(self.register_party(actor, request.get_ref()).await)
+        let req = request.get_ref();
+        let result = self.register_party(actor, req).await;
+        reply(self.or_replay(actor, &req.request_id, "RegisterParty", req, result).await)
     }
 
     async fn update_party(&self, request: Request<pb::UpdatePartyRequest>) -> Result<Response<pb::PartyResponse>, Status> {
         let actor = auth::actor(&request)?;
-        reply(self.update_party(actor, request.get_ref()).await)
+        let req = request.get_ref();
+        let result = self.update_party(actor, req).await;
+        reply(self.or_replay(actor, &req.request_id, "UpdateParty", req, result).await)
     }
 
     async fn get_party(&self, request: Request<pb::GetPartyRequest>) -> Result<Response<pb::PartyResponse>, Status> {
@@ -949,7 +994,9 @@ impl IntakeService for IntakeApi {
 
     async fn put_violation_type(&self, request: Request<pb::PutViolationTypeRequest>) -> Result<Response<pb::ViolationType>, Status> {
         let actor = auth::actor(&request)?;
-        reply(self.put_violation_type(actor, request.get_ref()).await)
+        let req = request.get_ref();
+        let result = self.put_violation_type(actor, req).await;
+        reply(self.or_replay(actor, &req.request_id, "PutViolationType", req, result).await)
     }
 
     async fn list_violation_types(
@@ -969,7 +1016,9 @@ impl IntakeService for IntakeApi {
 
     async fn put_organ(&self, request: Request<pb::PutOrganRequest>) -> Result<Response<pb::OrganRecord>, Status> {
         let actor = auth::actor(&request)?;
-        reply(self.put_organ(actor, request.get_ref()).await)
+        let req = request.get_ref();
+        let result = self.put_organ(actor, req).await;
+        reply(self.or_replay(actor, &req.request_id, "PutOrgan", req, result).await)
     }
 
     async fn upload_evidence(&self, request: Request<pb::UploadEvidenceRequest>) -> Result<Response<pb::EvidenceRef>, Status> {
@@ -979,7 +1028,9 @@ impl IntakeService for IntakeApi {
 
     async fn register_clue(&self, request: Request<pb::RegisterClueRequest>) -> Result<Response<pb::Clue>, Status> {
         let actor = auth::actor(&request)?;
-        reply(self.register_clue(actor, request.get_ref()).await)
+        let req = request.get_ref();
+        let result = self.register_clue(actor, req).await;
+        reply(self.or_replay(actor, &req.request_id, "RegisterClue", req, result).await)
     }
 
     async fn get_clue(&self, request: Request<pb::GetClueRequest>) -> Result<Response<pb::Clue>, Status> {
@@ -989,17 +1040,23 @@ impl IntakeService for IntakeApi {
 
     async fn verify_clue(&self, request: Request<pb::VerifyClueRequest>) -> Result<Response<pb::VerifyClueResponse>, Status> {
         let actor = auth::actor(&request)?;
-        reply(self.verify_clue(actor, request.get_ref()).await)
+        let req = request.get_ref();
+        let result = self.verify_clue(actor, req).await;
+        reply(self.or_replay(actor, &req.request_id, "VerifyClue", req, result).await)
     }
 
     async fn submit_for_review(&self, request: Request<pb::SubmitForReviewRequest>) -> Result<Response<pb::Case>, Status> {
         let actor = auth::actor(&request)?;
-        reply(self.submit(actor, SubmitKind::First(request.get_ref())).await)
+        let req = request.get_ref();
+        let result = self.submit(actor, SubmitKind::First(req)).await;
+        reply(self.or_replay(actor, &req.request_id, "SubmitForReview", req, result).await)
     }
 
     async fn resubmit(&self, request: Request<pb::ResubmitRequest>) -> Result<Response<pb::Case>, Status> {
         let actor = auth::actor(&request)?;
-        reply(self.submit(actor, SubmitKind::Again(request.get_ref())).await)
+        let req = request.get_ref();
+        let result = self.submit(actor, SubmitKind::Again(req)).await;
+        reply(self.or_replay(actor, &req.request_id, "Resubmit", req, result).await)
     }
 
     async fn get_case(&self, request: Request<pb::GetCaseRequest>) -> Result<Response<pb::Case>, Status> {

@@ -36,70 +36,75 @@ pub async fn next_document_sequence(conn: &mut PgConnection, organ: &str, kind: 
 // ---------------------------------------------------------------------------
 // Client request ids
 
-/// Claims `(officer, request_id)` for this transaction. `None`: a new
-/// request, go on and call [`remember`] before commit. `Some(answer)`: the
-/// request was already done; return its answer and write nothing. A
-/// concurrent retry blocks on the row until the first attempt ends.
-pub async fn claim<Req: Message, Resp: Message + Default>(
-    conn: &mut PgConnection,
-    officer_id: &str,
-    request_id: &str,
-    method: &str,
-    request: &Req,
-    now: DateTime<Utc>,
-) -> Result<Option<Resp>, Error> {
-    if request_id.is_empty() {
+/// A client's request id, with what the request was: the same id with a
+/// different request (or method) is refused.
+#[derive(Debug, Clone)]
+pub struct RequestKey<'a> {
+    pub officer_id: &'a str,
+    pub request_id: &'a str,
+    pub method: &'static str,
+    pub digest: Vec<u8>,
+}
+
+impl<'a> RequestKey<'a> {
+    pub fn new(officer_id: &'a str, request_id: &'a str, method: &'static str, request: &impl Message) -> Result<Self, Error> {
+        if request_id.len() > 128 {
+            return Err(Error::invalid("request_id", "at most 128 characters"));
+        }
+        Ok(RequestKey { officer_id, request_id, method, digest: Sha256::digest(request.encode_to_vec()).to_vec() })
+    }
+}
+
+/// The stored answer to an earlier call with this request id, if any.
+/// Calls without a request id are never replayed.
+pub async fn replay<Resp: Message + Default>(conn: &mut PgConnection, key: &RequestKey<'_>) -> Result<Option<Resp>, Error> {
+    if key.request_id.is_empty() {
         return Ok(None);
     }
-    if request_id.len() > 128 {
-        return Err(Error::invalid("request_id", "at most 128 characters"));
+    let stored: Option<(String, Vec<u8>, Vec<u8>)> =
+        sqlx::query_as("SELECT method, digest, response FROM requests WHERE officer_id = $1 AND request_id = $2")
+            .bind(key.officer_id)
+            .bind(key.request_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    stored.map(|stored| decode_stored(key, stored)).transpose()
+}
+
+/// A stored `(method, digest, response)`, checked against the request.
+pub fn decode_stored<Resp: Message + Default>(key: &RequestKey<'_>, stored: (String, Vec<u8>, Vec<u8>)) -> Result<Resp, Error> {
+    let (method, digest, response) = stored;
+    if method != key.method || digest != key.digest {
+        return Err(Error::invalid("request_id", "already used for a different request; choose a new id"));
     }
-    let digest = Sha256::digest(request.encode_to_vec()).to_vec();
+    Resp::decode(response.as_slice()).map_err(|err| Error::Internal(format!("stored answer: {err}")))
+}
+
+/// Records the answer under the request id, last thing in the call's
+/// transaction. `false`: a concurrent call with the same id committed first
+/// (this insert waited for it); roll back and [`replay`] its answer.
+pub async fn remember<Resp: Message>(
+    conn: &mut PgConnection,
+    key: &RequestKey<'_>,
+    response: &Resp,
+    now: DateTime<Utc>,
+) -> Result<bool, Error> {
+    if key.request_id.is_empty() {
+        return Ok(true);
+    }
     let inserted = sqlx::query(
-        "INSERT INTO requests (officer_id, request_id, method, digest, created_at) VALUES ($1, $2, $3, $4, $5)
+        "INSERT INTO requests (officer_id, request_id, method, digest, response, created_at) VALUES ($1, $2, $3, $4, $5, $6)
          ON CONFLICT DO NOTHING",
     )
-    .bind(officer_id)
-    .bind(request_id)
-    .bind(method)
-    .bind(&digest)
+    .bind(key.officer_id)
+    .bind(key.request_id)
+    .bind(key.method)
+    .bind(&key.digest)
+    .bind(response.encode_to_vec())
     .bind(now)
     .execute(&mut *conn)
     .await?
     .rows_affected();
-    if inserted == 1 {
-        return Ok(None);
-    }
-    let (stored_method, stored_digest, response): (String, Vec<u8>, Option<Vec<u8>>) =
-        sqlx::query_as("SELECT method, digest, response FROM requests WHERE officer_id = $1 AND request_id = $2")
-            .bind(officer_id)
-            .bind(request_id)
-            .fetch_one(&mut *conn)
-            .await?;
-    if stored_method != method || stored_digest != digest {
-        return Err(Error::invalid("request_id", "already used for a different request; choose a new id"));
-    }
-    let response = response.ok_or_else(|| Error::Internal(format!("request {request_id} has no stored answer")))?;
-    Resp::decode(response.as_slice()).map(Some).map_err(|err| Error::Internal(format!("stored answer: {err}")))
-}
-
-/// Stores the answer of a claimed request, in its transaction.
-pub async fn remember<Resp: Message>(
-    conn: &mut PgConnection,
-    officer_id: &str,
-    request_id: &str,
-    response: &Resp,
-) -> Result<(), Error> {
-    if request_id.is_empty() {
-        return Ok(());
-    }
-    sqlx::query("UPDATE requests SET response = $3 WHERE officer_id = $1 AND request_id = $2")
-        .bind(officer_id)
-        .bind(request_id)
-        .bind(response.encode_to_vec())
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
+    Ok(inserted == 1)
 }
 
 // ---------------------------------------------------------------------------
@@ -245,6 +250,68 @@ pub async fn party_by_identity(conn: &mut PgConnection, identity_key: &[u8]) -> 
         .bind(identity_key)
         .fetch_optional(&mut *conn)
         .await?)
+}
+
+/// What `RegisterClue` reads, in one round trip: the party, the violation
+/// type and an earlier answer to the same request id.
+pub struct ClueLookup {
+    pub party: Option<PartyRef>,
+    pub violation_type: Option<ViolationTypeRow>,
+    pub replay: Option<(String, Vec<u8>, Vec<u8>)>,
+}
+
+/// The fields of a party that events name.
+#[derive(Debug, Clone)]
+pub struct PartyRef {
+    pub id: Uuid,
+    pub kind: String,
+    pub name: String,
+    pub credit_code: Option<String>,
+}
+
+pub async fn clue_lookup(
+    conn: &mut PgConnection,
+    party_id: Uuid,
+    violation_type: &str,
+    key: &RequestKey<'_>,
+) -> Result<ClueLookup, Error> {
+    type Row = (
+        Option<Uuid>, Option<String>, Option<String>, Option<String>,
+        Option<String>, Option<String>, Option<String>, Option<String>, Option<bool>,
+        Option<String>, Option<Vec<u8>>, Option<Vec<u8>>,
+    );
+    let row: Row = sqlx::query_as(
+        "SELECT p.id, p.kind, p.name, p.credit_code,
+                v.code, v.department, v.name, v.legal_basis, v.active,
+                r.method, r.digest, r.response
+         FROM (SELECT 1) AS one
+         LEFT JOIN parties p ON p.id = $1
+         LEFT JOIN violation_types v ON v.code = $2
+         LEFT JOIN requests r ON r.officer_id = $3 AND r.request_id = $4 AND $4 <> ''",
+    )
+    .bind(party_id)
+    .bind(violation_type)
+    .bind(key.officer_id)
+    .bind(key.request_id)
+    .fetch_one(&mut *conn)
+    .await?;
+    let (pid, kind, name, credit_code, code, department, vname, legal_basis, active, method, digest, response) = row;
+    Ok(ClueLookup {
+        party: match (pid, kind, name) {
+            (Some(id), Some(kind), Some(name)) => Some(PartyRef { id, kind, name, credit_code }),
+            _ => None,
+        },
+        violation_type: match (code, department, vname, legal_basis, active) {
+            (Some(code), Some(department), Some(name), Some(legal_basis), Some(active)) => {
+                Some(ViolationTypeRow { code, department, name, legal_basis, active })
+            }
+            _ => None,
+        },
+        replay: match (method, digest, response) {
+            (Some(m), Some(d), Some(r)) => Some((m, d, r)),
+            _ => None,
+        },
+    })
 }
 
 pub async fn party(conn: &mut PgConnection, id: Uuid, for_update: bool) -> Result<Option<PartyRow>, Error> {

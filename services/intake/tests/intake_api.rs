@@ -342,7 +342,7 @@ async fn pii_no_resident_id_or_phone_is_stored_in_plain_text() {
 }
 
 #[tokio::test]
-async fn retrying_register_clue_with_the_same_request_id_creates_one_clue() {
+async fn retrying_register_clue_or_verify_clue_with_the_same_request_id_has_one_effect() {
     let h = start().await;
     with_organs(&h).await;
     let officer = officer_a();
@@ -360,13 +360,31 @@ async fn retrying_register_clue_with_the_same_request_id_creates_one_clue() {
         ids.push(task.await.unwrap().id);
     }
     let retry = h.client().register_clue(req(&officer, request.clone())).await.unwrap().into_inner();
-    ids.push(retry.id);
+    ids.push(retry.id.clone());
     ids.dedup();
     assert_eq!(ids.len(), 1, "every attempt answers with the same clue");
     let n: i64 = sqlx::query_scalar("SELECT count(*) FROM clues").fetch_one(h.pool()).await.unwrap();
     assert_eq!(n, 1);
     let events: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'clue.register'").fetch_one(h.pool()).await.unwrap();
     assert_eq!(events, 1);
+
+    // Concurrent retries of one verification: one case, every attempt gets it.
+    let verify = verification(&retry.id);
+    let tasks: Vec<_> = (0..4)
+        .map(|_| {
+            let mut client = h.client();
+            let (officer, verify) = (officer.clone(), verify.clone());
+            tokio::spawn(async move { client.verify_clue(req(&officer, verify)).await.unwrap().into_inner() })
+        })
+        .collect();
+    let mut numbers = Vec::new();
+    for task in tasks {
+        numbers.push(task.await.unwrap().case.unwrap().number);
+    }
+    numbers.dedup();
+    assert_eq!(numbers.len(), 1, "{numbers:?}");
+    let cases: i64 = sqlx::query_scalar("SELECT count(*) FROM cases").fetch_one(h.pool()).await.unwrap();
+    assert_eq!(cases, 1);
 
     let mut different = request.clone();
     different.facts = "另一条线索".into();

@@ -11,11 +11,11 @@ use std::sync::Arc;
 use chrono::{DateTime, Datelike, Utc};
 use serde_json::json;
 use sqlx::types::Json;
-use sqlx::PgConnection;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 use yuetan_platform::audit::{self, AuditEntry};
 use yuetan_platform::auth::{self, roles, DivisionCode, DivisionLevel};
+use yuetan_platform::batch::WriteBatch;
 use yuetan_platform::outbox::NewEvent;
 use yuetan_platform::{timers, Actor, Error};
 use yuetan_proto::events::{self as ev, event::Payload};
@@ -255,16 +255,19 @@ impl IntakeApi {
         }
     }
 
-    /// Records the answer under the client's request id and commits; if a
-    /// concurrent call with the same id committed first, this one rolls
-    /// back and answers what that one answered.
-    async fn finish<R: prost::Message + Default>(
+    /// Sends the call's writes with the answer under the client's request id
+    /// as one statement and commits; if a concurrent call with the same id
+    /// came first, this one rolls back and answers what that one answered.
+    async fn commit_batch<R: prost::Message + Default>(
         &self,
         mut tx: sqlx::Transaction<'static, sqlx::Postgres>,
+        mut batch: WriteBatch,
         key: &RequestKey<'_>,
         response: R,
     ) -> Result<R, Error> {
-        if store::remember(&mut tx, key, &response, self.now()).await? {
+        let remembered = store::remember_in(&mut batch, key, &response, self.now());
+        let counts = batch.execute(&mut tx).await?;
+        if remembered.is_none_or(|r| counts.get(r) == 1) {
             tx.commit().await?;
             return Ok(response);
         }
@@ -297,10 +300,6 @@ impl IntakeApi {
         }
     }
 
-    async fn emit(&self, conn: &mut PgConnection, event: NewEvent) -> Result<(), Error> {
-        self.state.outbox.write(conn, event, self.now()).await?;
-        Ok(())
-    }
 
     async fn register_party(&self, actor: &Actor, req: &pb::RegisterPartyRequest) -> Result<pb::PartyResponse, Error> {
         require_any(actor, PROPOSERS)?;
@@ -308,6 +307,7 @@ impl IntakeApi {
         let party = validate_party(req.party.as_ref(), actor, now)?;
         let identity_key = party.identity.key(&self.state);
         let mut tx = self.begin().await?;
+        let mut batch = WriteBatch::new();
         let key = RequestKey::new(&actor.officer_id, &req.request_id, "RegisterParty", req)?;
         if let Some(done) = store::replay(&mut tx, &key).await? {
             return Ok(done);
@@ -339,7 +339,7 @@ impl IntakeApi {
         };
         let response = if store::insert_party(&mut tx, &row).await? {
             let after = party_audit(&row);
-            audit::append(&mut tx, &audit_entry(actor, "party.register", &format!("party/{id}"), None, Some(&after), now)).await?;
+            audit::append_in(&mut batch, &audit_entry(actor, "party.register", &format!("party/{id}"), None, Some(&after), now));
             pb::PartyResponse { party: Some(party_proto(&self.state.vault, &row)?), already_registered: false }
         } else {
             let existing = store::party_by_identity(&mut tx, &identity_key)
@@ -347,7 +347,7 @@ impl IntakeApi {
                 .ok_or_else(|| Error::Unavailable("party registered concurrently; retry".into()))?;
             pb::PartyResponse { party: Some(party_proto(&self.state.vault, &existing)?), already_registered: true }
         };
-        self.finish(tx, &key, response).await
+        self.commit_batch(tx, batch, &key, response).await
     }
 
     async fn update_party(&self, actor: &Actor, req: &pb::UpdatePartyRequest) -> Result<pb::PartyResponse, Error> {
@@ -356,6 +356,7 @@ impl IntakeApi {
         let party_id = parse_uuid("party_id", &req.party_id)?;
         let input = req.party.as_ref().ok_or_else(|| Error::invalid("party", "is required"))?;
         let mut tx = self.begin().await?;
+        let mut batch = WriteBatch::new();
         let key = RequestKey::new(&actor.officer_id, &req.request_id, "UpdateParty", req)?;
         if let Some(done) = store::replay(&mut tx, &key).await? {
             return Ok(done);
@@ -409,9 +410,9 @@ impl IntakeApi {
         row.updated_at = now;
         store::update_party(&mut tx, &row).await?;
         let after = party_audit(&row);
-        audit::append(&mut tx, &audit_entry(actor, "party.update", &format!("party/{}", row.id), Some(&before), Some(&after), now)).await?;
+        audit::append_in(&mut batch, &audit_entry(actor, "party.update", &format!("party/{}", row.id), Some(&before), Some(&after), now));
         let response = pb::PartyResponse { party: Some(party_proto(&self.state.vault, &row)?), already_registered: false };
-        self.finish(tx, &key, response).await
+        self.commit_batch(tx, batch, &key, response).await
     }
 
     async fn get_party(&self, actor: &Actor, req: &pb::GetPartyRequest) -> Result<pb::PartyResponse, Error> {
@@ -438,6 +439,7 @@ impl IntakeApi {
             active: input.active,
         };
         let mut tx = self.begin().await?;
+        let mut batch = WriteBatch::new();
         let key = RequestKey::new(&actor.officer_id, &req.request_id, "PutViolationType", req)?;
         if let Some(done) = store::replay(&mut tx, &key).await? {
             return Ok(done);
@@ -445,9 +447,9 @@ impl IntakeApi {
         let before = store::put_violation_type(&mut tx, &row, now).await?;
         let before = before.map(|b| json!(b));
         let after = json!(row);
-        audit::append(&mut tx, &audit_entry(actor, "violation_type.put", &format!("violation_type/{code}"), before.as_ref(), Some(&after), now)).await?;
+        audit::append_in(&mut batch, &audit_entry(actor, "violation_type.put", &format!("violation_type/{code}"), before.as_ref(), Some(&after), now));
         let response = violation_type_proto(&row);
-        self.finish(tx, &key, response).await
+        self.commit_batch(tx, batch, &key, response).await
     }
 
     async fn put_organ(&self, actor: &Actor, req: &pb::PutOrganRequest) -> Result<pb::OrganRecord, Error> {
@@ -466,15 +468,16 @@ impl IntakeApi {
             document_code,
         };
         let mut tx = self.begin().await?;
+        let mut batch = WriteBatch::new();
         let key = RequestKey::new(&actor.officer_id, &req.request_id, "PutOrgan", req)?;
         if let Some(done) = store::replay(&mut tx, &key).await? {
             return Ok(done);
         }
         let before = store::put_organ(&mut tx, &row, now).await?.map(|b| json!(b));
         let after = json!(row);
-        audit::append(&mut tx, &audit_entry(actor, "organ.put", &format!("organ/{}", row.code), before.as_ref(), Some(&after), now)).await?;
+        audit::append_in(&mut batch, &audit_entry(actor, "organ.put", &format!("organ/{}", row.code), before.as_ref(), Some(&after), now));
         let response = organ_proto(&row);
-        self.finish(tx, &key, response).await
+        self.commit_batch(tx, batch, &key, response).await
     }
 
     async fn upload_evidence(&self, actor: &Actor, req: pb::UploadEvidenceRequest) -> Result<pb::EvidenceRef, Error> {
@@ -516,6 +519,7 @@ impl IntakeApi {
         self.check_stored("evidence", &mut evidence).await?;
 
         let mut tx = self.begin().await?;
+        let mut batch = WriteBatch::new();
         let key = RequestKey::new(&actor.officer_id, &req.request_id, "RegisterClue", req)?;
         // One round trip for the request id, the party and the violation type.
         let found = store::clue_lookup(&mut tx, party_id, &violation_code, &key).await?;
@@ -546,8 +550,8 @@ impl IntakeApi {
             registered_by: actor.officer_id.clone(),
             registered_at: now,
         };
-        store::insert_clue(&mut tx, &clue).await?;
-        timers::schedule(&mut tx, VERIFICATION_TIMER, &clue.id.to_string(), end_of_cst_day(deadline), &json!({ "deadline": deadline })).await?;
+        store::insert_clue_in(&mut batch, &clue);
+        timers::schedule_in(&mut batch, VERIFICATION_TIMER, &clue.id.to_string(), end_of_cst_day(deadline), &json!({ "deadline": deadline }));
         let payload = Payload::ClueRegistered(ev::ClueRegistered {
             clue_id: clue.id.to_string(),
             source: clue.source.clone(),
@@ -565,15 +569,15 @@ impl IntakeApi {
             evidence_count: u32::try_from(clue.evidence.0.len()).unwrap_or(u32::MAX),
         });
         let event = self.write_event("intake.clue_registered", None, 0, &clue.division, &clue.organ, Some(actor), &req.request_id, payload);
-        self.emit(&mut tx, event).await?;
+        self.state.outbox.write_in(&mut batch, event, now)?;
         let after = json!({
             "id": clue.id, "source": clue.source, "section": clue.section, "party_id": clue.party_id,
             "facts": clue.facts, "violation_type": clue.violation_type, "evidence": clue.evidence.0,
             "urgency": clue.urgency, "received_on": clue.received_on, "verification_deadline": deadline,
         });
-        audit::append(&mut tx, &audit_entry(actor, "clue.register", &format!("clue/{}", clue.id), None, Some(&after), now)).await?;
+        audit::append_in(&mut batch, &audit_entry(actor, "clue.register", &format!("clue/{}", clue.id), None, Some(&after), now));
         let response = clue_proto(&clue, Some(&vt));
-        self.finish(tx, &key, response).await
+        self.commit_batch(tx, batch, &key, response).await
     }
 
     async fn get_clue(&self, actor: &Actor, req: &pb::GetClueRequest) -> Result<pb::Clue, Error> {
@@ -630,6 +634,7 @@ impl IntakeApi {
         }
 
         let mut tx = self.begin().await?;
+        let mut batch = WriteBatch::new();
         let key = RequestKey::new(&actor.officer_id, &req.request_id, "VerifyClue", req)?;
         if let Some(done) = store::replay(&mut tx, &key).await? {
             return Ok(done);
@@ -690,8 +695,8 @@ impl IntakeApi {
             Decision::Eligible { situations } => {
                 // Everything that does not need the number first: the number's
                 // row lock is held to commit, so take it as late as possible.
-                timers::cancel(&mut tx, VERIFICATION_TIMER, &clue_id.to_string(), now).await?;
-                store::close_clue(&mut tx, clue_id, "case_opened", case_id).await?;
+                timers::cancel_in(&mut batch, VERIFICATION_TIMER, &clue_id.to_string(), now);
+                store::close_clue_in(&mut batch, clue_id, "case_opened", case_id);
                 let organ = store::get_organ(&mut tx, &clue.organ).await?.ok_or_else(|| {
                     Error::FailedPrecondition(format!(
                         "organ {} has no document code for case numbers; an administrator sets it with PutOrgan",
@@ -707,7 +712,7 @@ impl IntakeApi {
                 case.status = CaseStatus::Opened.as_str().into();
                 case.situations = situations.iter().map(|s| s.code().to_string()).collect();
                 case.version = 2;
-                store::insert_case(&mut tx, &case).await?;
+                store::insert_case_in(&mut batch, &case);
                 let verified = Payload::ClueVerified(ev::ClueVerified {
                     clue_id: clue_id.to_string(),
                     case_id: case_id.to_string(),
@@ -715,7 +720,7 @@ impl IntakeApi {
                     verified_late: clue.verification_overdue,
                 });
                 let event = self.write_event("intake.clue_verified", Some(case_id), 1, &case.division, &case.lead_organ, Some(actor), &req.request_id, verified);
-                self.emit(&mut tx, event).await?;
+                self.state.outbox.write_in(&mut batch, event, now)?;
                 let opened = Payload::CaseOpened(ev::CaseOpened {
                     case_id: case_id.to_string(),
                     clue_id: clue_id.to_string(),
@@ -730,7 +735,7 @@ impl IntakeApi {
                     clue_received_on: Some(date(clue.received_on)),
                 });
                 let event = self.write_event("intake.case_opened", Some(case_id), 2, &case.division, &case.lead_organ, Some(actor), &req.request_id, opened);
-                self.emit(&mut tx, event).await?;
+                self.state.outbox.write_in(&mut batch, event, now)?;
                 (pb::Outcome::Eligible, Vec::new())
             }
             Decision::Excluded { exclusions } => {
@@ -739,9 +744,9 @@ impl IntakeApi {
                 case.exclusions = Json(stored.clone());
                 case.status = CaseStatus::ReferredToPenalty.as_str().into();
                 case.version = 1;
-                store::insert_case(&mut tx, &case).await?;
-                store::close_clue(&mut tx, clue_id, "excluded", case_id).await?;
-                timers::cancel(&mut tx, VERIFICATION_TIMER, &clue_id.to_string(), now).await?;
+                store::insert_case_in(&mut batch, &case);
+                store::close_clue_in(&mut batch, clue_id, "excluded", case_id);
+                timers::cancel_in(&mut batch, VERIFICATION_TIMER, &clue_id.to_string(), now);
                 let excluded = Payload::ClueExcluded(ev::ClueExcluded {
                     clue_id: clue_id.to_string(),
                     case_id: case_id.to_string(),
@@ -752,12 +757,12 @@ impl IntakeApi {
                     facts: case.report.0.facts.clone(),
                 });
                 let event = self.write_event("intake.clue_excluded", Some(case_id), 1, &case.division, &case.lead_organ, Some(actor), &req.request_id, excluded);
-                self.emit(&mut tx, event).await?;
+                self.state.outbox.write_in(&mut batch, event, now)?;
                 (pb::Outcome::Excluded, stored)
             }
         };
         let after = case_audit(&case);
-        audit::append(&mut tx, &audit_entry(actor, "clue.verify", &format!("case/{case_id}"), None, Some(&after), now)).await?;
+        audit::append_in(&mut batch, &audit_entry(actor, "clue.verify", &format!("case/{case_id}"), None, Some(&after), now));
         let response = pb::VerifyClueResponse {
             outcome: outcome as i32,
             case: Some(case_proto(&case)),
@@ -774,7 +779,7 @@ impl IntakeApi {
                 })
                 .collect(),
         };
-        self.finish(tx, &key, response).await
+        self.commit_batch(tx, batch, &key, response).await
     }
 
     async fn submit(&self, actor: &Actor, req: SubmitKind<'_>) -> Result<pb::Case, Error> {
@@ -809,6 +814,7 @@ impl IntakeApi {
         };
         let method = if supplement.is_some() { "Resubmit" } else { "SubmitForReview" };
         let mut tx = self.begin().await?;
+        let mut batch = WriteBatch::new();
         let key = match &req {
             SubmitKind::First(r) => RequestKey::new(&actor.officer_id, request_id, method, *r)?,
             SubmitKind::Again(r) => RequestKey::new(&actor.officer_id, request_id, method, *r)?,
@@ -834,7 +840,7 @@ impl IntakeApi {
         case.review_round += 1;
         case.version += 1;
         case.updated_at = now;
-        store::update_case(&mut tx, &case).await?;
+        store::update_case_in(&mut batch, &case);
         let number = case.number.clone().unwrap_or_default();
         let evidence_sha256: Vec<String> = form.evidence.iter().map(|e| e.sha256.clone()).collect();
         let (event_type, payload) = match &supplement {
@@ -865,12 +871,12 @@ impl IntakeApi {
             })),
         };
         let event = self.write_event(event_type, Some(case_id), case.version, &case.division, &case.lead_organ, Some(actor), request_id, payload);
-        self.emit(&mut tx, event).await?;
+        self.state.outbox.write_in(&mut batch, event, now)?;
         let after = case_audit(&case);
         let action = if supplement.is_some() { "case.resubmit" } else { "case.submit" };
-        audit::append(&mut tx, &audit_entry(actor, action, &format!("case/{case_id}"), Some(&before), Some(&after), now)).await?;
+        audit::append_in(&mut batch, &audit_entry(actor, action, &format!("case/{case_id}"), Some(&before), Some(&after), now));
         let response = case_proto(&case);
-        self.finish(tx, &key, response).await
+        self.commit_batch(tx, batch, &key, response).await
     }
 
     async fn get_case(&self, actor: &Actor, req: &pb::GetCaseRequest) -> Result<pb::Case, Error> {

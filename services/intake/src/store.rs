@@ -9,6 +9,7 @@ use sqlx::migrate::Migrator;
 use sqlx::types::Json;
 use sqlx::{PgConnection, QueryBuilder};
 use uuid::Uuid;
+use yuetan_platform::batch::{Counted, WriteBatch};
 use yuetan_platform::Error;
 
 /// Intake's own tables; versions from 1000 (the platform's are below).
@@ -79,32 +80,36 @@ pub fn decode_stored<Resp: Message + Default>(key: &RequestKey<'_>, stored: (Str
     Resp::decode(response.as_slice()).map_err(|err| Error::Internal(format!("stored answer: {err}")))
 }
 
-/// Records the answer under the request id, last thing in the call's
-/// transaction. `false`: a concurrent call with the same id committed first
-/// (this insert waited for it); roll back and [`replay`] its answer.
-pub async fn remember<Resp: Message>(
-    conn: &mut PgConnection,
+/// Records the answer under the request id, as one write of the call's
+/// last [`WriteBatch`]; `None` without a request id. A count of 0: a
+/// concurrent call with the same id committed first (this insert waited for
+/// it); roll back and [`replay`] its answer.
+pub fn remember_in<Resp: Message>(
+    batch: &mut WriteBatch,
     key: &RequestKey<'_>,
     response: &Resp,
     now: DateTime<Utc>,
-) -> Result<bool, Error> {
+) -> Option<Counted> {
     if key.request_id.is_empty() {
-        return Ok(true);
+        return None;
     }
-    let inserted = sqlx::query(
-        "INSERT INTO requests (officer_id, request_id, method, digest, response, created_at) VALUES ($1, $2, $3, $4, $5, $6)
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(key.officer_id)
-    .bind(key.request_id)
-    .bind(key.method)
-    .bind(&key.digest)
-    .bind(response.encode_to_vec())
-    .bind(now)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    Ok(inserted == 1)
+    let (officer, request, method, digest, body) =
+        (key.officer_id.to_string(), key.request_id.to_string(), key.method, key.digest.clone(), response.encode_to_vec());
+    Some(batch.push(move |q| {
+        q.push("INSERT INTO requests (officer_id, request_id, method, digest, response, created_at) VALUES (")
+            .push_bind(officer)
+            .push(", ")
+            .push_bind(request)
+            .push(", ")
+            .push_bind(method)
+            .push(", ")
+            .push_bind(digest)
+            .push(", ")
+            .push_bind(body)
+            .push(", ")
+            .push_bind(now)
+            .push(") ON CONFLICT DO NOTHING RETURNING 1");
+    }))
 }
 
 // ---------------------------------------------------------------------------
@@ -376,30 +381,46 @@ pub struct Evidence {
 const CLUE_COLUMNS: &str = "id, source, organ, section, division, party_id, facts, violation_type, evidence, urgency, \
      received_on, verification_deadline, status, case_id, verification_overdue, registered_by, registered_at";
 
-pub async fn insert_clue(conn: &mut PgConnection, c: &ClueRow) -> Result<(), Error> {
-    sqlx::query(&format!(
-        "INSERT INTO clues ({CLUE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
-    ))
-    .bind(c.id)
-    .bind(&c.source)
-    .bind(&c.organ)
-    .bind(&c.section)
-    .bind(&c.division)
-    .bind(c.party_id)
-    .bind(&c.facts)
-    .bind(&c.violation_type)
-    .bind(&c.evidence)
-    .bind(&c.urgency)
-    .bind(c.received_on)
-    .bind(c.verification_deadline)
-    .bind(&c.status)
-    .bind(c.case_id)
-    .bind(c.verification_overdue)
-    .bind(&c.registered_by)
-    .bind(c.registered_at)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+/// Inserts a clue, as one write of a [`WriteBatch`].
+pub fn insert_clue_in(batch: &mut WriteBatch, c: &ClueRow) {
+    let c = c.clone();
+    batch.push(move |q| {
+        q.push(format!("INSERT INTO clues ({CLUE_COLUMNS}) VALUES ("));
+        let mut values = q.separated(", ");
+        values
+            .push_bind(c.id)
+            .push_bind(c.source)
+            .push_bind(c.organ)
+            .push_bind(c.section)
+            .push_bind(c.division)
+            .push_bind(c.party_id)
+            .push_bind(c.facts)
+            .push_bind(c.violation_type)
+            .push_bind(c.evidence)
+            .push_bind(c.urgency)
+            .push_bind(c.received_on)
+            .push_bind(c.verification_deadline)
+            .push_bind(c.status)
+            .push_bind(c.case_id)
+            .push_bind(c.verification_overdue)
+            .push_bind(c.registered_by)
+            .push_bind(c.registered_at);
+        q.push(") RETURNING 1");
+    });
+}
+
+/// Sets a verified clue's outcome and case, as one write of a [`WriteBatch`].
+pub fn close_clue_in(batch: &mut WriteBatch, id: Uuid, status: &str, case_id: Uuid) {
+    let status = status.to_string();
+    batch.push(move |q| {
+        q.push("UPDATE clues SET status = ")
+            .push_bind(status)
+            .push(", case_id = ")
+            .push_bind(case_id)
+            .push(" WHERE id = ")
+            .push_bind(id)
+            .push(" RETURNING 1");
+    });
 }
 
 pub async fn clue(conn: &mut PgConnection, id: Uuid, for_update: bool) -> Result<Option<ClueRow>, Error> {
@@ -408,16 +429,6 @@ pub async fn clue(conn: &mut PgConnection, id: Uuid, for_update: bool) -> Result
         .bind(id)
         .fetch_optional(&mut *conn)
         .await?)
-}
-
-pub async fn close_clue(conn: &mut PgConnection, id: Uuid, status: &str, case_id: Uuid) -> Result<(), Error> {
-    sqlx::query("UPDATE clues SET status = $2, case_id = $3 WHERE id = $1")
-        .bind(id)
-        .bind(status)
-        .bind(case_id)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
 }
 
 pub async fn mark_clue_overdue(conn: &mut PgConnection, id: Uuid) -> Result<(), Error> {
@@ -482,35 +493,57 @@ const CASE_COLUMNS: &str = "id, number, clue_id, lead_organ, division, section, 
      party_identity, party_name, violation_type, situations, exclusions, report, approval_form, review_round, proposed_by, opened_at, \
      updated_at, version";
 
-pub async fn insert_case(conn: &mut PgConnection, c: &CaseRow) -> Result<(), Error> {
-    sqlx::query(&format!(
-        "INSERT INTO cases ({CASE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
-    ))
-    .bind(c.id)
-    .bind(&c.number)
-    .bind(c.clue_id)
-    .bind(&c.lead_organ)
-    .bind(&c.division)
-    .bind(&c.section)
-    .bind(&c.co_departments)
-    .bind(c.major)
-    .bind(&c.status)
-    .bind(c.party_id)
-    .bind(&c.party_identity)
-    .bind(&c.party_name)
-    .bind(&c.violation_type)
-    .bind(&c.situations)
-    .bind(&c.exclusions)
-    .bind(&c.report)
-    .bind(&c.approval_form)
-    .bind(c.review_round)
-    .bind(&c.proposed_by)
-    .bind(c.opened_at)
-    .bind(c.updated_at)
-    .bind(c.version)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+/// Inserts a case, as one write of a [`WriteBatch`].
+pub fn insert_case_in(batch: &mut WriteBatch, c: &CaseRow) {
+    let c = c.clone();
+    batch.push(move |q| {
+        q.push(format!("INSERT INTO cases ({CASE_COLUMNS}) VALUES ("));
+        let mut values = q.separated(", ");
+        values
+            .push_bind(c.id)
+            .push_bind(c.number)
+            .push_bind(c.clue_id)
+            .push_bind(c.lead_organ)
+            .push_bind(c.division)
+            .push_bind(c.section)
+            .push_bind(c.co_departments)
+            .push_bind(c.major)
+            .push_bind(c.status)
+            .push_bind(c.party_id)
+            .push_bind(c.party_identity)
+            .push_bind(c.party_name)
+            .push_bind(c.violation_type)
+            .push_bind(c.situations)
+            .push_bind(c.exclusions)
+            .push_bind(c.report)
+            .push_bind(c.approval_form)
+            .push_bind(c.review_round)
+            .push_bind(c.proposed_by)
+            .push_bind(c.opened_at)
+            .push_bind(c.updated_at)
+            .push_bind(c.version);
+        q.push(") RETURNING 1");
+    });
+}
+
+/// Writes the mutable part of a case (status, form, round, version), as one write of a [`WriteBatch`].
+pub fn update_case_in(batch: &mut WriteBatch, c: &CaseRow) {
+    let c = c.clone();
+    batch.push(move |q| {
+        q.push("UPDATE cases SET status = ")
+            .push_bind(c.status)
+            .push(", approval_form = ")
+            .push_bind(c.approval_form)
+            .push(", review_round = ")
+            .push_bind(c.review_round)
+            .push(", updated_at = ")
+            .push_bind(c.updated_at)
+            .push(", version = ")
+            .push_bind(c.version)
+            .push(" WHERE id = ")
+            .push_bind(c.id)
+            .push(" RETURNING 1");
+    });
 }
 
 pub async fn case(conn: &mut PgConnection, id: Uuid, for_update: bool) -> Result<Option<CaseRow>, Error> {
@@ -519,22 +552,6 @@ pub async fn case(conn: &mut PgConnection, id: Uuid, for_update: bool) -> Result
         .bind(id)
         .fetch_optional(&mut *conn)
         .await?)
-}
-
-/// Writes the mutable part of a case (status, form, round, version).
-pub async fn update_case(conn: &mut PgConnection, c: &CaseRow) -> Result<(), Error> {
-    sqlx::query(
-        "UPDATE cases SET status = $2, approval_form = $3, review_round = $4, updated_at = $5, version = $6 WHERE id = $1",
-    )
-    .bind(c.id)
-    .bind(&c.status)
-    .bind(&c.approval_form)
-    .bind(c.review_round)
-    .bind(c.updated_at)
-    .bind(c.version)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
 }
 
 /// R-SCOPE-3 X2: the earlier cases of this party for this violation type,

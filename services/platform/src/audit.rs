@@ -24,6 +24,7 @@ use sha2::{Digest, Sha256};
 use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool, Row};
 
+use crate::batch::{Counted, WriteBatch};
 use crate::error::Error;
 
 /// The `prev_hash` of the first row, and the head of an empty log.
@@ -69,90 +70,75 @@ pub struct AuditRecord {
 /// transaction, so the head is held briefly.
 #[tracing::instrument(skip_all, fields(action = entry.action, subject = entry.subject))]
 pub async fn append(conn: &mut PgConnection, entry: &AuditEntry<'_>) -> Result<AuditRecord, Error> {
-    // PostgreSQL keeps microseconds; hash what will be read back.
-    let at = truncate_to_micros(entry.at);
-    let change = serde_json::json!({ "before": entry.before, "after": entry.after });
-
-    // The change is stored as JSON text exactly as digested here, so
-    // `verify` reads back the same value.
-    let change_text = change.to_string();
-    let change_digest = change_digest(&change);
-    let at_text = at.to_rfc3339_opts(SecondsFormat::Micros, true);
-
-    // One statement: take a chain head, hash the row in PostgreSQL (the
-    // encoding of `row_hash`), insert it and move the head.
-    let append_sql = |head: &str| {
-        format!(
-            "WITH head AS ({head}),
-             new_row AS (
-                 SELECT chain, seq, prev_hash, encode(sha256(
-                     audit_field($1) || audit_field(seq::text) || audit_field($2) || audit_field($3)
-                     || audit_field($4) || audit_field($5) || audit_field($6) || audit_field($7)
-                     || audit_field(prev_hash)), 'hex') AS hash
-                 FROM head),
-             appended AS (
-                 INSERT INTO audit_log
-                     (chain, seq, at, actor_id, actor_organ, action, subject, change_digest, change, prev_hash, hash)
-                 SELECT chain, seq, $8, $3, $4, $5, $6, $7, $9::text::json, prev_hash, hash FROM new_row)
-             UPDATE audit_chains c SET seq = n.seq, hash = n.hash FROM new_row n WHERE c.chain = n.chain
-             RETURNING c.chain, c.seq, c.hash"
-        )
-    };
-    let free_sql = append_sql(
-        "SELECT chain, seq + 1 AS seq, hash AS prev_hash FROM audit_chains ORDER BY chain LIMIT 1 FOR UPDATE SKIP LOCKED",
-    );
-    let wait_sql =
-        append_sql("SELECT chain, seq + 1 AS seq, hash AS prev_hash FROM audit_chains WHERE chain = $10 FOR UPDATE");
-    let binds = Binds { at, at_text: &at_text, entry, change_digest: &change_digest, change_text: &change_text };
-    let run = |sql, chain| binds.query(sql, chain);
-    let free = run(&free_sql, None)
-    .fetch_optional(&mut *conn)
+    let row = Prepared::new(entry);
+    let (chain, seq, hash): (i16, i64, String) = sqlx::query_as(
+        "SELECT chain, seq, hash FROM audit_append($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(HASH_DOMAIN)
+    .bind(row.at_text)
+    .bind(entry.actor_id)
+    .bind(entry.actor_organ)
+    .bind(entry.action)
+    .bind(entry.subject)
+    .bind(row.change_digest)
+    .bind(row.at)
+    .bind(row.change_text)
+    .fetch_one(&mut *conn)
     .await?;
-    let (chain, seq, hash) = match free {
-        Some(row) => row,
-        // Every chain is held: wait for one, chosen at random so waiters spread out.
-        None => {
-            let chain = rand::random::<u16>() as i16 % CHAINS;
-            run(&wait_sql, Some(chain))
-                .fetch_one(&mut *conn)
-                .await?
-        }
-    };
     tracing::debug!(chain, seq, "audit row appended");
     Ok(AuditRecord { chain, seq, hash })
 }
 
-/// The values of the append statement, bound in `$1`…`$10` order.
-#[derive(Clone, Copy)]
-struct Binds<'a> {
+/// An entry ready for `audit_append` (migration 0010): the time as stored
+/// (microseconds) and as hashed (RFC 3339), and the change as JSON text,
+/// stored exactly as digested, so `verify` reads back the same value.
+struct Prepared {
     at: DateTime<Utc>,
-    at_text: &'a str,
-    entry: &'a AuditEntry<'a>,
-    change_digest: &'a str,
-    change_text: &'a str,
+    at_text: String,
+    change_text: String,
+    change_digest: String,
 }
 
-impl<'a> Binds<'a> {
-    fn query(
-        self,
-        sql: &'a str,
-        chain: Option<i16>,
-    ) -> sqlx::query::QueryAs<'a, sqlx::Postgres, (i16, i64, String), sqlx::postgres::PgArguments> {
-        let mut query = sqlx::query_as(sql)
-            .bind(HASH_DOMAIN)
-            .bind(self.at_text)
-            .bind(self.entry.actor_id)
-            .bind(self.entry.actor_organ)
-            .bind(self.entry.action)
-            .bind(self.entry.subject)
-            .bind(self.change_digest)
-            .bind(self.at)
-            .bind(self.change_text);
-        if let Some(chain) = chain {
-            query = query.bind(chain);
+impl Prepared {
+    fn new(entry: &AuditEntry<'_>) -> Prepared {
+        let at = truncate_to_micros(entry.at);
+        let change = serde_json::json!({ "before": entry.before, "after": entry.after });
+        Prepared {
+            at,
+            at_text: at.to_rfc3339_opts(SecondsFormat::Micros, true),
+            change_text: change.to_string(),
+            change_digest: change_digest(&change),
         }
-        query
     }
+}
+
+/// [`append`] as one write of a [`WriteBatch`]: the row is appended when
+/// the batch executes, in the caller's transaction (count 1).
+pub fn append_in(batch: &mut WriteBatch, entry: &AuditEntry<'_>) -> Counted {
+    let row = Prepared::new(entry);
+    let (actor_id, actor_organ, action, subject) =
+        (entry.actor_id.to_string(), entry.actor_organ.to_string(), entry.action.to_string(), entry.subject.to_string());
+    batch.push(move |q| {
+        q.push("SELECT chain FROM audit_append(")
+            .push_bind(HASH_DOMAIN)
+            .push(", ")
+            .push_bind(row.at_text)
+            .push(", ")
+            .push_bind(actor_id)
+            .push(", ")
+            .push_bind(actor_organ)
+            .push(", ")
+            .push_bind(action)
+            .push(", ")
+            .push_bind(subject)
+            .push(", ")
+            .push_bind(row.change_digest)
+            .push(", ")
+            .push_bind(row.at)
+            .push(", ")
+            .push_bind(row.change_text)
+            .push(")");
+    })
 }
 
 /// What is wrong at a place in the log.

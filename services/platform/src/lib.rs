@@ -8,6 +8,7 @@
 //! personal identifiers are sealed and hashed by [`pii`].
 
 pub mod audit;
+pub mod batch;
 pub mod auth;
 pub mod bus;
 pub mod clock;

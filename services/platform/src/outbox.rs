@@ -35,6 +35,7 @@ use uuid::Uuid;
 use yuetan_proto::common::Actor as ProtoActor;
 use yuetan_proto::events::{event::Payload, Event};
 
+use crate::batch::WriteBatch;
 use crate::bus::{self, Bus};
 use crate::error::Error;
 use crate::trace_context;
@@ -75,6 +76,15 @@ impl Outbox {
     /// that will be published. Call it with `&mut *tx`.
     #[tracing::instrument(skip_all, fields(event_type = %event.event_type))]
     pub async fn write(&self, conn: &mut PgConnection, event: NewEvent, now: DateTime<Utc>) -> Result<Event, Error> {
+        let mut batch = WriteBatch::new();
+        let envelope = self.write_in(&mut batch, event, now)?;
+        batch.execute(conn).await?;
+        Ok(envelope)
+    }
+
+    /// [`Outbox::write`] as one write of a [`WriteBatch`] (count 1): the
+    /// event is stored when the batch executes, in the caller's transaction.
+    pub fn write_in(&self, batch: &mut WriteBatch, event: NewEvent, now: DateTime<Utc>) -> Result<Event, Error> {
         let id = Uuid::now_v7();
         let subject = bus::subject(&self.subject_prefix, &event.jurisdiction, &event.event_type)?;
         let envelope = Event {
@@ -94,16 +104,20 @@ impl Outbox {
             payload: Some(event.payload),
         };
         let headers = self.headers(&envelope, &subject, now);
-        sqlx::query(
-            "INSERT INTO outbox (event_id, event_type, subject, payload, headers) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(id)
-        .bind(&envelope.r#type)
-        .bind(&subject)
-        .bind(envelope.encode_to_vec())
-        .bind(sqlx::types::Json(&headers))
-        .execute(&mut *conn)
-        .await?;
+        let (event_type, body) = (envelope.r#type.clone(), envelope.encode_to_vec());
+        batch.push(move |q| {
+            q.push("INSERT INTO outbox (event_id, event_type, subject, payload, headers) VALUES (")
+                .push_bind(id)
+                .push(", ")
+                .push_bind(event_type)
+                .push(", ")
+                .push_bind(subject)
+                .push(", ")
+                .push_bind(body)
+                .push(", ")
+                .push_bind(sqlx::types::Json(headers))
+                .push(") RETURNING 1");
+        });
         Ok(envelope)
     }
 

@@ -20,6 +20,7 @@ use tracing::Instrument;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::batch::{Counted, WriteBatch};
 use crate::clock::SharedClock;
 use crate::config::TimerConfig;
 use crate::error::Error;
@@ -61,6 +62,51 @@ pub async fn schedule(
     .await?
     .ok_or_else(|| Error::FailedPrecondition(format!("timer {kind}/{key} has already fired")))?;
     Ok(id)
+}
+
+/// [`schedule`] as one write of a [`WriteBatch`]. Its count is 0 if the
+/// timer has already fired (then nothing changed): check it.
+pub fn schedule_in(
+    batch: &mut WriteBatch,
+    kind: &str,
+    key: &str,
+    due_at: DateTime<Utc>,
+    payload: &serde_json::Value,
+) -> Counted {
+    let (kind, key, payload) = (kind.to_string(), key.to_string(), payload.clone());
+    batch.push(move |q| {
+        q.push("INSERT INTO timers (id, kind, key, due_at, payload) VALUES (")
+            .push_bind(Uuid::now_v7())
+            .push(", ")
+            .push_bind(kind)
+            .push(", ")
+            .push_bind(key)
+            .push(", ")
+            .push_bind(due_at)
+            .push(", ")
+            .push_bind(sqlx::types::Json(payload))
+            .push(
+                ") ON CONFLICT (kind, key) DO UPDATE
+                   SET due_at = EXCLUDED.due_at, payload = EXCLUDED.payload, cancelled_at = NULL
+                   WHERE timers.fired_at IS NULL
+                 RETURNING id",
+            );
+    })
+}
+
+/// [`cancel`] as one write of a [`WriteBatch`]; its count says whether a
+/// pending timer was cancelled.
+pub fn cancel_in(batch: &mut WriteBatch, kind: &str, key: &str, now: DateTime<Utc>) -> Counted {
+    let (kind, key) = (kind.to_string(), key.to_string());
+    batch.push(move |q| {
+        q.push("UPDATE timers SET cancelled_at = ")
+            .push_bind(now)
+            .push(" WHERE kind = ")
+            .push_bind(kind)
+            .push(" AND key = ")
+            .push_bind(key)
+            .push(" AND fired_at IS NULL AND cancelled_at IS NULL RETURNING id");
+    })
 }
 
 /// Cancels the timer `(kind, key)` if it has not fired; returns whether it did.

@@ -361,3 +361,28 @@ async fn r_doc_5_the_database_hashes_non_ascii_fields_as_verify_does() {
     assert_eq!(report.rows_checked, 1);
     assert!(report.is_intact(), "{:?}", report.problems);
 }
+
+#[tokio::test]
+async fn r_doc_5_appends_in_a_write_batch_join_the_chains_and_roll_back_with_it() {
+    use yuetan_platform::batch::WriteBatch;
+    let pool = pool().await;
+    append(&pool, 1).await;
+    let after = serde_json::json!({"status": "opened"});
+    let mut tx = pool.begin().await.unwrap();
+    let mut batch = WriteBatch::new();
+    let first = audit::append_in(&mut batch, &entry("case/7", Some(&after)));
+    let second = audit::append_in(&mut batch, &entry("case/8", None));
+    let counts = batch.execute(&mut tx).await.unwrap();
+    assert_eq!((counts.get(first), counts.get(second)), (1, 1));
+    tx.commit().await.unwrap();
+
+    let mut tx = pool.begin().await.unwrap();
+    let mut batch = WriteBatch::new();
+    audit::append_in(&mut batch, &entry("case/9", None));
+    batch.execute(&mut tx).await.unwrap();
+    tx.rollback().await.unwrap();
+
+    let report = audit::verify(&pool).await.unwrap();
+    assert_eq!(report.rows_checked, 3, "the rolled-back batch left nothing");
+    assert!(report.is_intact(), "{:?}", report.problems);
+}

@@ -636,10 +636,13 @@ impl IntakeApi {
         let mut tx = self.begin().await?;
         let mut batch = WriteBatch::new();
         let key = RequestKey::new(&actor.officer_id, &req.request_id, "VerifyClue", req)?;
-        if let Some(done) = store::replay(&mut tx, &key).await? {
-            return Ok(done);
+        // One round trip: the clue (locked), its organ's document code, an earlier answer.
+        let found = store::clue_for_verify(&mut tx, clue_id, &key).await?.ok_or_else(|| Error::NotFound(format!("clue {clue_id}")))?;
+        if let Some(stored) = found.replay() {
+            return store::decode_stored(&key, stored);
         }
-        let clue = store::clue(&mut tx, clue_id, true).await?.ok_or_else(|| Error::NotFound(format!("clue {clue_id}")))?;
+        let document_code = found.document_code.clone();
+        let clue = found.clue;
         if clue.organ != actor.organ {
             return Err(Error::PermissionDenied(format!("clue {clue_id} belongs to organ {}", clue.organ)));
         }
@@ -697,7 +700,7 @@ impl IntakeApi {
                 // row lock is held to commit, so take it as late as possible.
                 timers::cancel_in(&mut batch, VERIFICATION_TIMER, &clue_id.to_string(), now);
                 store::close_clue_in(&mut batch, clue_id, "case_opened", case_id);
-                let organ = store::get_organ(&mut tx, &clue.organ).await?.ok_or_else(|| {
+                let document_code = document_code.ok_or_else(|| {
                     Error::FailedPrecondition(format!(
                         "organ {} has no document code for case numbers; an administrator sets it with PutOrgan",
                         clue.organ
@@ -705,7 +708,7 @@ impl IntakeApi {
                 })?;
                 // R-DOC-2: the number is taken in this transaction: unique and gap-free.
                 let year = cst_date(now).year();
-                let code = format!("{}{CASE_DOCUMENT_SUFFIX}", organ.document_code);
+                let code = format!("{document_code}{CASE_DOCUMENT_SUFFIX}");
                 let sequence = store::next_document_sequence(&mut tx, &code, CASE_DOCUMENT_KIND, year).await?;
                 let number = DocumentNumber::new(&code, year, sequence).map_err(|e| Error::Internal(e.0))?;
                 case.number = Some(number.to_string());

@@ -423,6 +423,45 @@ pub fn close_clue_in(batch: &mut WriteBatch, id: Uuid, status: &str, case_id: Uu
     });
 }
 
+/// What `VerifyClue` reads first, in one round trip: the clue (locked), its
+/// organ's document code and an earlier answer to the same request id.
+#[derive(Debug, sqlx::FromRow)]
+pub struct ClueForVerify {
+    #[sqlx(flatten)]
+    pub clue: ClueRow,
+    pub document_code: Option<String>,
+    pub replay_method: Option<String>,
+    pub replay_digest: Option<Vec<u8>>,
+    pub replay_response: Option<Vec<u8>>,
+}
+
+impl ClueForVerify {
+    pub fn replay(&self) -> Option<(String, Vec<u8>, Vec<u8>)> {
+        match (&self.replay_method, &self.replay_digest, &self.replay_response) {
+            (Some(m), Some(d), Some(r)) => Some((m.clone(), d.clone(), r.clone())),
+            _ => None,
+        }
+    }
+}
+
+pub async fn clue_for_verify(conn: &mut PgConnection, id: Uuid, key: &RequestKey<'_>) -> Result<Option<ClueForVerify>, Error> {
+    let columns: Vec<String> = CLUE_COLUMNS.split(',').map(|c| format!("clues.{}", c.trim())).collect();
+    Ok(sqlx::query_as(&format!(
+        "SELECT {}, o.document_code, r.method AS replay_method, r.digest AS replay_digest, r.response AS replay_response
+         FROM clues
+         LEFT JOIN organs o ON o.code = clues.organ
+         LEFT JOIN requests r ON r.officer_id = $2 AND r.request_id = $3 AND $3 <> ''
+         WHERE clues.id = $1
+         FOR UPDATE OF clues",
+        columns.join(", ")
+    ))
+    .bind(id)
+    .bind(key.officer_id)
+    .bind(key.request_id)
+    .fetch_optional(&mut *conn)
+    .await?)
+}
+
 pub async fn clue(conn: &mut PgConnection, id: Uuid, for_update: bool) -> Result<Option<ClueRow>, Error> {
     let lock = if for_update { " FOR UPDATE" } else { "" };
     Ok(sqlx::query_as(&format!("SELECT {CLUE_COLUMNS} FROM clues WHERE id = $1{lock}"))

@@ -7,6 +7,8 @@
 //! Run: `cargo bench -p yuetan-intake --bench intake`. Prints a table and
 //! writes it into `docs/benchmarks.md` between this bench's markers.
 //! `BENCH_PHASE_SECS=N` changes the phase length (default 5).
+//! `BENCH_STATEMENTS=1 YUETAN_TEST_PG_SETTINGS=shared_preload_libraries=pg_stat_statements`
+//! also prints the statements that took the most database time.
 //!
 //! Calls spread over 64 organs of one county, round robin (RegisterClue) and
 //! at random (VerifyClue): a province's load comes from many organs, and
@@ -294,12 +296,32 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     println!("{registered} clues registered, {} left unverified", clues.lock().unwrap().len());
+    if std::env::var_os("BENCH_STATEMENTS").is_some() {
+        print_statements(h.pool()).await?;
+    }
     shutdown.cancel();
 
     let table = render(&rows);
     print!("{table}");
     write_results(&table)?;
     h.stop().await;
+    Ok(())
+}
+
+/// `BENCH_STATEMENTS=1` with
+/// `YUETAN_TEST_PG_SETTINGS=shared_preload_libraries=pg_stat_statements`:
+/// the statements that took the most database time, to see where it goes.
+async fn print_statements(pool: &PgPool) -> anyhow::Result<()> {
+    sqlx::query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements").execute(pool).await?;
+    let rows: Vec<(String, i64, f64)> = sqlx::query_as(
+        "SELECT left(regexp_replace(query, '\\s+', ' ', 'g'), 120), calls, total_exec_time
+         FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 12",
+    )
+    .fetch_all(pool)
+    .await?;
+    for (query, calls, total_ms) in rows {
+        println!("{total_ms:>10.0} ms {calls:>8} calls  {query}");
+    }
     Ok(())
 }
 

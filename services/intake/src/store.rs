@@ -628,7 +628,8 @@ pub struct CaseFilter {
 pub async fn list_cases(conn: &mut PgConnection, scope: &Scope, filter: &CaseFilter) -> Result<Vec<CaseRow>, Error> {
     let mut q = QueryBuilder::new(format!("SELECT {CASE_COLUMNS} FROM cases WHERE (division LIKE "));
     q.push_bind(format!("{}%", scope.division_prefix));
-    q.push(" OR ").push_bind(scope.organ.clone()).push(" = ANY(co_departments))");
+    // Joint cases their organ takes part in (the partial GIN index of migration 1003).
+    q.push(" OR (co_departments <> '{}' AND co_departments @> ARRAY[").push_bind(scope.organ.clone()).push("]::text[]))");
     if let Some(status) = &filter.status {
         q.push(" AND status = ").push_bind(status.clone());
     }

@@ -99,20 +99,26 @@ pub fn schedule_in(
 pub fn cancel_in(batch: &mut WriteBatch, kind: &str, key: &str, now: DateTime<Utc>) -> Counted {
     let (kind, key) = (kind.to_string(), key.to_string());
     batch.push(move |q| {
+        // Found by its unique (kind, key), and "pending" written so that it
+        // does not match the partial index of pending timers: with
+        // `fired_at IS NULL AND cancelled_at IS NULL` the planner chose that
+        // index and scanned every pending timer (13 ms at 9 000 pending,
+        // seen with auto_explain).
         q.push("UPDATE timers SET cancelled_at = ")
             .push_bind(now)
-            .push(" WHERE kind = ")
+            .push(" WHERE id = (SELECT id FROM timers WHERE kind = ")
             .push_bind(kind)
             .push(" AND key = ")
             .push_bind(key)
-            .push(" AND fired_at IS NULL AND cancelled_at IS NULL RETURNING id");
+            .push(") AND coalesce(fired_at, cancelled_at) IS NULL RETURNING id");
     })
 }
 
 /// Cancels the timer `(kind, key)` if it has not fired; returns whether it did.
 pub async fn cancel(conn: &mut PgConnection, kind: &str, key: &str, now: DateTime<Utc>) -> Result<bool, Error> {
     let done = sqlx::query(
-        "UPDATE timers SET cancelled_at = $3 WHERE kind = $1 AND key = $2 AND fired_at IS NULL AND cancelled_at IS NULL",
+        "UPDATE timers SET cancelled_at = $3
+         WHERE id = (SELECT id FROM timers WHERE kind = $1 AND key = $2) AND coalesce(fired_at, cancelled_at) IS NULL",
     )
     .bind(kind)
     .bind(key)

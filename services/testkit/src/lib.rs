@@ -202,6 +202,10 @@ fn start_postgres(root: &Path, port: u16, durability: Durability) -> Result<()> 
     if durability == Durability::Fast {
         settings.extend(["fsync=off", "synchronous_commit=off", "full_page_writes=off"]);
     }
+    // YUETAN_TEST_PG_SETTINGS="a=1,b=2": extra server settings, for diagnosis
+    // (e.g. shared_preload_libraries=pg_stat_statements).
+    let extra = std::env::var("YUETAN_TEST_PG_SETTINGS").unwrap_or_default();
+    settings.extend(extra.split(',').map(str::trim).filter(|s| !s.is_empty()));
     for setting in settings {
         command.push("-c".into());
         command.push(setting.into());

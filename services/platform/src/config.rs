@@ -67,6 +67,18 @@ pub struct Config {
     /// Where evidence and documents are stored.
     #[serde(default)]
     pub objects: ObjectsConfig,
+    #[serde(default)]
+    pub calendar: CalendarConfig,
+}
+
+/// `[calendar]`: the State Council holiday data (R-TIME-1).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct CalendarConfig {
+    /// A holidays TOML file (the format of `services/calendar/data/holidays.toml`)
+    /// to use instead of the data built into the binary; `yuetan serve`
+    /// reads it again on SIGHUP, so a new year's notice needs no rebuild.
+    pub holidays_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -259,6 +271,7 @@ impl Config {
             auth: AuthConfig::default(),
             pii: PiiConfig::default(),
             objects: ObjectsConfig::default(),
+            calendar: CalendarConfig::default(),
         }
     }
 

@@ -58,7 +58,15 @@ pub async fn run(config_file: Option<&Path>, args: Args) -> anyhow::Result<ExitC
     }
     if service == "intake" || service == "all" {
         let clock: SharedClock = Arc::new(SystemClock);
-        let calendar = SharedCalendar::new(Calendar::builtin());
+        let calendar = match &config.calendar.holidays_file {
+            Some(path) => SharedCalendar::new(
+                Calendar::load(path).with_context(|| format!("calendar.holidays_file {}", path.display()))?,
+            ),
+            None => SharedCalendar::new(Calendar::builtin()),
+        };
+        if let Some(path) = config.calendar.holidays_file.clone() {
+            tokio::spawn(reload_calendar_on_hangup(calendar.clone(), path));
+        }
         let intake = Intake::start(&config, clock, calendar, background.clone()).await.context("starting intake")?;
         services = services.add_authenticated(intake.grpc());
         tasks.extend(intake.tasks);
@@ -72,6 +80,24 @@ pub async fn run(config_file: Option<&Path>, args: Args) -> anyhow::Result<ExitC
         let _ = task.await;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// SIGHUP reloads the holiday file: a new year's State Council notice goes
+/// into the file and takes effect without a restart (R-TIME-1). A file that
+/// does not load is refused and the calendar in use stays.
+async fn reload_calendar_on_hangup(calendar: SharedCalendar, path: std::path::PathBuf) {
+    #[cfg(unix)]
+    {
+        let Ok(mut hangup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else { return };
+        while hangup.recv().await.is_some() {
+            match calendar.reload_from(&path) {
+                Ok(()) => tracing::info!(path = %path.display(), years = ?calendar.current().years(), "holiday calendar reloaded"),
+                Err(err) => tracing::error!(path = %path.display(), %err, "holiday calendar not reloaded; the previous data stays"),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (calendar, path);
 }
 
 async fn stop_on_signal(shutdown: CancellationToken) {

@@ -72,3 +72,20 @@ fn the_demo_runs_events_through_outbox_jetstream_and_consumer() {
     assert!(out.contains("demo ok"), "{out}");
     drop(runtime);
 }
+
+#[test]
+fn r_time_1_serve_refuses_a_holiday_file_that_does_not_load_naming_the_setting() {
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/local/yuetan.toml");
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("holidays.toml");
+    std::fs::write(&bad, "[2027]\nholidays = [\"2027-13-01\"]\n").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_yuetan"))
+        .args(["--config", config, "serve", "intake"])
+        .env("YUETAN_CALENDAR__HOLIDAYS_FILE", &bad)
+        .env("YUETAN_TELEMETRY__FILTER", "error")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("calendar.holidays_file"), "{stderr}");
+}

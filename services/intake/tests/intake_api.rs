@@ -206,8 +206,42 @@ async fn bad_input_is_invalid_argument_naming_the_field_and_writes_nothing() {
     missing_evidence.evidence = vec![pb::EvidenceRef { sha256: "ab".repeat(32), file_name: "照片.jpg".into(), ..Default::default() }];
     let err = h.client().register_clue(req(&officer, missing_evidence)).await.unwrap_err();
     assert!(err.message().contains("evidence[0].sha256"), "{}", err.message());
-
     assert_eq!(h.counts().await, before, "nothing was written by the refused requests");
+
+    // Verification and submission refuse bad input the same way.
+    let clue = h.client().register_clue(req(&officer, clue(&party, "SJ-ANNUAL-REPORT"))).await.unwrap().into_inner();
+    let before = h.counts().await;
+    let mut no_situation = verification(&clue.id);
+    no_situation.situations.clear();
+    let err = h.client().verify_clue(req(&officer, no_situation)).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(err.message().contains("`situations`"), "{}", err.message());
+    let mut empty_report = verification(&clue.id);
+    empty_report.report.as_mut().unwrap().provisions_violated.clear();
+    let err = h.client().verify_clue(req(&officer, empty_report)).await.unwrap_err();
+    assert!(err.message().contains("report.provisions_violated"), "{}", err.message());
+    let mut unknown_co = verification(&clue.id);
+    unknown_co.co_departments = vec!["999999-XX".into()];
+    let err = h.client().verify_clue(req(&officer, unknown_co)).await.unwrap_err();
+    assert!(err.message().contains("co_departments[0]"), "{}", err.message());
+    let case = h.client().verify_clue(req(&officer, verification(&clue.id))).await.unwrap().into_inner().case.unwrap();
+    let before_submit = h.counts().await;
+    assert_ne!(before_submit, before, "the valid verification wrote");
+    let err = h
+        .client()
+        .submit_for_review(req(&officer, pb::SubmitForReviewRequest { request_id: "s-bad".into(), case_id: case.id.clone(), approval_form: None }))
+        .await
+        .unwrap_err();
+    assert!(err.message().contains("`approval_form`"), "{}", err.message());
+    let mut blank = approval_form();
+    blank.proposal = " ".into();
+    let err = h
+        .client()
+        .submit_for_review(req(&officer, pb::SubmitForReviewRequest { request_id: "s-bad-2".into(), case_id: case.id, approval_form: Some(blank) }))
+        .await
+        .unwrap_err();
+    assert!(err.message().contains("approval_form.proposal"), "{}", err.message());
+    assert_eq!(h.counts().await, before_submit, "nothing was written by the refused requests");
     h.stop().await;
 }
 

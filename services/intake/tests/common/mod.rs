@@ -164,10 +164,22 @@ impl Harness {
             .expect("put organ");
     }
 
-    /// Counts rows of each table that a request could write.
+    /// Counts rows of each table that a request could write, once the relay
+    /// has published what is in the outbox (its rows leave once sent, so the
+    /// events a call wrote show in `events_published` instead).
     pub async fn counts(&self) -> Vec<(&'static str, i64)> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox").fetch_one(self.pool()).await.unwrap();
+            if pending == 0 || tokio::time::Instant::now() > deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         let mut out = Vec::new();
-        for table in ["parties", "clues", "cases", "outbox", "audit_log", "requests", "timers", "document_counters"] {
+        let stream = self.bus.jetstream.get_stream(&self.config.nats.stream).await.unwrap().cached_info().state.messages;
+        out.push(("events_published", i64::try_from(stream).unwrap()));
+        for table in ["parties", "clues", "cases", "audit_log", "requests", "timers", "document_counters"] {
             let n: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}")).fetch_one(self.pool()).await.unwrap();
             out.push((table, n));
         }

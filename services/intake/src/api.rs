@@ -589,6 +589,37 @@ impl IntakeApi {
         Ok(clue_proto(&clue, vt.as_ref()))
     }
 
+    async fn list_clues(&self, actor: &Actor, req: &pb::ListCluesRequest) -> Result<pb::ListCluesResponse, Error> {
+        let limit = match req.page_size {
+            0 => 50,
+            n @ 1..=200 => i64::from(n),
+            _ => return Err(Error::invalid("page_size", "at most 200")),
+        };
+        let status = match pb::ClueStatus::try_from(req.status) {
+            Ok(pb::ClueStatus::Unspecified) => None,
+            Ok(pb::ClueStatus::Registered) => Some("registered"),
+            Ok(pb::ClueStatus::CaseOpened) => Some("case_opened"),
+            Ok(pb::ClueStatus::Excluded) => Some("excluded"),
+            Err(_) => return Err(Error::invalid("status", "unknown status")),
+        };
+        let after = if req.page_token.is_empty() {
+            None
+        } else {
+            let bad = || Error::invalid("page_token", "not a token from ListClues");
+            let (day, id) = req.page_token.split_once('/').ok_or_else(bad)?;
+            Some((chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").map_err(|_| bad())?, Uuid::parse_str(id).map_err(|_| bad())?))
+        };
+        let mut conn = self.state.pool.acquire().await?;
+        let mut rows = store::list_clues(&mut conn, &scope_of(actor).division_prefix, status, after, limit + 1).await?;
+        let next_page_token = if rows.len() as i64 > limit {
+            rows.truncate(usize::try_from(limit).unwrap_or(50));
+            rows.last().map(|c| format!("{}/{}", c.verification_deadline, c.id)).unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(pb::ListCluesResponse { clues: rows.iter().map(|c| clue_proto(c, None)).collect(), next_page_token })
+    }
+
     async fn verify_clue(&self, actor: &Actor, req: &pb::VerifyClueRequest) -> Result<pb::VerifyClueResponse, Error> {
         require_any(actor, PROPOSERS)?;
         let now = self.now();
@@ -1045,6 +1076,11 @@ impl IntakeService for IntakeApi {
     async fn get_clue(&self, request: Request<pb::GetClueRequest>) -> Result<Response<pb::Clue>, Status> {
         let actor = auth::actor(&request)?;
         reply(self.get_clue(actor, request.get_ref()).await)
+    }
+
+    async fn list_clues(&self, request: Request<pb::ListCluesRequest>) -> Result<Response<pb::ListCluesResponse>, Status> {
+        let actor = auth::actor(&request)?;
+        reply(self.list_clues(actor, request.get_ref()).await)
     }
 
     async fn verify_clue(&self, request: Request<pb::VerifyClueRequest>) -> Result<Response<pb::VerifyClueResponse>, Status> {

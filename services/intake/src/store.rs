@@ -470,6 +470,26 @@ pub async fn clue(conn: &mut PgConnection, id: Uuid, for_update: bool) -> Result
         .await?)
 }
 
+/// Clues of a division prefix, nearest deadline first, after `(deadline, id)`.
+pub async fn list_clues(
+    conn: &mut PgConnection,
+    division_prefix: &str,
+    status: Option<&str>,
+    after: Option<(NaiveDate, Uuid)>,
+    limit: i64,
+) -> Result<Vec<ClueRow>, Error> {
+    let mut q = QueryBuilder::new(format!("SELECT {CLUE_COLUMNS} FROM clues WHERE division LIKE "));
+    q.push_bind(format!("{division_prefix}%"));
+    if let Some(status) = status {
+        q.push(" AND status = ").push_bind(status.to_string());
+    }
+    if let Some((deadline, id)) = after {
+        q.push(" AND (verification_deadline, id) > (").push_bind(deadline).push(", ").push_bind(id).push(")");
+    }
+    q.push(" ORDER BY verification_deadline, id LIMIT ").push_bind(limit);
+    Ok(q.build_query_as().fetch_all(&mut *conn).await?)
+}
+
 pub async fn mark_clue_overdue(conn: &mut PgConnection, id: Uuid) -> Result<(), Error> {
     sqlx::query("UPDATE clues SET verification_overdue = true WHERE id = $1").bind(id).execute(&mut *conn).await?;
     Ok(())

@@ -597,3 +597,48 @@ async fn the_violation_type_catalogue_is_seeded_and_managed_through_the_api() {
     h.stop().await;
 }
 
+
+#[tokio::test]
+async fn r_start_2_list_clues_is_the_sections_queue_nearest_deadline_first_within_scope() {
+    let h = start_at(at("2026-03-20T02:00:00Z")).await;
+    with_organs(&h).await;
+    let officer = officer_a();
+    let party = register(&h, &officer, enterprise("企业", &credit_code(CHENGGUAN, 21))).await;
+    let mut ids = Vec::new();
+    for day in ["2026-03-18", "2026-03-10", "2026-03-16"] {
+        let mut request = clue(&party, "SJ-ANNUAL-REPORT");
+        request.received_on = Some(Date { iso: day.into() });
+        ids.push(h.client().register_clue(req(&officer, request)).await.unwrap().into_inner().id);
+    }
+    let other_party = register(&h, &officer_b(), enterprise("企业", &credit_code(QILIHE, 22))).await;
+    let b_clue = h.client().register_clue(req(&officer_b(), clue(&other_party, "SJ-ANNUAL-REPORT"))).await.unwrap().into_inner().id;
+    h.client().verify_clue(req(&officer, verification(&ids[2]))).await.unwrap();
+
+    let list = |o: Officer, status: pb::ClueStatus, page_size: u32, page_token: String| {
+        let mut client = h.client();
+        async move {
+            client
+                .list_clues(req(&o, pb::ListCluesRequest { status: status as i32, page_size, page_token }))
+                .await
+                .unwrap()
+                .into_inner()
+        }
+    };
+    let all = list(officer.clone(), pb::ClueStatus::Unspecified, 0, String::new()).await;
+    let order: Vec<String> = all.clues.iter().map(|c| c.id.clone()).collect();
+    assert_eq!(order, vec![ids[1].clone(), ids[2].clone(), ids[0].clone()], "nearest deadline first; county B's clue not shown");
+    let deadlines: Vec<String> = all.clues.iter().map(|c| c.verification_deadline.clone().unwrap().iso).collect();
+    assert_eq!(deadlines, ["2026-03-13", "2026-03-19", "2026-03-23"]);
+
+    let waiting = list(officer.clone(), pb::ClueStatus::Registered, 1, String::new()).await;
+    assert_eq!(waiting.clues[0].id, ids[1]);
+    let next = list(officer.clone(), pb::ClueStatus::Registered, 1, waiting.next_page_token).await;
+    assert_eq!(next.clues.iter().map(|c| c.id.clone()).collect::<Vec<_>>(), vec![ids[0].clone()], "the verified clue is not waiting");
+    assert!(next.next_page_token.is_empty());
+
+    let city = Officer::new("city-1", "6201-SJ", "620100", &["section_chief"]);
+    let seen = list(city, pb::ClueStatus::Unspecified, 0, String::new()).await;
+    assert_eq!(seen.clues.len(), 4, "the city sees both counties");
+    assert!(seen.clues.iter().any(|c| c.id == b_clue));
+    h.stop().await;
+}

@@ -171,7 +171,7 @@ fn document_code(i: usize) -> String {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let stack = Stack::start(Durability::Durable).await?;
-    let h = start_on(&stack, Utc::now()).await;
+    let h = start_with(&stack, Utc::now(), Polls::Production).await;
     let mut officers = Vec::new();
     for i in 0..ORGANS {
         let organ = format!("620102-B{i:02}");

@@ -79,8 +79,27 @@ pub async fn start_at(now: DateTime<Utc>) -> Harness {
     start_on(yuetan_testkit::stack().await, now).await
 }
 
-/// Intake on the given servers (the benchmark starts durable ones).
+/// Intake on the given servers (the benchmark starts durable ones), with
+/// the relay and the sweeper polling every 50 ms so tests see timers fire
+/// quickly.
 pub async fn start_on(stack: &yuetan_testkit::Stack, now: DateTime<Utc>) -> Harness {
+    start_with(stack, now, Polls::Tests).await
+}
+
+/// How often the relay and the sweeper poll.
+#[derive(Debug, Clone, Copy)]
+pub enum Polls {
+    /// Every 50 ms, so tests see timers fire quickly.
+    Tests,
+    /// The production defaults (relay 250 ms, sweeper 500 ms): the benchmark.
+    Production,
+}
+
+pub async fn start_with(stack: &yuetan_testkit::Stack, now: DateTime<Utc>, polls: Polls) -> Harness {
+    let (outbox_poll, timers_poll) = match polls {
+        Polls::Tests => (50, 50),
+        Polls::Production => (250, 500),
+    };
     // YUETAN_TEST_LOG=<filter> prints the service's logs (e.g. `sqlx=debug`).
     if let Ok(filter) = std::env::var("YUETAN_TEST_LOG") {
         let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
@@ -98,9 +117,9 @@ url = "{nats}"
 stream = "T{unique}"
 subject_prefix = "t{unique}.ev"
 [outbox]
-poll_interval_ms = 50
+poll_interval_ms = {outbox_poll}
 [timers]
-poll_interval_ms = 50
+poll_interval_ms = {timers_poll}
 [auth]
 issuer = "yuetan-test"
 audience = "yuetan"

@@ -46,6 +46,9 @@ pub struct State {
 pub struct Intake {
     pub state: Arc<State>,
     pub tasks: Vec<JoinHandle<()>>,
+    /// Largest request accepted: an evidence file of `objects.max_object_bytes`
+    /// plus room for the rest of the message (tonic's default is 4 MiB).
+    max_request_bytes: usize,
 }
 
 impl Intake {
@@ -73,11 +76,11 @@ impl Intake {
         let sweeper = Sweeper::new(pool, clock, config.timers.clone());
         let handler = Arc::new(timers::IntakeTimers { state: state.clone() });
         let tasks = vec![tokio::spawn(relay.run(shutdown.clone())), tokio::spawn(sweeper.run(handler, shutdown))];
-        Ok(Intake { state, tasks })
+        Ok(Intake { state, tasks, max_request_bytes: config.objects.max_object_bytes.saturating_add(64 * 1024) })
     }
 
     /// The gRPC service, to add to [`yuetan_platform::server::Services`].
     pub fn grpc(&self) -> IntakeServiceServer<api::IntakeApi> {
-        IntakeServiceServer::new(api::IntakeApi::new(self.state.clone()))
+        IntakeServiceServer::new(api::IntakeApi::new(self.state.clone())).max_decoding_message_size(self.max_request_bytes)
     }
 }

@@ -642,3 +642,19 @@ async fn r_start_2_list_clues_is_the_sections_queue_nearest_deadline_first_withi
     assert!(seen.clues.iter().any(|c| c.id == b_clue));
     h.stop().await;
 }
+
+#[tokio::test]
+async fn evidence_larger_than_tonics_default_limit_is_accepted_up_to_the_configured_size() {
+    let h = start().await;
+    let officer = officer_a();
+    let photo = vec![7u8; 6 * 1024 * 1024];
+    let stored = h
+        .client()
+        .max_encoding_message_size(16 * 1024 * 1024)
+        .upload_evidence(req(&officer, pb::UploadEvidenceRequest { file_name: "现场视频截图.png".into(), media_type: "image/png".into(), content: photo }))
+        .await
+        .expect("a 6 MiB file is accepted (the default limit is 64 MiB)")
+        .into_inner();
+    assert_eq!(stored.size, 6 * 1024 * 1024);
+    h.stop().await;
+}

@@ -490,6 +490,16 @@ pub async fn list_clues(
     Ok(q.build_query_as().fetch_all(&mut *conn).await?)
 }
 
+/// The clue, locked, unless another transaction holds it: `Ok(None)` then
+/// (or when there is no such clue). Timers use it, so they never wait for a
+/// verification that is itself waiting for the timer's row (deadlock).
+pub async fn clue_unless_locked(conn: &mut PgConnection, id: Uuid) -> Result<Option<ClueRow>, Error> {
+    Ok(sqlx::query_as(&format!("SELECT {CLUE_COLUMNS} FROM clues WHERE id = $1 FOR UPDATE SKIP LOCKED"))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?)
+}
+
 pub async fn mark_clue_overdue(conn: &mut PgConnection, id: Uuid) -> Result<(), Error> {
     sqlx::query("UPDATE clues SET verification_overdue = true WHERE id = $1").bind(id).execute(&mut *conn).await?;
     Ok(())

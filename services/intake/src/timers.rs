@@ -29,7 +29,15 @@ pub struct IntakeTimers {
 impl IntakeTimers {
     async fn verification_overdue(&self, conn: &mut PgConnection, timer: &Timer) -> Result<(), yuetan_platform::Error> {
         let clue_id = Uuid::parse_str(&timer.key).map_err(|e| yuetan_platform::Error::Internal(e.to_string()))?;
-        let Some(clue) = store::clue(conn, clue_id, true).await? else {
+        // Lock order: a verification locks the clue, then cancels this timer;
+        // the sweeper has locked the timer. Waiting here for the clue would
+        // deadlock, so a clue being verified right now is left to the next try.
+        let Some(clue) = store::clue_unless_locked(conn, clue_id).await? else {
+            if store::clue(conn, clue_id, false).await?.is_some() {
+                return Err(yuetan_platform::Error::Unavailable(format!(
+                    "clue {clue_id} is being verified; the verification limit is checked again later"
+                )));
+            }
             return Ok(());
         };
         if clue.status != "registered" || clue.verification_overdue {

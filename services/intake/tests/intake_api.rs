@@ -658,3 +658,41 @@ async fn evidence_larger_than_tonics_default_limit_is_accepted_up_to_the_configu
     assert_eq!(stored.size, 6 * 1024 * 1024);
     h.stop().await;
 }
+
+#[tokio::test]
+async fn r_start_2_a_due_verification_timer_never_deadlocks_with_the_verification_itself() {
+    // The verification holds the clue and then cancels the timer; a sweeper
+    // holds the timer and wants the clue. The timer must step aside.
+    let h = start_at(at("2026-03-20T02:00:00Z")).await;
+    with_organs(&h).await;
+    let officer = officer_a();
+    let party = register(&h, &officer, enterprise("企业", &credit_code(CHENGGUAN, 31))).await;
+    let clue = h.client().register_clue(req(&officer, clue(&party, "SJ-ANNUAL-REPORT"))).await.unwrap().into_inner();
+    assert_eq!(clue.verification_deadline, Some(Date { iso: "2026-03-25".into() }));
+
+    let mut verifying = h.pool().begin().await.unwrap();
+    sqlx::query("SELECT id FROM clues WHERE id = $1::uuid FOR UPDATE").bind(&clue.id).execute(&mut *verifying).await.unwrap();
+    h.clock.set(at("2026-03-26T02:00:00Z"));
+    let sweeper = yuetan_platform::timers::Sweeper::new(h.pool().clone(), h.clock.clone(), h.config.timers.clone());
+    let handler = yuetan_intake::timers::IntakeTimers { state: h.intake.state.clone() };
+    let sweep = tokio::spawn(async move { sweeper.sweep_once(&handler).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let cancelled = tokio::time::timeout(
+        Duration::from_secs(10),
+        sqlx::query("UPDATE timers SET cancelled_at = now() WHERE key = $1 AND fired_at IS NULL").bind(&clue.id).execute(&mut *verifying),
+    )
+    .await
+    .expect("the cancel does not hang");
+    cancelled.expect("no deadlock");
+    verifying.commit().await.unwrap();
+    let _ = sweep.await.unwrap();
+
+    let last_error: Option<String> = sqlx::query_scalar("SELECT last_error FROM timers WHERE key = $1").bind(&clue.id).fetch_one(h.pool()).await.unwrap();
+    assert!(
+        last_error.as_deref().is_some_and(|e| e.contains("being verified")),
+        "the sweeper stepped aside for the verification: {last_error:?}"
+    );
+    let overdue: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'clue.verification_overdue'").fetch_one(h.pool()).await.unwrap();
+    assert_eq!(overdue, 0, "the cancelled timer did not fire");
+    h.stop().await;
+}

@@ -89,3 +89,78 @@ fn r_time_1_serve_refuses_a_holiday_file_that_does_not_load_naming_the_setting()
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("calendar.holidays_file"), "{stderr}");
 }
+
+/// Waits for a line of the child's output containing `needle` (10 s).
+fn wait_for_line(lines: &std::sync::mpsc::Receiver<String>, needle: &str) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) if line.contains(needle) => return line,
+            Ok(_) => {}
+            Err(_) => panic!("no line with {needle:?} within 10 s"),
+        }
+    }
+}
+
+#[test]
+fn r_time_1_serve_reloads_the_holiday_file_on_sighup_and_keeps_the_old_data_when_it_does_not_load() {
+    use std::io::BufRead;
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (database_url, nats_url, unique) = runtime.block_on(async {
+        let stack = yuetan_testkit::stack().await;
+        (stack.fresh_database().await.unwrap(), stack.nats_url.clone(), stack.unique_name(""))
+    });
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/local/yuetan.toml");
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/../calendar/data/holidays.toml");
+    let dir = tempfile::tempdir().unwrap();
+    let holidays = dir.path().join("holidays.toml");
+    std::fs::copy(data, &holidays).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_yuetan"))
+        .args(["--config", config, "serve", "intake"])
+        .env("YUETAN_DATABASE__URL", &database_url)
+        .env("YUETAN_NATS__URL", &nats_url)
+        .env("YUETAN_NATS__STREAM", format!("T{unique}"))
+        .env("YUETAN_NATS__SUBJECT_PREFIX", format!("t{unique}.ev"))
+        .env("YUETAN_GRPC__LISTEN", "127.0.0.1:0")
+        .env("YUETAN_OBJECTS__ROOT", dir.path().join("objects"))
+        .env("YUETAN_CALENDAR__HOLIDAYS_FILE", &holidays)
+        .env("YUETAN_TELEMETRY__FORMAT", "json")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (send, lines) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = send.send(line);
+        }
+    });
+    // Stopped however the test ends.
+    struct Stop(std::process::Child);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            let _ = Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status();
+            let _ = self.0.wait();
+        }
+    }
+    let pid = child.id().to_string();
+    let _stop = Stop(child);
+    wait_for_line(&lines, "serving gRPC");
+    let hangup = || {
+        let status = Command::new("kill").args(["-HUP", &pid]).status().unwrap();
+        assert!(status.success());
+    };
+
+    std::fs::write(&holidays, "[2027]\nholidays = [\"2027-13-01\"]\n").unwrap();
+    hangup();
+    let refused = wait_for_line(&lines, "holiday calendar not reloaded");
+    assert!(refused.contains("2027"), "the error names what is wrong: {refused}");
+
+    std::fs::copy(data, &holidays).unwrap();
+    hangup();
+    let reloaded = wait_for_line(&lines, "holiday calendar reloaded");
+    assert!(reloaded.contains("2026"), "the years loaded are logged: {reloaded}");
+    drop(_stop);
+    drop(runtime);
+}

@@ -282,7 +282,7 @@ async fn main() -> anyhow::Result<()> {
                     // Any clue, at random, so the load spreads over organs.
                     let mut clues = clues.lock().unwrap();
                     let n = clues.len();
-                    (n > 0).then(|| clues.swap_remove(rand_index(n)))
+                    (n > 0).then(|| clues.swap_remove(rand::random::<usize>() % n))
                 };
                 let officers = officers.clone();
                 async move {
@@ -323,14 +323,6 @@ async fn print_statements(pool: &PgPool) -> anyhow::Result<()> {
         println!("{total_ms:>10.0} ms {calls:>8} calls  {query}");
     }
     Ok(())
-}
-
-/// A pseudo-random index below `n` (spreads verifications over organs).
-fn rand_index(n: usize) -> usize {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_usize(n);
-    (hasher.finish() as usize) % n
 }
 
 fn render(rows: &[Row]) -> String {

@@ -14,7 +14,7 @@ use sqlx::types::Json;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 use yuetan_platform::audit::{self, AuditEntry};
-use yuetan_platform::auth::{self, roles, DivisionCode, DivisionLevel};
+use yuetan_platform::auth::{self, roles, DivisionCode};
 use yuetan_platform::batch::WriteBatch;
 use yuetan_platform::outbox::NewEvent;
 use yuetan_platform::{timers, Actor, Error};
@@ -26,7 +26,7 @@ use crate::convert::*;
 use crate::domain::case::CaseStatus;
 use crate::domain::doc_number::DocumentNumber;
 use crate::domain::party_id::{CreditCode, ResidentId};
-use crate::domain::screening::{self, Decision, Exclusion, ExclusionCode, Situation};
+use crate::domain::screening::{self, Decision, Exclusion};
 use crate::store::{self, RequestKey, CaseFilter, CaseRow, ClueRow, Evidence, Form, OrganRow, PartyRow, Report, Scope, StoredExclusion, ViolationTypeRow};
 use crate::State;
 
@@ -48,13 +48,6 @@ impl IntakeApi {
     pub fn new(state: Arc<State>) -> Self {
         Self { state }
     }
-}
-
-fn require_any(actor: &Actor, allowed: &[&str]) -> Result<(), Error> {
-    if allowed.iter().any(|r| actor.has_role(r)) {
-        return Ok(());
-    }
-    Err(Error::PermissionDenied(format!("one of the roles {} is required", allowed.join(", "))))
 }
 
 const PROPOSERS: &[&str] = &[roles::CASE_OFFICER, roles::SECTION_CHIEF];
@@ -272,8 +265,13 @@ impl IntakeApi {
             return Ok(response);
         }
         tx.rollback().await?;
+        self.stored_answer(key).await?.ok_or_else(|| Error::Internal("request answer vanished".into()))
+    }
+
+    /// The answer stored under a request id, read outside the call's transaction.
+    async fn stored_answer<R: prost::Message + Default>(&self, key: &RequestKey<'_>) -> Result<Option<R>, Error> {
         let mut conn = self.state.pool.acquire().await?;
-        store::replay(&mut conn, key).await?.ok_or_else(|| Error::Internal("request answer vanished".into()))
+        store::replay(&mut conn, key).await
     }
 
     /// A call that failed may have lost a race to a concurrent call with the
@@ -290,8 +288,7 @@ impl IntakeApi {
         match result {
             Err(err) if !request_id.is_empty() && !matches!(err, Error::InvalidArgument { .. }) => {
                 let key = RequestKey::new(&actor.officer_id, request_id, method, request)?;
-                let mut conn = self.state.pool.acquire().await?;
-                match store::replay(&mut conn, &key).await {
+                match self.stored_answer(&key).await {
                     Ok(Some(done)) => Ok(done),
                     _ => Err(err),
                 }
@@ -302,7 +299,7 @@ impl IntakeApi {
 
 
     async fn register_party(&self, actor: &Actor, req: &pb::RegisterPartyRequest) -> Result<pb::PartyResponse, Error> {
-        require_any(actor, PROPOSERS)?;
+        actor.require_any_role(PROPOSERS)?;
         let now = self.now();
         let party = validate_party(req.party.as_ref(), actor, now)?;
         let identity_key = party.identity.key(&self.state);
@@ -351,7 +348,7 @@ impl IntakeApi {
     }
 
     async fn update_party(&self, actor: &Actor, req: &pb::UpdatePartyRequest) -> Result<pb::PartyResponse, Error> {
-        require_any(actor, PROPOSERS)?;
+        actor.require_any_role(PROPOSERS)?;
         let now = self.now();
         let party_id = parse_uuid("party_id", &req.party_id)?;
         let input = req.party.as_ref().ok_or_else(|| Error::invalid("party", "is required"))?;
@@ -369,8 +366,7 @@ impl IntakeApi {
         if party_kind_name(input.kind).is_some_and(|k| k != registered_kind) {
             return Err(Error::invalid("party.kind", format!("the party is registered as {registered_kind}")));
         }
-        input.kind = pb::PartyKind::from_str_name(&format!("PARTY_KIND_{}", registered_kind.to_ascii_uppercase()))
-            .unwrap_or_default() as i32;
+        input.kind = party_kind_value(&registered_kind) as i32;
         if registered_kind == "person" {
             let sealed = row.resident_id_sealed.as_deref().ok_or_else(|| Error::Internal("person without ID".into()))?;
             let registered = self.state.vault.open(sealed, &resident_id_context(row.id))?;
@@ -424,7 +420,7 @@ impl IntakeApi {
     }
 
     async fn put_violation_type(&self, actor: &Actor, req: &pb::PutViolationTypeRequest) -> Result<pb::ViolationType, Error> {
-        require_any(actor, &[roles::LEGAL_REVIEWER, roles::ADMIN])?;
+        actor.require_any_role(&[roles::LEGAL_REVIEWER, roles::ADMIN])?;
         let now = self.now();
         let input = req.violation_type.as_ref().ok_or_else(|| Error::invalid("violation_type", "is required"))?;
         let code = input.code.trim();
@@ -481,7 +477,7 @@ impl IntakeApi {
     }
 
     async fn upload_evidence(&self, actor: &Actor, req: pb::UploadEvidenceRequest) -> Result<pb::EvidenceRef, Error> {
-        require_any(actor, PROPOSERS)?;
+        actor.require_any_role(PROPOSERS)?;
         let file_name = required("file_name", &req.file_name, 200)?;
         let media_type = optional("media_type", &req.media_type, 100)?;
         let stored = self.state.objects.put(req.content).await?;
@@ -583,18 +579,14 @@ impl IntakeApi {
     async fn get_clue(&self, actor: &Actor, req: &pb::GetClueRequest) -> Result<pb::Clue, Error> {
         let clue_id = parse_uuid("clue_id", &req.clue_id)?;
         let mut conn = self.state.pool.acquire().await?;
-        let clue = store::clue(&mut conn, clue_id, false).await?.ok_or_else(|| Error::NotFound(format!("clue {clue_id}")))?;
+        let clue = store::clue(&mut conn, clue_id).await?.ok_or_else(|| Error::NotFound(format!("clue {clue_id}")))?;
         actor.require_scope(&DivisionCode::parse(&clue.division)?, &[])?;
         let vt = store::get_violation_type(&mut conn, &clue.violation_type).await?;
         Ok(clue_proto(&clue, vt.as_ref()))
     }
 
     async fn list_clues(&self, actor: &Actor, req: &pb::ListCluesRequest) -> Result<pb::ListCluesResponse, Error> {
-        let limit = match req.page_size {
-            0 => 50,
-            n @ 1..=200 => i64::from(n),
-            _ => return Err(Error::invalid("page_size", "at most 200")),
-        };
+        let limit = page_limit(req.page_size)?;
         let status = match pb::ClueStatus::try_from(req.status) {
             Ok(pb::ClueStatus::Unspecified) => None,
             Ok(pb::ClueStatus::Registered) => Some("registered"),
@@ -611,17 +603,12 @@ impl IntakeApi {
         };
         let mut conn = self.state.pool.acquire().await?;
         let mut rows = store::list_clues(&mut conn, &scope_of(actor).division_prefix, status, after, limit + 1).await?;
-        let next_page_token = if rows.len() as i64 > limit {
-            rows.truncate(usize::try_from(limit).unwrap_or(50));
-            rows.last().map(|c| format!("{}/{}", c.verification_deadline, c.id)).unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let next_page_token = next_page(&mut rows, limit, |c| format!("{}/{}", c.verification_deadline, c.id));
         Ok(pb::ListCluesResponse { clues: rows.iter().map(|c| clue_proto(c, None)).collect(), next_page_token })
     }
 
     async fn verify_clue(&self, actor: &Actor, req: &pb::VerifyClueRequest) -> Result<pb::VerifyClueResponse, Error> {
-        require_any(actor, PROPOSERS)?;
+        actor.require_any_role(PROPOSERS)?;
         let now = self.now();
         let clue_id = parse_uuid("clue_id", &req.clue_id)?;
         let report = req.report.as_ref().ok_or_else(|| Error::invalid("report", "the verification report is required (R-START-2)"))?;
@@ -632,25 +619,15 @@ impl IntakeApi {
         };
         let mut situations = Vec::new();
         for (i, s) in req.situations.iter().enumerate() {
-            let code = match pb::Situation::try_from(*s) {
-                Ok(pb::Situation::A1FirstMinor) => "A1",
-                Ok(pb::Situation::A2Hazard) => "A2",
-                Ok(pb::Situation::A3PublicAttention) => "A3",
-                Ok(pb::Situation::A4ObligationNotPerformed) => "A4",
-                Ok(pb::Situation::A5OtherLawful) => "A5",
-                _ => return Err(Error::invalid(format!("situations[{i}]"), "unknown situation; use A1–A5")),
-            };
-            situations.push(Situation::from_code(code).ok_or_else(|| Error::Internal(code.into()))?);
+            situations.push(
+                situation_from_proto(*s)
+                    .ok_or_else(|| Error::invalid(format!("situations[{i}]"), "unknown situation; use A1–A5"))?,
+            );
         }
         let mut declared = Vec::new();
         for (i, x) in req.exclusions.iter().enumerate() {
-            let code = match pb::ExclusionCode::try_from(x.code) {
-                Ok(pb::ExclusionCode::X1Serious) => ExclusionCode::X1Serious,
-                Ok(pb::ExclusionCode::X2Repeat) => ExclusionCode::X2Repeat,
-                Ok(pb::ExclusionCode::X3Refused) => ExclusionCode::X3Refused,
-                Ok(pb::ExclusionCode::X4DirectPenalty) => ExclusionCode::X4DirectPenalty,
-                _ => return Err(Error::invalid(format!("exclusions[{i}].code"), "unknown exclusion; use X1–X4")),
-            };
+            let code = exclusion_from_proto(x.code)
+                .ok_or_else(|| Error::invalid(format!("exclusions[{i}].code"), "unknown exclusion; use X1–X4"))?;
             declared.push(Exclusion { code, reason: optional(&format!("exclusions[{i}].reason"), &x.reason, 2_000)? });
         }
         let mut co_departments: Vec<String> = Vec::new();
@@ -817,7 +794,7 @@ impl IntakeApi {
     }
 
     async fn submit(&self, actor: &Actor, req: SubmitKind<'_>) -> Result<pb::Case, Error> {
-        require_any(actor, PROPOSERS)?;
+        actor.require_any_role(PROPOSERS)?;
         let now = self.now();
         let (request_id, case_id_text, form_input, supplement) = match &req {
             SubmitKind::First(r) => (r.request_id.as_str(), r.case_id.as_str(), r.approval_form.as_ref(), None),
@@ -922,11 +899,7 @@ impl IntakeApi {
     }
 
     async fn list_cases(&self, actor: &Actor, req: &pb::ListCasesRequest) -> Result<pb::ListCasesResponse, Error> {
-        let limit = match req.page_size {
-            0 => 50,
-            n @ 1..=200 => i64::from(n),
-            _ => return Err(Error::invalid("page_size", "at most 200")),
-        };
+        let limit = page_limit(req.page_size)?;
         let status = if req.status == 0 {
             None
         } else {
@@ -953,12 +926,7 @@ impl IntakeApi {
         };
         let mut conn = self.state.pool.acquire().await?;
         let mut rows = store::list_cases(&mut conn, &scope_of(actor), &filter).await?;
-        let next_page_token = if rows.len() as i64 > limit {
-            rows.truncate(usize::try_from(limit).unwrap_or(50));
-            rows.last().map(|c| c.id.to_string()).unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let next_page_token = next_page(&mut rows, limit, |c| c.id.to_string());
         Ok(pb::ListCasesResponse { cases: rows.iter().map(case_proto).collect(), next_page_token })
     }
 
@@ -997,14 +965,28 @@ fn require_case_scope(actor: &Actor, case: &CaseRow) -> Result<(), Error> {
     actor.require_scope(&DivisionCode::parse(&case.division)?, &co)
 }
 
+/// A list call's page size: 1..=200, 0 meaning 50.
+fn page_limit(page_size: u32) -> Result<i64, Error> {
+    match page_size {
+        0 => Ok(50),
+        n @ 1..=200 => Ok(i64::from(n)),
+        _ => Err(Error::invalid("page_size", "at most 200")),
+    }
+}
+
+/// `rows` was fetched with `limit + 1`: cuts it to the page and returns the
+/// token of the next page (empty on the last one).
+fn next_page<T>(rows: &mut Vec<T>, limit: i64, token: impl Fn(&T) -> String) -> String {
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    if rows.len() <= limit {
+        return String::new();
+    }
+    rows.truncate(limit);
+    rows.last().map(token).unwrap_or_default()
+}
+
 fn scope_of(actor: &Actor) -> Scope {
-    let code = actor.division.as_str();
-    let prefix = match actor.division.level() {
-        DivisionLevel::Province => &code[..2],
-        DivisionLevel::City => &code[..4],
-        DivisionLevel::County => code,
-    };
-    Scope { division_prefix: prefix.to_string(), organ: actor.organ.clone() }
+    Scope { division_prefix: actor.division.scope_prefix().to_string(), organ: actor.organ.clone() }
 }
 
 fn reply<T>(result: Result<T, Error>) -> Result<Response<T>, Status> {

@@ -11,6 +11,7 @@ use yuetan_proto::events::PartyRef;
 use yuetan_proto::intake as pb;
 
 use crate::domain::case::CaseStatus;
+use crate::domain::screening::{ExclusionCode, Situation};
 use crate::store::{CaseRow, ClueRow, Evidence, OrganRow, PartyRow, ViolationTypeRow};
 
 /// China Standard Time (UTC+8), the time of the documents (R-TIME-3).
@@ -76,7 +77,7 @@ pub fn party_kind_name(kind: i32) -> Option<&'static str> {
     }
 }
 
-fn party_kind_value(name: &str) -> pb::PartyKind {
+pub fn party_kind_value(name: &str) -> pb::PartyKind {
     match name {
         "enterprise" => pb::PartyKind::Enterprise,
         "individual_business" => pb::PartyKind::IndividualBusiness,
@@ -136,6 +137,16 @@ pub fn situation_value(code: &str) -> i32 {
         "A5" => pb::Situation::A5OtherLawful,
         _ => pb::Situation::Unspecified,
     }) as i32
+}
+
+/// The domain situation of a protobuf value (the inverse of [`situation_value`]).
+pub fn situation_from_proto(value: i32) -> Option<Situation> {
+    Situation::ALL.into_iter().find(|s| value != 0 && situation_value(s.code()) == value)
+}
+
+/// The domain exclusion of a protobuf value (the inverse of [`exclusion_value`]).
+pub fn exclusion_from_proto(value: i32) -> Option<ExclusionCode> {
+    ExclusionCode::ALL.into_iter().find(|x| value != 0 && exclusion_value(x.code()) == value)
 }
 
 pub fn exclusion_value(code: &str) -> i32 {
@@ -354,6 +365,18 @@ mod tests {
         assert_eq!(cst_date(late_evening_utc), NaiveDate::from_ymd_opt(2026, 2, 13).unwrap());
         let end = end_of_cst_day(NaiveDate::from_ymd_opt(2026, 2, 24).unwrap());
         assert_eq!(end.to_rfc3339(), "2026-02-24T16:00:00+00:00");
+    }
+
+    #[test]
+    fn r_scope_2_r_scope_3_every_situation_and_exclusion_round_trips_through_protobuf() {
+        for s in Situation::ALL {
+            assert_eq!(situation_from_proto(situation_value(s.code())), Some(s));
+        }
+        for x in ExclusionCode::ALL {
+            assert_eq!(exclusion_from_proto(exclusion_value(x.code())), Some(x));
+        }
+        assert_eq!(situation_from_proto(0), None);
+        assert_eq!(exclusion_from_proto(99), None);
     }
 
     #[test]

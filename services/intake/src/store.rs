@@ -462,9 +462,8 @@ pub async fn clue_for_verify(conn: &mut PgConnection, id: Uuid, key: &RequestKey
     .await?)
 }
 
-pub async fn clue(conn: &mut PgConnection, id: Uuid, for_update: bool) -> Result<Option<ClueRow>, Error> {
-    let lock = if for_update { " FOR UPDATE" } else { "" };
-    Ok(sqlx::query_as(&format!("SELECT {CLUE_COLUMNS} FROM clues WHERE id = $1{lock}"))
+pub async fn clue(conn: &mut PgConnection, id: Uuid) -> Result<Option<ClueRow>, Error> {
+    Ok(sqlx::query_as(&format!("SELECT {CLUE_COLUMNS} FROM clues WHERE id = $1"))
         .bind(id)
         .fetch_optional(&mut *conn)
         .await?)

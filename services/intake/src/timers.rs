@@ -33,7 +33,7 @@ impl IntakeTimers {
         // the sweeper has locked the timer. Waiting here for the clue would
         // deadlock, so a clue being verified right now is left to the next try.
         let Some(clue) = store::clue_unless_locked(conn, clue_id).await? else {
-            if store::clue(conn, clue_id, false).await?.is_some() {
+            if store::clue(conn, clue_id).await?.is_some() {
                 return Err(yuetan_platform::Error::Unavailable(format!(
                     "clue {clue_id} is being verified; the verification limit is checked again later"
                 )));

@@ -22,7 +22,7 @@ use futures::TryStreamExt;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sqlx::types::Json;
-use sqlx::{PgConnection, PgPool, Row};
+use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder, Row};
 
 use crate::batch::{Counted, WriteBatch};
 use crate::error::Error;
@@ -70,21 +70,9 @@ pub struct AuditRecord {
 /// transaction, so the head is held briefly.
 #[tracing::instrument(skip_all, fields(action = entry.action, subject = entry.subject))]
 pub async fn append(conn: &mut PgConnection, entry: &AuditEntry<'_>) -> Result<AuditRecord, Error> {
-    let row = Prepared::new(entry);
-    let (chain, seq, hash): (i16, i64, String) = sqlx::query_as(
-        "SELECT chain, seq, hash FROM audit_append($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
-    .bind(HASH_DOMAIN)
-    .bind(row.at_text)
-    .bind(entry.actor_id)
-    .bind(entry.actor_organ)
-    .bind(entry.action)
-    .bind(entry.subject)
-    .bind(row.change_digest)
-    .bind(row.at)
-    .bind(row.change_text)
-    .fetch_one(&mut *conn)
-    .await?;
+    let mut query = QueryBuilder::new("SELECT chain, seq, hash FROM ");
+    Prepared::new(entry).push_call(&mut query);
+    let (chain, seq, hash): (i16, i64, String) = query.build_query_as().fetch_one(&mut *conn).await?;
     tracing::debug!(chain, seq, "audit row appended");
     Ok(AuditRecord { chain, seq, hash })
 }
@@ -95,6 +83,10 @@ pub async fn append(conn: &mut PgConnection, entry: &AuditEntry<'_>) -> Result<A
 struct Prepared {
     at: DateTime<Utc>,
     at_text: String,
+    actor_id: String,
+    actor_organ: String,
+    action: String,
+    subject: String,
     change_text: String,
     change_digest: String,
 }
@@ -106,9 +98,29 @@ impl Prepared {
         Prepared {
             at,
             at_text: at.to_rfc3339_opts(SecondsFormat::Micros, true),
+            actor_id: entry.actor_id.to_string(),
+            actor_organ: entry.actor_organ.to_string(),
+            action: entry.action.to_string(),
+            subject: entry.subject.to_string(),
             change_text: change.to_string(),
             change_digest: change_digest(&change),
         }
+    }
+
+    /// `audit_append(…)` with its arguments, onto a statement.
+    fn push_call(self, query: &mut QueryBuilder<'static, Postgres>) {
+        query.push("audit_append(");
+        let mut args = query.separated(", ");
+        args.push_bind(HASH_DOMAIN)
+            .push_bind(self.at_text)
+            .push_bind(self.actor_id)
+            .push_bind(self.actor_organ)
+            .push_bind(self.action)
+            .push_bind(self.subject)
+            .push_bind(self.change_digest)
+            .push_bind(self.at)
+            .push_bind(self.change_text);
+        query.push(")");
     }
 }
 
@@ -116,28 +128,9 @@ impl Prepared {
 /// the batch executes, in the caller's transaction (count 1).
 pub fn append_in(batch: &mut WriteBatch, entry: &AuditEntry<'_>) -> Counted {
     let row = Prepared::new(entry);
-    let (actor_id, actor_organ, action, subject) =
-        (entry.actor_id.to_string(), entry.actor_organ.to_string(), entry.action.to_string(), entry.subject.to_string());
     batch.push(move |q| {
-        q.push("SELECT chain FROM audit_append(")
-            .push_bind(HASH_DOMAIN)
-            .push(", ")
-            .push_bind(row.at_text)
-            .push(", ")
-            .push_bind(actor_id)
-            .push(", ")
-            .push_bind(actor_organ)
-            .push(", ")
-            .push_bind(action)
-            .push(", ")
-            .push_bind(subject)
-            .push(", ")
-            .push_bind(row.change_digest)
-            .push(", ")
-            .push_bind(row.at)
-            .push(", ")
-            .push_bind(row.change_text)
-            .push(")");
+        q.push("SELECT chain FROM ");
+        row.push_call(q);
     })
 }
 

@@ -102,10 +102,17 @@ impl DivisionCode {
     /// "Own division and below": a province covers its cities and counties,
     /// a city its counties, a county only itself.
     pub fn covers(&self, other: &DivisionCode) -> bool {
+        other.0.starts_with(self.scope_prefix())
+    }
+
+    /// The prefix every code this one covers starts with: `62` for a
+    /// province, `6201` for a city, the whole code for a county (so a
+    /// query can select a jurisdiction with `LIKE prefix || '%'`).
+    pub fn scope_prefix(&self) -> &str {
         match self.level() {
-            DivisionLevel::Province => self.province() == other.province(),
-            DivisionLevel::City => self.0[0..4] == other.0[0..4],
-            DivisionLevel::County => self.0 == other.0,
+            DivisionLevel::Province => &self.0[0..2],
+            DivisionLevel::City => &self.0[0..4],
+            DivisionLevel::County => &self.0,
         }
     }
 }
@@ -188,6 +195,14 @@ impl Actor {
             return Ok(());
         }
         Err(Error::PermissionDenied(format!("role `{role}` required")))
+    }
+
+    /// `PermissionDenied` unless the actor has one of `roles`.
+    pub fn require_any_role(&self, roles: &[&str]) -> Result<(), Error> {
+        if roles.iter().any(|r| self.has_role(r)) {
+            return Ok(());
+        }
+        Err(Error::PermissionDenied(format!("one of the roles {} is required", roles.join(", "))))
     }
 
     /// Whether the actor may see a case owned by `division`, whose joint

@@ -37,6 +37,13 @@ pub struct Timer {
     pub attempts: i32,
 }
 
+/// After a timer's `INSERT … VALUES (…)`: move a pending timer with the same
+/// `(kind, key)`; leave one that already fired alone (no row returned).
+const RESCHEDULE_PENDING: &str = " ON CONFLICT (kind, key) DO UPDATE
+       SET due_at = EXCLUDED.due_at, payload = EXCLUDED.payload, cancelled_at = NULL
+       WHERE timers.fired_at IS NULL
+     RETURNING id";
+
 /// Starts (or moves) the timer `(kind, key)` to `due_at`, in the caller's
 /// transaction. A timer that already fired is left alone. Returns its id.
 pub async fn schedule(
@@ -46,13 +53,8 @@ pub async fn schedule(
     due_at: DateTime<Utc>,
     payload: &serde_json::Value,
 ) -> Result<Uuid, Error> {
-    let id: Uuid = sqlx::query_scalar(
-        "INSERT INTO timers (id, kind, key, due_at, payload) VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT (kind, key) DO UPDATE
-           SET due_at = EXCLUDED.due_at, payload = EXCLUDED.payload, cancelled_at = NULL
-           WHERE timers.fired_at IS NULL
-         RETURNING id",
-    )
+    let sql = format!("INSERT INTO timers (id, kind, key, due_at, payload) VALUES ($1, $2, $3, $4, $5){RESCHEDULE_PENDING}");
+    let id: Uuid = sqlx::query_scalar(&sql)
     .bind(Uuid::now_v7())
     .bind(kind)
     .bind(key)
@@ -85,12 +87,8 @@ pub fn schedule_in(
             .push_bind(due_at)
             .push(", ")
             .push_bind(sqlx::types::Json(payload))
-            .push(
-                ") ON CONFLICT (kind, key) DO UPDATE
-                   SET due_at = EXCLUDED.due_at, payload = EXCLUDED.payload, cancelled_at = NULL
-                   WHERE timers.fired_at IS NULL
-                 RETURNING id",
-            );
+            .push(")")
+            .push(RESCHEDULE_PENDING);
     })
 }
 
@@ -116,17 +114,9 @@ pub fn cancel_in(batch: &mut WriteBatch, kind: &str, key: &str, now: DateTime<Ut
 
 /// Cancels the timer `(kind, key)` if it has not fired; returns whether it did.
 pub async fn cancel(conn: &mut PgConnection, kind: &str, key: &str, now: DateTime<Utc>) -> Result<bool, Error> {
-    let done = sqlx::query(
-        "UPDATE timers SET cancelled_at = $3
-         WHERE id = (SELECT id FROM timers WHERE kind = $1 AND key = $2) AND coalesce(fired_at, cancelled_at) IS NULL",
-    )
-    .bind(kind)
-    .bind(key)
-    .bind(now)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    Ok(done == 1)
+    let mut batch = WriteBatch::new();
+    let cancelled = cancel_in(&mut batch, kind, key, now);
+    Ok(batch.execute(conn).await?.get(cancelled) == 1)
 }
 
 /// What happens when a timer is due. Runs inside the sweeper's transaction:

@@ -13,6 +13,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "yuetan/events/v1/events.proto",
         "yuetan/platform/v1/platform.proto",
         "yuetan/intake/v1/intake.proto",
+        "yuetan/review/v1/review.proto",
     ];
     for proto in protos {
         println!("cargo:rerun-if-changed={proto}");

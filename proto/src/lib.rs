@@ -1,7 +1,7 @@
 //! Generated protobuf and gRPC code for Yuetan.
 //!
 //! The packages mirror the `.proto` files: `yuetan::common::v1`,
-//! `yuetan::events::v1`, `yuetan::platform::v1`, `yuetan::intake::v1`. [`FILE_DESCRIPTOR_SET`] feeds gRPC reflection.
+//! `yuetan::events::v1`, `yuetan::platform::v1`, `yuetan::intake::v1`, `yuetan::review::v1`. [`FILE_DESCRIPTOR_SET`] feeds gRPC reflection.
 
 #![allow(clippy::all, missing_docs)]
 
@@ -26,12 +26,18 @@ pub mod yuetan {
             tonic::include_proto!("yuetan.intake.v1");
         }
     }
+    pub mod review {
+        pub mod v1 {
+            tonic::include_proto!("yuetan.review.v1");
+        }
+    }
 }
 
 pub use yuetan::common::v1 as common;
 pub use yuetan::events::v1 as events;
 pub use yuetan::platform::v1 as platform;
 pub use yuetan::intake::v1 as intake;
+pub use yuetan::review::v1 as review;
 
 /// Every Yuetan message and service, for `tonic-reflection`.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("yuetan_descriptor");

@@ -17,7 +17,7 @@ use yuetan_platform::audit::{self, AuditEntry};
 use yuetan_platform::auth::{self, roles, DivisionCode};
 use yuetan_platform::batch::WriteBatch;
 use yuetan_platform::outbox::NewEvent;
-use yuetan_platform::{timers, Actor, Error};
+use yuetan_platform::{requests, timers, Actor, Error};
 use yuetan_proto::events::{self as ev, event::Payload};
 use yuetan_proto::intake as pb;
 use yuetan_proto::intake::intake_service_server::IntakeService;
@@ -27,7 +27,8 @@ use crate::domain::case::CaseStatus;
 use crate::domain::doc_number::DocumentNumber;
 use crate::domain::party_id::{CreditCode, ResidentId};
 use crate::domain::screening::{self, Decision, Exclusion};
-use crate::store::{self, RequestKey, CaseFilter, CaseRow, ClueRow, Evidence, Form, OrganRow, PartyRow, Report, Scope, StoredExclusion, ViolationTypeRow};
+use yuetan_platform::requests::RequestKey;
+use crate::store::{self, CaseFilter, CaseRow, ClueRow, Evidence, Form, OrganRow, PartyRow, Report, Scope, StoredExclusion, ViolationTypeRow};
 use crate::State;
 
 /// The document kind of a case's number, and the character it adds to the
@@ -248,35 +249,18 @@ impl IntakeApi {
         }
     }
 
-    /// Sends the call's writes with the answer under the client's request id
-    /// as one statement and commits; if a concurrent call with the same id
-    /// came first, this one rolls back and answers what that one answered.
+    /// See [`requests::commit`].
     async fn commit_batch<R: prost::Message + Default>(
         &self,
-        mut tx: sqlx::Transaction<'static, sqlx::Postgres>,
-        mut batch: WriteBatch,
+        tx: sqlx::Transaction<'static, sqlx::Postgres>,
+        batch: WriteBatch,
         key: &RequestKey<'_>,
         response: R,
     ) -> Result<R, Error> {
-        let remembered = store::remember_in(&mut batch, key, &response, self.now());
-        let counts = batch.execute(&mut tx).await?;
-        if remembered.is_none_or(|r| counts.get(r) == 1) {
-            tx.commit().await?;
-            return Ok(response);
-        }
-        tx.rollback().await?;
-        self.stored_answer(key).await?.ok_or_else(|| Error::Internal("request answer vanished".into()))
+        requests::commit(&self.state.pool, tx, batch, key, response, self.now()).await
     }
 
-    /// The answer stored under a request id, read outside the call's transaction.
-    async fn stored_answer<R: prost::Message + Default>(&self, key: &RequestKey<'_>) -> Result<Option<R>, Error> {
-        let mut conn = self.state.pool.acquire().await?;
-        store::replay(&mut conn, key).await
-    }
-
-    /// A call that failed may have lost a race to a concurrent call with the
-    /// same request id (e.g. "already verified"): if that one's answer is
-    /// stored, the retry gets it, as if it had come second.
+    /// See [`requests::or_replay`].
     async fn or_replay<Req: prost::Message, R: prost::Message + Default>(
         &self,
         actor: &Actor,
@@ -285,18 +269,8 @@ impl IntakeApi {
         request: &Req,
         result: Result<R, Error>,
     ) -> Result<R, Error> {
-        match result {
-            Err(err) if !request_id.is_empty() && !matches!(err, Error::InvalidArgument { .. }) => {
-                let key = RequestKey::new(&actor.officer_id, request_id, method, request)?;
-                match self.stored_answer(&key).await {
-                    Ok(Some(done)) => Ok(done),
-                    _ => Err(err),
-                }
-            }
-            other => other,
-        }
+        requests::or_replay(&self.state.pool, &actor.officer_id, request_id, method, request, result).await
     }
-
 
     async fn register_party(&self, actor: &Actor, req: &pb::RegisterPartyRequest) -> Result<pb::PartyResponse, Error> {
         actor.require_any_role(PROPOSERS)?;

@@ -3,13 +3,11 @@
 //! its audit row are written in one transaction by the caller.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use prost::Message;
-use sha2::{Digest, Sha256};
 use sqlx::migrate::Migrator;
 use sqlx::types::Json;
 use sqlx::{PgConnection, QueryBuilder};
 use uuid::Uuid;
-use yuetan_platform::batch::{Counted, WriteBatch};
+use yuetan_platform::batch::WriteBatch;
 use yuetan_platform::Error;
 
 /// Intake's own tables; versions from 1000 (the platform's are below).
@@ -37,80 +35,7 @@ pub async fn next_document_sequence(conn: &mut PgConnection, organ: &str, kind: 
 // ---------------------------------------------------------------------------
 // Client request ids
 
-/// A client's request id, with what the request was: the same id with a
-/// different request (or method) is refused.
-#[derive(Debug, Clone)]
-pub struct RequestKey<'a> {
-    pub officer_id: &'a str,
-    pub request_id: &'a str,
-    pub method: &'static str,
-    pub digest: Vec<u8>,
-}
-
-impl<'a> RequestKey<'a> {
-    pub fn new(officer_id: &'a str, request_id: &'a str, method: &'static str, request: &impl Message) -> Result<Self, Error> {
-        if request_id.len() > 128 {
-            return Err(Error::invalid("request_id", "at most 128 characters"));
-        }
-        Ok(RequestKey { officer_id, request_id, method, digest: Sha256::digest(request.encode_to_vec()).to_vec() })
-    }
-}
-
-/// The stored answer to an earlier call with this request id, if any.
-/// Calls without a request id are never replayed.
-pub async fn replay<Resp: Message + Default>(conn: &mut PgConnection, key: &RequestKey<'_>) -> Result<Option<Resp>, Error> {
-    if key.request_id.is_empty() {
-        return Ok(None);
-    }
-    let stored: Option<(String, Vec<u8>, Vec<u8>)> =
-        sqlx::query_as("SELECT method, digest, response FROM requests WHERE officer_id = $1 AND request_id = $2")
-            .bind(key.officer_id)
-            .bind(key.request_id)
-            .fetch_optional(&mut *conn)
-            .await?;
-    stored.map(|stored| decode_stored(key, stored)).transpose()
-}
-
-/// A stored `(method, digest, response)`, checked against the request.
-pub fn decode_stored<Resp: Message + Default>(key: &RequestKey<'_>, stored: (String, Vec<u8>, Vec<u8>)) -> Result<Resp, Error> {
-    let (method, digest, response) = stored;
-    if method != key.method || digest != key.digest {
-        return Err(Error::invalid("request_id", "already used for a different request; choose a new id"));
-    }
-    Resp::decode(response.as_slice()).map_err(|err| Error::Internal(format!("stored answer: {err}")))
-}
-
-/// Records the answer under the request id, as one write of the call's
-/// last [`WriteBatch`]; `None` without a request id. A count of 0: a
-/// concurrent call with the same id committed first (this insert waited for
-/// it); roll back and [`replay`] its answer.
-pub fn remember_in<Resp: Message>(
-    batch: &mut WriteBatch,
-    key: &RequestKey<'_>,
-    response: &Resp,
-    now: DateTime<Utc>,
-) -> Option<Counted> {
-    if key.request_id.is_empty() {
-        return None;
-    }
-    let (officer, request, method, digest, body) =
-        (key.officer_id.to_string(), key.request_id.to_string(), key.method, key.digest.clone(), response.encode_to_vec());
-    Some(batch.push(move |q| {
-        q.push("INSERT INTO requests (officer_id, request_id, method, digest, response, created_at) VALUES (")
-            .push_bind(officer)
-            .push(", ")
-            .push_bind(request)
-            .push(", ")
-            .push_bind(method)
-            .push(", ")
-            .push_bind(digest)
-            .push(", ")
-            .push_bind(body)
-            .push(", ")
-            .push_bind(now)
-            .push(") ON CONFLICT DO NOTHING RETURNING 1");
-    }))
-}
+pub use yuetan_platform::requests::{decode_stored, remember_in, replay, RequestKey};
 
 // ---------------------------------------------------------------------------
 // Organs and violation types

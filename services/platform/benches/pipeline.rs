@@ -211,7 +211,7 @@ async fn pipeline(stack: &Stack, url: &str, writers: usize, rate: Option<f64>) -
             lanes: std::env::var("BENCH_LANES").ok().and_then(|v| v.parse().ok()).unwrap_or(ConsumerConfig::default().lanes),
             ..ConsumerConfig::default()
         },
-        ConsumerSpec { name: "bench".into(), filter_subjects: vec![format!("{}.>", nats.subject_prefix)] },
+        ConsumerSpec::new("bench", vec![format!("{}.>", nats.subject_prefix)]),
     );
     let consumer_task = tokio::spawn(consumer.run(applied.clone(), shutdown.clone()));
     if std::env::var_os("BENCH_DIAG").is_some() {

@@ -38,6 +38,7 @@ use yuetan_proto::events::Event;
 use crate::bus::Bus;
 use crate::config::ConsumerConfig;
 use crate::error::Error;
+use crate::ordering::{self, Admission};
 use crate::trace_context;
 
 /// One delivered event, decoded.
@@ -107,6 +108,22 @@ pub trait Handler: Send + Sync + 'static {
 pub struct ConsumerSpec {
     pub name: String,
     pub filter_subjects: Vec<String>,
+    /// Producing services (`intake`, `review`, …) whose case events this
+    /// consumer applies strictly in `case_version` order ([`ordering`]). The
+    /// filter must then take *every* event of that producer.
+    pub ordered_sources: Vec<String>,
+}
+
+impl ConsumerSpec {
+    pub fn new(name: impl Into<String>, filter_subjects: Vec<String>) -> Self {
+        Self { name: name.into(), filter_subjects, ordered_sources: Vec::new() }
+    }
+
+    /// Applies the case events of `sources` in order (see [`ordering`]).
+    pub fn ordered(mut self, sources: &[&str]) -> Self {
+        self.ordered_sources = sources.iter().map(|s| s.to_string()).collect();
+        self
+    }
 }
 
 /// Runs one durable consumer.
@@ -219,7 +236,7 @@ impl Consumer {
     /// [`Consumer::apply_batch`]), then acks. One commit per batch instead of
     /// per event is what lets the consumer keep up with many writers.
     async fn process_batch<H: Handler>(&self, handler: &H, messages: Vec<async_nats::jetstream::Message>) {
-        let mut received = Vec::with_capacity(messages.len());
+        let mut received: Vec<(Delivery, Acker)> = Vec::with_capacity(messages.len());
         for message in messages {
             if let Some(item) = self.receive(message).await {
                 received.push(item);
@@ -228,6 +245,11 @@ impl Consumer {
         if received.is_empty() {
             return;
         }
+        // A lane holds whole cases: put each case's events in version order
+        // so an early event in the batch does not wait for a redelivery.
+        received.sort_by(|(a, _), (b, _)| {
+            (a.event.case_id.as_str(), a.event.case_version).cmp(&(b.event.case_id.as_str(), b.event.case_version))
+        });
         let results = match self.apply_batch(handler, &received).await {
             Ok(results) => results,
             // The transaction itself failed (connection lost, commit
@@ -310,6 +332,14 @@ impl Consumer {
                     results.push(Ok(Outcome::Duplicate));
                     continue;
                 }
+                match self.guard(&mut tx, delivery).await {
+                    Ok(None) => {}
+                    Ok(Some(skipped)) => {
+                        results.push(Ok(skipped));
+                        continue;
+                    }
+                    Err(_) => break,
+                }
                 let span = delivery_span(&self.spec.name, delivery);
                 match handler.handle(&mut tx, delivery).instrument(span).await {
                     Ok(()) => results.push(Ok(Outcome::Applied)),
@@ -362,9 +392,34 @@ impl Consumer {
             tracing::debug!(event_id = %delivery.event_id, "duplicate event skipped");
             return Ok(Outcome::Duplicate);
         }
+        if let Some(skipped) = self.guard(conn, delivery).await? {
+            return Ok(skipped);
+        }
         let span = delivery_span(&self.spec.name, delivery);
         handler.handle(conn, delivery).instrument(span).await?;
         Ok(Outcome::Applied)
+    }
+
+    /// The ordering guard, for a source this consumer applies in order:
+    /// `None` to go on with the handler, `Some(Duplicate)` for a version
+    /// already applied, an error asking for redelivery for an early one.
+    async fn guard(&self, conn: &mut PgConnection, delivery: &Delivery) -> Result<Option<Outcome>, HandlerError> {
+        let source = ordering::source_of(&delivery.event.r#type);
+        if !self.spec.ordered_sources.iter().any(|s| s == source) {
+            return Ok(None);
+        }
+        let Some((case_id, version)) = ordering::sequence_of(delivery) else { return Ok(None) };
+        match ordering::admit(conn, &self.spec.name, source, case_id, version).await? {
+            Admission::Apply => Ok(None),
+            Admission::Stale { last } => {
+                tracing::debug!(event_id = %delivery.event_id, version, last, "event of a version already applied skipped");
+                Ok(Some(Outcome::Duplicate))
+            }
+            Admission::Early { last } => Err(HandlerError::retry_after(
+                format!("case {case_id}: version {version} of {source} arrived before version {}; waiting for it", last + 1),
+                self.config.backoff(delivery.delivered),
+            )),
+        }
     }
 
     /// After the commit: ack what was applied or duplicate; NAK or

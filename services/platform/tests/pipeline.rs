@@ -198,7 +198,7 @@ fn consumer(env: &TestEnv, config: ConsumerConfig) -> Consumer {
         env.pool.clone(),
         env.bus.clone(),
         config,
-        ConsumerSpec { name: "test-consumer".into(), filter_subjects: vec![format!("{}.>", env.nats.subject_prefix)] },
+        ConsumerSpec::new("test-consumer", vec![format!("{}.>", env.nats.subject_prefix)]),
     )
 }
 

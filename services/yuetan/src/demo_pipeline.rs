@@ -51,10 +51,7 @@ pub async fn run(config_file: Option<&Path>, args: Args) -> anyhow::Result<ExitC
     let relay = Relay::new(pool.clone(), bus.clone(), SCHEMA, config.outbox.batch, Duration::from_millis(config.outbox.poll_interval_ms));
     let relay_task = tokio::spawn(relay.run(shutdown.clone()));
     let run_id = Uuid::now_v7();
-    let spec = ConsumerSpec {
-        name: "demo-printer".into(),
-        filter_subjects: vec![format!("{}.*.*.*.demo.>", bus.subject_prefix)],
-    };
+    let spec = ConsumerSpec::new("demo-printer", vec![format!("{}.*.*.*.demo.>", bus.subject_prefix)]);
     let consumer = Consumer::new(pool.clone(), bus.clone(), config.consumer.clone(), spec);
     let consumer_task = tokio::spawn(consumer.run(Arc::new(Printer { run_id }), shutdown.clone()));
 

@@ -185,7 +185,7 @@ fn party_audit(p: &PartyRow) -> serde_json::Value {
     })
 }
 
-fn case_audit(c: &CaseRow) -> serde_json::Value {
+pub(crate) fn case_audit(c: &CaseRow) -> serde_json::Value {
     json!({
         "id": c.id, "number": c.number, "status": c.status, "clue_id": c.clue_id, "lead_organ": c.lead_organ,
         "co_departments": c.co_departments, "major": c.major, "party_id": c.party_id,
@@ -789,6 +789,7 @@ impl IntakeApi {
                     proposed_interviewers: interviewers,
                     evidence,
                     supplements: Vec::new(),
+                    returns: Vec::new(),
                 })
             }
             Some(_) => None,
@@ -817,6 +818,7 @@ impl IntakeApi {
         let previous = case.approval_form.take().map(|f| f.0).unwrap_or_default();
         let mut form = form.unwrap_or_else(|| previous.clone());
         form.supplements = previous.supplements;
+        form.returns = previous.returns;
         if let Some(s) = &supplement {
             form.supplements.push(s.clone());
         }

@@ -63,6 +63,10 @@ pub fn case_status_value(status: CaseStatus) -> pb::CaseStatus {
         CaseStatus::Submitted => pb::CaseStatus::Submitted,
         CaseStatus::ReturnedForSupplement => pb::CaseStatus::ReturnedForSupplement,
         CaseStatus::ReferredToPenalty => pb::CaseStatus::ReferredToPenalty,
+        CaseStatus::InApproval => pb::CaseStatus::InApproval,
+        CaseStatus::Approved => pb::CaseStatus::Approved,
+        CaseStatus::Denied => pb::CaseStatus::Denied,
+        CaseStatus::Rejected => pb::CaseStatus::Rejected,
     }
 }
 
@@ -72,6 +76,10 @@ pub fn case_status_from_proto(value: i32) -> Option<CaseStatus> {
         pb::CaseStatus::Submitted => Some(CaseStatus::Submitted),
         pb::CaseStatus::ReturnedForSupplement => Some(CaseStatus::ReturnedForSupplement),
         pb::CaseStatus::ReferredToPenalty => Some(CaseStatus::ReferredToPenalty),
+        pb::CaseStatus::InApproval => Some(CaseStatus::InApproval),
+        pb::CaseStatus::Approved => Some(CaseStatus::Approved),
+        pb::CaseStatus::Denied => Some(CaseStatus::Denied),
+        pb::CaseStatus::Rejected => Some(CaseStatus::Rejected),
         pb::CaseStatus::Unspecified => None,
     }
 }
@@ -300,6 +308,12 @@ pub fn case_proto(c: &CaseRow) -> pb::Case {
         opened_at: Some(timestamp(c.opened_at)),
         updated_at: Some(timestamp(c.updated_at)),
         version: u64::try_from(c.version).unwrap_or(0),
+        review_missing: c
+            .approval_form
+            .as_ref()
+            .and_then(|f| f.0.returns.last())
+            .map(|r| r.missing.clone())
+            .unwrap_or_default(),
     }
 }
 
@@ -317,5 +331,14 @@ mod tests {
         }
         assert_eq!(situation_from_proto(0), None);
         assert_eq!(exclusion_from_proto(99), None);
+    }
+
+    #[test]
+    fn r_start_3_r_start_4_every_case_status_round_trips_through_protobuf() {
+        for s in CaseStatus::ALL {
+            assert_eq!(case_status_from_proto(case_status_value(s) as i32), Some(s), "{s:?}");
+        }
+        assert_eq!(case_status_from_proto(0), None);
+        assert_eq!(case_status_from_proto(99), None);
     }
 }

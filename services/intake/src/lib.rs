@@ -5,11 +5,13 @@
 //!
 //! [`Intake::start`] builds the state (pool with intake's migrations, bus,
 //! vault, object store, calendar, clock), and returns the gRPC service plus
-//! the background tasks: the outbox relay and the timer sweeper.
+//! the background tasks: the outbox relay, the timer sweeper and the consumer
+//! of review's decisions ([`events`]).
 
 pub mod api;
 pub mod convert;
 pub mod domain;
+pub mod events;
 pub mod store;
 pub mod timers;
 
@@ -22,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use yuetan_calendar::SharedCalendar;
 use yuetan_platform::bus::Bus;
 use yuetan_platform::clock::SharedClock;
+use yuetan_platform::consumer::Consumer;
 use yuetan_platform::objects::Objects;
 use yuetan_platform::outbox::{Outbox, Relay};
 use yuetan_platform::pii::PiiVault;
@@ -52,7 +55,8 @@ pub struct Intake {
 }
 
 impl Intake {
-    /// Connects, migrates and starts the relay and the sweeper; they stop on `shutdown`.
+    /// Connects, migrates and starts the relay, the sweeper and the consumer
+    /// of review's decisions; they stop on `shutdown`.
     pub async fn start(
         config: &Config,
         clock: SharedClock,
@@ -72,10 +76,22 @@ impl Intake {
             vault: PiiVault::new(&config.pii)?,
             objects: Objects::new(&config.objects)?,
         });
-        let relay = Relay::new(pool.clone(), bus, schema, config.outbox.batch, Duration::from_millis(config.outbox.poll_interval_ms));
-        let sweeper = Sweeper::new(pool, clock, config.timers.clone());
-        let handler = Arc::new(timers::IntakeTimers { state: state.clone() });
-        let tasks = vec![tokio::spawn(relay.run(shutdown.clone())), tokio::spawn(sweeper.run(handler, shutdown))];
+        let relay = Relay::new(pool.clone(), bus.clone(), schema, config.outbox.batch, Duration::from_millis(config.outbox.poll_interval_ms));
+        let sweeper = Sweeper::new(pool.clone(), clock, config.timers.clone());
+        let timers = Arc::new(timers::IntakeTimers { state: state.clone() });
+        let consumer = Consumer::new(pool, bus, config.consumer.clone(), events::review_outcomes_spec(&config.nats.subject_prefix));
+        let outcomes = Arc::new(events::ReviewOutcomes { state: state.clone() });
+        let consumer_shutdown = shutdown.clone();
+        let tasks = vec![
+            tokio::spawn(relay.run(shutdown.clone())),
+            tokio::spawn(sweeper.run(timers, shutdown)),
+            tokio::spawn(async move {
+                if let Err(err) = consumer.run(outcomes, consumer_shutdown).await {
+                    // Without it case statuses stop following review; say so loudly.
+                    tracing::error!(consumer = events::REVIEW_OUTCOMES, error = %err, "consumer of review outcomes failed");
+                }
+            }),
+        ];
         Ok(Intake { state, tasks, max_request_bytes: config.objects.max_object_bytes.saturating_add(64 * 1024) })
     }
 

@@ -10,6 +10,8 @@ use uuid::Uuid;
 use yuetan_platform::batch::WriteBatch;
 use yuetan_platform::Error;
 
+use crate::domain::case::CaseStatus;
+
 /// Intake's own tables; versions from 1000 (the platform's are below).
 pub fn migrations() -> Migrator {
     sqlx::migrate!("./migrations")
@@ -472,7 +474,8 @@ pub struct Report {
     pub necessity: String,
 }
 
-/// The approval form (R-START-3), with the supplements of later rounds.
+/// The approval form (R-START-3), with the supplements of later rounds and
+/// what review asked for each time it returned the form.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Form {
     pub proposal: String,
@@ -480,6 +483,18 @@ pub struct Form {
     pub evidence: Vec<Evidence>,
     #[serde(default)]
     pub supplements: Vec<String>,
+    #[serde(default)]
+    pub returns: Vec<ReviewReturn>,
+}
+
+/// One return for supplement, as `review.review_returned` reported it: the
+/// section answers it with the next supplement.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ReviewReturn {
+    pub round: u32,
+    pub missing: String,
+    pub opinion: String,
+    pub returned_by: String,
 }
 
 const CASE_COLUMNS: &str = "id, number, clue_id, lead_organ, division, section, co_departments, major, status, party_id, \
@@ -550,12 +565,20 @@ pub async fn case(conn: &mut PgConnection, id: Uuid, for_update: bool) -> Result
 /// R-SCOPE-3 X2: the earlier cases of this party for this violation type,
 /// in every organ and county of the deployment, that were opened for an
 /// interview or referred to penalty.
+///
+/// A case that legality review rejected (R-START-3) or whose approval was
+/// denied (R-START-4) is left out: it never became an interview or a
+/// penalty, and X2 excludes only a party "already penalised or interviewed"
+/// (R-SCOPE-3), so the party is eligible again.
 pub async fn prior_cases(conn: &mut PgConnection, party_identity: &[u8], violation_type: &str) -> Result<Vec<CaseRow>, Error> {
     Ok(sqlx::query_as(&format!(
-        "SELECT {CASE_COLUMNS} FROM cases WHERE party_identity = $1 AND violation_type = $2 ORDER BY id"
+        "SELECT {CASE_COLUMNS} FROM cases
+         WHERE party_identity = $1 AND violation_type = $2 AND status <> ALL($3)
+         ORDER BY id"
     ))
     .bind(party_identity)
     .bind(violation_type)
+    .bind(vec![CaseStatus::Rejected.as_str(), CaseStatus::Denied.as_str()])
     .fetch_all(&mut *conn)
     .await?)
 }

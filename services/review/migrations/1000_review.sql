@@ -52,11 +52,11 @@ CREATE TABLE tasks (
     supplement          TEXT NOT NULL DEFAULT '',
     -- document reviews: the document, as the requesting event named it
     document            JSONB,
-    created_at          TIMESTAMPTZ NOT NULL,
-    -- One legality round per submission, one approval per case, one task per
-    -- document revision: a redelivered event cannot open a second task.
-    UNIQUE (case_id, kind, round)
+    created_at          TIMESTAMPTZ NOT NULL
 );
+-- One legality round per submission, one approval per case, one task per
+-- document revision: a redelivered event cannot open a second task.
+CREATE UNIQUE INDEX tasks_round ON tasks (case_id, kind, round) WHERE kind <> 'document_review';
 CREATE UNIQUE INDEX tasks_document ON tasks ((document->>'source_service'), (document->>'document_id'), round)
     WHERE kind = 'document_review';
 -- A queue: the open tasks of an organ, nearest deadline first.

@@ -10,7 +10,8 @@
 #   5. starts `yuetan serve all` in the background (gRPC on 127.0.0.1:50051;
 #      pid and log in .local/yuetan.{pid,log}), restarting a running one;
 #   6. runs `yuetan demo case`: a sample party and clue through verification
-#      to a case submitted for review, printing its number and its events.
+#      to a case submitted for review, passed by the legal reviewer and
+#      approved by the deputy leader, printing its number and its events.
 #
 # Usage: deploy/local/up.sh      (from any folder)
 #

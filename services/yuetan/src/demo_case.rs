@@ -4,7 +4,10 @@
 //! administrator registers the organ's document code → officer registers a
 //! party (with electronic-service consent), uploads an inspection record,
 //! registers a clue → verifies it (screening, repeat check, case number) →
-//! submits the approval form to legality review.
+//! submits the approval form to legality review → review opens the legality
+//! review on intake's event; a legal reviewer of the organ (not the proposer:
+//! separation of duties) passes all five points → the approval task opens;
+//! the deputy leader (the leader, for a major case) approves.
 //!
 //! Tokens are signed with the configured HS256 development key, so the demo
 //! runs against a local deployment only.
@@ -21,12 +24,14 @@ use tonic::metadata::MetadataValue;
 use tonic::transport::Channel;
 use tonic::Request;
 use yuetan_intake::domain::party_id::CreditCode;
-use yuetan_platform::auth::{Claims, KeyAlgorithm, TokenIssuer};
+use yuetan_platform::auth::{roles, Claims, KeyAlgorithm, TokenIssuer};
 use yuetan_platform::Config;
 use yuetan_proto::common::{Date, Organ};
 use yuetan_proto::events::{event::Payload, Event};
 use yuetan_proto::intake as pb;
 use yuetan_proto::intake::intake_service_client::IntakeServiceClient;
+use yuetan_proto::review as review_pb;
+use yuetan_proto::review::review_service_client::ReviewServiceClient;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -61,9 +66,26 @@ impl Tokens {
 
     /// As the demo's case officer of the Chengguan market supervision bureau.
     fn officer<T>(&self, message: T) -> anyhow::Result<Request<T>> {
-        self.bearer("demo-officer-1", ORGAN, DIVISION, &["case_officer", "section_chief"], message)
+        self.bearer(PROPOSER, ORGAN, DIVISION, &["case_officer", "section_chief"], message)
+    }
+
+    /// As the organ's legal reviewer (法制审核): another officer than the proposer.
+    fn reviewer<T>(&self, message: T) -> anyhow::Result<Request<T>> {
+        self.bearer(REVIEWER, ORGAN, DIVISION, &[roles::LEGAL_REVIEWER], message)
+    }
+
+    /// As the organ's approver: the deputy leader, or the leader for a major case.
+    fn approver<T>(&self, role: &str, message: T) -> anyhow::Result<Request<T>> {
+        let officer = if role == roles::LEADER { "demo-leader-1" } else { "demo-deputy-leader-1" };
+        self.bearer(officer, ORGAN, DIVISION, &[role], message)
     }
 }
+
+/// The case officer who proposes the interview.
+const PROPOSER: &str = "demo-officer-1";
+const REVIEWER: &str = "demo-reviewer-1";
+/// How long the demo waits for review to open a task after the event that opens it.
+const TASK_WAIT: Duration = Duration::from_secs(20);
 
 const ORGAN: &str = "620102-SJ";
 const DIVISION: &str = "620102";
@@ -77,13 +99,19 @@ pub async fn run(config_file: Option<&Path>, args: Args) -> anyhow::Result<ExitC
     let server = args.server.unwrap_or_else(|| format!("http://{}", config.grpc.listen));
 
     let nats = async_nats::connect(&config.nats.url).await.with_context(|| format!("connecting to NATS at {}", config.nats.url))?;
-    let mut events = nats.subscribe(format!("{}.>", config.nats.subject_prefix)).await?;
+    // Subscribed before anything happens, so no event of the case is missed.
+    let prefix = &config.nats.subject_prefix;
+    let mut events = futures::stream::select(
+        nats.subscribe(format!("{prefix}.*.*.*.intake.>")).await?,
+        nats.subscribe(format!("{prefix}.*.*.*.review.>")).await?,
+    );
     let channel = Channel::from_shared(server.clone())?
         .connect_timeout(Duration::from_secs(5))
         .connect()
         .await
         .with_context(|| format!("connecting to {server}; is `yuetan serve all` running?"))?;
-    let mut intake = IntakeServiceClient::new(channel);
+    let mut intake = IntakeServiceClient::new(channel.clone());
+    let mut review = ReviewServiceClient::new(channel);
 
     intake
         .put_organ(tokens.bearer("demo-admin", "62-ADMIN", "620000", &["admin"], pb::PutOrganRequest {
@@ -171,7 +199,7 @@ pub async fn run(config_file: Option<&Path>, args: Args) -> anyhow::Result<ExitC
             case_id: case.id.clone(),
             approval_form: Some(pb::ApprovalForm {
                 proposal: "拟约谈该企业法定代表人，督促其补报年度报告。".into(),
-                proposed_interviewers: vec!["demo-officer-1".into(), "demo-officer-2".into()],
+                proposed_interviewers: vec![PROPOSER.into(), "demo-officer-2".into()],
                 evidence: vec![evidence],
             }),
         })?)
@@ -179,22 +207,125 @@ pub async fn run(config_file: Option<&Path>, args: Args) -> anyhow::Result<ExitC
         .into_inner();
     println!("case       {} submitted for legality review (round {})", submitted.number, submitted.review_round);
 
-    // The events of this case, as any subscriber of the stream sees them.
-    let expected = ["intake.clue_registered", "intake.clue_verified", "intake.case_opened", "intake.case_submitted"];
+
+    // Review opens the legality review when intake's case_submitted reaches it.
+    let (file, task) = wait_for_task(&mut review, &tokens, &case.id, |t| {
+        t.kind == review_pb::TaskKind::LegalityReview as i32 && t.round == submitted.review_round && t.status == review_pb::TaskStatus::Open as i32
+    })
+    .await
+    .context("waiting for the legality review")?;
+    let checklist = [
+        review_pb::ChecklistItem::ProperParty,
+        review_pb::ChecklistItem::FactsClear,
+        review_pb::ChecklistItem::EvidenceSufficient,
+        review_pb::ChecklistItem::LawCorrectlyApplied,
+        review_pb::ChecklistItem::ProcedureLawful,
+    ]
+    .into_iter()
+    .map(|item| review_pb::ChecklistEntry { item: item as i32, passed: true, comment: String::new() })
+    .collect();
+    let reviewed = review
+        .decide_review(tokens.reviewer(review_pb::DecideReviewRequest {
+            request_id: format!("demo-review-{serial}"),
+            task_id: task.id.clone(),
+            checklist,
+            decision: review_pb::ReviewDecision::Pass as i32,
+            missing: String::new(),
+            opinion: "主体适格，事实清楚，证据充分，适用法律正确，程序合法，同意约谈。".into(),
+        })?)
+        .await?
+        .into_inner();
+    let deadline = reviewed.deadline.as_ref().map(|d| d.iso.clone()).unwrap_or_default();
+    println!("review     {} legality review {} (round {}, deadline {deadline})", file.case_number, past_tense(&reviewed.decision), reviewed.round);
+
+    // The pass opened the approval: the deputy leader's, or the leader's for a major case.
+    let role = if file.major { roles::LEADER } else { roles::DEPUTY_LEADER };
+    let (_, approval) = wait_for_task(&mut review, &tokens, &case.id, |t| {
+        t.kind == review_pb::TaskKind::Approval as i32 && t.status == review_pb::TaskStatus::Open as i32
+    })
+    .await
+    .context("waiting for the approval task")?;
+    let approved = review
+        .decide_approval(tokens.approver(role, review_pb::DecideApprovalRequest {
+            request_id: format!("demo-approve-{serial}"),
+            task_id: approval.id.clone(),
+            decision: review_pb::ApprovalDecision::Approve as i32,
+            opinion: "同意约谈该企业法定代表人，督促其补报年度报告。".into(),
+            collective: None,
+        })?)
+        .await?
+        .into_inner();
+    println!("approval   {} {} by {}", file.case_number, past_tense(&approved.decision), role.replace('_', " "));
+
+    // The events of this case, as any subscriber of the stream sees them,
+    // printed in the case's order.
+    let expected = [
+        "intake.clue_registered",
+        "intake.clue_verified",
+        "intake.case_opened",
+        "intake.case_submitted",
+        "review.review_opened",
+        "review.review_passed",
+        "review.case_approved",
+    ];
     let mut seen: HashMap<String, String> = HashMap::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while seen.len() < expected.len() {
         let Ok(Some(message)) = tokio::time::timeout_at(deadline, events.next()).await else {
-            bail!("saw only {:?} of the case's events on the bus within 30 s", seen.keys().collect::<Vec<_>>());
+            let missing: Vec<&str> = expected.iter().copied().filter(|t| !seen.contains_key(*t)).collect();
+            bail!("the case's events {missing:?} did not appear on the bus within 30 s");
         };
         let Ok(event) = Event::decode(message.payload.as_ref()) else { continue };
         let ours = event.case_id == case.id
             || matches!(&event.payload, Some(Payload::ClueRegistered(c)) if c.clue_id == clue.id);
         if ours && expected.contains(&event.r#type.as_str()) && !seen.contains_key(&event.r#type) {
-            println!("event      {:<24} subject={} case_version={} id={}", event.r#type, message.subject, event.case_version, event.id);
-            seen.insert(event.r#type.clone(), event.id.clone());
+            let line = format!("event      {:<24} subject={} case_version={} id={}", event.r#type, message.subject, event.case_version, event.id);
+            seen.insert(event.r#type.clone(), line);
         }
     }
-    println!("demo ok: case {} is with legality review; {} events seen on the bus", submitted.number, seen.len());
+    for event_type in expected {
+        println!("{}", seen[event_type]);
+    }
+    println!("demo ok: case {} approved; {} events seen on the bus", submitted.number, seen.len());
     Ok(ExitCode::SUCCESS)
+}
+
+/// "pass" → "passed", "approve" → "approved" (the decisions the demo makes).
+fn past_tense(decision: &str) -> String {
+    match decision {
+        "pass" => "passed".into(),
+        "approve" => "approved".into(),
+        other => format!("decided {other:?}"),
+    }
+}
+
+/// Polls the case's review file, as the organ's legal reviewer, until a task
+/// of it matches `wanted` (review opens tasks on events, a moment after the
+/// call that caused them). The file is `NOT_FOUND` until review has learned
+/// the case.
+async fn wait_for_task(
+    review: &mut ReviewServiceClient<Channel>,
+    tokens: &Tokens,
+    case_id: &str,
+    wanted: impl Fn(&review_pb::Task) -> bool,
+) -> anyhow::Result<(review_pb::ReviewFile, review_pb::Task)> {
+    let deadline = tokio::time::Instant::now() + TASK_WAIT;
+    let mut last = String::from("review has not learned the case");
+    loop {
+        match review.get_review(tokens.reviewer(review_pb::GetReviewRequest { case_id: case_id.to_string() })?).await {
+            Ok(file) => {
+                let file = file.into_inner();
+                if let Some(task) = file.tasks.iter().find(|t| wanted(t)).cloned() {
+                    return Ok((file, task));
+                }
+                last = format!("the case is {}", file.status);
+            }
+            Err(status) if status.code() == tonic::Code::NotFound => {}
+            Err(status) => return Err(status.into()),
+        }
+        if tokio::time::Instant::now() >= deadline {
+            bail!("no such task within {} s ({last}); is review running (`yuetan serve all`)?", TASK_WAIT.as_secs());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

@@ -42,7 +42,7 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum DemoCommand {
-    /// A sample case through a running `yuetan serve all`: party, clue, verification, submission; prints the case number and its events.
+    /// A sample case through a running `yuetan serve all`: party, clue, verification, submission, legality review, approval; prints the case number and its events.
     Case(demo_case::Args),
     /// Sample events through the outbox, JetStream and a consumer (the backbone alone).
     Pipeline(demo_pipeline::Args),

@@ -1,7 +1,8 @@
 //! `yuetan serve <service>|all`: one service, or all of them in one process
 //! (a small county). Runs the gRPC server (health, reflection, `WhoAmI` and
-//! the services' APIs), each service's outbox relay and timer sweeper, until
-//! SIGINT or SIGTERM; in-flight calls finish, then the background tasks stop.
+//! the services' APIs), each service's outbox relay, timer sweeper and event
+//! consumers, until SIGINT or SIGTERM; in-flight calls finish, then the
+//! background tasks stop.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -16,12 +17,13 @@ use yuetan_platform::outbox::Relay;
 use yuetan_calendar::{Calendar, SharedCalendar};
 use yuetan_intake::Intake;
 use yuetan_platform::clock::SharedClock;
+use yuetan_review::Review;
 use yuetan_platform::server::{self, Services};
 use yuetan_platform::{db, Config, SystemClock};
 
 /// Services that exist today. The business services arrive with their issues.
-const AVAILABLE: &[&str] = &["all", "platform", "intake"];
-const PLANNED: &[&str] = &["review", "scheduling", "rectification", "supervision"];
+const AVAILABLE: &[&str] = &["all", "platform", "intake", "review"];
+const PLANNED: &[&str] = &["scheduling", "rectification", "supervision"];
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -56,20 +58,24 @@ pub async fn run(config_file: Option<&Path>, args: Args) -> anyhow::Result<ExitC
         let relay = Relay::new(pool, bus, schema, config.outbox.batch, Duration::from_millis(config.outbox.poll_interval_ms));
         tasks.push(tokio::spawn(relay.run(background.clone())));
     }
-    if service == "intake" || service == "all" {
+    let runs = |name: &str| service == name || service == "all";
+    if runs("intake") || runs("review") {
+        // One clock and one calendar for every service of the process: a
+        // SIGHUP reload reaches them all.
         let clock: SharedClock = Arc::new(SystemClock);
-        let calendar = match &config.calendar.holidays_file {
-            Some(path) => SharedCalendar::new(
-                Calendar::load(path).with_context(|| format!("calendar.holidays_file {}", path.display()))?,
-            ),
-            None => SharedCalendar::new(Calendar::builtin()),
-        };
-        if let Some(path) = config.calendar.holidays_file.clone() {
-            tokio::spawn(reload_calendar_on_hangup(calendar.clone(), path));
+        let calendar = holiday_calendar(&config)?;
+        if runs("intake") {
+            let intake = Intake::start(&config, clock.clone(), calendar.clone(), background.clone())
+                .await
+                .context("starting intake")?;
+            services = services.add_authenticated(intake.grpc());
+            tasks.extend(intake.tasks);
         }
-        let intake = Intake::start(&config, clock, calendar, background.clone()).await.context("starting intake")?;
-        services = services.add_authenticated(intake.grpc());
-        tasks.extend(intake.tasks);
+        if runs("review") {
+            let review = Review::start(&config, clock, calendar, background.clone()).await.context("starting review")?;
+            services = services.add_authenticated(review.grpc());
+            tasks.extend(review.tasks);
+        }
     }
 
     let listener = server::bind(config.grpc.listen).await?;
@@ -80,6 +86,19 @@ pub async fn run(config_file: Option<&Path>, args: Args) -> anyhow::Result<ExitC
         let _ = task.await;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The holiday calendar the services share: `calendar.holidays_file` if
+/// set (reloaded on SIGHUP), else the data built into the binary.
+fn holiday_calendar(config: &Config) -> anyhow::Result<SharedCalendar> {
+    let Some(path) = config.calendar.holidays_file.clone() else {
+        return Ok(SharedCalendar::new(Calendar::builtin()));
+    };
+    let calendar = SharedCalendar::new(
+        Calendar::load(&path).with_context(|| format!("calendar.holidays_file {}", path.display()))?,
+    );
+    tokio::spawn(reload_calendar_on_hangup(calendar.clone(), path));
+    Ok(calendar)
 }
 
 /// SIGHUP reloads the holiday file: a new year's State Council notice goes

@@ -75,12 +75,11 @@ fn the_demo_runs_events_through_outbox_jetstream_and_consumer() {
 
 #[test]
 fn r_time_1_serve_refuses_a_holiday_file_that_does_not_load_naming_the_setting() {
-    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/local/yuetan.toml");
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("holidays.toml");
     std::fs::write(&bad, "[2027]\nholidays = [\"2027-13-01\"]\n").unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_yuetan"))
-        .args(["--config", config, "serve", "intake"])
+        .args(["--config", LOCAL_CONFIG, "serve", "intake"])
         .env("YUETAN_CALENDAR__HOLIDAYS_FILE", &bad)
         .env("YUETAN_TELEMETRY__FILTER", "error")
         .output()
@@ -103,50 +102,90 @@ fn wait_for_line(lines: &std::sync::mpsc::Receiver<String>, needle: &str) -> Str
     }
 }
 
-#[test]
-fn r_time_1_serve_reloads_the_holiday_file_on_sighup_and_keeps_the_old_data_when_it_does_not_load() {
-    use std::io::BufRead;
-    let runtime = tokio::runtime::Runtime::new().unwrap();
+/// The local configuration, pointed at the test servers: a database, a
+/// stream and a subject prefix of this test's own.
+struct TestEnv {
+    vars: Vec<(&'static str, String)>,
+    _dir: tempfile::TempDir,
+}
+
+const LOCAL_CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/local/yuetan.toml");
+
+fn test_env(runtime: &tokio::runtime::Runtime) -> TestEnv {
     let (database_url, nats_url, unique) = runtime.block_on(async {
         let stack = yuetan_testkit::stack().await;
         (stack.fresh_database().await.unwrap(), stack.nats_url.clone(), stack.unique_name(""))
     });
-    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/local/yuetan.toml");
+    let dir = tempfile::tempdir().unwrap();
+    let vars = vec![
+        ("YUETAN_DATABASE__URL", database_url),
+        ("YUETAN_NATS__URL", nats_url),
+        ("YUETAN_NATS__STREAM", format!("T{unique}")),
+        ("YUETAN_NATS__SUBJECT_PREFIX", format!("t{unique}.ev")),
+        ("YUETAN_OBJECTS__ROOT", dir.path().join("objects").display().to_string()),
+    ];
+    TestEnv { vars, _dir: dir }
+}
+
+/// `yuetan serve <service>` in the background, its stdout line by line;
+/// stopped with SIGTERM however the test ends.
+struct Serve {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Serve {
+    fn start(service: &str, env: &TestEnv, extra: &[(&str, &str)]) -> Serve {
+        use std::io::BufRead;
+        let mut command = Command::new(env!("CARGO_BIN_EXE_yuetan"));
+        command
+            .args(["--config", LOCAL_CONFIG, "serve", service])
+            .env("YUETAN_GRPC__LISTEN", "127.0.0.1:0")
+            .env("YUETAN_TELEMETRY__FORMAT", "json")
+            .stdout(std::process::Stdio::piped());
+        for (key, value) in &env.vars {
+            command.env(key, value);
+        }
+        for (key, value) in extra {
+            command.env(key, value);
+        }
+        let mut child = command.spawn().unwrap();
+        let (send, lines) = std::sync::mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = send.send(line);
+            }
+        });
+        Serve { child, lines }
+    }
+
+    /// Waits until it serves; its gRPC address as a URL.
+    fn url(&self) -> String {
+        let line = wait_for_line(&self.lines, "serving gRPC on ");
+        let addr = line.rsplit("serving gRPC on ").next().unwrap().trim();
+        format!("http://{addr}")
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn r_time_1_serve_reloads_the_holiday_file_on_sighup_and_keeps_the_old_data_when_it_does_not_load() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let env = test_env(&runtime);
     let data = concat!(env!("CARGO_MANIFEST_DIR"), "/../calendar/data/holidays.toml");
     let dir = tempfile::tempdir().unwrap();
     let holidays = dir.path().join("holidays.toml");
     std::fs::copy(data, &holidays).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_yuetan"))
-        .args(["--config", config, "serve", "intake"])
-        .env("YUETAN_DATABASE__URL", &database_url)
-        .env("YUETAN_NATS__URL", &nats_url)
-        .env("YUETAN_NATS__STREAM", format!("T{unique}"))
-        .env("YUETAN_NATS__SUBJECT_PREFIX", format!("t{unique}.ev"))
-        .env("YUETAN_GRPC__LISTEN", "127.0.0.1:0")
-        .env("YUETAN_OBJECTS__ROOT", dir.path().join("objects"))
-        .env("YUETAN_CALENDAR__HOLIDAYS_FILE", &holidays)
-        .env("YUETAN_TELEMETRY__FORMAT", "json")
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (send, lines) = std::sync::mpsc::channel();
-    let stdout = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = send.send(line);
-        }
-    });
-    // Stopped however the test ends.
-    struct Stop(std::process::Child);
-    impl Drop for Stop {
-        fn drop(&mut self) {
-            let _ = Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status();
-            let _ = self.0.wait();
-        }
-    }
-    let pid = child.id().to_string();
-    let _stop = Stop(child);
-    wait_for_line(&lines, "serving gRPC");
+    let serve = Serve::start("intake", &env, &[("YUETAN_CALENDAR__HOLIDAYS_FILE", holidays.to_str().unwrap())]);
+    serve.url();
+    let pid = serve.child.id().to_string();
     let hangup = || {
         let status = Command::new("kill").args(["-HUP", &pid]).status().unwrap();
         assert!(status.success());
@@ -154,13 +193,67 @@ fn r_time_1_serve_reloads_the_holiday_file_on_sighup_and_keeps_the_old_data_when
 
     std::fs::write(&holidays, "[2027]\nholidays = [\"2027-13-01\"]\n").unwrap();
     hangup();
-    let refused = wait_for_line(&lines, "holiday calendar not reloaded");
+    let refused = wait_for_line(&serve.lines, "holiday calendar not reloaded");
     assert!(refused.contains("2027"), "the error names what is wrong: {refused}");
 
     std::fs::copy(data, &holidays).unwrap();
     hangup();
-    let reloaded = wait_for_line(&lines, "holiday calendar reloaded");
+    let reloaded = wait_for_line(&serve.lines, "holiday calendar reloaded");
     assert!(reloaded.contains("2026"), "the years loaded are logged: {reloaded}");
-    drop(_stop);
+    drop(serve);
+    drop(runtime);
+}
+
+#[test]
+fn serve_review_runs_review_alone() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let env = test_env(&runtime);
+    let serve = Serve::start("review", &env, &[]);
+    assert!(serve.url().starts_with("http://127.0.0.1:"));
+    drop(serve);
+    drop(runtime);
+}
+
+#[test]
+fn r_start_3_r_start_4_the_case_demo_takes_a_case_through_legality_review_and_approval() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let env = test_env(&runtime);
+    let serve = Serve::start("all", &env, &[]);
+    let url = serve.url();
+    let mut demo = Command::new(env!("CARGO_BIN_EXE_yuetan"));
+    demo.args(["--config", LOCAL_CONFIG, "demo", "case", "--server", &url]);
+    for (key, value) in &env.vars {
+        demo.env(key, value);
+    }
+    let output = demo.output().unwrap();
+    let out = stdout(&output);
+    assert!(output.status.success(), "{out}\n{}", String::from_utf8_lossy(&output.stderr));
+    let number = "兰城市监约〔";
+    let line = |prefix: &str| out.lines().find(|l| l.starts_with(prefix)).unwrap_or_else(|| panic!("no {prefix:?} line in\n{out}"));
+    assert!(out.lines().any(|l| l.starts_with("case ") && l.ends_with("submitted for legality review (round 1)")), "{out}");
+    let review = line("review ");
+    assert!(review.contains(number) && review.contains("legality review passed (round 1, deadline 20"), "{out}");
+    let approval = line("approval ");
+    assert!(approval.contains(number) && approval.ends_with("approved by deputy leader"), "{out}");
+    let events: Vec<&str> = out.lines().filter(|l| l.starts_with("event ")).collect();
+    let types: Vec<&str> = events.iter().map(|l| l.split_whitespace().nth(1).unwrap()).collect();
+    assert_eq!(
+        types,
+        [
+            "intake.clue_registered",
+            "intake.clue_verified",
+            "intake.case_opened",
+            "intake.case_submitted",
+            "review.review_opened",
+            "review.review_passed",
+            "review.case_approved",
+        ],
+        "{out}"
+    );
+    let prefix = &env.vars.iter().find(|(k, _)| *k == "YUETAN_NATS__SUBJECT_PREFIX").unwrap().1;
+    assert!(events[6].contains(&format!("subject={prefix}.62.01.02.review.case_approved ")), "{out}");
+    assert!(out.lines().last().unwrap().starts_with("demo ok: case 兰城市监约〔"), "{out}");
+    assert!(out.trim_end().ends_with("approved; 7 events seen on the bus"), "{out}");
+    drop(serve);
     drop(runtime);
 }

@@ -9,7 +9,7 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool};
 
-use crate::config::validate_identifier;
+use crate::config::{validate_identifier, Config};
 use crate::error::Error;
 
 /// The platform's own tables: outbox, inbox, dead letters, timers, audit log.
@@ -60,4 +60,16 @@ pub async fn connect(url: &str, schema: &str, max_connections: u32) -> Result<Pg
 pub async fn migrate(pool: &PgPool, mut migrator: Migrator) -> Result<(), Error> {
     migrator.set_ignore_missing(true);
     migrator.run(pool).await.map_err(|err| Error::Internal(format!("migration failed: {err}")))
+}
+
+/// A business service's database at start: its schema (`config.schema()`
+/// when the process runs only this service, the service's name when it
+/// runs beside others in `serve all`), a pool on it, the platform's
+/// migrations and then the service's own. Returns the pool and the schema.
+pub async fn open_service(config: &Config, service: &str, migrations: Migrator) -> Result<(PgPool, String), Error> {
+    let schema = if config.service == service { config.schema() } else { service.to_string() };
+    let pool = connect(config.database.url.expose(), &schema, config.database.max_connections).await?;
+    migrate(&pool, platform_migrations()).await?;
+    migrate(&pool, migrations).await?;
+    Ok((pool, schema))
 }

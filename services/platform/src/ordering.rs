@@ -13,22 +13,21 @@
 //! - the next one (`last + 1`): applied, and `last` moves on;
 //! - already covered (`<= last`): skipped, like a duplicate;
 //! - early (`> last + 1`): not applied; the runner asks JetStream to deliver
-//!   it again after [`EARLY_RETRY`], by which time its predecessor has
-//!   usually been applied. It is never applied out of order.
+//!   it again after the configured backoff (`consumer.backoff_ms`: 100 ms,
+//!   1 s, 5 s, 15 s), by which time its predecessor has usually been
+//!   applied. It is never applied out of order. Those deliveries count
+//!   towards `consumer.max_deliver`: an event whose predecessor has not come
+//!   after them all (≈ 21 s with the defaults) is dead-lettered with the
+//!   reason, for the operator.
 //!
 //! Events without a case, or with `case_version` 0 (outside any case's
 //! sequence, e.g. a document-review request), pass the guard untouched.
-
-use std::time::Duration;
 
 use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::consumer::Delivery;
 use crate::error::Error;
-
-/// How long an early event waits before JetStream delivers it again.
-pub const EARLY_RETRY: Duration = Duration::from_millis(500);
 
 /// What the guard says about one delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -64,10 +64,7 @@ impl Review {
         calendar: SharedCalendar,
         shutdown: CancellationToken,
     ) -> Result<Review, Error> {
-        let schema = if config.service == SERVICE { config.schema() } else { SERVICE.to_string() };
-        let pool = db::connect(config.database.url.expose(), &schema, config.database.max_connections).await?;
-        db::migrate(&pool, db::platform_migrations()).await?;
-        db::migrate(&pool, store::migrations()).await?;
+        let (pool, schema) = db::open_service(config, SERVICE, store::migrations()).await?;
         let bus = Bus::connect(&config.nats).await?;
         let state = Arc::new(State {
             pool: pool.clone(),

@@ -143,11 +143,9 @@ impl ReviewApi {
         } else {
             String::new()
         };
-        let mut tasks = Vec::with_capacity(rows.len());
-        for t in &rows {
-            let number = store::case(&mut conn, t.case_id, false).await?.map(|c| c.number).unwrap_or_default();
-            tasks.push(self.show(t, &number));
-        }
+        let case_ids: Vec<Uuid> = rows.iter().map(|t| t.case_id).collect();
+        let numbers = store::case_numbers(&mut conn, &case_ids).await?;
+        let tasks = rows.iter().map(|t| self.show(t, numbers.get(&t.case_id).map(String::as_str).unwrap_or(""))).collect();
         Ok(pb::ListMyTasksResponse { tasks, next_page_token })
     }
 

@@ -56,10 +56,10 @@ impl ReviewEvents {
                 self.state.case_opened(conn, case).await?;
             }
             Some(Payload::CaseSubmitted(submitted)) => {
-                let case_id = case_id(delivery)?;
-                let known = store::case(conn, case_id, false).await?;
+                // Status and version come from the stored case, read under
+                // its lock by `submitted`.
                 let case = CaseRow {
-                    case_id,
+                    case_id: case_id(delivery)?,
                     number: submitted.number.clone(),
                     division: event.jurisdiction.clone(),
                     lead_organ: event.organ.clone(),
@@ -68,7 +68,7 @@ impl ReviewEvents {
                     proposed_by: submitted.proposed_by.clone(),
                     party_name: submitted.party.as_ref().map(|p| p.name.clone()).unwrap_or_default(),
                     violation_type: submitted.violation_type.clone(),
-                    status: known.map(|k| k.status).unwrap_or_default(),
+                    status: String::new(),
                     version: 0,
                     updated_at: now,
                 };

@@ -72,6 +72,32 @@ impl State {
             .map_err(|e| Error::Internal(format!("calendar: {e}")))
     }
 
+    /// Review's event envelope; `case_version` 0 is outside the case's sequence.
+    #[allow(clippy::too_many_arguments)]
+    fn event(
+        &self,
+        event_type: &str,
+        case_id: Uuid,
+        case_version: i64,
+        jurisdiction: &str,
+        organ: &str,
+        by: By<'_>,
+        causation: &str,
+        payload: Payload,
+    ) -> NewEvent {
+        NewEvent {
+            event_type: event_type.to_string(),
+            case_id: Some(case_id),
+            case_version: u64::try_from(case_version).unwrap_or(0),
+            jurisdiction: jurisdiction.to_string(),
+            organ: organ.to_string(),
+            actor: by.proto(),
+            correlation_id: None,
+            causation_id: (!causation.is_empty()).then(|| causation.to_string()),
+            payload,
+        }
+    }
+
     /// Writes an event of the case: the next of review's sequence for it.
     #[allow(clippy::too_many_arguments)]
     async fn emit(
@@ -85,17 +111,7 @@ impl State {
         now: DateTime<Utc>,
     ) -> Result<(), Error> {
         case.version += 1;
-        let event = NewEvent {
-            event_type: event_type.to_string(),
-            case_id: Some(case.case_id),
-            case_version: u64::try_from(case.version).unwrap_or(0),
-            jurisdiction: case.division.clone(),
-            organ: case.lead_organ.clone(),
-            actor: by.proto(),
-            correlation_id: None,
-            causation_id: (!causation.is_empty()).then(|| causation.to_string()),
-            payload,
-        };
+        let event = self.event(event_type, case.case_id, case.version, &case.division, &case.lead_organ, by, causation, payload);
         self.outbox.write(conn, event, now).await?;
         Ok(())
     }
@@ -169,6 +185,18 @@ impl State {
             document: None,
             created_at: now,
         })
+    }
+
+    /// Records an officer's decision on an open task and stops its timer.
+    async fn close_task(&self, conn: &mut PgConnection, actor: &Actor, task: &mut TaskRow, decision: &str, opinion: &str, now: DateTime<Utc>) -> Result<(), Error> {
+        task.status = "decided".into();
+        task.decision = decision.into();
+        task.decided_by = actor.officer_id.clone();
+        task.decided_at = Some(now);
+        task.opinion = opinion.to_string();
+        store::update_task(conn, task).await?;
+        timers::cancel(conn, DEADLINE_TIMER, &task.id.to_string(), now).await?;
+        Ok(())
     }
 
     /// intake.case_opened: review learns the case (awaiting submission).
@@ -248,15 +276,9 @@ impl State {
         let before = audit_task(&task);
         case.status = CaseState::parse(&case.status)?.reviewed(outcome)?.as_str().into();
         case.updated_at = now;
-        task.status = "decided".into();
-        task.decision = outcome.as_str().into();
-        task.decided_by = actor.officer_id.clone();
-        task.decided_at = Some(now);
-        task.opinion = opinion.to_string();
         task.missing = missing.to_string();
         task.checklist = Json(checklist.clone());
-        store::update_task(conn, &task).await?;
-        timers::cancel(conn, DEADLINE_TIMER, &task.id.to_string(), now).await?;
+        self.close_task(conn, actor, &mut task, outcome.as_str(), opinion, now).await?;
         let results: Vec<ev::ChecklistResult> = checklist
             .iter()
             .map(|c| ev::ChecklistResult { item: c.item.as_str().into(), passed: c.passed, comment: c.comment.clone() })
@@ -265,11 +287,10 @@ impl State {
         let (event_type, payload) = match outcome {
             domain::ReviewOutcome::Pass => {
                 let (role, limit) = domain::approver(case.major);
-                let approval = self.new_task(&case, TaskKind::Approval, 1, role, limit, cst_date(now), now)?;
-                let mut approval_copy = approval.clone();
-                approval_copy.proposal = task.proposal.clone();
+                let mut approval = self.new_task(&case, TaskKind::Approval, 1, role, limit, cst_date(now), now)?;
+                approval.proposal = task.proposal.clone();
                 let approval = self
-                    .open_task(conn, approval_copy, now)
+                    .open_task(conn, approval, now)
                     .await?
                     .ok_or_else(|| Error::FailedPrecondition(format!("case {} already has an approval task", case.case_id)))?;
                 ("review.review_passed", Payload::ReviewPassed(ev::ReviewPassed {
@@ -323,14 +344,8 @@ impl State {
         let before = audit_task(&task);
         case.status = CaseState::parse(&case.status)?.decided(approve)?.as_str().into();
         case.updated_at = now;
-        task.status = "decided".into();
-        task.decision = if approve { "approve" } else { "deny" }.into();
-        task.decided_by = actor.officer_id.clone();
-        task.decided_at = Some(now);
-        task.opinion = opinion.to_string();
         task.collective = collective.clone().map(Json);
-        store::update_task(conn, &task).await?;
-        timers::cancel(conn, DEADLINE_TIMER, &task.id.to_string(), now).await?;
+        self.close_task(conn, actor, &mut task, if approve { "approve" } else { "deny" }, opinion, now).await?;
         let record = collective.map(|c| ev::CollectiveDecisionRecord {
             meeting_date: Some(date(c.meeting_date)),
             attendees: c.attendees,
@@ -438,23 +453,8 @@ impl State {
     ) -> Result<TaskRow, Error> {
         let before = audit_task(&task);
         let document = task.document.clone().map(|d| d.0).ok_or_else(|| Error::Internal(format!("task {} has no document", task.id)))?;
-        task.status = "decided".into();
-        task.decision = if pass { "pass" } else { "return" }.into();
-        task.decided_by = actor.officer_id.clone();
-        task.decided_at = Some(now);
-        task.opinion = comments.to_string();
-        store::update_task(conn, &task).await?;
-        timers::cancel(conn, DEADLINE_TIMER, &task.id.to_string(), now).await?;
-        let event = NewEvent {
-            event_type: "review.document_review_decided".into(),
-            case_id: Some(task.case_id),
-            case_version: 0,
-            jurisdiction: task.division.clone(),
-            organ: task.organ.clone(),
-            actor: Some(actor.to_proto()),
-            correlation_id: None,
-            causation_id: (!causation.is_empty()).then(|| causation.to_string()),
-            payload: Payload::DocumentReviewDecided(ev::DocumentReviewDecided {
+        self.close_task(conn, actor, &mut task, if pass { "pass" } else { "return" }, comments, now).await?;
+        let payload = Payload::DocumentReviewDecided(ev::DocumentReviewDecided {
                 document_id: document.document_id,
                 revision: u32::try_from(task.round).unwrap_or(0),
                 task_id: task.id.to_string(),
@@ -463,8 +463,8 @@ impl State {
                 comments: comments.to_string(),
                 decided_by: actor.officer_id.clone(),
                 source_service: document.source_service,
-            }),
-        };
+        });
+        let event = self.event("review.document_review_decided", task.case_id, 0, &task.division, &task.organ, By::Officer(actor), causation, payload);
         self.outbox.write(conn, event, now).await?;
         self.audit(conn, By::Officer(actor), &actor.organ, "document_review.decide", &format!("task/{}", task.id), Some(&before), Some(&audit_task(&task)), now)
             .await?;
@@ -492,17 +492,7 @@ impl State {
                 store::put_case(conn, &case).await?;
             }
             None => {
-                let event = NewEvent {
-                    event_type: "review.review_deadline_missed".into(),
-                    case_id: Some(task.case_id),
-                    case_version: 0,
-                    jurisdiction: task.division.clone(),
-                    organ: task.organ.clone(),
-                    actor: None,
-                    correlation_id: None,
-                    causation_id: Some(causation),
-                    payload,
-                };
+                let event = self.event("review.review_deadline_missed", task.case_id, 0, &task.division, &task.organ, By::Service, &causation, payload);
                 self.outbox.write(conn, event, now).await?;
             }
         }

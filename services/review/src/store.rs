@@ -96,6 +96,15 @@ pub async fn case(conn: &mut PgConnection, case_id: Uuid, for_update: bool) -> R
         .await?)
 }
 
+/// The document numbers of the given cases, in one query (a page of tasks).
+pub async fn case_numbers(conn: &mut PgConnection, case_ids: &[Uuid]) -> Result<std::collections::HashMap<Uuid, String>, Error> {
+    let rows: Vec<(Uuid, String)> = sqlx::query_as("SELECT case_id, number FROM cases WHERE case_id = ANY($1)")
+        .bind(case_ids)
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok(rows.into_iter().collect())
+}
+
 /// Writes the case as it is now (insert or replace).
 pub async fn put_case(conn: &mut PgConnection, c: &CaseRow) -> Result<(), Error> {
     sqlx::query(&format!(

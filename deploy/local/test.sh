@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace: cargo test --workspace --locked [ARGS...].
 # The tests start their own nats-server and PostgreSQL on ephemeral ports and
-# in temporary folders (services/testkit), so this script starts no servers:
+# in temporary folders (libs/testkit), so this script starts no servers:
 # it installs what is missing (install.sh) and tells the harness where the
 # binaries are (YUETAN_NATS_SERVER, YUETAN_PG_BIN).
 #

@@ -179,7 +179,7 @@ impl Drop for Serve {
 fn r_time_1_serve_reloads_the_holiday_file_on_sighup_and_keeps_the_old_data_when_it_does_not_load() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let env = test_env(&runtime);
-    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/../calendar/data/holidays.toml");
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/../../libs/calendar/data/holidays.toml");
     let dir = tempfile::tempdir().unwrap();
     let holidays = dir.path().join("holidays.toml");
     std::fs::copy(data, &holidays).unwrap();

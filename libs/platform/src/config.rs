@@ -75,7 +75,7 @@ pub struct Config {
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
 pub struct CalendarConfig {
-    /// A holidays TOML file (the format of `services/calendar/data/holidays.toml`)
+    /// A holidays TOML file (the format of `libs/calendar/data/holidays.toml`)
     /// to use instead of the data built into the binary; `yuetan serve`
     /// reads it again on SIGHUP, so a new year's notice needs no rebuild.
     pub holidays_file: Option<std::path::PathBuf>,

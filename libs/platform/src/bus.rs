@@ -10,6 +10,7 @@ use async_nats::jetstream::{self, stream};
 
 use crate::config::NatsConfig;
 use crate::error::Error;
+use crate::secret::{redact_url, scrub};
 
 /// A connected JetStream context plus the naming rules of the deployment.
 #[derive(Clone, Debug)]
@@ -28,9 +29,14 @@ impl Bus {
             .name("yuetan")
             .retry_on_initial_connect()
             .connection_timeout(Duration::from_secs(5))
-            .connect(&config.url)
+            .connect(config.url.expose())
             .await
-            .map_err(|err| Error::Unavailable(format!("connecting to nats at {}: {err}", config.url)))?;
+            .map_err(|err| {
+                // The client's error may echo the URL it was given; neither
+                // it nor the log may show the password.
+                let detail = scrub(&err.to_string(), config.url.expose());
+                Error::Unavailable(format!("connecting to nats at {}: {detail}", redact_url(config.url.expose())))
+            })?;
         let bus = Bus {
             jetstream: jetstream::new(client.clone()),
             client,

@@ -89,6 +89,7 @@ pub fn subject(prefix: &str, division_code: &str, event_type: &str) -> Result<St
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::secret::Secret;
 
     #[test]
     fn subject_splits_the_division_code_into_two_digit_tokens() {
@@ -101,5 +102,18 @@ mod tests {
         assert!(subject("yuetan.ev", "6201", "intake.x").is_err());
         assert!(subject("yuetan.ev", "620102", "intake").is_err());
         assert!(subject("yuetan.ev", "620102", "intake.a.b>").is_err());
+    }
+
+    #[tokio::test]
+    async fn a_connection_error_shows_no_password() {
+        let config = NatsConfig { url: Secret::new("nats://yuetan:s3cr3t-pw@127.0.0.1:99999"), ..NatsConfig::default() };
+        let err = tokio::time::timeout(Duration::from_secs(20), Bus::connect(&config))
+            .await
+            .expect("connect gave up")
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("s3cr3t-pw"), "{err}");
+        assert!(err.contains("127.0.0.1:99999"), "the error still says where: {err}");
+        assert!(!format!("{config:?}").contains("s3cr3t-pw"));
     }
 }

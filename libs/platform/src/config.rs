@@ -414,4 +414,68 @@ mod tests {
         assert_eq!(consumer.backoff(2), Duration::from_millis(20));
         assert_eq!(consumer.backoff(9), Duration::from_millis(20));
     }
+
+    /// The configuration `deploy/local/up.sh` runs with.
+    const DEV_CONFIG: &str = include_str!("../../../deploy/local/yuetan.toml");
+
+    #[test]
+    fn the_published_development_keys_are_the_ones_refused() {
+        for key in [DEV_HS256_SECRET, DEV_PII_HASH_KEY, DEV_PII_KEY] {
+            assert!(DEV_CONFIG.contains(&format!("\"{key}\"")), "deploy/local/yuetan.toml no longer holds {key}");
+        }
+    }
+
+    #[test]
+    fn the_development_config_runs_on_loopback_only() {
+        let config = Config::from_figment("all", figment(DEV_CONFIG)).unwrap();
+        assert!(config.grpc.listen.ip().is_loopback());
+        let ipv6 = figment(DEV_CONFIG).merge(Toml::string("[grpc]\nlisten = \"[::1]:50051\"\n"));
+        Config::from_figment("all", ipv6).unwrap();
+
+        let exposed = figment(DEV_CONFIG).merge(Toml::string("[grpc]\nlisten = \"0.0.0.0:50051\"\n"));
+        let err = Config::from_figment("all", exposed).unwrap_err().to_string();
+        assert!(err.contains("grpc.listen") && err.contains("0.0.0.0:50051"), "{err}");
+        assert!(err.contains("published development keys") && err.contains("127.0.0.1"), "{err}");
+        assert!(!err.contains('\n'), "one line: {err}");
+    }
+
+    #[test]
+    fn hs256_is_refused_off_loopback_even_with_a_new_secret() {
+        let toml = "[grpc]\nlisten = \"10.1.2.3:50051\"\n[auth]\nallow_hs256 = true\n[[auth.keys]]\nkid = \"k\"\n\
+                    algorithm = \"HS256\"\nsecret = \"a-fresh-secret-nobody-has-seen-yet-0123456789\"\n";
+        let err = Config::from_figment("all", figment(toml)).unwrap_err().to_string();
+        assert!(err.contains("grpc.listen") && err.contains("HS256"), "{err}");
+        // The same on loopback is development, and accepted.
+        let local = toml.replace("10.1.2.3", "127.0.0.1");
+        Config::from_figment("all", figment(&local)).unwrap();
+    }
+
+    #[test]
+    fn published_pii_keys_are_refused_off_loopback_without_hs256() {
+        let toml = format!("[grpc]\nlisten = \"0.0.0.0:50051\"\n[pii]\nhash_key = \"{DEV_PII_HASH_KEY}\"\n");
+        let err = Config::from_figment("all", figment(&toml)).unwrap_err().to_string();
+        assert!(err.contains("published development keys"), "{err}");
+        // Production-shaped: no HS256, no published key, any address.
+        Config::from_figment("all", figment("[grpc]\nlisten = \"0.0.0.0:50051\"\n")).unwrap();
+    }
+
+    #[test]
+    fn a_leeway_beyond_five_minutes_is_refused_naming_the_field() {
+        let err = Config::from_figment("all", figment("[auth]\nleeway_seconds = 315360000\n")).unwrap_err();
+        assert!(err.to_string().contains("auth.leeway_seconds"), "{err}");
+        Config::from_figment("all", figment("[auth]\nleeway_seconds = 300\n")).unwrap();
+    }
+
+    #[test]
+    fn debug_output_never_contains_the_nats_or_owner_password() {
+        let config = Config::from_figment(
+            "intake",
+            figment("[nats]\nurl = \"nats://u:n4ts-pw@nats:4222\"\n[database]\nowner_url = \"postgres://o:own3r-pw@db/y\"\n"),
+        )
+        .unwrap();
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("n4ts-pw") && !printed.contains("own3r-pw"), "{printed}");
+        let err = Config::from_figment("intake", figment("[database]\nowner_url = \"mysql://x\"\n")).unwrap_err();
+        assert!(err.to_string().contains("database.owner_url"), "{err}");
+    }
 }

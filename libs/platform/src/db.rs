@@ -157,8 +157,9 @@ pub async fn open_schema(
 /// could use to rewrite the migration history.
 ///
 /// Refuses roles that would make this pointless: the runtime role being the
-/// owner, a member of it, a superuser, or owning anything in the schema
-/// (tables created before the roles were split: reassign them first).
+/// owner, a member of it, a superuser, allowed to create roles (it could
+/// make itself a member), or owning anything in the schema (tables created
+/// before the roles were split: reassign them first).
 pub async fn grant_runtime(owner: &PgPool, schema: &str, runtime_role: &str) -> Result<(), Error> {
     validate_identifier("database.schema", schema)?;
     let mut tx = owner.begin().await?;
@@ -191,7 +192,7 @@ pub async fn grant_runtime(owner: &PgPool, schema: &str, runtime_role: &str) -> 
 /// [`grant_runtime`]).
 async fn check_runtime_role(conn: &mut PgConnection, schema: &str, runtime_role: &str) -> Result<(), Error> {
     let check: Option<(bool, bool, bool, i64)> = sqlx::query_as(
-        "SELECT r.rolname = current_user, pg_has_role(r.oid, current_user, 'USAGE'), r.rolsuper,
+        "SELECT r.rolname = current_user, pg_has_role(r.oid, current_user, 'MEMBER'), r.rolsuper OR r.rolcreaterole,
                 (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
                   WHERE n.nspname = $2 AND c.relowner = r.oid)
                 + (SELECT count(*) FROM pg_namespace n WHERE n.nspname = $2 AND n.nspowner = r.oid)
@@ -213,7 +214,9 @@ async fn check_runtime_role(conn: &mut PgConnection, schema: &str, runtime_role:
     if superuser {
         return Err(Error::invalid(
             "database.url",
-            format!("the runtime role {runtime_role:?} is a superuser: it could rewrite the audit log"),
+            format!(
+                "the runtime role {runtime_role:?} is a superuser or may create roles: it could rewrite the audit log"
+            ),
         ));
     }
     if owns > 0 {

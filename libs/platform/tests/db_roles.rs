@@ -153,3 +153,17 @@ async fn r_doc_5_a_runtime_role_that_owns_the_tables_is_refused_at_start() {
     let err = db::open_schema(&urls.runtime, Some(&urls.owner), "svc", 4, None).await.unwrap_err();
     assert!(err.to_string().contains("database.url") && err.to_string().contains("REASSIGN OWNED"), "{err}");
 }
+
+#[tokio::test]
+async fn r_doc_5_a_runtime_role_that_could_become_the_owner_is_refused_at_start() {
+    let stack = yuetan_testkit::stack().await;
+    for grant in ["GRANT {owner} TO {runtime}", "ALTER ROLE {runtime} CREATEROLE", "ALTER ROLE {runtime} SUPERUSER"] {
+        let urls = stack.fresh_database_with_roles().await.unwrap();
+        let role = |url: &str| url.split('@').next().unwrap().trim_start_matches("postgres://").to_string();
+        let sql = grant.replace("{owner}", &role(&urls.owner)).replace("{runtime}", &role(&urls.runtime));
+        let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&urls.admin).await.unwrap();
+        sqlx::raw_sql(&sql).execute(&mut admin).await.unwrap();
+        let err = db::open_schema(&urls.runtime, Some(&urls.owner), "svc", 4, None).await.unwrap_err();
+        assert!(err.to_string().contains("database.url"), "{sql}: {err}");
+    }
+}

@@ -74,6 +74,28 @@ fn the_demo_runs_events_through_outbox_jetstream_and_consumer() {
 }
 
 #[test]
+fn the_demo_pipeline_runs_with_split_database_roles() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (urls, nats_url, unique) = runtime.block_on(async {
+        let stack = yuetan_testkit::stack().await;
+        (stack.fresh_database_with_roles().await.unwrap(), stack.nats_url.clone(), stack.unique_name(""))
+    });
+    let output = Command::new(env!("CARGO_BIN_EXE_yuetan"))
+        .args(["--config", LOCAL_CONFIG, "demo", "pipeline", "--events", "2"])
+        .env("YUETAN_DATABASE__URL", &urls.runtime)
+        .env("YUETAN_DATABASE__OWNER_URL", &urls.owner)
+        .env("YUETAN_NATS__URL", &nats_url)
+        .env("YUETAN_NATS__STREAM", format!("D{unique}"))
+        .env("YUETAN_NATS__SUBJECT_PREFIX", format!("d{unique}.ev"))
+        .output()
+        .unwrap();
+    let out = stdout(&output);
+    assert!(output.status.success(), "{out}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(out.lines().filter(|l| l.starts_with("applied")).count(), 2, "{out}");
+    drop(runtime);
+}
+
+#[test]
 fn r_time_1_serve_refuses_a_holiday_file_that_does_not_load_naming_the_setting() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("holidays.toml");

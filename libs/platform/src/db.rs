@@ -130,6 +130,7 @@ pub async fn open_schema(
 
     let owner = connect(owner_url, schema, 2).await.map_err(|err| match err {
         Error::InvalidArgument { reason, .. } => Error::invalid("database.owner_url", reason),
+        Error::Unavailable(detail) => Error::Unavailable(format!("database.owner_url: {detail}")),
         other => other,
     })?;
     let prepared = async {

@@ -12,12 +12,19 @@
 #   port_open PORT             something accepts TCP connections on 127.0.0.1:PORT
 #   http_status PORT PATH      HTTP status code of GET 127.0.0.1:PORT PATH (no curl)
 #   wait_for SECONDS CMD...    retries CMD until it succeeds
+#   DB_OWNER, DB_APP           the database roles of yuetan.toml (migrations, services)
+#   reassign_to_owner_sql OWNER FROM...  SQL giving OWNER the schemas, tables,
+#                              sequences and functions that roles FROM own
 
 # shellcheck disable=SC2034  # used by the scripts that source this file
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 # shellcheck disable=SC2034
 LOCAL_DIR="$REPO_ROOT/.local"
 YUETAN_SCRIPT="$(basename "$0" .sh)"
+# shellcheck disable=SC2034
+DB_OWNER=yuetan_owner
+# shellcheck disable=SC2034
+DB_APP=yuetan_app
 
 say()  { printf '%s: %s\n' "$YUETAN_SCRIPT" "$*"; }
 warn() { printf '%s: warning: %s\n' "$YUETAN_SCRIPT" "$*" >&2; }
@@ -186,4 +193,47 @@ wait_for() {
         sleep 0.2
     done
     return "$rc"
+}
+
+# Prints one SQL statement (a DO block) that gives OWNER every schema, table,
+# view, sequence and function outside the system schemas owned by one of the
+# FROM roles. REASSIGN OWNED cannot take objects from the bootstrap superuser
+# `postgres`, which earlier up.sh runs used for everything.
+reassign_to_owner_sql() {
+    local owner="$1" from="" role
+    shift
+    for role in "$@"; do from="$from${from:+, }'$role'"; done
+    cat <<SQL
+DO \$\$
+DECLARE
+    item record;
+    owner_role CONSTANT name := '$owner';
+BEGIN
+    FOR item IN
+        SELECT n.nspname FROM pg_namespace n JOIN pg_roles r ON r.oid = n.nspowner
+        WHERE r.rolname IN ($from) AND n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_schema'
+    LOOP
+        EXECUTE format('ALTER SCHEMA %I OWNER TO %I', item.nspname, owner_role);
+    END LOOP;
+    FOR item IN
+        SELECT c.oid::regclass AS rel, c.relkind FROM pg_class c
+        JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_roles r ON r.oid = c.relowner
+        WHERE r.rolname IN ($from) AND n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_schema'
+          AND c.relkind IN ('r', 'p', 'v', 'm', 'S')
+          AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype IN ('a', 'i'))
+    LOOP
+        EXECUTE format('ALTER %s %s OWNER TO %I',
+            CASE item.relkind WHEN 'S' THEN 'SEQUENCE' WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW' ELSE 'TABLE' END,
+            item.rel, owner_role);
+    END LOOP;
+    FOR item IN
+        SELECT p.oid::regprocedure AS fn FROM pg_proc p
+        JOIN pg_namespace n ON n.oid = p.pronamespace JOIN pg_roles r ON r.oid = p.proowner
+        WHERE r.rolname IN ($from) AND n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_schema'
+    LOOP
+        EXECUTE format('ALTER ROUTINE %s OWNER TO %I', item.fn, owner_role);
+    END LOOP;
+END
+\$\$
+SQL
 }

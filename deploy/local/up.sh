@@ -5,7 +5,9 @@
 #      pid and log in .local/nats.pid, .local/nats.log);
 #   3. starts PostgreSQL on 127.0.0.1 (cluster in .local/pg/data, socket and
 #      log in .local/pg, trust authentication for local connections, superuser
-#      `postgres`) and creates the database `yuetan`;
+#      `postgres`), the roles `yuetan_owner` (owns the database, runs the
+#      migrations) and `yuetan_app` (the services run as it), and the
+#      database `yuetan`;
 #   4. builds the `yuetan` command (cargo build --bin yuetan);
 #   5. starts `yuetan serve all` in the background (gRPC on 127.0.0.1:50051;
 #      pid and log in .local/yuetan.{pid,log}), restarting a running one;
@@ -175,21 +177,40 @@ wait_for 30 "$PG_ISREADY" -q -h 127.0.0.1 -p "$PG_PORT" \
     || die "PostgreSQL does not accept connections on 127.0.0.1:$PG_PORT; log: $PG_LOG"
 
 psql_admin() { "$PSQL" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres "$@" </dev/null; }
+psql_yuetan() { "$PSQL" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U postgres -d yuetan "$@" </dev/null; }
+# The two roles of deploy/local/yuetan.toml (docs/security.md): the migration
+# owner owns the database and every table; the services run as the app role,
+# which the services grant only what it needs at start (on the audit log:
+# read, and append through audit_append).
+psql_admin -c "DO \$\$ BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$DB_OWNER') THEN
+        CREATE ROLE $DB_OWNER LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$DB_APP') THEN
+        CREATE ROLE $DB_APP LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT;
+    END IF;
+END \$\$" || die "cannot create the roles $DB_OWNER and $DB_APP"
 if [ "$(psql_admin -tAc "SELECT 1 FROM pg_database WHERE datname = 'yuetan'")" = "1" ]; then
     say "postgres: database yuetan exists"
 else
-    psql_admin -c "CREATE DATABASE yuetan" || die "cannot create database yuetan"
-    say "postgres: created database yuetan"
+    psql_admin -c "CREATE DATABASE yuetan OWNER $DB_OWNER" || die "cannot create database yuetan"
+    say "postgres: created database yuetan (owner $DB_OWNER)"
 fi
+# A database made by an earlier up.sh belongs to `postgres`, and so do its
+# schemas and tables: hand them to the owner role (idempotent).
+psql_admin -c "ALTER DATABASE yuetan OWNER TO $DB_OWNER" || die "cannot give database yuetan to $DB_OWNER"
+psql_yuetan -c "$(reassign_to_owner_sql "$DB_OWNER" postgres "$DB_APP")" \
+    || die "cannot hand the objects of database yuetan to $DB_OWNER"
 
 # yuetan.toml assumes the default ports; follow the ones actually used.
 if [ -n "${YUETAN_PG_PORT:-}" ] || [ "$PG_PORT" != 5432 ]; then
-    export YUETAN_DATABASE__URL="postgres://postgres@127.0.0.1:$PG_PORT/yuetan"
+    export YUETAN_DATABASE__URL="postgres://$DB_APP@127.0.0.1:$PG_PORT/yuetan"
+    export YUETAN_DATABASE__OWNER_URL="postgres://$DB_OWNER@127.0.0.1:$PG_PORT/yuetan"
 fi
 if [ -n "${YUETAN_NATS_PORT:-}" ] || [ "$NATS_PORT" != 4222 ]; then
     export YUETAN_NATS__URL="nats://127.0.0.1:$NATS_PORT"
 fi
-say "ready: NATS nats://127.0.0.1:$NATS_PORT, PostgreSQL postgres://postgres@127.0.0.1:$PG_PORT/yuetan"
+say "ready: NATS nats://127.0.0.1:$NATS_PORT, PostgreSQL postgres://$DB_APP@127.0.0.1:$PG_PORT/yuetan (migrations as $DB_OWNER)"
 
 if [ "${YUETAN_UP_SKIP_DEMO:-0}" = "1" ]; then
     say "YUETAN_UP_SKIP_DEMO=1: not building, no demo; stop the servers with deploy/local/down.sh"

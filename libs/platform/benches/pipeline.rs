@@ -160,7 +160,7 @@ async fn jetstream_floor(stack: &Stack, clients: usize) -> anyhow::Result<Row> {
 fn nats_config(stack: &Stack) -> NatsConfig {
     let unique = stack.unique_name("");
     NatsConfig {
-        url: stack.nats_url.clone(),
+        url: stack.nats_url.clone().into(),
         stream: format!("B{unique}"),
         subject_prefix: format!("b{unique}.ev"),
         replicas: 1,

@@ -8,9 +8,18 @@
 //! transactions append side by side instead of one at a time. The head lock
 //! is held until the caller's transaction ends: within a chain `seq` is
 //! gap-free, and a rolled-back append leaves neither a row nor a gap. A row's
-//! place in time across chains is its `at`. A trigger refuses UPDATE, DELETE and TRUNCATE of `audit_log`;
-//! [`verify`] recomputes every digest and hash anyway, so tampering by
-//! someone who switched the trigger off is still found.
+//! place in time across chains is its `at`, taken from the database clock by
+//! `audit_append`, never from the caller.
+//!
+//! Who can write: `audit_append` is SECURITY DEFINER (migration 0014). With
+//! the database roles split (`database.owner_url`, [`crate::db`]) the
+//! service's runtime role may only read the audit tables and call that
+//! function: no INSERT, UPDATE, DELETE, TRUNCATE, and, not owning the
+//! tables, no switching their triggers off. Triggers refuse UPDATE, DELETE
+//! and TRUNCATE of `audit_log`, and any move of a chain head or insert of a
+//! row outside `audit_append` (migration 0015). [`verify`] recomputes every
+//! digest and hash anyway, so tampering by someone who switched the
+//! triggers off (the owner, a superuser) is still found.
 //!
 //! What the chain cannot show: someone who rewrites rows *and* recomputes
 //! every later hash and the head. Anchoring the head outside the database
@@ -48,7 +57,9 @@ pub struct AuditEntry<'a> {
     pub before: Option<&'a serde_json::Value>,
     /// The state after the change (`None` when it was removed).
     pub after: Option<&'a serde_json::Value>,
-    /// When; stored with microsecond precision.
+    /// The caller's time of the change. Not stored: the row's `at` is the
+    /// database clock's at the append (migration 0014), so no caller can
+    /// backdate a row. Kept so existing callers compile; it may go.
     pub at: DateTime<Utc>,
 }
 
@@ -77,12 +88,10 @@ pub async fn append(conn: &mut PgConnection, entry: &AuditEntry<'_>) -> Result<A
     Ok(AuditRecord { chain, seq, hash })
 }
 
-/// An entry ready for `audit_append` (migration 0010): the time as stored
-/// (microseconds) and as hashed (RFC 3339), and the change as JSON text,
-/// stored exactly as digested, so `verify` reads back the same value.
+/// An entry ready for `audit_append` (migration 0014): the change as JSON
+/// text, stored exactly as digested, so `verify` reads back the same value.
+/// The time is not sent: the function takes it from the database clock.
 struct Prepared {
-    at: DateTime<Utc>,
-    at_text: String,
     actor_id: String,
     actor_organ: String,
     action: String,
@@ -93,11 +102,8 @@ struct Prepared {
 
 impl Prepared {
     fn new(entry: &AuditEntry<'_>) -> Prepared {
-        let at = truncate_to_micros(entry.at);
         let change = serde_json::json!({ "before": entry.before, "after": entry.after });
         Prepared {
-            at,
-            at_text: at.to_rfc3339_opts(SecondsFormat::Micros, true),
             actor_id: entry.actor_id.to_string(),
             actor_organ: entry.actor_organ.to_string(),
             action: entry.action.to_string(),
@@ -111,14 +117,11 @@ impl Prepared {
     fn push_call(self, query: &mut QueryBuilder<'static, Postgres>) {
         query.push("audit_append(");
         let mut args = query.separated(", ");
-        args.push_bind(HASH_DOMAIN)
-            .push_bind(self.at_text)
-            .push_bind(self.actor_id)
+        args.push_bind(self.actor_id)
             .push_bind(self.actor_organ)
             .push_bind(self.action)
             .push_bind(self.subject)
             .push_bind(self.change_digest)
-            .push_bind(self.at)
             .push_bind(self.change_text);
         query.push(")");
     }

@@ -376,6 +376,11 @@ impl Default for AuthConfig {
     }
 }
 
+/// The most clock skew `auth.leeway_seconds` may tolerate. Leeway is for
+/// clocks that disagree by seconds; a larger one would let an expired
+/// token live on (a 10-year leeway accepted one expired 5 years ago).
+pub const MAX_LEEWAY_SECONDS: u64 = 300;
+
 /// The shortest HS256 secret accepted: the size of the hash (RFC 7518 §3.2).
 const MIN_HS256_SECRET_BYTES: usize = 32;
 
@@ -408,6 +413,12 @@ impl Verifier {
         }
         if config.audience.trim().is_empty() {
             return Err(Error::invalid("auth.audience", "must not be empty"));
+        }
+        if config.leeway_seconds > MAX_LEEWAY_SECONDS {
+            return Err(Error::invalid(
+                "auth.leeway_seconds",
+                format!("must be at most {MAX_LEEWAY_SECONDS} (clock skew, not token lifetime)"),
+            ));
         }
         if config.keys.is_empty() {
             return Err(Error::invalid(

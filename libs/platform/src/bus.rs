@@ -10,6 +10,7 @@ use async_nats::jetstream::{self, stream};
 
 use crate::config::NatsConfig;
 use crate::error::Error;
+use crate::secret::{redact_url, scrub};
 
 /// A connected JetStream context plus the naming rules of the deployment.
 #[derive(Clone, Debug)]
@@ -28,9 +29,14 @@ impl Bus {
             .name("yuetan")
             .retry_on_initial_connect()
             .connection_timeout(Duration::from_secs(5))
-            .connect(&config.url)
+            .connect(config.url.expose())
             .await
-            .map_err(|err| Error::Unavailable(format!("connecting to nats at {}: {err}", config.url)))?;
+            .map_err(|err| {
+                // The client's error may echo the URL it was given; neither
+                // it nor the log may show the password.
+                let detail = scrub(&err.to_string(), config.url.expose());
+                Error::Unavailable(format!("connecting to nats at {}: {detail}", redact_url(config.url.expose())))
+            })?;
         let bus = Bus {
             jetstream: jetstream::new(client.clone()),
             client,
@@ -83,6 +89,7 @@ pub fn subject(prefix: &str, division_code: &str, event_type: &str) -> Result<St
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::secret::Secret;
 
     #[test]
     fn subject_splits_the_division_code_into_two_digit_tokens() {
@@ -95,5 +102,18 @@ mod tests {
         assert!(subject("yuetan.ev", "6201", "intake.x").is_err());
         assert!(subject("yuetan.ev", "620102", "intake").is_err());
         assert!(subject("yuetan.ev", "620102", "intake.a.b>").is_err());
+    }
+
+    #[tokio::test]
+    async fn a_connection_error_shows_no_password() {
+        let config = NatsConfig { url: Secret::new("nats://yuetan:s3cr3t-pw@127.0.0.1:99999"), ..NatsConfig::default() };
+        let err = tokio::time::timeout(Duration::from_secs(20), Bus::connect(&config))
+            .await
+            .expect("connect gave up")
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("s3cr3t-pw"), "{err}");
+        assert!(err.contains("127.0.0.1:99999"), "the error still says where: {err}");
+        assert!(!format!("{config:?}").contains("s3cr3t-pw"));
     }
 }

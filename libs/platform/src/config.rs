@@ -16,28 +16,7 @@ use crate::auth::AuthConfig;
 use crate::objects::ObjectsConfig;
 use crate::pii::PiiConfig;
 use crate::error::Error;
-
-/// A value that must never appear in logs or `Debug` output.
-#[derive(Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// The secret itself; call only where it is handed to a client library.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
+pub use crate::secret::Secret;
 
 /// Everything a service needs to start.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -97,8 +76,16 @@ impl Default for GrpcConfig {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct DatabaseConfig {
-    /// `postgres://user:password@host:port/db`; may carry a password.
+    /// `postgres://user:password@host:port/db`; may carry a password. The
+    /// service runs as this role (the runtime role).
     pub url: Secret,
+    /// The migration owner's URL (same database). When set, schemas and
+    /// migrations run as this role, which owns every table, and the runtime
+    /// role of `url` gets only the rights it needs: on the audit tables it
+    /// may read and append through `audit_append`, nothing else
+    /// (docs/security.md). Unset (development only), the runtime role owns
+    /// everything and could cut the audit log.
+    pub owner_url: Option<Secret>,
     /// The service's own schema; defaults to the service name.
     pub schema: Option<String>,
     pub max_connections: u32,
@@ -108,6 +95,7 @@ impl Default for DatabaseConfig {
     fn default() -> Self {
         Self {
             url: Secret::new("postgres://postgres@127.0.0.1:5432/yuetan"),
+            owner_url: None,
             schema: None,
             max_connections: 16,
         }
@@ -117,7 +105,9 @@ impl Default for DatabaseConfig {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct NatsConfig {
-    pub url: String,
+    /// `nats://[user:password@]host:port`; may carry credentials, so it is
+    /// a [`Secret`] (printed only through [`crate::secret::redact_url`]).
+    pub url: Secret,
     /// JetStream stream name (`YUETAN`).
     pub stream: String,
     /// Subject prefix (`yuetan.ev`); the stream captures `<prefix>.>`.
@@ -131,7 +121,7 @@ pub struct NatsConfig {
 impl Default for NatsConfig {
     fn default() -> Self {
         Self {
-            url: "nats://127.0.0.1:4222".into(),
+            url: Secret::new("nats://127.0.0.1:4222"),
             stream: "YUETAN".into(),
             subject_prefix: "yuetan.ev".into(),
             replicas: 1,
@@ -286,13 +276,20 @@ impl Config {
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             return Err(Error::invalid("database.url", "must start with postgres://"));
         }
+        if let Some(owner) = &self.database.owner_url {
+            let owner = owner.expose();
+            if !(owner.starts_with("postgres://") || owner.starts_with("postgresql://")) {
+                return Err(Error::invalid("database.owner_url", "must start with postgres://"));
+            }
+        }
         if self.database.max_connections == 0 {
             return Err(Error::invalid("database.max_connections", "must be at least 1"));
         }
         if !self.service.is_empty() || self.database.schema.is_some() {
             validate_identifier("database.schema", &self.schema())?;
         }
-        if !self.nats.url.starts_with("nats://") && !self.nats.url.starts_with("tls://") {
+        let nats_url = self.nats.url.expose();
+        if !nats_url.starts_with("nats://") && !nats_url.starts_with("tls://") {
             return Err(Error::invalid("nats.url", "must start with nats:// or tls://"));
         }
         if self.nats.stream.is_empty() || self.nats.stream.contains(['.', ' ', '*', '>']) {
@@ -322,9 +319,48 @@ impl Config {
         if self.timers.batch < 1 {
             return Err(Error::invalid("timers.batch", "must be at least 1"));
         }
-        Ok(())
+        if self.auth.leeway_seconds > crate::auth::MAX_LEEWAY_SECONDS {
+            return Err(Error::invalid(
+                "auth.leeway_seconds",
+                format!("must be at most {} (clock skew, not token lifetime)", crate::auth::MAX_LEEWAY_SECONDS),
+            ));
+        }
+        self.refuse_development_keys_off_loopback()
+    }
+
+    /// HS256 tokens and the keys published in `deploy/local/yuetan.toml` let
+    /// anyone who has read the repository mint a token or unseal personal
+    /// data: they are accepted only on a loopback address.
+    fn refuse_development_keys_off_loopback(&self) -> Result<(), Error> {
+        if self.grpc.listen.ip().is_loopback() {
+            return Ok(());
+        }
+        let hs256 = self.auth.allow_hs256
+            || self.auth.keys.iter().any(|key| key.algorithm == crate::auth::KeyAlgorithm::HS256);
+        let published = self.auth.keys.iter().any(|key| key.secret.as_deref() == Some(DEV_HS256_SECRET))
+            || self.pii.hash_key.expose() == DEV_PII_HASH_KEY
+            || self.pii.keys.iter().any(|key| key.key.expose() == DEV_PII_KEY);
+        let what = match (hs256, published) {
+            (_, true) => "the published development keys of deploy/local/yuetan.toml",
+            (true, false) => "HS256 tokens (auth.allow_hs256 or an HS256 key)",
+            (false, false) => return Ok(()),
+        };
+        Err(Error::invalid(
+            "grpc.listen",
+            format!(
+                "{} is not a loopback address, and this configuration uses {what}, which are for local development only: \
+                 listen on 127.0.0.1 or configure production keys",
+                self.grpc.listen
+            ),
+        ))
     }
 }
+
+/// The keys published in `deploy/local/yuetan.toml` (a test checks they
+/// still match the file): refused off loopback.
+pub(crate) const DEV_HS256_SECRET: &str = "local-development-secret-not-for-production";
+pub(crate) const DEV_PII_HASH_KEY: &str = "xXoijL4mSye+kLrSY3HDGTOhEgAu5J/gFTrY7D+2aiA=";
+pub(crate) const DEV_PII_KEY: &str = "mcLDREn8Mvwi2TJoSFG8+8LGRuPsUnheaUpoYTi6doA=";
 
 /// A PostgreSQL identifier we are willing to interpolate into SQL.
 pub fn validate_identifier(field: &str, value: &str) -> Result<(), Error> {
@@ -348,7 +384,7 @@ mod tests {
     #[test]
     fn file_values_override_defaults_and_schema_defaults_to_the_service() {
         let config = Config::from_figment("intake", figment("[nats]\nurl = \"nats://10.0.0.1:4222\"\n")).unwrap();
-        assert_eq!(config.nats.url, "nats://10.0.0.1:4222");
+        assert_eq!(config.nats.url.expose(), "nats://10.0.0.1:4222");
         assert_eq!(config.nats.stream, "YUETAN");
         assert_eq!(config.schema(), "intake");
     }
@@ -377,5 +413,69 @@ mod tests {
         assert_eq!(consumer.backoff(1), Duration::from_millis(10));
         assert_eq!(consumer.backoff(2), Duration::from_millis(20));
         assert_eq!(consumer.backoff(9), Duration::from_millis(20));
+    }
+
+    /// The configuration `deploy/local/up.sh` runs with.
+    const DEV_CONFIG: &str = include_str!("../../../deploy/local/yuetan.toml");
+
+    #[test]
+    fn the_published_development_keys_are_the_ones_refused() {
+        for key in [DEV_HS256_SECRET, DEV_PII_HASH_KEY, DEV_PII_KEY] {
+            assert!(DEV_CONFIG.contains(&format!("\"{key}\"")), "deploy/local/yuetan.toml no longer holds {key}");
+        }
+    }
+
+    #[test]
+    fn the_development_config_runs_on_loopback_only() {
+        let config = Config::from_figment("all", figment(DEV_CONFIG)).unwrap();
+        assert!(config.grpc.listen.ip().is_loopback());
+        let ipv6 = figment(DEV_CONFIG).merge(Toml::string("[grpc]\nlisten = \"[::1]:50051\"\n"));
+        Config::from_figment("all", ipv6).unwrap();
+
+        let exposed = figment(DEV_CONFIG).merge(Toml::string("[grpc]\nlisten = \"0.0.0.0:50051\"\n"));
+        let err = Config::from_figment("all", exposed).unwrap_err().to_string();
+        assert!(err.contains("grpc.listen") && err.contains("0.0.0.0:50051"), "{err}");
+        assert!(err.contains("published development keys") && err.contains("127.0.0.1"), "{err}");
+        assert!(!err.contains('\n'), "one line: {err}");
+    }
+
+    #[test]
+    fn hs256_is_refused_off_loopback_even_with_a_new_secret() {
+        let toml = "[grpc]\nlisten = \"10.1.2.3:50051\"\n[auth]\nallow_hs256 = true\n[[auth.keys]]\nkid = \"k\"\n\
+                    algorithm = \"HS256\"\nsecret = \"a-fresh-secret-nobody-has-seen-yet-0123456789\"\n";
+        let err = Config::from_figment("all", figment(toml)).unwrap_err().to_string();
+        assert!(err.contains("grpc.listen") && err.contains("HS256"), "{err}");
+        // The same on loopback is development, and accepted.
+        let local = toml.replace("10.1.2.3", "127.0.0.1");
+        Config::from_figment("all", figment(&local)).unwrap();
+    }
+
+    #[test]
+    fn published_pii_keys_are_refused_off_loopback_without_hs256() {
+        let toml = format!("[grpc]\nlisten = \"0.0.0.0:50051\"\n[pii]\nhash_key = \"{DEV_PII_HASH_KEY}\"\n");
+        let err = Config::from_figment("all", figment(&toml)).unwrap_err().to_string();
+        assert!(err.contains("published development keys"), "{err}");
+        // Production-shaped: no HS256, no published key, any address.
+        Config::from_figment("all", figment("[grpc]\nlisten = \"0.0.0.0:50051\"\n")).unwrap();
+    }
+
+    #[test]
+    fn a_leeway_beyond_five_minutes_is_refused_naming_the_field() {
+        let err = Config::from_figment("all", figment("[auth]\nleeway_seconds = 315360000\n")).unwrap_err();
+        assert!(err.to_string().contains("auth.leeway_seconds"), "{err}");
+        Config::from_figment("all", figment("[auth]\nleeway_seconds = 300\n")).unwrap();
+    }
+
+    #[test]
+    fn debug_output_never_contains_the_nats_or_owner_password() {
+        let config = Config::from_figment(
+            "intake",
+            figment("[nats]\nurl = \"nats://u:n4ts-pw@nats:4222\"\n[database]\nowner_url = \"postgres://o:own3r-pw@db/y\"\n"),
+        )
+        .unwrap();
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("n4ts-pw") && !printed.contains("own3r-pw"), "{printed}");
+        let err = Config::from_figment("intake", figment("[database]\nowner_url = \"mysql://x\"\n")).unwrap_err();
+        assert!(err.to_string().contains("database.owner_url"), "{err}");
     }
 }

@@ -22,6 +22,7 @@ pub mod ordering;
 pub mod outbox;
 pub mod pii;
 pub mod requests;
+pub mod secret;
 pub mod server;
 pub mod telemetry;
 pub mod timers;

@@ -19,7 +19,7 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::config::Secret;
+use crate::secret::Secret;
 use crate::error::Error;
 
 /// `[objects]` configuration.
@@ -126,7 +126,7 @@ impl Objects {
             self.store
                 .put(&key, PutPayload::from(content))
                 .await
-                .map_err(|err| Error::Unavailable(format!("object store: {err}")))?;
+                .map_err(|err| store_failed("put", &err))?;
         }
         Ok(Stored { sha256, size })
     }
@@ -136,7 +136,7 @@ impl Objects {
         match self.store.head(&Self::key(sha256)?).await {
             Ok(meta) => Ok(Some(meta.size)),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(err) => Err(Error::Unavailable(format!("object store: {err}"))),
+            Err(err) => Err(store_failed("head", &err)),
         }
     }
 
@@ -149,14 +149,22 @@ impl Objects {
         let result = match self.store.get(&Self::key(sha256)?).await {
             Ok(result) => result,
             Err(object_store::Error::NotFound { .. }) => return Err(Error::NotFound(format!("object {sha256}"))),
-            Err(err) => return Err(Error::Unavailable(format!("object store: {err}"))),
+            Err(err) => return Err(store_failed("get", &err)),
         };
-        let bytes = result.bytes().await.map_err(|err| Error::Unavailable(format!("object store: {err}")))?;
+        let bytes = result.bytes().await.map_err(|err| store_failed("read", &err))?;
         if hex::encode(Sha256::digest(&bytes)) != sha256 {
             return Err(Error::Internal(format!("object {sha256} does not match its address")));
         }
         Ok(bytes.to_vec())
     }
+}
+
+/// A failure of the store itself. Its text names server paths, buckets or
+/// endpoints: it goes to the log, and the caller (and so the client) gets
+/// only that the store is unavailable.
+fn store_failed(operation: &str, err: &object_store::Error) -> Error {
+    tracing::error!(operation, error = %err, "object store failed");
+    Error::Unavailable("object store unavailable".into())
 }
 
 #[cfg(test)]
@@ -180,5 +188,20 @@ mod tests {
         assert!(!objects.exists(&"0".repeat(64)).await.unwrap());
         assert!(matches!(objects.put(Vec::new()).await, Err(Error::InvalidArgument { .. })));
         assert!(matches!(objects.exists("not-a-hash").await, Err(Error::InvalidArgument { .. })));
+    }
+
+    #[tokio::test]
+    async fn a_failing_store_tells_the_client_nothing_of_its_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let objects = Objects::new(&ObjectsConfig { root: dir.path().to_path_buf(), ..ObjectsConfig::default() }).unwrap();
+        // A file where the store's folder should be: every write fails.
+        std::fs::write(dir.path().join("sha256"), b"in the way").unwrap();
+        let err = objects.put(b"inspection record".to_vec()).await.unwrap_err();
+        assert!(matches!(err, Error::Unavailable(_)), "{err}");
+        let status = tonic::Status::from(err);
+        let root = dir.path().display().to_string();
+        assert!(!status.message().contains(&root), "{}", status.message());
+        assert!(!status.message().contains("sha256/"), "{}", status.message());
+        assert_eq!(status.message(), "unavailable: object store unavailable");
     }
 }

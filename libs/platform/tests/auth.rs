@@ -412,3 +412,24 @@ fn the_interceptor_puts_the_verified_actor_into_the_request() {
     assert_eq!(actor.officer_id, "o-1");
     assert_eq!(actor.organ, "620102-SJ");
 }
+
+#[test]
+fn a_leeway_longer_than_clock_skew_is_refused_naming_the_field() {
+    let (private, public) = ed25519();
+    let ten_years = AuthConfig { leeway_seconds: 10 * 365 * 86_400, ..config(vec![ed_key("k1", &public)], false) };
+    match Verifier::new(&ten_years) {
+        Err(Error::InvalidArgument { field, .. }) => assert_eq!(field, "auth.leeway_seconds"),
+        other => panic!("a 10-year leeway was accepted: {other:?}"),
+    }
+    // At the bound, a token expired 5 years ago is still expired.
+    let most = AuthConfig {
+        leeway_seconds: auth::MAX_LEEWAY_SECONDS,
+        ..config(vec![ed_key("k1", &public)], false)
+    };
+    let verifier = Verifier::new(&most).unwrap();
+    let token = TokenIssuer::ed25519_pem("k1", &private)
+        .unwrap()
+        .issue(&claims("620102", "yuetan", Duration::days(-5 * 365)))
+        .unwrap();
+    assert_unauthenticated(verifier.verify(&token), "expired");
+}

@@ -3,7 +3,9 @@
 //! temporary folder. No Docker.
 //!
 //! A test binary shares one [`Stack`] ([`stack`]); each test asks it for a
-//! database of its own ([`Stack::fresh_database`]). The servers are started
+//! database of its own ([`Stack::fresh_database`], or
+//! [`Stack::fresh_database_with_roles`] for one with a migration owner and
+//! a separate runtime role). The servers are started
 //! under a small watchdog shell that stops them and removes their folders when
 //! the test process exits, however it exits (a `static` is never dropped, and a
 //! panicking test binary must not leave servers behind).
@@ -44,6 +46,18 @@ pub struct Stack {
     pub root: PathBuf,
     nats_port: u16,
     pg_port: u16,
+}
+
+/// The URLs of one database made by [`Stack::fresh_database_with_roles`].
+#[derive(Debug, Clone)]
+pub struct DbUrls {
+    /// The migration owner: owns the database, its schemas and tables
+    /// (`database.owner_url`).
+    pub owner: String,
+    /// The role a service runs as (`database.url`).
+    pub runtime: String,
+    /// The superuser, for a test that must look behind both.
+    pub admin: String,
 }
 
 static SHARED: OnceCell<Stack> = OnceCell::const_new();
@@ -100,6 +114,31 @@ impl Stack {
         admin.execute(format!("CREATE DATABASE \"{name}\"").as_str()).await?;
         admin.close().await?;
         Ok(format!("postgres://postgres@127.0.0.1:{}/{name}", self.pg_port))
+    }
+
+    /// Creates a new, empty database with two roles of its own, as a
+    /// deployment has them (docs/security.md): `owner`, which owns the
+    /// database and runs the migrations, and `runtime`, the role a service
+    /// runs as. Both are LOGIN roles and neither is a superuser; the runtime
+    /// role gets no rights here (the platform grants them at start). Roles
+    /// are cluster-wide, so their names are unique like the database's.
+    pub async fn fresh_database_with_roles(&self) -> Result<DbUrls> {
+        let unique = uuid::Uuid::now_v7().simple().to_string();
+        let (name, owner, runtime) = (format!("t_{unique}"), format!("o_{unique}"), format!("r_{unique}"));
+        let mut admin = PgConnection::connect(&self.pg_admin_url).await?;
+        for role in [&owner, &runtime] {
+            admin
+                .execute(format!("CREATE ROLE \"{role}\" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT").as_str())
+                .await?;
+        }
+        admin.execute(format!("CREATE DATABASE \"{name}\" OWNER \"{owner}\"").as_str()).await?;
+        admin.close().await?;
+        // PostgreSQL before 15 lets every role create tables in `public`.
+        let mut db = PgConnection::connect(&format!("postgres://postgres@127.0.0.1:{}/{name}", self.pg_port)).await?;
+        db.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC").await?;
+        db.close().await?;
+        let url = |role: &str| format!("postgres://{role}@127.0.0.1:{}/{name}", self.pg_port);
+        Ok(DbUrls { owner: url(&owner), runtime: url(&runtime), admin: url("postgres") })
     }
 
     /// A unique prefix for JetStream stream and subject names, so tests that

@@ -98,7 +98,7 @@ pub async fn run(config_file: Option<&Path>, args: Args) -> anyhow::Result<ExitC
     let tokens = Tokens { issuer, config: config.clone() };
     let server = args.server.unwrap_or_else(|| format!("http://{}", config.grpc.listen));
 
-    let nats = async_nats::connect(&config.nats.url).await.with_context(|| format!("connecting to NATS at {}", config.nats.url))?;
+    let nats = async_nats::connect(config.nats.url.expose()).await.with_context(|| format!("connecting to NATS at {}", yuetan_platform::secret::redact_url(config.nats.url.expose())))?;
     // Subscribed before anything happens, so no event of the case is missed.
     let prefix = &config.nats.subject_prefix;
     let mut events = futures::stream::select(

@@ -37,13 +37,17 @@ pub async fn run(config_file: Option<&Path>, args: Args) -> anyhow::Result<ExitC
     config.telemetry.filter = "warn".into();
     let _telemetry = yuetan_platform::telemetry::init("demo", &config.telemetry)?;
 
-    let pool = db::connect_and_migrate(config.database.url.expose(), SCHEMA).await.context("database")?;
+    let owner_url = config.database.owner_url.as_ref().map(|url| url.expose());
+    let pool = db::open_schema(config.database.url.expose(), owner_url, SCHEMA, 16, None).await.context("database")?;
+    // The demo's own tables belong to the owner too (the runtime role may not create any).
+    let owner = db::connect(owner_url.unwrap_or(config.database.url.expose()), SCHEMA, 1).await.context("database")?;
     sqlx::raw_sql(
         "CREATE TABLE IF NOT EXISTS demo_cases (id UUID PRIMARY KEY, note TEXT NOT NULL, version BIGINT NOT NULL);
          CREATE TABLE IF NOT EXISTS demo_applied (event_id UUID PRIMARY KEY, run_id UUID NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now());",
     )
-    .execute(&pool)
+    .execute(&owner)
     .await?;
+    owner.close().await;
     let bus = Bus::connect(&config.nats).await.context("nats")?;
     println!("connected: postgres schema `{SCHEMA}`, jetstream stream `{}` on `{}.>`", bus.stream, bus.subject_prefix);
 

@@ -50,10 +50,9 @@ pub async fn run(config_file: Option<&Path>, args: Args) -> anyhow::Result<ExitC
     let mut services = Services::new(service, verifier);
 
     if service == "platform" || service == "all" {
-        // `all` keeps the platform's own tables in the `platform` schema.
-        let schema = if service == "all" { "platform".to_string() } else { config.schema() };
-        let pool = db::connect(config.database.url.expose(), &schema, config.database.max_connections).await?;
-        db::migrate(&pool, db::platform_migrations()).await?;
+        // `all` keeps the platform's own tables in the `platform` schema;
+        // migrated as the owner role when `database.owner_url` is set.
+        let (pool, schema) = db::open_service(&config, "platform", db::platform_migrations()).await?;
         let bus = Bus::connect(&config.nats).await?;
         let relay = Relay::new(pool, bus, schema, config.outbox.batch, Duration::from_millis(config.outbox.poll_interval_ms));
         tasks.push(tokio::spawn(relay.run(background.clone())));

@@ -74,6 +74,28 @@ fn the_demo_runs_events_through_outbox_jetstream_and_consumer() {
 }
 
 #[test]
+fn the_demo_pipeline_runs_with_split_database_roles() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (urls, nats_url, unique) = runtime.block_on(async {
+        let stack = yuetan_testkit::stack().await;
+        (stack.fresh_database_with_roles().await.unwrap(), stack.nats_url.clone(), stack.unique_name(""))
+    });
+    let output = Command::new(env!("CARGO_BIN_EXE_yuetan"))
+        .args(["--config", LOCAL_CONFIG, "demo", "pipeline", "--events", "2"])
+        .env("YUETAN_DATABASE__URL", &urls.runtime)
+        .env("YUETAN_DATABASE__OWNER_URL", &urls.owner)
+        .env("YUETAN_NATS__URL", &nats_url)
+        .env("YUETAN_NATS__STREAM", format!("D{unique}"))
+        .env("YUETAN_NATS__SUBJECT_PREFIX", format!("d{unique}.ev"))
+        .output()
+        .unwrap();
+    let out = stdout(&output);
+    assert!(output.status.success(), "{out}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(out.lines().filter(|l| l.starts_with("applied")).count(), 2, "{out}");
+    drop(runtime);
+}
+
+#[test]
 fn r_time_1_serve_refuses_a_holiday_file_that_does_not_load_naming_the_setting() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("holidays.toml");
@@ -112,13 +134,15 @@ struct TestEnv {
 const LOCAL_CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/local/yuetan.toml");
 
 fn test_env(runtime: &tokio::runtime::Runtime) -> TestEnv {
-    let (database_url, nats_url, unique) = runtime.block_on(async {
+    let (urls, nats_url, unique) = runtime.block_on(async {
         let stack = yuetan_testkit::stack().await;
-        (stack.fresh_database().await.unwrap(), stack.nats_url.clone(), stack.unique_name(""))
+        (stack.fresh_database_with_roles().await.unwrap(), stack.nats_url.clone(), stack.unique_name(""))
     });
     let dir = tempfile::tempdir().unwrap();
+    // As deployed: migrations as the owner, the services as the runtime role.
     let vars = vec![
-        ("YUETAN_DATABASE__URL", database_url),
+        ("YUETAN_DATABASE__URL", urls.runtime),
+        ("YUETAN_DATABASE__OWNER_URL", urls.owner),
         ("YUETAN_NATS__URL", nats_url),
         ("YUETAN_NATS__STREAM", format!("T{unique}")),
         ("YUETAN_NATS__SUBJECT_PREFIX", format!("t{unique}.ev")),
@@ -255,5 +279,32 @@ fn r_start_3_r_start_4_the_case_demo_takes_a_case_through_legality_review_and_ap
     assert!(out.lines().last().unwrap().starts_with("demo ok: case 兰城市监约〔"), "{out}");
     assert!(out.trim_end().ends_with("approved; 7 events seen on the bus"), "{out}");
     drop(serve);
+
+    // The services ran as the runtime role; it can still verify every log.
+    let mut verify = Command::new(env!("CARGO_BIN_EXE_yuetan"));
+    verify.args(["--config", LOCAL_CONFIG, "audit", "verify"]);
+    for (key, value) in &env.vars {
+        verify.env(key, value);
+    }
+    let output = verify.output().unwrap();
+    let out = stdout(&output);
+    assert!(output.status.success(), "{out}\n{}", String::from_utf8_lossy(&output.stderr));
+    for schema in ["intake", "review"] {
+        assert!(out.lines().any(|l| l.starts_with(&format!("{schema}: ")) && l.ends_with(" rows, intact")), "{out}");
+    }
     drop(runtime);
+}
+
+#[test]
+fn the_development_config_refuses_to_serve_off_loopback_in_one_line() {
+    let output = Command::new(env!("CARGO_BIN_EXE_yuetan"))
+        .args(["--config", LOCAL_CONFIG, "serve", "all"])
+        .env("YUETAN_GRPC__LISTEN", "0.0.0.0:0")
+        .output()
+        .unwrap();
+    assert!(!output.status.success(), "served with the published keys on 0.0.0.0");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("grpc.listen") && stderr.contains("0.0.0.0:0"), "{stderr}");
+    assert!(stderr.contains("published development keys") && stderr.contains("127.0.0.1"), "{stderr}");
 }

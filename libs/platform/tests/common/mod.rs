@@ -33,7 +33,7 @@ pub async fn env() -> TestEnv {
 pub fn nats_config(stack: &yuetan_testkit::Stack) -> NatsConfig {
     let unique = stack.unique_name("");
     NatsConfig {
-        url: stack.nats_url.clone(),
+        url: stack.nats_url.clone().into(),
         stream: format!("T{unique}"),
         subject_prefix: format!("t{unique}.ev"),
         replicas: 1,

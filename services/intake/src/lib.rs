@@ -12,6 +12,7 @@ pub mod api;
 pub mod convert;
 pub mod domain;
 pub mod events;
+pub mod flow;
 pub mod store;
 pub mod timers;
 

@@ -36,6 +36,7 @@ impl<'a> RequestKey<'a> {
         if request_id.len() > 128 {
             return Err(Error::invalid("request_id", "at most 128 characters"));
         }
+        crate::fields::text("request_id", request_id)?;
         Ok(RequestKey { officer_id, request_id, method, digest: Sha256::digest(request.encode_to_vec()).to_vec() })
     }
 }

@@ -14,7 +14,7 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 use yuetan_platform::auth::{self, roles, DivisionCode};
 use yuetan_platform::requests::RequestKey;
-use yuetan_platform::{Actor, Error};
+use yuetan_platform::{fields, Actor, Error};
 use yuetan_proto::intake as pb;
 use yuetan_proto::intake::intake_service_server::IntakeService;
 
@@ -43,7 +43,7 @@ impl IntakeApi {
 const PROPOSERS: &[&str] = &[roles::CASE_OFFICER, roles::SECTION_CHIEF];
 
 fn validate_phone(field: &str, value: &str) -> Result<String, Error> {
-    let value = value.trim();
+    let value = optional(field, value, 40)?;
     if value.is_empty() {
         return Ok(String::new());
     }
@@ -51,7 +51,7 @@ fn validate_phone(field: &str, value: &str) -> Result<String, Error> {
     if !value.chars().all(|c| c.is_ascii_digit() || "+- ".contains(c)) || !(5..=20).contains(&digits) {
         return Err(Error::invalid(field, format!("{value:?} is not a phone number")));
     }
-    Ok(value.to_string())
+    Ok(value)
 }
 
 /// A party to register: kind, identifier and the changeable fields.
@@ -60,15 +60,18 @@ fn validate_party(input: Option<&pb::PartyInput>, actor: &Actor, now: DateTime<U
     let kind = party_kind_name(input.kind).ok_or_else(|| Error::invalid("party.kind", "choose the kind of party"))?;
     let name = required("party.name", &input.name, 200)?;
     let identity = if kind == "person" {
-        if !input.credit_code.trim().is_empty() {
+        if !optional("party.credit_code", &input.credit_code, 18)?.is_empty() {
             return Err(Error::invalid("party.credit_code", "a person is identified by resident ID, not a credit code"));
         }
-        Identity::Resident(ResidentId::parse(input.resident_id.trim()).map_err(|e| e.at("party.resident_id"))?)
+        let id = optional("party.resident_id", &input.resident_id, 18)?;
+        // R-SCOPE-1: born between 1900-01-01 and today (the service clock, CST).
+        Identity::Resident(ResidentId::parse_on(&id, cst_date(now)).map_err(|e| e.at("party.resident_id"))?)
     } else {
-        if !input.resident_id.trim().is_empty() {
+        if !optional("party.resident_id", &input.resident_id, 18)?.is_empty() {
             return Err(Error::invalid("party.resident_id", "only a person has a resident ID; give the credit code"));
         }
-        Identity::Credit(CreditCode::parse(input.credit_code.trim()).map_err(|e| e.at("party.credit_code"))?)
+        let code = optional("party.credit_code", &input.credit_code, 18)?;
+        Identity::Credit(CreditCode::parse(&code).map_err(|e| e.at("party.credit_code"))?)
     };
     let fields = validate_party_fields(input, name, actor, now)?;
     Ok(NewParty { kind, identity, fields })
@@ -82,8 +85,8 @@ fn validate_party_fields(input: &pb::PartyInput, name: String, actor: &Actor, no
     let mut details = Details::default();
     if let Some(rep) = &input.representative {
         details.representative_name = required("party.representative.name", &rep.name, 100)?;
-        details.representative_role = match rep.role.trim() {
-            "legal_representative" | "agent" => rep.role.trim().to_string(),
+        details.representative_role = match optional("party.representative.role", &rep.role, 30)?.as_str() {
+            role @ ("legal_representative" | "agent") => role.to_string(),
             other => {
                 return Err(Error::invalid(
                     "party.representative.role",
@@ -94,6 +97,10 @@ fn validate_party_fields(input: &pb::PartyInput, name: String, actor: &Actor, no
         contacts.representative_phone = validate_phone("party.representative.phone", &rep.phone)?;
     }
     if let Some(consent) = &input.consent {
+        // Every text field is checked, also those of channels not chosen.
+        let sms_number = optional("party.consent.sms_number", &consent.sms_number, 40)?;
+        let email = optional("party.consent.email", &consent.email, 200)?;
+        let egov_account = optional("party.consent.egov_account", &consent.egov_account, 100)?;
         // LAW.md §3: electronic service only with recorded consent, per channel and address.
         let mut channels = Vec::new();
         for (i, channel) in consent.channels.iter().enumerate() {
@@ -104,20 +111,19 @@ fn validate_party_fields(input: &pb::PartyInput, name: String, actor: &Actor, no
             }
         }
         if channels.iter().any(|c| c == "sms") {
-            contacts.sms_number = validate_phone("party.consent.sms_number", &consent.sms_number)?;
+            contacts.sms_number = validate_phone("party.consent.sms_number", &sms_number)?;
             if contacts.sms_number.is_empty() {
                 return Err(Error::invalid("party.consent.sms_number", "SMS service needs the consented number"));
             }
         }
         if channels.iter().any(|c| c == "email") {
-            let email = consent.email.trim();
-            if !email.contains('@') || email.len() > 200 || email.contains(char::is_whitespace) {
+            if !email.contains('@') || email.contains(char::is_whitespace) || email.contains(fields::is_invisible) {
                 return Err(Error::invalid("party.consent.email", "e-mail service needs the consented address"));
             }
-            details.consent_email = email.to_string();
+            details.consent_email = email;
         }
         if channels.iter().any(|c| c == "egov") {
-            details.consent_egov_account = required("party.consent.egov_account", &consent.egov_account, 100)?;
+            details.consent_egov_account = required("party.consent.egov_account", &egov_account, 100)?;
         }
         details.consent_postal_address = optional("party.consent.postal_address", &consent.postal_address, 300)?;
         let consented_on = parse_date("party.consent.consented_on", consent.consented_on.as_ref())?;
@@ -143,7 +149,7 @@ fn validate_evidence(field: &str, items: &[pb::EvidenceRef]) -> Result<Vec<Evide
         .iter()
         .enumerate()
         .map(|(i, e)| {
-            let sha256 = e.sha256.trim().to_ascii_lowercase();
+            let sha256 = optional(&format!("{field}[{i}].sha256"), &e.sha256, 64)?.to_ascii_lowercase();
             if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
                 return Err(Error::invalid(format!("{field}[{i}].sha256"), "is not a SHA-256 from UploadEvidence"));
             }
@@ -189,8 +195,8 @@ impl IntakeApi {
         let update = PartyUpdate {
             party_id,
             kind: party_kind_name(input.kind),
-            resident_id: input.resident_id.trim().to_string(),
-            credit_code: input.credit_code.trim().to_string(),
+            resident_id: optional("party.resident_id", &input.resident_id, 18)?,
+            credit_code: optional("party.credit_code", &input.credit_code, 18)?,
             fields: validate_party_fields(input, name, actor, self.now())?,
         };
         let key = RequestKey::new(&actor.officer_id, &req.request_id, "UpdateParty", req)?;
@@ -207,12 +213,12 @@ impl IntakeApi {
     async fn put_violation_type(&self, actor: &Actor, req: &pb::PutViolationTypeRequest) -> Result<pb::ViolationType, Error> {
         actor.require_any_role(&[roles::LEGAL_REVIEWER, roles::ADMIN])?;
         let input = req.violation_type.as_ref().ok_or_else(|| Error::invalid("violation_type", "is required"))?;
-        let code = input.code.trim();
+        let code = optional("violation_type.code", &input.code, 40)?;
         if !(2..=40).contains(&code.len()) || !code.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-') {
             return Err(Error::invalid("violation_type.code", "2–40 characters of A–Z, 0–9 and -"));
         }
         let row = ViolationTypeRow {
-            code: code.to_string(),
+            code: code.clone(),
             department: required("violation_type.department", &input.department, 50)?,
             name: required("violation_type.name", &input.name, 200)?,
             legal_basis: required("violation_type.legal_basis", &input.legal_basis, 1000)?,
@@ -223,16 +229,19 @@ impl IntakeApi {
     }
 
     async fn list_violation_types(&self, req: &pb::ListViolationTypesRequest) -> Result<pb::ListViolationTypesResponse, Error> {
-        let rows = self.state.violation_types(req.department.trim(), req.include_inactive).await?;
+        let department = optional("department", &req.department, 50)?;
+        let rows = self.state.violation_types(&department, req.include_inactive).await?;
         Ok(pb::ListViolationTypesResponse { violation_types: rows.iter().map(violation_type_proto).collect() })
     }
 
     async fn put_organ(&self, actor: &Actor, req: &pb::PutOrganRequest) -> Result<pb::OrganRecord, Error> {
         actor.require_role(roles::ADMIN)?;
         let organ = req.organ.as_ref().ok_or_else(|| Error::invalid("organ", "is required"))?;
-        let division = DivisionCode::parse(organ.division_code.trim()).map_err(|_| {
+        let division = DivisionCode::parse(&optional("organ.division_code", &organ.division_code, 6)?).map_err(|_| {
             Error::invalid("organ.division_code", format!("{:?} is not a six-digit division code", organ.division_code))
         })?;
+        // Admins are scoped like every officer: their own division and below.
+        actor.require_scope(&division, &[])?;
         let document_code = required("document_code", &req.document_code, 20)?;
         DocumentNumber::new(&format!("{document_code}{CASE_DOCUMENT_SUFFIX}"), 2026, 1).map_err(|e| e.at("document_code"))?;
         let row = OrganRow {
@@ -301,7 +310,7 @@ impl IntakeApi {
             Ok(pb::ClueStatus::Excluded) => Some("excluded"),
             Err(_) => return Err(Error::invalid("status", "unknown status")),
         };
-        let after = if req.page_token.is_empty() {
+        let after = if text("page_token", &req.page_token)?.is_empty() {
             None
         } else {
             let bad = || Error::invalid("page_token", "not a token from ListClues");
@@ -417,7 +426,7 @@ impl IntakeApi {
             status,
             division,
             party_id,
-            violation_type: (!req.violation_type.is_empty()).then(|| req.violation_type.clone()),
+            violation_type: Some(optional("violation_type", &req.violation_type, 40)?).filter(|v| !v.is_empty()),
             before,
             limit: limit + 1,
         };

@@ -13,7 +13,7 @@ use crate::domain::case::CaseStatus;
 use crate::domain::screening::{ExclusionCode, Situation};
 use crate::store::{CaseRow, ClueRow, Evidence, OrganRow, PartyRow, ViolationTypeRow};
 
-pub use yuetan_platform::fields::{cst_date, date, end_of_cst_day, optional, parse_date, parse_uuid, required, timestamp};
+pub use yuetan_platform::fields::{at_most, cst_date, date, end_of_cst_day, optional, parse_date, parse_uuid, required, text, timestamp};
 
 pub fn party_kind_name(kind: i32) -> Option<&'static str> {
     match pb::PartyKind::try_from(kind).ok()? {

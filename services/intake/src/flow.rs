@@ -26,6 +26,7 @@ use yuetan_platform::consumer::HandlerError;
 use yuetan_platform::outbox::NewEvent;
 use yuetan_platform::requests::{self, RequestKey};
 use yuetan_platform::timers::{self, Timer};
+use yuetan_platform::auth::DivisionCode;
 use yuetan_platform::{Actor, Error};
 use yuetan_proto::events::{self as ev, event::Payload};
 use yuetan_proto::intake as pb;
@@ -286,9 +287,12 @@ impl State {
             audit::append_in(&mut batch, &audit_entry(actor, "party.register", &format!("party/{id}"), None, Some(&after), now));
             pb::PartyResponse { party: Some(party_proto(&self.vault, &row)?), already_registered: false }
         } else {
-            let existing = store::party_by_identity(&mut tx, &identity_key)
+            // The register is per province: the row found is the caller's
+            // province's, never another's (not even its existence shows).
+            let existing = store::party_by_identity(&mut tx, actor.division.province(), &identity_key)
                 .await?
                 .ok_or_else(|| Error::Unavailable("party registered concurrently; retry".into()))?;
+            require_same_province(actor, &existing.division)?;
             pb::PartyResponse { party: Some(party_proto(&self.vault, &existing)?), already_registered: true }
         };
         self.commit(tx, batch, key, response).await
@@ -382,7 +386,20 @@ impl State {
         if let Some(done) = requests::replay(&mut tx, key).await? {
             return Ok(done);
         }
-        let before = store::put_organ(&mut tx, &row, now).await?.map(|b| json!(b));
+        let before = store::organ_for_update(&mut tx, &row.code).await?;
+        if let Some(old) = &before {
+            // An admin may not take over an organ of another division by moving it into their own.
+            actor.require_scope(&DivisionCode::parse(&old.division)?, &[])?;
+        }
+        // R-DOC-2: one organ per document code in the province.
+        if let Some(holder) = store::document_code_holder(&mut tx, &row.division, &row.document_code, &row.code).await? {
+            return Err(Error::AlreadyExists(format!(
+                "document code {:?} is held by organ {} ({}) in division {} (R-DOC-2)",
+                row.document_code, holder.code, holder.name, holder.division
+            )));
+        }
+        store::put_organ(&mut tx, &row, now).await?;
+        let before = before.map(|b| json!(b));
         let after = json!(row);
         audit::append_in(&mut batch, &audit_entry(actor, "organ.put", &format!("organ/{}", row.code), before.as_ref(), Some(&after), now));
         let response = organ_proto(&row);

@@ -7,6 +7,7 @@
 //! all. A process that dies halfway leaves nothing; the client retries with
 //! the same request id and gets one result. This file holds no SQL.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -41,6 +42,22 @@ impl IntakeApi {
 }
 
 const PROPOSERS: &[&str] = &[roles::CASE_OFFICER, roles::SECTION_CHIEF];
+
+// Bounds of the repeated fields, checked before any entry is looked at (a
+// request of 40,000 co-departments is refused at once, not deduplicated).
+// Text fields are bounded where they are parsed (`required`/`optional`).
+/// Co-departments of a joint interview: a handful in practice.
+const MAX_CO_DEPARTMENTS: usize = 50;
+/// Situations A1–A5 (R-SCOPE-2); a few repeats are tolerated.
+const MAX_SITUATIONS: usize = 10;
+/// Exclusions X1–X4 (R-SCOPE-3), each with its reason.
+const MAX_EXCLUSIONS: usize = 10;
+/// Evidence files of a clue or an approval form.
+const MAX_EVIDENCE: usize = 100;
+/// Officers proposed for the interview (R-START-3: at least two).
+const MAX_INTERVIEWERS: usize = 20;
+/// Service channels of a consent (three kinds).
+const MAX_CHANNELS: usize = 10;
 
 fn validate_phone(field: &str, value: &str) -> Result<String, Error> {
     let value = optional(field, value, 40)?;
@@ -102,6 +119,7 @@ fn validate_party_fields(input: &pb::PartyInput, name: String, actor: &Actor, no
         let email = optional("party.consent.email", &consent.email, 200)?;
         let egov_account = optional("party.consent.egov_account", &consent.egov_account, 100)?;
         // LAW.md §3: electronic service only with recorded consent, per channel and address.
+        at_most("party.consent.channels", &consent.channels, MAX_CHANNELS)?;
         let mut channels = Vec::new();
         for (i, channel) in consent.channels.iter().enumerate() {
             let name = channel_name(*channel)
@@ -120,10 +138,10 @@ fn validate_party_fields(input: &pb::PartyInput, name: String, actor: &Actor, no
             if !email.contains('@') || email.contains(char::is_whitespace) || email.contains(fields::is_invisible) {
                 return Err(Error::invalid("party.consent.email", "e-mail service needs the consented address"));
             }
-            details.consent_email = email;
+            contacts.email = email;
         }
         if channels.iter().any(|c| c == "egov") {
-            details.consent_egov_account = required("party.consent.egov_account", &egov_account, 100)?;
+            contacts.egov_account = required("party.consent.egov_account", &egov_account, 100)?;
         }
         details.consent_postal_address = optional("party.consent.postal_address", &consent.postal_address, 300)?;
         let consented_on = parse_date("party.consent.consented_on", consent.consented_on.as_ref())?;
@@ -145,6 +163,7 @@ fn validate_party_fields(input: &pb::PartyInput, name: String, actor: &Actor, no
 }
 
 fn validate_evidence(field: &str, items: &[pb::EvidenceRef]) -> Result<Vec<Evidence>, Error> {
+    at_most(field, items, MAX_EVIDENCE)?;
     items
         .iter()
         .enumerate()
@@ -331,6 +350,9 @@ impl IntakeApi {
             provisions_violated: required("report.provisions_violated", &report.provisions_violated, 2_000)?,
             necessity: required("report.necessity", &report.necessity, 5_000)?,
         };
+        at_most("situations", &req.situations, MAX_SITUATIONS)?;
+        at_most("exclusions", &req.exclusions, MAX_EXCLUSIONS)?;
+        at_most("co_departments", &req.co_departments, MAX_CO_DEPARTMENTS)?;
         let mut situations = Vec::new();
         for (i, s) in req.situations.iter().enumerate() {
             situations.push(
@@ -344,13 +366,15 @@ impl IntakeApi {
                 .ok_or_else(|| Error::invalid(format!("exclusions[{i}].code"), "unknown exclusion; use X1–X4"))?;
             declared.push(Exclusion { code, reason: optional(&format!("exclusions[{i}].reason"), &x.reason, 2_000)? });
         }
-        let mut co_departments: Vec<String> = Vec::new();
+        // Deduplicated in linear time, first occurrence first.
+        let mut co_departments: Vec<String> = Vec::with_capacity(req.co_departments.len());
+        let mut seen = HashSet::with_capacity(req.co_departments.len());
         for (i, organ) in req.co_departments.iter().enumerate() {
             let organ = required(&format!("co_departments[{i}]"), organ, 50)?;
             if organ == actor.organ {
                 return Err(Error::invalid(format!("co_departments[{i}]"), "the lead organ is not its own co-department"));
             }
-            if !co_departments.contains(&organ) {
+            if seen.insert(organ.clone()) {
                 co_departments.push(organ);
             }
         }
@@ -371,6 +395,7 @@ impl IntakeApi {
             Some(f) if !(supplement.is_some() && f.proposal.trim().is_empty() && f.evidence.is_empty()) => {
                 let mut evidence = validate_evidence("approval_form.evidence", &f.evidence)?;
                 self.check_stored("approval_form.evidence", &mut evidence).await?;
+                at_most("approval_form.proposed_interviewers", &f.proposed_interviewers, MAX_INTERVIEWERS)?;
                 let mut interviewers = Vec::new();
                 for (i, officer) in f.proposed_interviewers.iter().enumerate() {
                     interviewers.push(required(&format!("approval_form.proposed_interviewers[{i}]"), officer, 64)?);

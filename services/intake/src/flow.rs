@@ -192,6 +192,38 @@ pub fn case_audit(c: &CaseRow) -> serde_json::Value {
     })
 }
 
+/// The AES-GCM context of a party's previous contact data in the audit row
+/// of the update that replaced version `version`.
+pub fn party_audit_context(party_id: Uuid, version: i64) -> String {
+    format!("audit/party/{party_id}/v{version}/previous")
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The names of the contact and consent fields an update changes.
+fn contact_changes(old: &Details, old_contacts: &Contacts, old_address: &str, new: &PartyFields) -> Vec<&'static str> {
+    let c = &new.contacts;
+    let d = &new.details;
+    [
+        ("address", old_address != new.address),
+        ("phone", old_contacts.phone != c.phone),
+        ("representative.phone", old_contacts.representative_phone != c.representative_phone),
+        ("representative.name", old.representative_name != d.representative_name),
+        ("representative.role", old.representative_role != d.representative_role),
+        ("consent.channels", old.consent_channels != d.consent_channels),
+        ("consent.sms_number", old_contacts.sms_number != c.sms_number),
+        ("consent.email", old_contacts.email != c.email),
+        ("consent.egov_account", old_contacts.egov_account != c.egov_account),
+        ("consent.postal_address", old.consent_postal_address != d.consent_postal_address),
+        ("consent.consented_on", old.consented_on != d.consented_on),
+    ]
+    .into_iter()
+    .filter_map(|(name, differs)| differs.then_some(name))
+    .collect()
+}
+
 fn to_json<T: serde::Serialize>(value: &T) -> Result<serde_json::Value, Error> {
     serde_json::to_value(value).map_err(|e| Error::Internal(e.to_string()))
 }
@@ -207,7 +239,7 @@ impl State {
 
     /// See [`requests::commit`].
     async fn commit<R: prost::Message + Default>(&self, tx: Tx, batch: WriteBatch, key: &RequestKey<'_>, response: R) -> Result<R, Error> {
-        requests::commit(&self.pool, tx, batch, key, response, self.now()).await
+        requests::commit(&self.pool, &self.vault, tx, batch, key, response, self.now()).await
     }
 
     /// See [`requests::or_replay`].
@@ -219,7 +251,7 @@ impl State {
         request: &Req,
         result: Result<R, Error>,
     ) -> Result<R, Error> {
-        requests::or_replay(&self.pool, &actor.officer_id, request_id, method, request, result).await
+        requests::or_replay(&self.pool, &self.vault, &actor.officer_id, request_id, method, request, result).await
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -255,7 +287,7 @@ impl State {
         let identity_key = party.identity.key(self);
         let mut tx = self.begin().await?;
         let mut batch = WriteBatch::new();
-        if let Some(done) = requests::replay(&mut tx, key).await? {
+        if let Some(done) = requests::replay(&mut tx, &self.vault, key).await? {
             return Ok(done);
         }
         let id = Uuid::now_v7();
@@ -303,7 +335,7 @@ impl State {
         let party_id = update.party_id;
         let mut tx = self.begin().await?;
         let mut batch = WriteBatch::new();
-        if let Some(done) = requests::replay(&mut tx, key).await? {
+        if let Some(done) = requests::replay(&mut tx, &self.vault, key).await? {
             return Ok(done);
         }
         let mut row = store::party(&mut tx, party_id, true).await?.ok_or_else(|| Error::NotFound(format!("party {party_id}")))?;
@@ -334,19 +366,29 @@ impl State {
         let mut fields = update.fields;
         let before = party_audit(&row);
         let old: Details = serde_json::from_value(row.details.0.clone()).unwrap_or_default();
-        let old_contacts: Contacts = serde_json::from_str(&self.vault.open(&row.contacts_sealed, &contacts_context(row.id))?)
-            .map_err(|e| Error::Internal(e.to_string()))?;
+        let old_contacts = Contacts::open(&self.vault, &row, &old)?;
         let consent_same = old.consent_channels == fields.details.consent_channels
-            && old.consent_email == fields.details.consent_email
-            && old.consent_egov_account == fields.details.consent_egov_account
+            && old_contacts.email == fields.contacts.email
+            && old_contacts.egov_account == fields.contacts.egov_account
             && old.consent_postal_address == fields.details.consent_postal_address
             && old.consented_on == fields.details.consented_on
             && old_contacts.sms_number == fields.contacts.sms_number;
         if consent_same {
             // Unchanged consent keeps who recorded it and when.
-            fields.details.consent_recorded_by = old.consent_recorded_by;
+            fields.details.consent_recorded_by = old.consent_recorded_by.clone();
             fields.details.consent_recorded_at = old.consent_recorded_at;
         }
+        // Who changed contact data or consent, and what was there before:
+        // the field names in clear, the previous values sealed (they are
+        // personal data), openable with the vault under `party_audit_context`.
+        let changed = contact_changes(&old, &old_contacts, &row.address, &fields);
+        let previous = json!({
+            "address": row.address, "contacts": old_contacts, "representative_name": old.representative_name,
+            "representative_role": old.representative_role, "consent_channels": old.consent_channels,
+            "consent_postal_address": old.consent_postal_address, "consented_on": old.consented_on,
+            "consent_recorded_by": old.consent_recorded_by, "consent_recorded_at": old.consent_recorded_at,
+        });
+        let previous_sealed = self.vault.seal(&previous.to_string(), &party_audit_context(row.id, row.version))?;
         let contacts = serde_json::to_string(&fields.contacts).map_err(|e| Error::Internal(e.to_string()))?;
         row.name = fields.name;
         row.address = fields.address;
@@ -355,7 +397,14 @@ impl State {
         row.version += 1;
         row.updated_at = now;
         store::update_party(&mut tx, &row).await?;
-        let after = party_audit(&row);
+        let mut after = party_audit(&row);
+        after["contact_change"] = json!({
+            "changed": changed,
+            "changed_by": actor.officer_id,
+            "changed_by_organ": actor.organ,
+            "previous_version": row.version - 1,
+            "previous_sealed_hex": hex(&previous_sealed),
+        });
         audit::append_in(&mut batch, &audit_entry(actor, "party.update", &format!("party/{}", row.id), Some(&before), Some(&after), now));
         let response = pb::PartyResponse { party: Some(party_proto(&self.vault, &row)?), already_registered: false };
         self.commit(tx, batch, key, response).await
@@ -368,7 +417,7 @@ impl State {
         let now = self.now();
         let mut tx = self.begin().await?;
         let mut batch = WriteBatch::new();
-        if let Some(done) = requests::replay(&mut tx, key).await? {
+        if let Some(done) = requests::replay(&mut tx, &self.vault, key).await? {
             return Ok(done);
         }
         let before = store::put_violation_type(&mut tx, &row, now).await?.map(|b| json!(b));
@@ -383,7 +432,7 @@ impl State {
         let now = self.now();
         let mut tx = self.begin().await?;
         let mut batch = WriteBatch::new();
-        if let Some(done) = requests::replay(&mut tx, key).await? {
+        if let Some(done) = requests::replay(&mut tx, &self.vault, key).await? {
             return Ok(done);
         }
         let before = store::organ_for_update(&mut tx, &row.code).await?;
@@ -424,7 +473,7 @@ impl State {
         // One round trip for the request id, the party and the violation type.
         let found = store::clue_lookup(&mut tx, new.party_id, &new.violation_type, key).await?;
         if let Some(stored) = found.replay {
-            return store::decode_stored(key, stored);
+            return store::decode_stored(&self.vault, key, stored);
         }
         let party = found.party.ok_or_else(|| Error::invalid("party_id", "no such party; register it first"))?;
         let violation_code = new.violation_type;
@@ -493,7 +542,7 @@ impl State {
         // One round trip: the clue (locked), its organ's document code, an earlier answer.
         let found = store::clue_for_verify(&mut tx, clue_id, key).await?.ok_or_else(|| Error::NotFound(format!("clue {clue_id}")))?;
         if let Some(stored) = found.replay() {
-            return store::decode_stored(key, stored);
+            return store::decode_stored(&self.vault, key, stored);
         }
         let document_code = found.document_code.clone();
         let clue = found.clue;
@@ -694,7 +743,7 @@ impl State {
         let supplement = s.supplement;
         let mut tx = self.begin().await?;
         let mut batch = WriteBatch::new();
-        if let Some(done) = requests::replay(&mut tx, key).await? {
+        if let Some(done) = requests::replay(&mut tx, &self.vault, key).await? {
             return Ok(done);
         }
         let mut case = store::case(&mut tx, case_id, true).await?.ok_or_else(|| Error::NotFound(format!("case {case_id}")))?;

@@ -160,6 +160,36 @@ impl ReviewDecision<'_> {
     }
 }
 
+/// What a verification read under lock, for its two outcomes.
+struct Verifying<'a, 'k> {
+    actor: &'a Actor,
+    key: &'a RequestKey<'k>,
+    clue: &'a ClueRow,
+    party: &'a PartyRow,
+    now: DateTime<Utc>,
+}
+
+/// The answer to `VerifyClue`: the outcome, the case, and the earlier cases
+/// the repeat check found (R-SCOPE-3 X2).
+fn verify_answer(outcome: pb::Outcome, case: &CaseRow, exclusions: &[StoredExclusion], prior_rows: &[CaseRow]) -> pb::VerifyClueResponse {
+    pb::VerifyClueResponse {
+        outcome: outcome as i32,
+        case: Some(case_proto(case)),
+        exclusions: exclusions.iter().map(|e| pb::Exclusion { code: exclusion_value(&e.code), reason: e.reason.clone() }).collect(),
+        earlier_cases: prior_rows
+            .iter()
+            .map(|c| pb::EarlierCase {
+                case_id: c.id.to_string(),
+                number: c.number.clone().unwrap_or_default(),
+                organ_code: c.lead_organ.clone(),
+                division_code: c.division.clone(),
+                status: CaseStatus::parse(&c.status).map(case_status_value).unwrap_or_default() as i32,
+                opened_at: Some(timestamp(c.opened_at)),
+            })
+            .collect(),
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Audit views
 
@@ -597,95 +627,113 @@ impl State {
             updated_at: now,
             version: 0,
         };
+        let verifying = Verifying { actor, key, clue: &clue, party: &party, now };
         let (outcome, exclusions) = match decision {
             Decision::Eligible { situations } => {
-                // Everything that does not need the number first: the number's
-                // row lock is held to commit, so take it as late as possible.
-                timers::cancel_in(&mut batch, VERIFICATION_TIMER, &clue_id.to_string(), now);
-                store::close_clue_in(&mut batch, clue_id, "case_opened", case_id);
-                let document_code = document_code.ok_or_else(|| {
-                    Error::FailedPrecondition(format!(
-                        "organ {} has no document code for case numbers; an administrator sets it with PutOrgan",
-                        clue.organ
-                    ))
-                })?;
-                // R-DOC-2: the number is taken in this transaction: unique and gap-free.
-                let year = cst_date(now).year();
-                let code = format!("{document_code}{CASE_DOCUMENT_SUFFIX}");
-                let sequence = store::next_document_sequence(&mut tx, &code, CASE_DOCUMENT_KIND, year).await?;
-                let number = DocumentNumber::new(&code, year, sequence).map_err(|e| Error::Internal(e.0))?;
-                case.number = Some(number.to_string());
-                case.status = CaseStatus::Opened.as_str().into();
-                case.situations = situations.iter().map(|s| s.code().to_string()).collect();
-                case.version = 2;
-                store::insert_case_in(&mut batch, &case);
-                let verified = Payload::ClueVerified(ev::ClueVerified {
-                    clue_id: clue_id.to_string(),
-                    case_id: case_id.to_string(),
-                    situations: case.situations.clone(),
-                    verified_late: clue.verification_overdue,
-                });
-                let event = self.event("intake.clue_verified", Some(case_id), 1, &case.division, &case.lead_organ, Some(actor), key.request_id, verified);
-                self.outbox.write_in(&mut batch, event, now)?;
-                let opened = Payload::CaseOpened(ev::CaseOpened {
-                    case_id: case_id.to_string(),
-                    clue_id: clue_id.to_string(),
-                    number: number.to_string(),
-                    lead_organ: case.lead_organ.clone(),
-                    co_departments: case.co_departments.clone(),
-                    major: case.major,
-                    party: Some(party_ref(&party)),
-                    violation_type: case.violation_type.clone(),
-                    section: case.section.clone(),
-                    proposed_by: case.proposed_by.clone(),
-                    clue_received_on: Some(date(clue.received_on)),
-                });
-                let event = self.event("intake.case_opened", Some(case_id), 2, &case.division, &case.lead_organ, Some(actor), key.request_id, opened);
-                self.outbox.write_in(&mut batch, event, now)?;
+                self.open_case(&mut tx, &mut batch, &verifying, &mut case, &situations, document_code).await?;
                 (pb::Outcome::Eligible, Vec::new())
             }
             Decision::Excluded { exclusions } => {
-                let stored: Vec<StoredExclusion> =
-                    exclusions.iter().map(|e| StoredExclusion { code: e.code.code().into(), reason: e.reason.clone() }).collect();
-                case.exclusions = Json(stored.clone());
-                case.status = CaseStatus::ReferredToPenalty.as_str().into();
-                case.version = 1;
-                store::insert_case_in(&mut batch, &case);
-                store::close_clue_in(&mut batch, clue_id, "excluded", case_id);
-                timers::cancel_in(&mut batch, VERIFICATION_TIMER, &clue_id.to_string(), now);
-                let excluded = Payload::ClueExcluded(ev::ClueExcluded {
-                    clue_id: clue_id.to_string(),
-                    case_id: case_id.to_string(),
-                    exclusions: stored.iter().map(|e| ev::ExclusionItem { code: e.code.clone(), reason: e.reason.clone() }).collect(),
-                    earlier_case_ids: prior.iter().map(|p| p.case_id.clone()).collect(),
-                    party: Some(party_ref(&party)),
-                    violation_type: case.violation_type.clone(),
-                    facts: case.report.0.facts.clone(),
-                });
-                let event = self.event("intake.clue_excluded", Some(case_id), 1, &case.division, &case.lead_organ, Some(actor), key.request_id, excluded);
-                self.outbox.write_in(&mut batch, event, now)?;
+                let stored = self.refer_to_penalty(&mut batch, &verifying, &mut case, &exclusions, &prior)?;
                 (pb::Outcome::Excluded, stored)
             }
         };
         let after = case_audit(&case);
         audit::append_in(&mut batch, &audit_entry(actor, "clue.verify", &format!("case/{case_id}"), None, Some(&after), now));
-        let response = pb::VerifyClueResponse {
-            outcome: outcome as i32,
-            case: Some(case_proto(&case)),
-            exclusions: exclusions.iter().map(|e| pb::Exclusion { code: exclusion_value(&e.code), reason: e.reason.clone() }).collect(),
-            earlier_cases: prior_rows
-                .iter()
-                .map(|c| pb::EarlierCase {
-                    case_id: c.id.to_string(),
-                    number: c.number.clone().unwrap_or_default(),
-                    organ_code: c.lead_organ.clone(),
-                    division_code: c.division.clone(),
-                    status: CaseStatus::parse(&c.status).map(case_status_value).unwrap_or_default() as i32,
-                    opened_at: Some(timestamp(c.opened_at)),
-                })
-                .collect(),
-        };
+        let response = verify_answer(outcome, &case, &exclusions, &prior_rows);
         self.commit(tx, batch, key, response).await
+    }
+
+    /// R-SCOPE-2 holds and no exclusion: the clue opens a case, numbered
+    /// with the next number of the organ's document code (R-DOC-2), and
+    /// `intake.clue_verified` and `intake.case_opened` are written.
+    async fn open_case(
+        &self,
+        tx: &mut PgConnection,
+        batch: &mut WriteBatch,
+        v: &Verifying<'_, '_>,
+        case: &mut CaseRow,
+        situations: &[Situation],
+        document_code: Option<String>,
+    ) -> Result<(), Error> {
+        let (clue, now) = (v.clue, v.now);
+        // Everything that does not need the number first: the number's
+        // row lock is held to commit, so take it as late as possible.
+        timers::cancel_in(batch, VERIFICATION_TIMER, &clue.id.to_string(), now);
+        store::close_clue_in(batch, clue.id, "case_opened", case.id);
+        let document_code = document_code.ok_or_else(|| {
+            Error::FailedPrecondition(format!(
+                "organ {} has no document code for case numbers; an administrator sets it with PutOrgan",
+                clue.organ
+            ))
+        })?;
+        // R-DOC-2: the number is taken in this transaction: unique and gap-free.
+        let year = cst_date(now).year();
+        let code = format!("{document_code}{CASE_DOCUMENT_SUFFIX}");
+        let sequence = store::next_document_sequence(tx, &code, CASE_DOCUMENT_KIND, year).await?;
+        let number = DocumentNumber::new(&code, year, sequence).map_err(|e| Error::Internal(e.0))?;
+        case.number = Some(number.to_string());
+        case.status = CaseStatus::Opened.as_str().into();
+        case.situations = situations.iter().map(|s| s.code().to_string()).collect();
+        case.version = 2;
+        store::insert_case_in(batch, case);
+        let verified = Payload::ClueVerified(ev::ClueVerified {
+            clue_id: clue.id.to_string(),
+            case_id: case.id.to_string(),
+            situations: case.situations.clone(),
+            verified_late: clue.verification_overdue,
+        });
+        let event = self.event("intake.clue_verified", Some(case.id), 1, &case.division, &case.lead_organ, Some(v.actor), v.key.request_id, verified);
+        self.outbox.write_in(batch, event, now)?;
+        let opened = Payload::CaseOpened(ev::CaseOpened {
+            case_id: case.id.to_string(),
+            clue_id: clue.id.to_string(),
+            number: number.to_string(),
+            lead_organ: case.lead_organ.clone(),
+            co_departments: case.co_departments.clone(),
+            major: case.major,
+            party: Some(party_ref(v.party)),
+            violation_type: case.violation_type.clone(),
+            section: case.section.clone(),
+            proposed_by: case.proposed_by.clone(),
+            clue_received_on: Some(date(clue.received_on)),
+        });
+        let event = self.event("intake.case_opened", Some(case.id), 2, &case.division, &case.lead_organ, Some(v.actor), v.key.request_id, opened);
+        self.outbox.write_in(batch, event, now)?;
+        Ok(())
+    }
+
+    /// An exclusion holds (R-SCOPE-3): the case is referred to the penalty
+    /// procedure and `intake.clue_excluded` is written.
+    fn refer_to_penalty(
+        &self,
+        batch: &mut WriteBatch,
+        v: &Verifying<'_, '_>,
+        case: &mut CaseRow,
+        exclusions: &[Exclusion],
+        prior: &[screening::PriorCase],
+    ) -> Result<Vec<StoredExclusion>, Error> {
+        let (clue, now) = (v.clue, v.now);
+        let stored: Vec<StoredExclusion> =
+            exclusions.iter().map(|e| StoredExclusion { code: e.code.code().into(), reason: e.reason.clone() }).collect();
+        case.exclusions = Json(stored.clone());
+        case.status = CaseStatus::ReferredToPenalty.as_str().into();
+        case.version = 1;
+        store::insert_case_in(batch, case);
+        store::close_clue_in(batch, clue.id, "excluded", case.id);
+        timers::cancel_in(batch, VERIFICATION_TIMER, &clue.id.to_string(), now);
+        let excluded = Payload::ClueExcluded(ev::ClueExcluded {
+            clue_id: clue.id.to_string(),
+            case_id: case.id.to_string(),
+            exclusions: stored.iter().map(|e| ev::ExclusionItem { code: e.code.clone(), reason: e.reason.clone() }).collect(),
+            earlier_case_ids: prior.iter().map(|p| p.case_id.clone()).collect(),
+            party: Some(party_ref(v.party)),
+            violation_type: case.violation_type.clone(),
+            facts: case.report.0.facts.clone(),
+        });
+        let event = self.event("intake.clue_excluded", Some(case.id), 1, &case.division, &case.lead_organ, Some(v.actor), v.key.request_id, excluded);
+        self.outbox.write_in(batch, event, now)?;
+        Ok(stored)
     }
 
     /// The verification limit of a clue ran out (R-START-2): a clue still

@@ -32,7 +32,7 @@ use yuetan_proto::events::{self as ev, event::Payload};
 use yuetan_proto::intake as pb;
 
 use crate::convert::*;
-use crate::domain::access::require_same_province;
+use crate::domain::access::{require_same_province, same_province};
 use crate::domain::case::CaseStatus;
 use crate::domain::doc_number::DocumentNumber;
 use crate::domain::party_id::{CreditCode, ResidentId};
@@ -505,7 +505,11 @@ impl State {
         if let Some(stored) = found.replay {
             return store::decode_stored(&self.vault, key, stored);
         }
-        let party = found.party.ok_or_else(|| Error::invalid("party_id", "no such party; register it first"))?;
+        // The register is per province: another province's party is as unknown as none.
+        let party = found
+            .party
+            .filter(|p| same_province(actor, &p.division))
+            .ok_or_else(|| Error::invalid("party_id", "no such party; register it first"))?;
         let violation_code = new.violation_type;
         let vt = found
             .violation_type

@@ -237,6 +237,7 @@ pub struct PartyRef {
     pub kind: String,
     pub name: String,
     pub credit_code: Option<String>,
+    pub division: String,
 }
 
 pub async fn clue_lookup(
@@ -246,12 +247,12 @@ pub async fn clue_lookup(
     key: &RequestKey<'_>,
 ) -> Result<ClueLookup, Error> {
     type Row = (
-        Option<Uuid>, Option<String>, Option<String>, Option<String>,
+        Option<Uuid>, Option<String>, Option<String>, Option<String>, Option<String>,
         Option<String>, Option<String>, Option<String>, Option<String>, Option<bool>,
         Option<String>, Option<Vec<u8>>, Option<Vec<u8>>,
     );
     let row: Row = sqlx::query_as(
-        "SELECT p.id, p.kind, p.name, p.credit_code,
+        "SELECT p.id, p.kind, p.name, p.credit_code, p.division,
                 v.code, v.department, v.name, v.legal_basis, v.active,
                 r.method, r.digest, r.response
          FROM (SELECT 1) AS one
@@ -265,10 +266,10 @@ pub async fn clue_lookup(
     .bind(key.request_id)
     .fetch_one(&mut *conn)
     .await?;
-    let (pid, kind, name, credit_code, code, department, vname, legal_basis, active, method, digest, response) = row;
+    let (pid, kind, name, credit_code, division, code, department, vname, legal_basis, active, method, digest, response) = row;
     Ok(ClueLookup {
-        party: match (pid, kind, name) {
-            (Some(id), Some(kind), Some(name)) => Some(PartyRef { id, kind, name, credit_code }),
+        party: match (pid, kind, name, division) {
+            (Some(id), Some(kind), Some(name), Some(division)) => Some(PartyRef { id, kind, name, credit_code, division }),
             _ => None,
         },
         violation_type: match (code, department, vname, legal_basis, active) {

@@ -91,6 +91,10 @@ async fn an_officer_of_another_province_registering_a_known_id_learns_nothing_ab
     // And GetParty still keeps Gansu's party from Qinghai.
     let err = h.client().get_party(req(&qinghai_officer(), pb::GetPartyRequest { party_id: first.id.clone() })).await.unwrap_err();
     assert_eq!(err.code(), Code::PermissionDenied);
+    // Nor can Qinghai open a clue on Gansu's party (which would put its name in an event).
+    let err = h.client().register_clue(req(&qinghai_officer(), clue(&first.id, "SJ-ANNUAL-REPORT"))).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    assert!(err.message().contains("`party_id`") && !err.message().contains("兰州"), "{}", err.message());
     h.stop().await;
 }
 

@@ -13,7 +13,7 @@ use crate::domain::case::CaseStatus;
 use crate::domain::screening::{ExclusionCode, Situation};
 use crate::store::{CaseRow, ClueRow, Evidence, OrganRow, PartyRow, ViolationTypeRow};
 
-pub use yuetan_platform::fields::{cst_date, date, end_of_cst_day, optional, parse_date, parse_uuid, required, timestamp};
+pub use yuetan_platform::fields::{at_most, cst_date, date, end_of_cst_day, optional, parse_date, parse_uuid, required, text, timestamp};
 
 pub fn party_kind_name(kind: i32) -> Option<&'static str> {
     match pb::PartyKind::try_from(kind).ok()? {
@@ -146,12 +146,38 @@ pub fn organ_proto(o: &OrganRow) -> pb::OrganRecord {
     }
 }
 
-/// The sealed part of a party: phone numbers (ARCHITECTURE §6).
+/// The sealed part of a party (ARCHITECTURE §6): phone numbers and the
+/// electronic addresses of service (e-mail, e-government account).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Contacts {
     pub phone: String,
     pub representative_phone: String,
     pub sms_number: String,
+    #[serde(default)]
+    pub email: String,
+    #[serde(default)]
+    pub egov_account: String,
+}
+
+impl Contacts {
+    /// The contacts of a party, with the e-mail and e-government account
+    /// that rows written before they were sealed keep in `details`.
+    pub fn with_legacy(mut self, details: &Details) -> Contacts {
+        if self.email.is_empty() {
+            self.email.clone_from(&details.consent_email);
+        }
+        if self.egov_account.is_empty() {
+            self.egov_account.clone_from(&details.consent_egov_account);
+        }
+        self
+    }
+
+    /// Opens a party's sealed contacts.
+    pub fn open(vault: &PiiVault, p: &PartyRow, details: &Details) -> Result<Contacts, Error> {
+        let contacts: Contacts = serde_json::from_str(&vault.open(&p.contacts_sealed, &contacts_context(p.id))?)
+            .map_err(|err| Error::Internal(format!("party contacts: {err}")))?;
+        Ok(contacts.with_legacy(details))
+    }
 }
 
 /// The plain part of a party's details.
@@ -160,7 +186,11 @@ pub struct Details {
     pub representative_name: String,
     pub representative_role: String,
     pub consent_channels: Vec<String>,
+    /// Only in rows written before e-mail addresses were sealed ([`Contacts::email`]).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub consent_email: String,
+    /// Only in rows written before accounts were sealed ([`Contacts::egov_account`]).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub consent_egov_account: String,
     pub consent_postal_address: String,
     pub consented_on: Option<NaiveDate>,
@@ -195,10 +225,9 @@ fn channel_value(name: &str) -> i32 {
 }
 
 pub fn party_proto(vault: &PiiVault, p: &PartyRow) -> Result<pb::Party, Error> {
-    let contacts: Contacts = serde_json::from_str(&vault.open(&p.contacts_sealed, &contacts_context(p.id))?)
-        .map_err(|err| Error::Internal(format!("party contacts: {err}")))?;
     let details: Details = serde_json::from_value(p.details.0.clone())
         .map_err(|err| Error::Internal(format!("party details: {err}")))?;
+    let contacts = Contacts::open(vault, p, &details)?;
     let representative = (!details.representative_name.is_empty()).then(|| pb::Representative {
         name: details.representative_name.clone(),
         role: details.representative_role.clone(),
@@ -207,8 +236,8 @@ pub fn party_proto(vault: &PiiVault, p: &PartyRow) -> Result<pb::Party, Error> {
     let consent = pb::ServiceConsent {
         channels: details.consent_channels.iter().map(|c| channel_value(c)).collect(),
         sms_number: contacts.sms_number.clone(),
-        email: details.consent_email.clone(),
-        egov_account: details.consent_egov_account.clone(),
+        email: contacts.email.clone(),
+        egov_account: contacts.egov_account.clone(),
         consented_on: details.consented_on.map(date),
         recorded_by: details.consent_recorded_by.clone(),
         recorded_at: details.consent_recorded_at.map(timestamp),

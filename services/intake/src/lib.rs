@@ -12,6 +12,7 @@ pub mod api;
 pub mod convert;
 pub mod domain;
 pub mod events;
+pub mod flow;
 pub mod store;
 pub mod timers;
 
@@ -29,7 +30,7 @@ use yuetan_platform::objects::Objects;
 use yuetan_platform::outbox::{Outbox, Relay};
 use yuetan_platform::pii::PiiVault;
 use yuetan_platform::timers::Sweeper;
-use yuetan_platform::{db, Config, Error};
+use yuetan_platform::{db, requests, Config, Error};
 use yuetan_proto::intake::intake_service_server::IntakeServiceServer;
 
 pub const SERVICE: &str = "intake";
@@ -81,6 +82,8 @@ impl Intake {
         let consumer_shutdown = shutdown.clone();
         let tasks = vec![
             tokio::spawn(relay.run(shutdown.clone())),
+            // Stored answers to request ids leave after the replay window (platform `requests`).
+            tokio::spawn(requests::run_pruner(state.pool.clone(), state.clock.clone(), requests::DEFAULT_REPLAY_WINDOW, shutdown.clone())),
             tokio::spawn(sweeper.run(timers, shutdown)),
             tokio::spawn(async move {
                 if let Err(err) = consumer.run(outcomes, consumer_shutdown).await {

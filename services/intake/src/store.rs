@@ -50,9 +50,11 @@ pub struct OrganRow {
     pub document_code: String,
 }
 
-pub async fn put_organ(conn: &mut PgConnection, organ: &OrganRow, now: DateTime<Utc>) -> Result<Option<OrganRow>, Error> {
-    let before = get_organ(conn, &organ.code).await?;
-    sqlx::query(
+/// Writes an organ (the caller has locked the old row with
+/// [`organ_for_update`]). A document code another organ of the province
+/// took first (a concurrent call) is `AlreadyExists` (R-DOC-2).
+pub async fn put_organ(conn: &mut PgConnection, organ: &OrganRow, now: DateTime<Utc>) -> Result<(), Error> {
+    let done = sqlx::query(
         "INSERT INTO organs (code, name, division, document_code, updated_at) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (code) DO UPDATE SET name = $2, division = $3, document_code = $4, updated_at = $5",
     )
@@ -62,8 +64,41 @@ pub async fn put_organ(conn: &mut PgConnection, organ: &OrganRow, now: DateTime<
     .bind(&organ.document_code)
     .bind(now)
     .execute(&mut *conn)
-    .await?;
-    Ok(before)
+    .await;
+    match done {
+        Ok(_) => Ok(()),
+        Err(sqlx::Error::Database(db)) if db.constraint() == Some("organs_document_code_per_province") => Err(Error::AlreadyExists(
+            format!("document code {:?} is taken by another organ of the province (R-DOC-2)", organ.document_code),
+        )),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// The organ, locked for the caller's transaction.
+pub async fn organ_for_update(conn: &mut PgConnection, code: &str) -> Result<Option<OrganRow>, Error> {
+    Ok(sqlx::query_as("SELECT code, name, division, document_code FROM organs WHERE code = $1 FOR UPDATE")
+        .bind(code)
+        .fetch_optional(&mut *conn)
+        .await?)
+}
+
+/// The organ other than `code` whose document code in `division`'s
+/// province is `document_code`, if any (R-DOC-2).
+pub async fn document_code_holder(
+    conn: &mut PgConnection,
+    division: &str,
+    document_code: &str,
+    code: &str,
+) -> Result<Option<OrganRow>, Error> {
+    Ok(sqlx::query_as(
+        "SELECT code, name, division, document_code FROM organs
+         WHERE left(division, 2) = left($1, 2) AND document_code = $2 AND code <> $3",
+    )
+    .bind(division)
+    .bind(document_code)
+    .bind(code)
+    .fetch_optional(&mut *conn)
+    .await?)
 }
 
 pub async fn get_organ(conn: &mut PgConnection, code: &str) -> Result<Option<OrganRow>, Error> {
@@ -150,11 +185,12 @@ pub struct PartyRow {
 const PARTY_COLUMNS: &str = "id, kind, identity_key, credit_code, resident_id_sealed, resident_id_masked, name, address, \
      contacts_sealed, details, registered_by_organ, division, version, created_at, updated_at";
 
-/// Inserts a party unless its identity is registered; returns whether it did.
+/// Inserts a party unless its identity is registered in its province
+/// (the first two digits of its division); returns whether it did.
 pub async fn insert_party(conn: &mut PgConnection, p: &PartyRow) -> Result<bool, Error> {
     let done = sqlx::query(&format!(
         "INSERT INTO parties ({PARTY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
-         ON CONFLICT (identity_key) DO NOTHING"
+         ON CONFLICT (province, identity_key) DO NOTHING"
     ))
     .bind(p.id)
     .bind(&p.kind)
@@ -177,8 +213,10 @@ pub async fn insert_party(conn: &mut PgConnection, p: &PartyRow) -> Result<bool,
     Ok(done == 1)
 }
 
-pub async fn party_by_identity(conn: &mut PgConnection, identity_key: &[u8]) -> Result<Option<PartyRow>, Error> {
-    Ok(sqlx::query_as(&format!("SELECT {PARTY_COLUMNS} FROM parties WHERE identity_key = $1"))
+/// The party of an identity in a province (the register is per province).
+pub async fn party_by_identity(conn: &mut PgConnection, province: &str, identity_key: &[u8]) -> Result<Option<PartyRow>, Error> {
+    Ok(sqlx::query_as(&format!("SELECT {PARTY_COLUMNS} FROM parties WHERE province = $1 AND identity_key = $2"))
+        .bind(province)
         .bind(identity_key)
         .fetch_optional(&mut *conn)
         .await?)
@@ -199,6 +237,7 @@ pub struct PartyRef {
     pub kind: String,
     pub name: String,
     pub credit_code: Option<String>,
+    pub division: String,
 }
 
 pub async fn clue_lookup(
@@ -208,12 +247,12 @@ pub async fn clue_lookup(
     key: &RequestKey<'_>,
 ) -> Result<ClueLookup, Error> {
     type Row = (
-        Option<Uuid>, Option<String>, Option<String>, Option<String>,
+        Option<Uuid>, Option<String>, Option<String>, Option<String>, Option<String>,
         Option<String>, Option<String>, Option<String>, Option<String>, Option<bool>,
         Option<String>, Option<Vec<u8>>, Option<Vec<u8>>,
     );
     let row: Row = sqlx::query_as(
-        "SELECT p.id, p.kind, p.name, p.credit_code,
+        "SELECT p.id, p.kind, p.name, p.credit_code, p.division,
                 v.code, v.department, v.name, v.legal_basis, v.active,
                 r.method, r.digest, r.response
          FROM (SELECT 1) AS one
@@ -227,10 +266,10 @@ pub async fn clue_lookup(
     .bind(key.request_id)
     .fetch_one(&mut *conn)
     .await?;
-    let (pid, kind, name, credit_code, code, department, vname, legal_basis, active, method, digest, response) = row;
+    let (pid, kind, name, credit_code, division, code, department, vname, legal_basis, active, method, digest, response) = row;
     Ok(ClueLookup {
-        party: match (pid, kind, name) {
-            (Some(id), Some(kind), Some(name)) => Some(PartyRef { id, kind, name, credit_code }),
+        party: match (pid, kind, name, division) {
+            (Some(id), Some(kind), Some(name), Some(division)) => Some(PartyRef { id, kind, name, credit_code, division }),
             _ => None,
         },
         violation_type: match (code, department, vname, legal_basis, active) {

@@ -117,7 +117,7 @@ impl ReviewApi {
         task_id: Uuid,
     ) -> Result<Result<(Tx, Option<CaseRow>, TaskRow), pb::Task>, Error> {
         let mut tx = self.state.pool.begin().await?;
-        if let Some(done) = requests::replay(&mut tx, key).await? {
+        if let Some(done) = requests::replay(&mut tx, &self.state.vault, key).await? {
             return Ok(Err(done));
         }
         let peek = store::task(&mut tx, task_id, false).await?.ok_or_else(|| Error::NotFound(format!("task {task_id}")))?;
@@ -129,7 +129,7 @@ impl ReviewApi {
 
     async fn finish(&self, tx: Tx, key: &RequestKey<'_>, task: &TaskRow, case_number: &str) -> Result<pb::Task, Error> {
         let response = self.show(task, case_number);
-        requests::commit(&self.state.pool, tx, WriteBatch::new(), key, response, self.now()).await
+        requests::commit(&self.state.pool, &self.state.vault, tx, WriteBatch::new(), key, response, self.now()).await
     }
 
     async fn list_my_tasks(&self, actor: &Actor, req: &pb::ListMyTasksRequest) -> Result<pb::ListMyTasksResponse, Error> {
@@ -303,7 +303,7 @@ impl ReviewApi {
         request: &Req,
         result: Result<pb::Task, Error>,
     ) -> Result<pb::Task, Error> {
-        requests::or_replay(&self.state.pool, &actor.officer_id, request_id, method, request, result).await
+        requests::or_replay(&self.state.pool, &self.state.vault, &actor.officer_id, request_id, method, request, result).await
     }
 }
 

@@ -31,7 +31,8 @@ use yuetan_platform::clock::SharedClock;
 use yuetan_platform::consumer::{Consumer, ConsumerSpec};
 use yuetan_platform::outbox::{Outbox, Relay};
 use yuetan_platform::timers::Sweeper;
-use yuetan_platform::{db, Config, Error};
+use yuetan_platform::pii::PiiVault;
+use yuetan_platform::{db, requests, Config, Error};
 use yuetan_proto::review::review_service_server::ReviewServiceServer;
 
 pub const SERVICE: &str = "review";
@@ -47,6 +48,8 @@ pub struct State {
     pub outbox: Outbox,
     pub clock: SharedClock,
     pub calendar: SharedCalendar,
+    /// Seals the stored answers to request ids (they may hold personal data).
+    pub vault: PiiVault,
 }
 
 /// A running review: its gRPC service and its background tasks.
@@ -71,6 +74,7 @@ impl Review {
             outbox: Outbox::new(&config.nats.subject_prefix, SERVICE),
             clock: clock.clone(),
             calendar,
+            vault: PiiVault::new(&config.pii)?,
         });
         let prefix = &config.nats.subject_prefix;
         let relay = Relay::new(pool.clone(), bus.clone(), schema, config.outbox.batch, Duration::from_millis(config.outbox.poll_interval_ms));
@@ -92,6 +96,7 @@ impl Review {
         );
         let tasks = vec![
             tokio::spawn(relay.run(shutdown.clone())),
+            tokio::spawn(requests::run_pruner(state.pool.clone(), state.clock.clone(), requests::DEFAULT_REPLAY_WINDOW, shutdown.clone())),
             tokio::spawn(sweeper.run(Arc::new(timers::ReviewTimers { state: state.clone() }), shutdown.clone())),
             tokio::spawn(run_consumer(intake, handler.clone(), shutdown.clone())),
             tokio::spawn(run_consumer(documents, handler, shutdown)),

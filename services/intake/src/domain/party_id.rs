@@ -171,6 +171,17 @@ impl ResidentId {
         Ok(ResidentId(id))
     }
 
+    /// [`ResidentId::parse`] for a person who exists on `today` (China
+    /// Standard Time, the service clock's date): the birth date lies between
+    /// 1900-01-01 and today (R-SCOPE-1).
+    pub fn parse_on(value: &str, today: NaiveDate) -> Result<ResidentId, InvalidId> {
+        let id = ResidentId::parse(value)?;
+        if id.birth_date() > today {
+            return Err(InvalidId(format!("the birth date {} (characters 7–14) is after today {today}", id.birth_date())));
+        }
+        Ok(id)
+    }
+
     /// The full number: only for encryption and the keyed hash.
     pub fn expose(&self) -> &str {
         &self.0
@@ -275,6 +286,26 @@ mod tests {
         assert!(ResidentId::parse("11010519491331002X").unwrap_err().0.contains("birth date"));
         assert!(ResidentId::parse("1101051949123100").unwrap_err().0.contains("18 characters"));
         assert!(ResidentId::parse("1101051949123100AX").unwrap_err().0.contains("digits"));
+    }
+
+    #[test]
+    fn r_scope_1_a_resident_id_born_in_the_future_or_before_1900_is_refused() {
+        let today = NaiveDate::from_ymd_opt(2026, 2, 12).unwrap();
+        let future = ResidentId::synthesize("620102", NaiveDate::from_ymd_opt(2090, 5, 17).unwrap(), 1).unwrap();
+        assert!(ResidentId::parse(future.expose()).is_ok(), "well-formed, check digit right");
+        let err = ResidentId::parse_on(future.expose(), today).unwrap_err();
+        assert!(err.0.contains("after today"), "{err}");
+        let tomorrow = ResidentId::synthesize("620102", today.succ_opt().unwrap(), 1).unwrap();
+        assert!(ResidentId::parse_on(tomorrow.expose(), today).is_err());
+        let born_today = ResidentId::synthesize("620102", today, 1).unwrap();
+        assert!(ResidentId::parse_on(born_today.expose(), today).is_ok());
+        // 1899-12-31 with a right check character.
+        let first17 = "62010218991231001";
+        let old = format!("{first17}{}", resident_check(first17.as_bytes()) as char);
+        assert!(ResidentId::parse_on(&old, today).unwrap_err().0.contains("birth date"));
+        let first = "62010219000101001";
+        let oldest = format!("{first}{}", resident_check(first.as_bytes()) as char);
+        assert!(ResidentId::parse_on(&oldest, today).is_ok());
     }
 
     #[test]

@@ -178,3 +178,40 @@ async fn a_replica_killed_between_delivery_and_ack_leaves_no_dead_letter_and_eve
         .unwrap();
     assert_eq!(last, 3);
 }
+
+#[tokio::test]
+async fn an_event_whose_predecessor_never_comes_is_dead_lettered_after_the_order_horizon_naming_the_missing_version() {
+    let env = env().await;
+    create_applied_table(&env).await;
+    let case_id = Uuid::now_v7();
+    // Version 1 never comes; version 2 waits, far more often than max_deliver.
+    publish(&env, case_id, &[2]).await;
+    let config = ConsumerConfig {
+        max_deliver: 2,
+        order_horizon_secs: 2,
+        backoff_ms: vec![50, 100],
+        lanes: 1,
+        ..ConsumerConfig::default()
+    };
+    let recorder = Arc::new(Recorder { calls: AtomicU64::new(0) });
+    let stop = CancellationToken::new();
+    let started = std::time::Instant::now();
+    let task = tokio::spawn(consumer(&env, config).run(recorder.clone(), stop.clone()));
+    assert!(eventually(Duration::from_secs(30), || async { dead_letters(&env).await == 1 }).await, "never dead-lettered");
+    let waited = started.elapsed();
+    assert!(eventually(Duration::from_secs(10), || idle(&env)).await);
+    stop.cancel();
+    task.await.unwrap().unwrap();
+
+    assert!(waited >= Duration::from_secs(2), "dead-lettered after {waited:?}, before the horizon");
+    let (kind, error, deliveries): (String, String, i64) =
+        sqlx::query_as("SELECT kind, error, deliveries FROM dead_letters").fetch_one(&env.pool).await.unwrap();
+    assert_eq!(kind, "waited");
+    assert!(error.contains(&format!("case {case_id}: version 2 of platform arrived before version 1")), "{error}");
+    assert!(error.contains("order_horizon_secs = 2"), "{error}");
+    assert!(deliveries > 2, "it waited through more deliveries ({deliveries}) than max_deliver allows failures");
+    assert_eq!(recorder.calls.load(Ordering::SeqCst), 0, "never applied out of order");
+    assert!(applied(&env).await.is_empty());
+    let retries: i64 = sqlx::query_scalar("SELECT count(*) FROM consumer_retries").fetch_one(&env.pool).await.unwrap();
+    assert_eq!(retries, 0, "the retry count goes with the dead letter");
+}

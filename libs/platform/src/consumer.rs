@@ -709,6 +709,10 @@ impl Consumer {
     /// for, and by one replica only (`SKIP LOCKED`). Returns how many were
     /// settled.
     pub async fn replay_requested<H: Handler>(&self, handler: &H) -> Result<usize, HandlerError> {
+        // One cheap look (a partial index) before a locking transaction.
+        if !deadletter::replay_pending(&self.pool, &self.spec.name).await? {
+            return Ok(0);
+        }
         let mut tx = self.pool.begin().await?;
         let requested = deadletter::claim_requested(&mut tx, &self.spec.name, 16).await?;
         if requested.is_empty() {

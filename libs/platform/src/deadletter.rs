@@ -16,6 +16,11 @@
 //! "already applied" at once, without a consumer. A replay that still cannot
 //! apply (the handler fails again, the predecessor is still missing) leaves
 //! the row open with the reason, to be asked again.
+//!
+//! Order: an ordered consumer's later versions of a case wait (up to the
+//! order horizon) for a dead-lettered earlier one; replaying it lets them
+//! through. If they were dead-lettered too, replay the case's dead letters
+//! oldest first (`yuetan deadletter replay review/3 review/4`).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -161,13 +166,20 @@ pub enum ReplayRequest {
 /// here as "already applied".
 pub async fn request_replay(pool: &PgPool, id: i64) -> Result<ReplayRequest, Error> {
     let mut tx = pool.begin().await?;
-    let row: Option<(String, Option<Uuid>, Option<DateTime<Utc>>, Option<String>)> = sqlx::query_as(
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        consumer: String,
+        event_id: Option<Uuid>,
+        resolved_at: Option<DateTime<Utc>>,
+        resolution: Option<String>,
+    }
+    let row: Option<Row> = sqlx::query_as(
         "SELECT consumer, event_id, resolved_at, resolution FROM dead_letters WHERE id = $1 FOR UPDATE",
     )
     .bind(id)
     .fetch_optional(&mut *tx)
     .await?;
-    let Some((consumer, event_id, resolved_at, resolution)) = row else { return Ok(ReplayRequest::NotFound) };
+    let Some(Row { consumer, event_id, resolved_at, resolution }) = row else { return Ok(ReplayRequest::NotFound) };
     if let Some(resolved_at) = resolved_at {
         let resolution = resolution.unwrap_or_default();
         return Ok(ReplayRequest::AlreadySettled { resolution: format!("{resolution} at {}", resolved_at.to_rfc3339()) });
@@ -269,6 +281,17 @@ impl Requested {
             delivered: self.deliveries + 1,
         })
     }
+}
+
+/// Whether `consumer` has a replay to apply.
+pub(crate) async fn replay_pending(pool: &PgPool, consumer: &str) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM dead_letters
+                        WHERE consumer = $1 AND replay_requested_at IS NOT NULL AND resolved_at IS NULL)",
+    )
+    .bind(consumer)
+    .fetch_one(pool)
+    .await
 }
 
 /// Locks up to `limit` requested replays of `consumer` (skipping rows

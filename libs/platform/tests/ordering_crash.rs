@@ -215,3 +215,33 @@ async fn an_event_whose_predecessor_never_comes_is_dead_lettered_after_the_order
     let retries: i64 = sqlx::query_scalar("SELECT count(*) FROM consumer_retries").fetch_one(&env.pool).await.unwrap();
     assert_eq!(retries, 0, "the retry count goes with the dead letter");
 }
+
+#[tokio::test]
+async fn a_durable_consumer_created_with_a_delivery_limit_loses_it_when_the_runner_starts() {
+    // A deployment upgraded from the runner that let JetStream count
+    // deliveries: its durable consumer still says max_deliver = 5.
+    let env = env().await;
+    let stream = env.bus.jetstream.get_stream(&env.bus.stream).await.unwrap();
+    stream
+        .create_consumer(async_nats::jetstream::consumer::pull::Config {
+            durable_name: Some(CONSUMER.into()),
+            filter_subjects: vec![format!("{}.>", env.nats.subject_prefix)],
+            ack_policy: async_nats::jetstream::consumer::AckPolicy::Explicit,
+            max_deliver: 5,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let recorder = Arc::new(Recorder { calls: AtomicU64::new(0) });
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(consumer(&env, ConsumerConfig::default()).run(recorder, stop.clone()));
+    let unlimited = eventually(Duration::from_secs(10), || async {
+        let mut consumer =
+            stream.get_consumer::<async_nats::jetstream::consumer::pull::Config>(CONSUMER).await.unwrap();
+        consumer.info().await.unwrap().config.max_deliver == -1
+    })
+    .await;
+    stop.cancel();
+    task.await.unwrap().unwrap();
+    assert!(unlimited, "JetStream would still drop an event after five deliveries");
+}

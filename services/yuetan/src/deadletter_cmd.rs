@@ -28,8 +28,10 @@ pub enum Command {
     /// Apply a dead letter once more, through its consumer's inbox; prints
     /// `applied`, or `already applied` if it was (nothing is applied twice).
     Replay {
-        /// The dead letter, as `list` names it: `<schema>/<id>`, e.g. `review/3`.
-        dead_letter: String,
+        /// Dead letters as `list` names them, `<schema>/<id>` (e.g.
+        /// `review/3`), replayed one after the other in the order given.
+        #[arg(required = true)]
+        dead_letters: Vec<String>,
         /// How long to wait for the running consumer to apply it.
         #[arg(long, default_value_t = 30)]
         wait_secs: u64,
@@ -41,7 +43,15 @@ pub async fn run(config_file: Option<&Path>, command: Command) -> anyhow::Result
     let url = config.database.url.expose();
     match command {
         Command::List { schema, all } => list(url, schema, all).await,
-        Command::Replay { dead_letter, wait_secs } => replay(url, &dead_letter, Duration::from_secs(wait_secs)).await,
+        Command::Replay { dead_letters, wait_secs } => {
+            let mut code = ExitCode::SUCCESS;
+            for name in &dead_letters {
+                if replay(url, name, Duration::from_secs(wait_secs)).await? != ExitCode::SUCCESS {
+                    code = ExitCode::FAILURE;
+                }
+            }
+            Ok(code)
+        }
     }
 }
 

@@ -148,8 +148,13 @@ impl Default for OutboxConfig {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct ConsumerConfig {
-    /// Deliveries before an event goes to the dead-letter table.
+    /// Failed handler attempts before an event goes to the dead-letter
+    /// table. Counted by the runner: redeliveries after a crash and while an
+    /// event waits for its predecessor do not count (see `order_horizon_secs`).
     pub max_deliver: i64,
+    /// How long an event may wait for its case's previous version (the
+    /// ordering guard) before it is dead-lettered naming the missing one.
+    pub order_horizon_secs: u64,
     /// How long JetStream waits for an ack before redelivering.
     pub ack_wait_secs: u64,
     /// NAK delays by delivery attempt (the last repeats).
@@ -165,13 +170,24 @@ pub struct ConsumerConfig {
 
 impl Default for ConsumerConfig {
     fn default() -> Self {
-        Self { max_deliver: 5, ack_wait_secs: 30, backoff_ms: vec![100, 1000, 5000, 15000], lanes: 2, batch: 64 }
+        Self {
+            max_deliver: 5,
+            order_horizon_secs: 3600,
+            ack_wait_secs: 30,
+            backoff_ms: vec![100, 1000, 5000, 15000],
+            lanes: 2,
+            batch: 64,
+        }
     }
 }
 
 impl ConsumerConfig {
     pub fn ack_wait(&self) -> Duration {
         Duration::from_secs(self.ack_wait_secs)
+    }
+
+    pub fn order_horizon(&self) -> Duration {
+        Duration::from_secs(self.order_horizon_secs)
     }
 
     /// The NAK delay after the `delivered`-th failed attempt (1-based).
@@ -306,6 +322,9 @@ impl Config {
         }
         if self.consumer.max_deliver < 1 {
             return Err(Error::invalid("consumer.max_deliver", "must be at least 1"));
+        }
+        if self.consumer.order_horizon_secs == 0 {
+            return Err(Error::invalid("consumer.order_horizon_secs", "must be at least 1"));
         }
         if self.consumer.lanes == 0 {
             return Err(Error::invalid("consumer.lanes", "must be at least 1"));

@@ -5,16 +5,46 @@
 //! - A duplicate (the id is already in the inbox) is acked and skipped, so a
 //!   handler's effect is applied once however often the event arrives.
 //! - A handler error rolls the transaction back and NAKs with backoff; on the
-//!   `max_deliver`-th failure the event goes to `dead_letters` with the error
-//!   and is terminated, so nothing is silently dropped.
+//!   `max_deliver`-th *failure* the event goes to `dead_letters` with the
+//!   error and is terminated, so nothing is silently dropped.
 //! - Events of one case always go to the same lane and are handled one after
 //!   the other, in the order JetStream delivers them; different cases run in
-//!   parallel lanes.
+//!   parallel lanes. An ordered consumer ([`ConsumerSpec::ordered`]) applies a
+//!   case's events in `case_version` order ([`ordering`]); an early one waits.
 //! - Crash safety: the inbox row, the handler's writes (and any outbox rows it
 //!   writes) commit together. A process that dies before commit leaves
 //!   nothing; JetStream redelivers after `ack_wait`. A process that dies after
 //!   commit but before the ack gets a redelivery that the inbox drops.
+//! - Dead letters stay visible until settled: a warning in the log every
+//!   minute while any is open, [`deadletter::open`] for the status RPC, and
+//!   `yuetan deadletter list|replay`; a replay requested there is applied by
+//!   the running consumer through the same inbox transaction (once).
 //! - Shutdown: stop pulling, finish what the lanes already hold, then return.
+//!
+//! # Counting failures, not deliveries
+//!
+//! JetStream's delivery count mixes three things: handler failures,
+//! redeliveries after a replica died between delivery and ack, and NAKs of
+//! an event waiting for its case's previous version. Only the first says
+//! anything about the event. If the others counted, a crash could make a
+//! later version wait through its whole `max_deliver` budget while its
+//! predecessors were still held by the dead replica for `ack_wait`, and the
+//! later version was dead-lettered and its case stuck (issue 16). So:
+//!
+//! - the JetStream consumer has no delivery limit (`max_deliver = -1`): it
+//!   never drops a message on its own, behind our back;
+//! - the runner counts per message, in `consumer_retries`, the handler's
+//!   failures and, separately, the ordering guard's waits with the time of
+//!   the first one. `consumer.max_deliver` is compared with the failures
+//!   only; a wait is bounded by time, `consumer.order_horizon_secs` (default
+//!   one hour) from the first early delivery, past which the event is
+//!   dead-lettered with the reason naming the missing version;
+//! - the counts live in PostgreSQL, beside the inbox, so they survive the
+//!   crash of a replica and are shared by all replicas; a row is written
+//!   only when an event is retried (the first-delivery path writes
+//!   nothing more) and goes when the event is settled;
+//! - a failure that could not even be counted (PostgreSQL away) is NAKed
+//!   without counting: an outage never dead-letters events.
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashSet;
@@ -37,42 +67,40 @@ use yuetan_proto::events::Event;
 
 use crate::bus::Bus;
 use crate::config::ConsumerConfig;
+use crate::deadletter;
 use crate::error::Error;
 use crate::ordering::{self, Admission};
 use crate::trace_context;
 
-/// One delivered event, decoded.
-#[derive(Debug, Clone)]
-pub struct Delivery {
-    pub event: Event,
-    pub event_id: Uuid,
-    pub subject: String,
-    pub headers: async_nats::HeaderMap,
-    /// The message body as received (kept for the dead-letter table).
-    pub payload: bytes::Bytes,
-    /// The message's position in the stream.
-    pub stream_sequence: u64,
-    /// 1 on first delivery, then 2, 3, …
-    pub delivered: i64,
-}
+pub use crate::delivery::Delivery;
 
 /// Why a handler did not apply an event. The transaction is rolled back.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{reason}")]
 pub struct HandlerError {
     pub reason: String,
-    /// Ask for redelivery after this delay instead of the configured backoff
-    /// (e.g. the event's predecessor has not arrived yet).
+    /// Ask for redelivery after this delay instead of the configured backoff.
     pub retry_after: Option<Duration>,
+    /// The event is not wrong, it is early: it waits for something that has
+    /// not happened yet (the ordering guard's missing predecessor). Not a
+    /// failure: bounded by `consumer.order_horizon_secs`, not `max_deliver`.
+    pub waiting: bool,
 }
 
 impl HandlerError {
     pub fn failed(reason: impl Into<String>) -> Self {
-        Self { reason: reason.into(), retry_after: None }
+        Self { reason: reason.into(), retry_after: None, waiting: false }
     }
 
+    /// A failure, retried after `delay` instead of the configured backoff.
     pub fn retry_after(reason: impl Into<String>, delay: Duration) -> Self {
-        Self { reason: reason.into(), retry_after: Some(delay) }
+        Self { reason: reason.into(), retry_after: Some(delay), waiting: false }
+    }
+
+    /// Not applicable yet; redelivered with the configured backoff until
+    /// the order horizon passes (see the module documentation).
+    pub fn waiting(reason: impl Into<String>) -> Self {
+        Self { reason: reason.into(), retry_after: None, waiting: true }
     }
 }
 
@@ -163,7 +191,8 @@ impl Consumer {
             filter_subjects: self.spec.filter_subjects.clone(),
             ack_policy: AckPolicy::Explicit,
             ack_wait: self.config.ack_wait(),
-            max_deliver: self.config.max_deliver,
+            // Unbounded: the runner counts failures itself (module docs).
+            max_deliver: -1,
             max_ack_pending: (lanes * 128).max(256),
             ..Default::default()
         };
@@ -203,6 +232,8 @@ impl Consumer {
                 }
             }));
         }
+        let stop_maintenance = CancellationToken::new();
+        let maintenance = tokio::spawn(this.clone().maintain(handler.clone(), stop_maintenance.clone()));
         tracing::info!(consumer = %this.spec.name, "consumer started");
 
         loop {
@@ -228,6 +259,8 @@ impl Consumer {
         for worker in workers {
             let _ = worker.await;
         }
+        stop_maintenance.cancel();
+        let _ = maintenance.await;
         tracing::info!(consumer = %this.spec.name, "consumer stopped");
         Ok(())
     }
@@ -292,7 +325,8 @@ impl Consumer {
             )),
             Err(reason) => {
                 let poison = PoisonMessage { subject: &message.subject, headers: &headers, payload: &message.payload };
-                self.dead_letter(&acker, None, None, &poison, stream_sequence, delivered, &reason).await;
+                self.dead_letter(&acker, None, None, &poison, stream_sequence, delivered, deadletter::Kind::Undecodable, &reason)
+                    .await;
                 None
             }
         }
@@ -415,15 +449,15 @@ impl Consumer {
                 tracing::debug!(event_id = %delivery.event_id, version, last, "event of a version already applied skipped");
                 Ok(Some(Outcome::Duplicate))
             }
-            Admission::Early { last } => Err(HandlerError::retry_after(
-                format!("case {case_id}: version {version} of {source} arrived before version {}; waiting for it", last + 1),
-                self.config.backoff(delivery.delivered),
-            )),
+            Admission::Early { last } => Err(HandlerError::waiting(format!(
+                "case {case_id}: version {version} of {source} arrived before version {}; waiting for it",
+                last + 1
+            ))),
         }
     }
 
     /// After the commit: ack what was applied or duplicate; NAK or
-    /// dead-letter what failed.
+    /// dead-letter what failed or waited.
     async fn settle<H: Handler>(
         &self,
         handler: &H,
@@ -440,30 +474,123 @@ impl Consumer {
                     // The work is committed; a redelivery will hit the inbox.
                     tracing::warn!(error = %err, "ack failed after commit");
                 }
+                if delivery.delivered > 1 {
+                    // It may have been counted while retried: settled now.
+                    if let Err(err) = self.forget_retries(delivery.stream_sequence).await {
+                        tracing::warn!(error = %err, "could not clear the retry count of a settled event");
+                    }
+                }
                 outcome
             }
-            Err(err) if delivery.delivered >= self.config.max_deliver => {
-                let poison = PoisonMessage { subject: &delivery.subject, headers: &delivery.headers, payload: &delivery.payload };
-                self.dead_letter(
-                    acker,
-                    Some(delivery.event_id),
-                    Some(&delivery.event.r#type),
-                    &poison,
-                    delivery.stream_sequence,
-                    delivery.delivered,
-                    &err.reason,
-                )
-                .await
-            }
-            Err(err) => {
-                let delay = err.retry_after.unwrap_or_else(|| self.config.backoff(delivery.delivered));
-                tracing::info!(reason = %err.reason, delay_ms = delay.as_millis() as u64, "event not applied; will retry");
-                if let Err(ack_err) = acker.ack_with(AckKind::Nak(Some(delay))).await {
-                    tracing::warn!(error = %ack_err, "nak failed; redelivery after ack_wait");
-                }
-                Outcome::Retried
-            }
+            Err(err) if err.waiting => self.wait(delivery, acker, err).await,
+            Err(err) => self.fail(delivery, acker, err).await,
         }
+    }
+
+    /// A handler failure: counted; dead-lettered at `max_deliver` failures.
+    async fn fail(&self, delivery: &Delivery, acker: &Acker, err: HandlerError) -> Outcome {
+        let counted: Result<i32, sqlx::Error> = sqlx::query_scalar(
+            "INSERT INTO consumer_retries (consumer, stream_seq, event_id, failures, last_error)
+             VALUES ($1, $2, $3, 1, $4)
+             ON CONFLICT (consumer, stream_seq) DO UPDATE
+                SET failures = consumer_retries.failures + 1, last_error = $4, updated_at = now()
+             RETURNING failures",
+        )
+        .bind(&self.spec.name)
+        .bind(seq_i64(delivery.stream_sequence))
+        .bind(delivery.event_id)
+        .bind(&err.reason)
+        .fetch_one(&self.pool)
+        .await;
+        let failures = match counted {
+            Ok(failures) => i64::from(failures),
+            Err(db) => {
+                // Not even counted (PostgreSQL away?): an outage must not use
+                // up the event's failures; retry it uncounted.
+                tracing::warn!(reason = %err.reason, error = %db, "event failed and its failure could not be counted; will retry");
+                self.nak(acker, self.config.backoff(delivery.delivered)).await;
+                return Outcome::Retried;
+            }
+        };
+        if failures >= self.config.max_deliver {
+            let reason = format!("{} (failed {failures} times)", err.reason);
+            return self.dead_letter_delivery(acker, delivery, deadletter::Kind::Failed, &reason).await;
+        }
+        let delay = err.retry_after.unwrap_or_else(|| self.config.backoff(failures));
+        tracing::info!(reason = %err.reason, failures, delay_ms = delay.as_millis() as u64, "event not applied; will retry");
+        self.nak(acker, delay).await;
+        Outcome::Retried
+    }
+
+    /// An early event: counted as a wait, not a failure; dead-lettered only
+    /// once it has waited longer than `order_horizon_secs`.
+    async fn wait(&self, delivery: &Delivery, acker: &Acker, err: HandlerError) -> Outcome {
+        let counted: Result<(i32, f64), sqlx::Error> = sqlx::query_as(
+            "INSERT INTO consumer_retries (consumer, stream_seq, event_id, waits, waiting_since, last_error)
+             VALUES ($1, $2, $3, 1, now(), $4)
+             ON CONFLICT (consumer, stream_seq) DO UPDATE
+                SET waits = consumer_retries.waits + 1,
+                    waiting_since = COALESCE(consumer_retries.waiting_since, now()),
+                    last_error = $4, updated_at = now()
+             RETURNING waits, EXTRACT(EPOCH FROM now() - waiting_since)::float8",
+        )
+        .bind(&self.spec.name)
+        .bind(seq_i64(delivery.stream_sequence))
+        .bind(delivery.event_id)
+        .bind(&err.reason)
+        .fetch_one(&self.pool)
+        .await;
+        let (waits, waited_secs) = match counted {
+            Ok(counted) => counted,
+            Err(db) => {
+                tracing::warn!(reason = %err.reason, error = %db, "early event's wait could not be recorded; will retry");
+                self.nak(acker, self.config.backoff(delivery.delivered)).await;
+                return Outcome::Retried;
+            }
+        };
+        let horizon = self.config.order_horizon();
+        if waited_secs >= horizon.as_secs_f64() {
+            let reason = format!(
+                "{}; gave up after waiting {waited_secs:.0} s ({waits} deliveries), past consumer.order_horizon_secs = {}",
+                err.reason,
+                horizon.as_secs()
+            );
+            return self.dead_letter_delivery(acker, delivery, deadletter::Kind::Waited, &reason).await;
+        }
+        let delay = err.retry_after.unwrap_or_else(|| self.config.backoff(i64::from(waits)));
+        tracing::debug!(reason = %err.reason, waits, delay_ms = delay.as_millis() as u64, "early event waits for its predecessor");
+        self.nak(acker, delay).await;
+        Outcome::Retried
+    }
+
+    async fn nak(&self, acker: &Acker, delay: Duration) {
+        if let Err(err) = acker.ack_with(AckKind::Nak(Some(delay))).await {
+            tracing::warn!(error = %err, "nak failed; redelivery after ack_wait");
+        }
+    }
+
+    async fn forget_retries(&self, stream_sequence: u64) -> Result<(), sqlx::Error> {
+        sqlx::query("DELETE FROM consumer_retries WHERE consumer = $1 AND stream_seq = $2")
+            .bind(&self.spec.name)
+            .bind(seq_i64(stream_sequence))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn dead_letter_delivery(&self, acker: &Acker, delivery: &Delivery, kind: deadletter::Kind, reason: &str) -> Outcome {
+        let poison = PoisonMessage { subject: &delivery.subject, headers: &delivery.headers, payload: &delivery.payload };
+        self.dead_letter(
+            acker,
+            Some(delivery.event_id),
+            Some(&delivery.event.r#type),
+            &poison,
+            delivery.stream_sequence,
+            delivery.delivered,
+            kind,
+            reason,
+        )
+        .await
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -475,6 +602,7 @@ impl Consumer {
         message: &PoisonMessage<'_>,
         stream_sequence: u64,
         delivered: i64,
+        kind: deadletter::Kind,
         reason: &str,
     ) -> Outcome {
         let mut headers = std::collections::HashMap::new();
@@ -483,24 +611,34 @@ impl Consumer {
                 headers.insert(name.to_string(), value.to_string());
             }
         }
+        // The dead letter and the end of its retry count, together.
         let stored = sqlx::query(
-            "INSERT INTO dead_letters (consumer, event_id, event_type, subject, stream_seq, deliveries, error, payload, headers)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (consumer, stream_seq) DO NOTHING",
+            "WITH settled AS (DELETE FROM consumer_retries WHERE consumer = $1 AND stream_seq = $5)
+             INSERT INTO dead_letters (consumer, event_id, event_type, subject, stream_seq, deliveries, error, payload, headers, kind)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (consumer, stream_seq) DO NOTHING",
         )
         .bind(&self.spec.name)
         .bind(event_id)
         .bind(event_type)
         .bind(message.subject)
-        .bind(i64::try_from(stream_sequence).unwrap_or(i64::MAX))
+        .bind(seq_i64(stream_sequence))
         .bind(delivered)
         .bind(reason)
         .bind(message.payload)
         .bind(sqlx::types::Json(&headers))
+        .bind(kind.as_str())
         .execute(&self.pool)
         .await;
         match stored {
             Ok(_) => {
-                tracing::error!(reason, stream_sequence, delivered, "event dead-lettered");
+                tracing::error!(
+                    consumer = %self.spec.name,
+                    kind = kind.as_str(),
+                    reason,
+                    stream_sequence,
+                    delivered,
+                    "event dead-lettered; see `yuetan deadletter list`"
+                );
                 if let Err(err) = acker.ack_with(AckKind::Term).await {
                     tracing::warn!(error = %err, "term failed after dead-lettering");
                 }
@@ -509,11 +647,120 @@ impl Consumer {
             Err(err) => {
                 // Could not record it: keep the message alive rather than lose it.
                 tracing::error!(error = %err, "dead-letter insert failed; will retry");
-                let _ = acker.ack_with(AckKind::Nak(Some(self.config.backoff(delivered)))).await;
+                self.nak(acker, self.config.backoff(delivered)).await;
                 Outcome::Retried
             }
         }
     }
+
+    /// The consumer's housekeeping beside the lanes, until `stop`: applies
+    /// the dead letters an operator asked to replay, warns every minute
+    /// while dead letters are open, and drops retry counts of events long
+    /// gone (a crash between ack and cleanup).
+    async fn maintain<H: Handler>(self: Arc<Self>, handler: Arc<H>, stop: CancellationToken) {
+        let mut replay_tick = tokio::time::interval(REPLAY_POLL);
+        replay_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut warn_tick = tokio::time::interval(WARN_EVERY);
+        warn_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = replay_tick.tick() => {
+                    if let Err(err) = self.replay_requested(handler.as_ref()).await {
+                        tracing::warn!(consumer = %self.spec.name, error = %err.reason, "replaying dead letters failed; will try again");
+                    }
+                }
+                _ = warn_tick.tick() => self.housekeeping().await,
+            }
+        }
+    }
+
+    async fn housekeeping(&self) {
+        match deadletter::open(&self.pool).await {
+            Ok(open) => {
+                for open in open.iter().filter(|o| o.consumer == self.spec.name) {
+                    tracing::warn!(
+                        consumer = %open.consumer,
+                        dead_letters = open.count,
+                        oldest_age_secs = open.oldest_age.as_secs(),
+                        "dead letters wait for an operator: `yuetan deadletter list`, then `yuetan deadletter replay`"
+                    );
+                }
+            }
+            Err(err) => tracing::warn!(consumer = %self.spec.name, error = %err, "could not count dead letters"),
+        }
+        let keep = self.config.order_horizon().as_secs_f64() + 86_400.0;
+        let pruned = sqlx::query(
+            "DELETE FROM consumer_retries WHERE consumer = $1 AND updated_at < now() - make_interval(secs => $2)",
+        )
+        .bind(&self.spec.name)
+        .bind(keep)
+        .execute(&self.pool)
+        .await;
+        if let Err(err) = pruned {
+            tracing::debug!(error = %err, "pruning retry counts failed");
+        }
+    }
+
+    /// Applies the dead letters of this consumer whose replay an operator
+    /// requested ([`deadletter::request_replay`]): each through the inbox and
+    /// the ordering guard, in one transaction with the row's resolution, so
+    /// a replay applies an event at most once however often it is asked
+    /// for, and by one replica only (`SKIP LOCKED`). Returns how many were
+    /// settled.
+    pub async fn replay_requested<H: Handler>(&self, handler: &H) -> Result<usize, HandlerError> {
+        // One cheap look (a partial index) before a locking transaction.
+        if !deadletter::replay_pending(&self.pool, &self.spec.name).await? {
+            return Ok(0);
+        }
+        let mut tx = self.pool.begin().await?;
+        let requested = deadletter::claim_requested(&mut tx, &self.spec.name, 16).await?;
+        if requested.is_empty() {
+            tx.rollback().await?;
+            return Ok(0);
+        }
+        let mut applied = Vec::new();
+        for stored in &requested {
+            let delivery = match stored.delivery() {
+                Ok(delivery) => delivery,
+                Err(reason) => {
+                    deadletter::refuse_replay(&mut tx, stored.id, &reason).await?;
+                    continue;
+                }
+            };
+            let mut savepoint = tx.begin().await?;
+            match self.apply_one(&mut savepoint, handler, &delivery).await {
+                Ok(outcome) => {
+                    savepoint.commit().await?;
+                    let resolution = if outcome == Outcome::Applied { deadletter::RESOLVED_BY_REPLAY } else { "already applied" };
+                    deadletter::resolve(&mut tx, stored.id, resolution).await?;
+                    tracing::info!(consumer = %self.spec.name, dead_letter = stored.id, resolution, "dead letter replayed");
+                    if outcome == Outcome::Applied {
+                        applied.push(delivery);
+                    }
+                }
+                Err(err) => {
+                    savepoint.rollback().await?;
+                    tracing::warn!(consumer = %self.spec.name, dead_letter = stored.id, reason = %err.reason, "dead letter replay not applied");
+                    deadletter::refuse_replay(&mut tx, stored.id, &err.reason).await?;
+                }
+            }
+        }
+        tx.commit().await?;
+        for delivery in &applied {
+            handler.after_commit(delivery);
+        }
+        Ok(requested.len())
+    }
+}
+
+/// How often a consumer looks for replays an operator requested.
+const REPLAY_POLL: Duration = Duration::from_secs(1);
+/// How often a consumer with open dead letters says so in the log.
+const WARN_EVERY: Duration = Duration::from_secs(60);
+
+fn seq_i64(stream_sequence: u64) -> i64 {
+    i64::try_from(stream_sequence).unwrap_or(i64::MAX)
 }
 
 struct PoisonMessage<'a> {

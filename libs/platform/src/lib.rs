@@ -15,6 +15,8 @@ pub mod clock;
 pub mod config;
 pub mod consumer;
 pub mod db;
+pub mod deadletter;
+pub mod delivery;
 pub mod error;
 pub mod fields;
 pub mod objects;

@@ -12,13 +12,15 @@
 //!
 //! - the next one (`last + 1`): applied, and `last` moves on;
 //! - already covered (`<= last`): skipped, like a duplicate;
-//! - early (`> last + 1`): not applied; the runner asks JetStream to deliver
-//!   it again after the configured backoff (`consumer.backoff_ms`: 100 ms,
-//!   1 s, 5 s, 15 s), by which time its predecessor has usually been
-//!   applied. It is never applied out of order. Those deliveries count
-//!   towards `consumer.max_deliver`: an event whose predecessor has not come
-//!   after them all (≈ 21 s with the defaults) is dead-lettered with the
-//!   reason, for the operator.
+//! - early (`> last + 1`): not applied; the runner hands it back to
+//!   JetStream (NAK with the `consumer.backoff_ms` delay) until its
+//!   predecessor has been applied. It is never applied out of order.
+//!   Waiting is not failing: those redeliveries do not count towards
+//!   `consumer.max_deliver` (a predecessor may be held for `ack_wait` by a
+//!   replica that died between delivery and ack). The wait is bounded by
+//!   `consumer.order_horizon_secs` (default one hour) from the first early
+//!   delivery; past it the event is dead-lettered with a reason naming the
+//!   missing version, for the operator (`yuetan deadletter`).
 //!
 //! Events without a case, or with `case_version` 0 (outside any case's
 //! sequence, e.g. a document-review request), pass the guard untouched.
@@ -26,7 +28,7 @@
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::consumer::Delivery;
+use crate::delivery::Delivery;
 use crate::error::Error;
 
 /// What the guard says about one delivery.

@@ -18,7 +18,7 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::service::RoutesBuilder;
 use tonic::{Request, Response, Status};
 use yuetan_proto::platform::platform_service_server::{PlatformService, PlatformServiceServer};
-use yuetan_proto::platform::{WhoAmIRequest, WhoAmIResponse};
+use yuetan_proto::platform::{GetStatusRequest, GetStatusResponse, WhoAmIRequest, WhoAmIResponse};
 
 use crate::auth::{self, AuthInterceptor, Verifier};
 use crate::error::Error;
@@ -37,6 +37,8 @@ pub struct Services {
     routes: RoutesBuilder,
     names: Vec<&'static str>,
     interceptor: AuthInterceptor,
+    /// `GetStatus`'s database (dead letters), set by [`Services::with_status_pool`].
+    status_pool: Arc<std::sync::OnceLock<sqlx::PgPool>>,
 }
 
 impl Services {
@@ -44,10 +46,24 @@ impl Services {
     /// business services are authenticated by `verifier`.
     pub fn new(service: &str, verifier: Arc<Verifier>) -> Self {
         let interceptor = AuthInterceptor::new(verifier);
-        let mut services = Self { service: service.to_string(), routes: RoutesBuilder::default(), names: Vec::new(), interceptor };
-        let whoami = WhoAmIService { service: services.service.clone() };
+        let status_pool = Arc::new(std::sync::OnceLock::new());
+        let mut services = Self {
+            service: service.to_string(),
+            routes: RoutesBuilder::default(),
+            names: Vec::new(),
+            interceptor,
+            status_pool: status_pool.clone(),
+        };
+        let whoami = WhoAmIService { service: services.service.clone(), status_pool };
         services = services.add_authenticated(PlatformServiceServer::new(whoami));
         services
+    }
+
+    /// Lets `GetStatus` report the dead letters of the database behind
+    /// `pool` ([`crate::deadletter::status_pool`]); without it, none.
+    pub fn with_status_pool(self, pool: sqlx::PgPool) -> Self {
+        let _ = self.status_pool.set(pool);
+        self
     }
 
     /// Adds a business service behind the auth interceptor: every call needs
@@ -116,6 +132,7 @@ pub fn incoming(listener: TcpListener) -> impl tokio_stream::Stream<Item = std::
 #[derive(Debug, Clone)]
 struct WhoAmIService {
     service: String,
+    status_pool: Arc<std::sync::OnceLock<sqlx::PgPool>>,
 }
 
 #[tonic::async_trait]
@@ -127,5 +144,11 @@ impl PlatformService for WhoAmIService {
             qualifications: actor.qualifications.clone(),
             service: self.service.clone(),
         }))
+    }
+
+    /// `GetStatus` (admin): open dead letters, see [`crate::deadletter::status`].
+    async fn get_status(&self, request: Request<GetStatusRequest>) -> Result<Response<GetStatusResponse>, Status> {
+        let actor = auth::actor(&request)?;
+        Ok(Response::new(crate::deadletter::status(self.status_pool.get(), &self.service, actor).await?))
     }
 }

@@ -12,7 +12,8 @@ use sqlx::PgConnection;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 use yuetan_platform::config::ConsumerConfig;
-use yuetan_platform::consumer::{Consumer, ConsumerSpec, Delivery, Handler, HandlerError};
+use yuetan_platform::consumer::{Consumer, ConsumerSpec, Handler, HandlerError};
+use yuetan_platform::delivery::Delivery;
 use yuetan_platform::outbox::{CrashPoint, NewEvent, Outbox, Relay};
 use yuetan_platform::trace_context::is_valid_traceparent;
 use yuetan_proto::events::{event::Payload, Event, PlatformPing};
@@ -284,11 +285,15 @@ async fn a_handler_that_keeps_failing_lands_its_event_in_the_dead_letter_table_a
     shutdown.cancel();
     task.await.unwrap().unwrap();
 
-    let (event_id, deliveries, error): (Uuid, i64, String) =
-        sqlx::query_as("SELECT event_id, deliveries, error FROM dead_letters").fetch_one(&env.pool).await.unwrap();
+    let (event_id, deliveries, error, kind): (Uuid, i64, String, String) =
+        sqlx::query_as("SELECT event_id, deliveries, error, kind FROM dead_letters").fetch_one(&env.pool).await.unwrap();
     assert_eq!(event_id.to_string(), written.id);
     assert_eq!(deliveries, 3);
     assert!(error.contains("refuses"), "{error}");
+    assert!(error.contains("failed 3 times"), "{error}");
+    assert_eq!(kind, "failed");
+    let retries: i64 = sqlx::query_scalar("SELECT count(*) FROM consumer_retries").fetch_one(&env.pool).await.unwrap();
+    assert_eq!(retries, 0, "the failure count goes with the dead letter");
     assert_eq!(handler.calls.load(Ordering::SeqCst), 3);
     let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM applied").fetch_one(&env.pool).await.unwrap();
     assert_eq!(applied, 0, "every failed attempt was rolled back");

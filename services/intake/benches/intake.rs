@@ -135,6 +135,13 @@ impl PlatformService for Floor {
         tx.commit().await.map_err(|e| Status::unavailable(e.to_string()))?;
         Ok(Response::new(WhoAmIResponse { actor: Some(actor.to_proto()), qualifications: Vec::new(), service: "floor".into() }))
     }
+
+    async fn get_status(
+        &self,
+        _request: Request<yuetan_proto::platform::GetStatusRequest>,
+    ) -> Result<Response<yuetan_proto::platform::GetStatusResponse>, Status> {
+        Err(Status::unimplemented("the floor measures WhoAmI only"))
+    }
 }
 
 async fn start_floor(h: &Harness, shutdown: CancellationToken) -> anyhow::Result<Channel> {

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 mod audit_cmd;
 mod calendar_cmd;
+mod deadletter_cmd;
 mod demo_case;
 mod demo_pipeline;
 mod serve;
@@ -38,6 +39,9 @@ enum Command {
     /// Working-day arithmetic on the State Council holiday schedule.
     #[command(subcommand)]
     Calendar(calendar_cmd::Command),
+    /// Events a consumer gave up on: list them, replay one once its cause is fixed.
+    #[command(subcommand)]
+    Deadletter(deadletter_cmd::Command),
 }
 
 #[derive(Debug, Subcommand)]
@@ -64,6 +68,7 @@ fn main() -> ExitCode {
                     Command::Demo(DemoCommand::Case(args)) => demo_case::run(cli.config.as_deref(), args).await,
                     Command::Demo(DemoCommand::Pipeline(args)) => demo_pipeline::run(cli.config.as_deref(), args).await,
                     Command::Audit(command) => audit_cmd::run(cli.config.as_deref(), command).await,
+                    Command::Deadletter(command) => deadletter_cmd::run(cli.config.as_deref(), command).await,
                     Command::Calendar(_) | Command::Token(_) => unreachable!("handled above"),
                 }
             })

@@ -47,7 +47,9 @@ pub async fn run(config_file: Option<&Path>, args: Args) -> anyhow::Result<ExitC
     // The background tasks stop on `background`, after the server has drained.
     let background = CancellationToken::new();
     let mut tasks = Vec::new();
-    let mut services = Services::new(service, verifier);
+    // GetStatus reports the open dead letters of every schema (issue 16).
+    let mut services = Services::new(service, verifier)
+        .with_status_pool(yuetan_platform::deadletter::status_pool(config.database.url.expose())?);
 
     if service == "platform" || service == "all" {
         // `all` keeps the platform's own tables in the `platform` schema;

@@ -308,3 +308,108 @@ fn the_development_config_refuses_to_serve_off_loopback_in_one_line() {
     assert!(stderr.contains("grpc.listen") && stderr.contains("0.0.0.0:0"), "{stderr}");
     assert!(stderr.contains("published development keys") && stderr.contains("127.0.0.1"), "{stderr}");
 }
+
+/// A dead letter of review's intake consumer, as the consumer would have
+/// stored it: an `intake.case_opened` that waited past the order horizon.
+async fn insert_dead_letter(database_url: &str, case_id: uuid::Uuid, number: &str) -> i64 {
+    use prost::Message as _;
+    use yuetan_proto::events::{event::Payload, CaseOpened, Event};
+    let event = Event {
+        id: uuid::Uuid::now_v7().to_string(),
+        r#type: "intake.case_opened".into(),
+        case_id: case_id.to_string(),
+        case_version: 1,
+        jurisdiction: "620102".into(),
+        organ: "620102-SJ".into(),
+        payload: Some(Payload::CaseOpened(CaseOpened {
+            case_id: case_id.to_string(),
+            number: number.into(),
+            lead_organ: "620102-SJ".into(),
+            violation_type: "食品安全".into(),
+            proposed_by: "officer-1".into(),
+            ..Default::default()
+        })),
+        ..Default::default()
+    };
+    let pool = yuetan_platform::db::connect(database_url, "review", 2).await.unwrap();
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO dead_letters (consumer, event_id, event_type, subject, stream_seq, deliveries, error, payload, headers, kind)
+         VALUES ('review-intake', $1, 'intake.case_opened', 'x.62.01.02.intake.case_opened', 7, 40,
+                 'case: version 1 waited; past consumer.order_horizon_secs', $2, '{}'::jsonb, 'waited')
+         RETURNING id",
+    )
+    .bind(uuid::Uuid::parse_str(&event.id).unwrap())
+    .bind(event.encode_to_vec())
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    id
+}
+
+async fn get_status(url: &str, token: &str) -> yuetan_proto::platform::GetStatusResponse {
+    use yuetan_proto::platform::platform_service_client::PlatformServiceClient;
+    let mut client = PlatformServiceClient::connect(url.to_string()).await.unwrap();
+    let mut request = tonic::Request::new(yuetan_proto::platform::GetStatusRequest {});
+    request.metadata_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+    client.get_status(request).await.unwrap().into_inner()
+}
+
+#[test]
+fn deadletter_list_shows_an_open_dead_letter_replay_applies_it_once_and_get_status_counts_it() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let env = test_env(&runtime);
+    let database_url = env.vars.iter().find(|(k, _)| *k == "YUETAN_DATABASE__URL").unwrap().1.clone();
+    let serve = Serve::start("review", &env, &[]);
+    let url = serve.url();
+    let case_id = uuid::Uuid::now_v7();
+    let number = "兰城市监约〔2026〕9号";
+    let id = runtime.block_on(insert_dead_letter(&database_url, case_id, number));
+    let name = format!("review/{id}");
+    let run = |args: &[&str]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_yuetan"));
+        command.args(["--config", LOCAL_CONFIG]).args(args);
+        for (key, value) in &env.vars {
+            command.env(key, value);
+        }
+        command.output().unwrap()
+    };
+
+    // Visible: in GetStatus (admin) and in the list.
+    let token = stdout(&run(&["token", "issue", "--officer", "ops-1", "--name", "运维", "--organ", "620102-SJ", "--division", "620102", "--roles", "admin"]));
+    let status = runtime.block_on(get_status(&url, token.trim()));
+    let open: Vec<_> = status.dead_letters.iter().filter(|d| d.schema == "review").collect();
+    assert_eq!(open.len(), 1, "{status:?}");
+    assert_eq!((open[0].consumer.as_str(), open[0].count), ("review-intake", 1));
+    let listed = run(&["deadletter", "list"]);
+    let out = stdout(&listed);
+    assert!(listed.status.success(), "{out}\n{}", String::from_utf8_lossy(&listed.stderr));
+    assert!(out.contains(&format!("{name} open consumer=review-intake kind=waited")), "{out}");
+    assert!(out.contains("error: case: version 1 waited"), "{out}");
+
+    // Replayed once through review's running consumer; the second replay applies nothing.
+    let first = run(&["deadletter", "replay", &name]);
+    assert!(first.status.success(), "{}\n{}", stdout(&first), String::from_utf8_lossy(&first.stderr));
+    assert_eq!(stdout(&first), format!("{name}: applied\n"));
+    let second = run(&["deadletter", "replay", &name]);
+    assert!(second.status.success());
+    assert!(stdout(&second).starts_with(&format!("{name}: already applied")), "{}", stdout(&second));
+    let cases: i64 = runtime.block_on(async {
+        let pool = yuetan_platform::db::connect(&database_url, "review", 2).await.unwrap();
+        sqlx::query_scalar("SELECT count(*) FROM cases WHERE number = $1").bind(number).fetch_one(&pool).await.unwrap()
+    });
+    assert_eq!(cases, 1, "review learnt the case once");
+    assert_eq!(stdout(&run(&["deadletter", "list"])), "no open dead letters\n");
+    assert!(stdout(&run(&["deadletter", "list", "--all"])).contains("resolution: applied by replay"));
+    assert!(runtime.block_on(get_status(&url, token.trim())).dead_letters.is_empty());
+
+    // Names that do not point at a dead letter: one line on stderr.
+    for bad in ["review/x", "review", "nowhere/1", "review/999999"] {
+        let output = run(&["deadletter", "replay", bad]);
+        assert!(!output.status.success(), "{bad}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{bad}: {stderr}");
+    }
+    drop(serve);
+    drop(runtime);
+}

@@ -17,6 +17,7 @@ pub mod consumer;
 pub mod db;
 pub mod error;
 pub mod fields;
+pub mod gate;
 pub mod objects;
 pub mod ordering;
 pub mod outbox;

@@ -1,0 +1,659 @@
+//! The gate every business RPC passes before its handler runs (issue 16):
+//!
+//! 1. **Authentication**: the bearer token is verified ([`AuthInterceptor`])
+//!    and the [`Actor`] goes into the request extensions.
+//! 2. **Role**: the service's static [`AccessTable`] says which roles may call
+//!    each method. A method missing from the table is refused: deny by
+//!    default. `PERMISSION_DENIED` says which roles may call it.
+//! 3. **Size**: the request is read only up to the method's limit
+//!    ([`Size::Standard`], 256 KiB by default; [`Size::Upload`] only for
+//!    uploads, sized by the service from `objects.max_object_bytes`); a
+//!    larger one is `RESOURCE_EXHAUSTED`, decided from the gRPC length
+//!    prefix before the body is buffered.
+//! 4. **Input**: the message's wire bytes are walked against its descriptor
+//!    from the contract ([`yuetan_proto::FILE_DESCRIPTOR_SET`], read with
+//!    `prost-reflect`) without building the message: a text field holding
+//!    U+0000 or invalid UTF-8, a text longer than its bound (64 Ki
+//!    characters by default) or a repeated field with more entries than its
+//!    bound (1,000 by default) is `INVALID_ARGUMENT` naming the field path
+//!    (`party.name`, `co_departments[3]`).
+//!
+//! Jurisdiction (which division's data) stays with the handlers: only they
+//! know whose record it is. Handlers still validate their fields' meaning.
+//!
+//! A service declares its table next to its API (`access.rs`) and hands its
+//! gRPC server to [`crate::server::Services::add_authenticated`] as a
+//! [`Gated`] value.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
+
+use bytes::{Bytes, BytesMut};
+use http_body_util::BodyExt;
+use prost_reflect::{DescriptorPool, FieldDescriptor, Kind, MessageDescriptor};
+use tonic::body::Body;
+use tonic::server::NamedService;
+use tonic::service::Interceptor;
+use tonic::Status;
+
+use crate::auth::{Actor, AuthInterceptor};
+
+/// Who may call a method.
+#[derive(Debug, Clone, Copy)]
+pub enum Roles {
+    /// Any caller with a valid token, whatever its roles (`WhoAmI`).
+    Authenticated,
+    /// A caller holding at least one of these roles.
+    AnyOf(&'static [&'static str]),
+}
+
+/// How large a method's request may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Size {
+    /// [`Limits::standard_bytes`] (256 KiB unless set otherwise).
+    Standard,
+    /// [`Limits::upload_bytes`]: a stored object plus the rest of the message.
+    Upload,
+}
+
+/// A tighter (or looser) bound for one field of a method's request than
+/// [`Limits::max_items`] / [`Limits::max_chars`]: entries for a repeated
+/// field, characters for a text field. `path` names the field without
+/// indices: `co_departments`, `party.name`, `situations.text`.
+#[derive(Debug, Clone, Copy)]
+pub struct FieldBound {
+    pub path: &'static str,
+    pub max: usize,
+}
+
+/// One row of an access table.
+#[derive(Debug, Clone, Copy)]
+pub struct Rule {
+    /// The gRPC path: `/yuetan.intake.v1.IntakeService/GetParty`.
+    pub method: &'static str,
+    pub roles: Roles,
+    pub size: Size,
+    pub bounds: &'static [FieldBound],
+}
+
+impl Rule {
+    /// A method callable by a holder of one of `roles`, standard size.
+    pub const fn new(method: &'static str, roles: &'static [&'static str]) -> Rule {
+        Rule { method, roles: Roles::AnyOf(roles), size: Size::Standard, bounds: &[] }
+    }
+
+    /// A method any authenticated caller may call, standard size.
+    pub const fn authenticated(method: &'static str) -> Rule {
+        Rule { method, roles: Roles::Authenticated, size: Size::Standard, bounds: &[] }
+    }
+
+    /// The request may carry an uploaded object ([`Size::Upload`]).
+    pub const fn upload(mut self) -> Rule {
+        self.size = Size::Upload;
+        self
+    }
+
+    /// Per-field bounds that replace the defaults for this method.
+    pub const fn bounds(mut self, bounds: &'static [FieldBound]) -> Rule {
+        self.bounds = bounds;
+        self
+    }
+
+    /// The method's name without the service: `GetParty`.
+    pub fn method_name(&self) -> &'static str {
+        self.method.rsplit('/').next().unwrap_or(self.method)
+    }
+
+    /// Whether `actor` holds a role this rule admits.
+    pub fn admits(&self, actor: &Actor) -> bool {
+        match self.roles {
+            Roles::Authenticated => true,
+            Roles::AnyOf(roles) => roles.iter().any(|role| actor.has_role(role)),
+        }
+    }
+}
+
+/// A service's table: one [`Rule`] per method it serves. Static, so a
+/// reviewer (and the authorisation-matrix test) reads it in one place.
+pub type AccessTable = [Rule];
+
+/// The table of the platform's own service (`WhoAmI`).
+pub const PLATFORM_ACCESS: &AccessTable = &[Rule::authenticated("/yuetan.platform.v1.PlatformService/WhoAmI")];
+
+/// The bounds the gate enforces when a rule names no tighter one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest request of a [`Size::Standard`] method, in bytes.
+    pub standard_bytes: usize,
+    /// Largest request of a [`Size::Upload`] method, in bytes.
+    pub upload_bytes: usize,
+    /// Most entries of any repeated field.
+    pub max_items: usize,
+    /// Most characters of any text field.
+    pub max_chars: usize,
+    /// Deepest nesting of messages.
+    pub max_depth: usize,
+}
+
+pub const DEFAULT_LIMITS: Limits = Limits {
+    standard_bytes: 256 * 1024,
+    upload_bytes: 256 * 1024,
+    max_items: 1_000,
+    max_chars: 64 * 1024,
+    max_depth: 32,
+};
+
+impl Default for Limits {
+    fn default() -> Self {
+        DEFAULT_LIMITS
+    }
+}
+
+/// A service's gRPC server together with its access table: what
+/// [`crate::server::Services::add_authenticated`] mounts.
+#[derive(Clone)]
+pub struct Gated<S> {
+    pub(crate) service: S,
+    pub(crate) table: &'static AccessTable,
+    pub(crate) limits: Limits,
+}
+
+impl<S> Gated<S> {
+    pub fn new(service: S, table: &'static AccessTable) -> Self {
+        Self { service, table, limits: DEFAULT_LIMITS }
+    }
+
+    /// The request limit of [`Size::Upload`] methods.
+    pub fn upload_limit(mut self, bytes: usize) -> Self {
+        self.limits.upload_bytes = bytes;
+        self
+    }
+
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    pub fn table(&self) -> &'static AccessTable {
+        self.table
+    }
+}
+
+impl<S> fmt::Debug for Gated<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Gated").field("methods", &self.table.len()).field("limits", &self.limits).finish_non_exhaustive()
+    }
+}
+
+/// The contract's descriptors, decoded once.
+pub fn descriptors() -> &'static DescriptorPool {
+    static POOL: OnceLock<DescriptorPool> = OnceLock::new();
+    // The set is built into the binary by yuetan-proto's build script;
+    // if it does not decode, nothing can be served.
+    #[allow(clippy::expect_used)]
+    POOL.get_or_init(|| DescriptorPool::decode(yuetan_proto::FILE_DESCRIPTOR_SET).expect("yuetan-proto's descriptor set decodes"))
+}
+
+/// What the gate knows of one method: its rule, byte limit and input type.
+#[derive(Debug)]
+struct Entry {
+    rule: Rule,
+    limit: usize,
+    input: MessageDescriptor,
+}
+
+/// The compiled table of one service.
+#[derive(Debug)]
+struct Plan {
+    entries: HashMap<&'static str, Entry>,
+    limits: Limits,
+}
+
+/// Checks `table` against the contract for the service `service_name`
+/// (e.g. `yuetan.intake.v1.IntakeService`): every rule names a method of
+/// that service, once. A table that fails is a programming error; the
+/// server refuses to start with the reason.
+fn compile(service_name: &str, table: &'static AccessTable, limits: Limits) -> Result<Plan, String> {
+    let service = descriptors()
+        .get_service_by_name(service_name)
+        .ok_or_else(|| format!("service {service_name} is not in the proto contract"))?;
+    let mut entries = HashMap::new();
+    for rule in table {
+        let prefix = format!("/{service_name}/");
+        let name = rule
+            .method
+            .strip_prefix(&prefix)
+            .ok_or_else(|| format!("access table of {service_name}: {} is not a method of this service", rule.method))?;
+        let method = service
+            .methods()
+            .find(|m| m.name() == name)
+            .ok_or_else(|| format!("access table of {service_name}: no method {name} in the contract"))?;
+        if let Roles::AnyOf(roles) = rule.roles {
+            if roles.is_empty() {
+                return Err(format!("access table of {service_name}: {name} admits no role"));
+            }
+        }
+        let limit = match rule.size {
+            Size::Standard => limits.standard_bytes,
+            Size::Upload => limits.upload_bytes,
+        };
+        if entries.insert(rule.method, Entry { rule: *rule, limit, input: method.input() }).is_some() {
+            return Err(format!("access table of {service_name}: {name} appears twice"));
+        }
+    }
+    for method in service.methods() {
+        let path = format!("/{service_name}/{}", method.name());
+        if !entries.contains_key(path.as_str()) {
+            tracing::warn!(method = %path, "method has no access rule: every call is refused");
+        }
+    }
+    Ok(Plan { entries, limits })
+}
+
+/// The tower service the server mounts: the gate in front of `inner`.
+#[derive(Clone)]
+pub struct GateService<S> {
+    inner: S,
+    plan: Arc<Plan>,
+    auth: AuthInterceptor,
+}
+
+impl<S: NamedService> GateService<S> {
+    pub(crate) fn new(gated: Gated<S>, auth: AuthInterceptor) -> Result<Self, String> {
+        let plan = compile(S::NAME, gated.table, gated.limits)?;
+        Ok(Self { inner: gated.service, plan: Arc::new(plan), auth })
+    }
+}
+
+impl<S> fmt::Debug for GateService<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GateService").field("methods", &self.plan.entries.len()).finish_non_exhaustive()
+    }
+}
+
+impl<S: NamedService> NamedService for GateService<S> {
+    const NAME: &'static str = S::NAME;
+}
+
+type BoxFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Result<http::Response<Body>, Infallible>> + Send>>;
+
+impl<S> tower::Service<http::Request<Body>> for GateService<S>
+where
+    S: tower::Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = http::Response<Body>;
+    type Error = Infallible;
+    type Future = BoxFuture;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+        // The clone that was made ready is the one that serves this call.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let plan = self.plan.clone();
+        let mut auth = self.auth.clone();
+        Box::pin(async move {
+            match admit(&plan, &mut auth, request).await {
+                Ok(request) => inner.call(request).await,
+                Err(status) => Ok(status.into_http()),
+            }
+        })
+    }
+}
+
+/// Steps 1–4 of the module doc; the request to hand on, its body buffered.
+async fn admit(plan: &Plan, auth: &mut AuthInterceptor, request: http::Request<Body>) -> Result<http::Request<Body>, Status> {
+    let (mut parts, body) = request.into_parts();
+    let check = tonic::Request::from_parts(tonic::metadata::MetadataMap::from_headers(parts.headers.clone()), Default::default(), ());
+    let actor = auth
+        .call(check)?
+        .extensions_mut()
+        .remove::<Actor>()
+        .ok_or_else(|| Status::unauthenticated("no verified caller"))?;
+    let path = parts.uri.path();
+    let entry = plan.entries.get(path).ok_or_else(|| {
+        tracing::info!(method = %path, officer = %actor.officer_id, "method not in the access table");
+        Status::permission_denied(format!("{path} is not open to any role"))
+    })?;
+    if !entry.rule.admits(&actor) {
+        let Roles::AnyOf(roles) = entry.rule.roles else { unreachable!("Authenticated admits every caller") };
+        tracing::info!(method = %path, officer = %actor.officer_id, roles = ?actor.roles, "role refused");
+        return Err(Status::permission_denied(format!(
+            "permission denied: {} needs one of the roles {}",
+            entry.rule.method_name(),
+            roles.join(", ")
+        )));
+    }
+    let bytes = read_limited(body, entry.limit, entry.rule.method_name()).await?;
+    check_frames(&bytes, &entry.input, entry.rule.bounds, &plan.limits)?;
+    parts.extensions.insert(actor);
+    Ok(http::Request::from_parts(parts, Body::new(http_body_util::Full::new(bytes))))
+}
+
+/// Reads the request body, refusing it as soon as it is known to exceed
+/// `limit` (a gRPC frame's length prefix says so before its bytes arrive).
+async fn read_limited(mut body: Body, limit: usize, method: &str) -> Result<Bytes, Status> {
+    let too_large = |size: usize| {
+        Status::resource_exhausted(format!("the request is {size} bytes or more; {method} accepts at most {limit} bytes"))
+    };
+    let mut buffer = BytesMut::new();
+    // Frames whose prefix has been seen, and where the next prefix starts.
+    let mut declared = 0usize;
+    let mut next_frame = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame?;
+        let Ok(data) = frame.into_data() else { continue };
+        if buffer.len() + data.len() > limit.saturating_add(FRAME_HEADER * 4) {
+            return Err(too_large(buffer.len() + data.len()));
+        }
+        buffer.extend_from_slice(&data);
+        while buffer.len() >= next_frame + FRAME_HEADER {
+            let length = frame_length(&buffer[next_frame..]);
+            declared = declared.saturating_add(length);
+            if declared > limit {
+                return Err(too_large(declared));
+            }
+            next_frame = next_frame.saturating_add(FRAME_HEADER).saturating_add(length);
+        }
+    }
+    Ok(buffer.freeze())
+}
+
+/// A gRPC frame: a compression flag byte and a big-endian u32 length.
+const FRAME_HEADER: usize = 5;
+
+fn frame_length(header: &[u8]) -> usize {
+    u32::from_be_bytes([header[1], header[2], header[3], header[4]]) as usize
+}
+
+/// Walks every complete frame of the body. An incomplete frame is left to
+/// tonic, which refuses it without running the handler.
+fn check_frames(mut body: &[u8], input: &MessageDescriptor, bounds: &[FieldBound], limits: &Limits) -> Result<(), Status> {
+    while body.len() >= FRAME_HEADER {
+        let length = frame_length(body);
+        let Some(message) = body.get(FRAME_HEADER..FRAME_HEADER + length) else { break };
+        if body[0] != 0 {
+            // No service accepts compressed requests; the gate cannot look
+            // into one, so it says so rather than let it pass unchecked.
+            return Err(Status::unimplemented("compressed requests are not accepted"));
+        }
+        check_message(message, input, bounds, limits).map_err(Status::from)?;
+        body = &body[FRAME_HEADER + length..];
+    }
+    Ok(())
+}
+
+/// Checks one encoded message of type `input` (step 4 of the module doc).
+pub fn check_message(message: &[u8], input: &MessageDescriptor, bounds: &[FieldBound], limits: &Limits) -> Result<(), crate::Error> {
+    let mut walk = Walk { limits, bounds, path: Vec::new() };
+    walk.message(input, message, 0).map_err(|reason| walk.refusal(reason))
+}
+
+/// One step of a field path: a field's name, with an index if repeated.
+struct Step {
+    name: String,
+    index: Option<usize>,
+}
+
+struct Walk<'a> {
+    limits: &'a Limits,
+    bounds: &'a [FieldBound],
+    path: Vec<Step>,
+}
+
+impl Walk<'_> {
+    fn refusal(&self, reason: String) -> crate::Error {
+        let mut field = String::new();
+        for step in &self.path {
+            if !field.is_empty() {
+                field.push('.');
+            }
+            field.push_str(&step.name);
+            if let Some(index) = step.index {
+                field.push_str(&format!("[{index}]"));
+            }
+        }
+        if field.is_empty() {
+            field.push_str("request");
+        }
+        crate::Error::invalid(field, reason)
+    }
+
+    /// The bound of the field at the current path (indices left out).
+    fn bound(&self, default: usize) -> usize {
+        self.bounds
+            .iter()
+            .find(|bound| {
+                let mut names = bound.path.split('.');
+                self.path.iter().all(|step| names.next() == Some(step.name.as_str())) && names.next().is_none()
+            })
+            .map_or(default, |bound| bound.max)
+    }
+
+    fn message(&mut self, descriptor: &MessageDescriptor, mut buf: &[u8], depth: usize) -> Result<(), String> {
+        if depth > self.limits.max_depth {
+            return Err(format!("is nested deeper than {} messages", self.limits.max_depth));
+        }
+        // Entries seen so far of each repeated field of this message.
+        let mut counts: Vec<(u32, usize)> = Vec::new();
+        while !buf.is_empty() {
+            let key = varint(&mut buf)?;
+            let number = u32::try_from(key >> 3).map_err(|_| "is not a valid message".to_string())?;
+            let wire = (key & 7) as u8;
+            let field = descriptor.get_field(number);
+            match wire {
+                0 => {
+                    varint(&mut buf)?;
+                }
+                1 => buf = skip(buf, 8)?,
+                5 => buf = skip(buf, 4)?,
+                2 => {
+                    let length = usize::try_from(varint(&mut buf)?).map_err(|_| "is not a valid message".to_string())?;
+                    let data = buf.get(..length).ok_or_else(|| "is not a valid message".to_string())?;
+                    buf = &buf[length..];
+                    if let Some(field) = field {
+                        self.delimited(&field, data, &mut counts, depth)?;
+                    }
+                    continue;
+                }
+                _ => return Err("is not a valid message (groups or an unknown wire type)".to_string()),
+            }
+            if let Some(field) = field {
+                if field.is_list() {
+                    let total = count(&mut counts, number, 1);
+                    self.enter(&field, Some(total));
+                    // On a refusal the path stays, to name the field.
+                    self.check_items(&counts, number)?;
+                    self.path.pop();
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A length-delimited field: text, bytes, a message or a packed list.
+    fn delimited(&mut self, field: &FieldDescriptor, data: &[u8], counts: &mut Vec<(u32, usize)>, depth: usize) -> Result<(), String> {
+        let repeated = field.is_list() || field.is_map();
+        let packed_items = match field.kind() {
+            Kind::String | Kind::Bytes | Kind::Message(_) => 1,
+            Kind::Double | Kind::Fixed64 | Kind::Sfixed64 => data.len() / 8,
+            Kind::Float | Kind::Fixed32 | Kind::Sfixed32 => data.len() / 4,
+            // Varints: one entry per byte without the continuation bit.
+            _ => data.iter().filter(|b| **b < 0x80).count(),
+        };
+        let total = repeated.then(|| count(counts, field.number(), packed_items));
+        self.enter(field, total);
+        // On a refusal the path stays, to name the field.
+        self.delimited_value(field, data, counts, depth, repeated)?;
+        self.path.pop();
+        Ok(())
+    }
+
+    fn delimited_value(&mut self, field: &FieldDescriptor, data: &[u8], counts: &[(u32, usize)], depth: usize, repeated: bool) -> Result<(), String> {
+        if repeated {
+            self.check_items(counts, field.number())?;
+        }
+        match field.kind() {
+            Kind::String => {
+                let text = std::str::from_utf8(data).map_err(|_| "is not valid UTF-8".to_string())?;
+                if text.contains('\0') {
+                    return Err("contains the character U+0000".to_string());
+                }
+                let max = self.bound(self.limits.max_chars);
+                // Cheap first: a text of at most `max` bytes has at most `max` characters.
+                if text.len() > max && text.chars().count() > max {
+                    return Err(format!("is longer than {max} characters"));
+                }
+                Ok(())
+            }
+            Kind::Message(inner) => self.message(&inner, data, depth + 1),
+            _ => Ok(()),
+        }
+    }
+
+    /// Pushes the field onto the path; a repeated field's step carries the
+    /// entry's index, from `total`, the entries seen so far including it.
+    fn enter(&mut self, field: &FieldDescriptor, total: Option<usize>) {
+        let index = total.filter(|_| field.is_list() || field.is_map()).map(|total| total.saturating_sub(1));
+        self.path.push(Step { name: field.name().to_string(), index });
+    }
+
+    /// Refuses the repeated field at the top of the path if it holds more
+    /// entries than its bound (naming the field, not the entry).
+    fn check_items(&mut self, counts: &[(u32, usize)], number: u32) -> Result<(), String> {
+        let seen = counts.iter().find(|(n, _)| *n == number).map_or(0, |(_, c)| *c);
+        let max = self.bound(self.limits.max_items);
+        if seen > max {
+            if let Some(step) = self.path.last_mut() {
+                step.index = None;
+            }
+            return Err(format!("has more than {max} entries"));
+        }
+        Ok(())
+    }
+}
+
+/// Adds `items` entries of field `number`; returns the new total.
+fn count(counts: &mut Vec<(u32, usize)>, number: u32, items: usize) -> usize {
+    match counts.iter_mut().find(|(n, _)| *n == number) {
+        Some((_, seen)) => {
+            *seen = seen.saturating_add(items);
+            *seen
+        }
+        None => {
+            counts.push((number, items));
+            items
+        }
+    }
+}
+
+fn varint(buf: &mut &[u8]) -> Result<u64, String> {
+    let mut value = 0u64;
+    for shift in 0..10 {
+        let (&byte, rest) = buf.split_first().ok_or_else(|| "is not a valid message".to_string())?;
+        *buf = rest;
+        value |= u64::from(byte & 0x7f) << (shift * 7);
+        if byte < 0x80 {
+            return Ok(value);
+        }
+    }
+    Err("is not a valid message (varint too long)".to_string())
+}
+
+fn skip(buf: &[u8], n: usize) -> Result<&[u8], String> {
+    buf.get(n..).ok_or_else(|| "is not a valid message".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use prost::Message;
+    use yuetan_proto::intake as pb;
+
+    use super::*;
+
+    fn input(name: &str) -> MessageDescriptor {
+        descriptors().get_message_by_name(name).unwrap()
+    }
+
+    fn check(message: &impl Message, name: &str) -> Result<(), String> {
+        check_message(&message.encode_to_vec(), &input(name), &[], &DEFAULT_LIMITS).map_err(|err| err.to_string())
+    }
+
+    #[test]
+    fn a_nul_in_nested_text_is_refused_naming_the_path() {
+        let request = pb::RegisterPartyRequest {
+            party: Some(pb::PartyInput { name: "测试\u{0}公司".into(), ..Default::default() }),
+            ..Default::default()
+        };
+        let err = check(&request, "yuetan.intake.v1.RegisterPartyRequest").unwrap_err();
+        assert!(err.contains("party.name") && err.contains("U+0000"), "{err}");
+    }
+
+    #[test]
+    fn a_nul_in_a_list_entry_names_its_index() {
+        let request = pb::VerifyClueRequest {
+            co_departments: vec!["a".into(), "b".into(), "c".into(), "d\u{0}".into()],
+            ..Default::default()
+        };
+        let err = check(&request, "yuetan.intake.v1.VerifyClueRequest").unwrap_err();
+        assert!(err.contains("co_departments[3]"), "{err}");
+    }
+
+    #[test]
+    fn lists_and_texts_are_bounded_and_overrides_apply() {
+        let request = pb::VerifyClueRequest { co_departments: vec![String::new(); 1_001], ..Default::default() };
+        let err = check(&request, "yuetan.intake.v1.VerifyClueRequest").unwrap_err();
+        assert!(err.contains("co_departments") && err.contains("1000 entries"), "{err}");
+        let request = pb::VerifyClueRequest { co_departments: vec![String::new(); 1_000], ..Default::default() };
+        check(&request, "yuetan.intake.v1.VerifyClueRequest").unwrap();
+
+        let request = pb::VerifyClueRequest { co_departments: vec!["x".into(); 11], ..Default::default() };
+        let bounds = [FieldBound { path: "co_departments", max: 10 }];
+        let err = check_message(&request.encode_to_vec(), &input("yuetan.intake.v1.VerifyClueRequest"), &bounds, &DEFAULT_LIMITS)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("co_departments") && err.contains("10 entries"), "{err}");
+
+        let long = "长".repeat(64 * 1024 + 1);
+        let request = pb::RegisterPartyRequest { party: Some(pb::PartyInput { name: long, ..Default::default() }), ..Default::default() };
+        let err = check(&request, "yuetan.intake.v1.RegisterPartyRequest").unwrap_err();
+        assert!(err.contains("party.name") && err.contains("characters"), "{err}");
+        let bounds = [FieldBound { path: "party.name", max: 5 }];
+        let request = pb::RegisterPartyRequest { party: Some(pb::PartyInput { name: "六个字的名字".into(), ..Default::default() }), ..Default::default() };
+        let err = check_message(&request.encode_to_vec(), &input("yuetan.intake.v1.RegisterPartyRequest"), &bounds, &DEFAULT_LIMITS)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("party.name"), "{err}");
+    }
+
+    #[test]
+    fn packed_scalar_lists_are_counted_by_entries() {
+        let consent = pb::ServiceConsent { channels: vec![1; 1_001], ..Default::default() };
+        let err = check(&consent, "yuetan.intake.v1.ServiceConsent").unwrap_err();
+        assert!(err.contains("channels"), "{err}");
+        let consent = pb::ServiceConsent { channels: vec![1, 2, 3], ..Default::default() };
+        check(&consent, "yuetan.intake.v1.ServiceConsent").unwrap();
+    }
+
+    #[test]
+    fn invalid_utf8_and_truncated_messages_are_refused() {
+        // Field 1 (file_name), length 2, bytes FF FF.
+        let err = check_message(&[0x0a, 0x02, 0xff, 0xff], &input("yuetan.intake.v1.UploadEvidenceRequest"), &[], &DEFAULT_LIMITS).unwrap_err();
+        assert!(err.to_string().contains("file_name") && err.to_string().contains("UTF-8"), "{err}");
+        let err = check_message(&[0x0a, 0x05, b'a'], &input("yuetan.intake.v1.UploadEvidenceRequest"), &[], &DEFAULT_LIMITS).unwrap_err();
+        assert!(err.to_string().contains("not a valid message"), "{err}");
+    }
+
+    #[test]
+    fn an_ordinary_request_passes() {
+        let request = pb::UploadEvidenceRequest { file_name: "现场照片.jpg".into(), media_type: "image/jpeg".into(), content: vec![0; 10_000] };
+        check(&request, "yuetan.intake.v1.UploadEvidenceRequest").unwrap();
+    }
+}

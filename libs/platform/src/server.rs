@@ -90,10 +90,15 @@ impl Services {
         for name in &self.names {
             reporter.set_service_status(*name, tonic_health::ServingStatus::Serving).await;
         }
+        // Both versions describe the same services, both reflection
+        // services included, whichever a client asks.
         let reflection = || {
             tonic_reflection::server::Builder::configure()
+                .include_reflection_service(false)
                 .register_encoded_file_descriptor_set(yuetan_proto::FILE_DESCRIPTOR_SET)
                 .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET)
         };
         let reflection_error = |err| Error::Internal(format!("building reflection: {err}"));
         let mut routes = self.routes;

@@ -344,21 +344,23 @@ async fn read_limited(mut body: Body, limit: usize, method: &str) -> Result<Byte
         Status::resource_exhausted(format!("the request is {size} bytes or more; {method} accepts at most {limit} bytes"))
     };
     let mut buffer = BytesMut::new();
-    // Frames whose prefix has been seen, and where the next prefix starts.
-    let mut declared = 0usize;
+    // What the frame prefixes seen so far announce: the messages' bytes plus
+    // the prefixes after the first, so that a stream of empty messages uses
+    // up the limit too. And where the next prefix starts.
+    let mut announced = 0usize;
     let mut next_frame = 0usize;
     while let Some(frame) = body.frame().await {
         let frame = frame?;
         let Ok(data) = frame.into_data() else { continue };
-        if buffer.len() + data.len() > limit.saturating_add(FRAME_HEADER * 4) {
-            return Err(too_large(buffer.len() + data.len()));
-        }
+        // One HTTP/2 data frame (16 KiB unless the server allows more) is
+        // taken in before the check; past it the buffer holds at most the
+        // limit and two prefixes.
         buffer.extend_from_slice(&data);
-        while buffer.len() >= next_frame + FRAME_HEADER {
+        while buffer.len() >= next_frame.saturating_add(FRAME_HEADER) {
             let length = frame_length(&buffer[next_frame..]);
-            declared = declared.saturating_add(length);
-            if declared > limit {
-                return Err(too_large(declared));
+            announced = announced.saturating_add(length).saturating_add(if next_frame == 0 { 0 } else { FRAME_HEADER });
+            if announced > limit {
+                return Err(too_large(announced));
             }
             next_frame = next_frame.saturating_add(FRAME_HEADER).saturating_add(length);
         }
@@ -649,6 +651,32 @@ mod tests {
         assert!(err.to_string().contains("file_name") && err.to_string().contains("UTF-8"), "{err}");
         let err = check_message(&[0x0a, 0x05, b'a'], &input("yuetan.intake.v1.UploadEvidenceRequest"), &[], &DEFAULT_LIMITS).unwrap_err();
         assert!(err.to_string().contains("not a valid message"), "{err}");
+    }
+
+    fn body(bytes: Vec<u8>) -> Body {
+        Body::new(http_body_util::Full::new(Bytes::from(bytes)))
+    }
+
+    fn framed(message: &[u8]) -> Vec<u8> {
+        let mut out = vec![0];
+        out.extend_from_slice(&u32::try_from(message.len()).unwrap().to_be_bytes());
+        out.extend_from_slice(message);
+        out
+    }
+
+    #[tokio::test]
+    async fn the_byte_limit_counts_the_message_and_every_further_prefix() {
+        let exact = framed(&[b'x'; 1024]);
+        assert_eq!(read_limited(body(exact.clone()), 1024, "M").await.unwrap().len(), exact.len());
+        let over = framed(&[b'x'; 1025]);
+        assert_eq!(read_limited(body(over), 1024, "M").await.unwrap_err().code(), tonic::Code::ResourceExhausted);
+        // 100,000 empty messages announce nothing but their prefixes.
+        let empties: Vec<u8> = (0..100_000).flat_map(|_| framed(&[])).collect();
+        let err = read_limited(body(empties), 1024, "M").await.unwrap_err();
+        assert_eq!(err.code(), tonic::Code::ResourceExhausted, "{err:?}");
+        // A prefix announcing 4 GiB is refused without its bytes.
+        let err = read_limited(body(vec![0, 0xff, 0xff, 0xff, 0xff]), 1024, "M").await.unwrap_err();
+        assert!(err.message().contains("4294967295"), "{}", err.message());
     }
 
     #[test]

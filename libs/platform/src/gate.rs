@@ -21,6 +21,10 @@
 //! Jurisdiction (which division's data) stays with the handlers: only they
 //! know whose record it is. Handlers still validate their fields' meaning.
 //!
+//! The body is buffered (up to the limit) before the handler runs, so a
+//! client-streaming method would be checked as a whole; the contract has none.
+//! Health and reflection are mounted beside the gate, open.
+//!
 //! A service declares its table next to its API (`access.rs`) and hands its
 //! gRPC server to [`crate::server::Services::add_authenticated`] as a
 //! [`Gated`] value.
@@ -55,7 +59,9 @@ pub enum Roles {
 pub enum Size {
     /// [`Limits::standard_bytes`] (256 KiB unless set otherwise).
     Standard,
-    /// [`Limits::upload_bytes`]: a stored object plus the rest of the message.
+    /// [`Limits::upload_bytes`]: a stored object plus the rest of the
+    /// message, set by the service with [`Gated::upload_limit`] (without it,
+    /// the standard limit).
     Upload,
 }
 
@@ -428,132 +434,169 @@ impl Walk<'_> {
         crate::Error::invalid(field, reason)
     }
 
-    /// The bound of the field at the current path (indices left out).
-    fn bound(&self, default: usize) -> usize {
+    /// The bound of the field `name` under the current path (indices left
+    /// out), or `default`.
+    fn bound(&self, name: &str, default: usize) -> usize {
+        if self.bounds.is_empty() {
+            return default;
+        }
         self.bounds
             .iter()
             .find(|bound| {
                 let mut names = bound.path.split('.');
-                self.path.iter().all(|step| names.next() == Some(step.name.as_str())) && names.next().is_none()
+                self.path.iter().all(|step| names.next() == Some(step.name.as_str()))
+                    && names.next() == Some(name)
+                    && names.next().is_none()
             })
             .map_or(default, |bound| bound.max)
+    }
+
+    /// Names the field of `seen` (entry `index` of a list) at the end of
+    /// the path, for a refusal or to descend into it.
+    fn push(&mut self, seen: &Seen, index: Option<usize>) {
+        let name = seen.field.as_ref().map_or("?", |field| field.descriptor.name());
+        self.path.push(Step { name: name.to_string(), index });
     }
 
     fn message(&mut self, descriptor: &MessageDescriptor, mut buf: &[u8], depth: usize) -> Result<(), String> {
         if depth > self.limits.max_depth {
             return Err(format!("is nested deeper than {} messages", self.limits.max_depth));
         }
-        // Entries seen so far of each repeated field of this message.
-        let mut counts: Vec<(u32, usize)> = Vec::new();
+        // The fields met so far in this message, looked up once each, with
+        // the entries seen of the repeated ones.
+        let mut seen: Vec<Seen> = Vec::new();
         while !buf.is_empty() {
             let key = varint(&mut buf)?;
             let number = u32::try_from(key >> 3).map_err(|_| "is not a valid message".to_string())?;
             let wire = (key & 7) as u8;
-            let field = descriptor.get_field(number);
-            match wire {
+            let data = match wire {
                 0 => {
                     varint(&mut buf)?;
+                    None
                 }
-                1 => buf = skip(buf, 8)?,
-                5 => buf = skip(buf, 4)?,
+                1 => {
+                    buf = skip(buf, 8)?;
+                    None
+                }
+                5 => {
+                    buf = skip(buf, 4)?;
+                    None
+                }
                 2 => {
                     let length = usize::try_from(varint(&mut buf)?).map_err(|_| "is not a valid message".to_string())?;
                     let data = buf.get(..length).ok_or_else(|| "is not a valid message".to_string())?;
                     buf = &buf[length..];
-                    if let Some(field) = field {
-                        self.delimited(&field, data, &mut counts, depth)?;
-                    }
-                    continue;
+                    Some(data)
                 }
                 _ => return Err("is not a valid message (groups or an unknown wire type)".to_string()),
-            }
-            if let Some(field) = field {
-                if field.is_list() {
-                    let total = count(&mut counts, number, 1);
-                    self.enter(&field, Some(total));
+            };
+            let slot = match seen.iter().position(|s| s.number == number) {
+                Some(slot) => slot,
+                None => {
+                    let mut new = Seen::new(descriptor, number);
+                    if let Some(field) = &mut new.field {
+                        field.max_items = self.bound(field.descriptor.name(), self.limits.max_items);
+                        field.max_chars = self.bound(field.descriptor.name(), self.limits.max_chars);
+                    }
+                    seen.push(new);
+                    seen.len() - 1
+                }
+            };
+            let Some(field) = &seen[slot].field else { continue };
+            let (kind, repeated) = (field.kind.clone(), field.repeated);
+            let Some(data) = data else {
+                // An unpacked scalar entry of a list.
+                if repeated {
+                    self.count_items(&mut seen[slot], 1)?;
+                }
+                continue;
+            };
+            let index = if repeated {
+                let items = match kind {
+                    Kind::String | Kind::Bytes | Kind::Message(_) => 1,
+                    Kind::Double | Kind::Fixed64 | Kind::Sfixed64 => data.len() / 8,
+                    Kind::Float | Kind::Fixed32 | Kind::Sfixed32 => data.len() / 4,
+                    // Varints: one entry per byte without the continuation bit.
+                    _ => data.iter().filter(|b| **b < 0x80).count(),
+                };
+                Some(self.count_items(&mut seen[slot], items)?.saturating_sub(1))
+            } else {
+                None
+            };
+            // The path grows only to descend into a message or to name a refusal.
+            match kind {
+                Kind::String => {
+                    let max = seen[slot].field.as_ref().map_or(self.limits.max_chars, |f| f.max_chars);
+                    if let Err(reason) = check_text(data, max) {
+                        self.push(&seen[slot], index);
+                        return Err(reason);
+                    }
+                }
+                Kind::Message(inner) => {
+                    self.push(&seen[slot], index);
                     // On a refusal the path stays, to name the field.
-                    self.check_items(&counts, number)?;
+                    self.message(&inner, data, depth + 1)?;
                     self.path.pop();
                 }
+                _ => {}
             }
         }
         Ok(())
     }
 
-    /// A length-delimited field: text, bytes, a message or a packed list.
-    fn delimited(&mut self, field: &FieldDescriptor, data: &[u8], counts: &mut Vec<(u32, usize)>, depth: usize) -> Result<(), String> {
-        let repeated = field.is_list() || field.is_map();
-        let packed_items = match field.kind() {
-            Kind::String | Kind::Bytes | Kind::Message(_) => 1,
-            Kind::Double | Kind::Fixed64 | Kind::Sfixed64 => data.len() / 8,
-            Kind::Float | Kind::Fixed32 | Kind::Sfixed32 => data.len() / 4,
-            // Varints: one entry per byte without the continuation bit.
-            _ => data.iter().filter(|b| **b < 0x80).count(),
-        };
-        let total = repeated.then(|| count(counts, field.number(), packed_items));
-        self.enter(field, total);
-        // On a refusal the path stays, to name the field.
-        self.delimited_value(field, data, counts, depth, repeated)?;
-        self.path.pop();
-        Ok(())
-    }
-
-    fn delimited_value(&mut self, field: &FieldDescriptor, data: &[u8], counts: &[(u32, usize)], depth: usize, repeated: bool) -> Result<(), String> {
-        if repeated {
-            self.check_items(counts, field.number())?;
-        }
-        match field.kind() {
-            Kind::String => {
-                let text = std::str::from_utf8(data).map_err(|_| "is not valid UTF-8".to_string())?;
-                if text.contains('\0') {
-                    return Err("contains the character U+0000".to_string());
-                }
-                let max = self.bound(self.limits.max_chars);
-                // Cheap first: a text of at most `max` bytes has at most `max` characters.
-                if text.len() > max && text.chars().count() > max {
-                    return Err(format!("is longer than {max} characters"));
-                }
-                Ok(())
-            }
-            Kind::Message(inner) => self.message(&inner, data, depth + 1),
-            _ => Ok(()),
-        }
-    }
-
-    /// Pushes the field onto the path; a repeated field's step carries the
-    /// entry's index, from `total`, the entries seen so far including it.
-    fn enter(&mut self, field: &FieldDescriptor, total: Option<usize>) {
-        let index = total.filter(|_| field.is_list() || field.is_map()).map(|total| total.saturating_sub(1));
-        self.path.push(Step { name: field.name().to_string(), index });
-    }
-
-    /// Refuses the repeated field at the top of the path if it holds more
-    /// entries than its bound (naming the field, not the entry).
-    fn check_items(&mut self, counts: &[(u32, usize)], number: u32) -> Result<(), String> {
-        let seen = counts.iter().find(|(n, _)| *n == number).map_or(0, |(_, c)| *c);
-        let max = self.bound(self.limits.max_items);
-        if seen > max {
-            if let Some(step) = self.path.last_mut() {
-                step.index = None;
-            }
+    /// Adds `items` entries to a list; refuses it (naming the field, not an
+    /// entry) past its bound. Returns the entries so far.
+    fn count_items(&mut self, seen: &mut Seen, items: usize) -> Result<usize, String> {
+        seen.items = seen.items.saturating_add(items);
+        let max = seen.field.as_ref().map_or(usize::MAX, |field| field.max_items);
+        if seen.items > max {
+            self.push(seen, None);
             return Err(format!("has more than {max} entries"));
         }
-        Ok(())
+        Ok(seen.items)
     }
 }
 
-/// Adds `items` entries of field `number`; returns the new total.
-fn count(counts: &mut Vec<(u32, usize)>, number: u32, items: usize) -> usize {
-    match counts.iter_mut().find(|(n, _)| *n == number) {
-        Some((_, seen)) => {
-            *seen = seen.saturating_add(items);
-            *seen
-        }
-        None => {
-            counts.push((number, items));
-            items
-        }
+/// A field number met in a message: its descriptor (`None`: unknown to the
+/// contract, skipped) and the entries seen if it is a list.
+struct Seen {
+    number: u32,
+    field: Option<Field>,
+    items: usize,
+}
+
+struct Field {
+    descriptor: FieldDescriptor,
+    kind: Kind,
+    repeated: bool,
+    max_items: usize,
+    max_chars: usize,
+}
+
+impl Seen {
+    fn new(message: &MessageDescriptor, number: u32) -> Seen {
+        let field = message.get_field(number).map(|descriptor| Field {
+            kind: descriptor.kind(),
+            repeated: descriptor.is_list() || descriptor.is_map(),
+            descriptor,
+            max_items: 0,
+            max_chars: 0,
+        });
+        Seen { number, field, items: 0 }
     }
+}
+
+/// A text field's bytes: valid UTF-8, no U+0000, at most `max` characters.
+fn check_text(data: &[u8], max: usize) -> Result<(), String> {
+    let text = std::str::from_utf8(data).map_err(|_| "is not valid UTF-8".to_string())?;
+    if text.contains('\0') {
+        return Err("contains the character U+0000".to_string());
+    }
+    // Cheap first: a text of at most `max` bytes has at most `max` characters.
+    if text.len() > max && text.chars().count() > max {
+        return Err(format!("is longer than {max} characters"));
+    }
+    Ok(())
 }
 
 fn varint(buf: &mut &[u8]) -> Result<u64, String> {

@@ -126,6 +126,17 @@ impl Rule {
 /// reviewer (and the authorisation-matrix test) reads it in one place.
 pub type AccessTable = [Rule];
 
+/// The rule of `method` (its gRPC path) in `table`; `None`: refused to all.
+pub fn rule<'t>(table: &'t AccessTable, method: &str) -> Option<&'t Rule> {
+    table.iter().find(|rule| rule.method == method)
+}
+
+/// Whether the gate lets `actor` call `method` under `table` (the role
+/// check alone; the handler still checks jurisdiction).
+pub fn admits(table: &AccessTable, method: &str, actor: &Actor) -> bool {
+    rule(table, method).is_some_and(|rule| rule.admits(actor))
+}
+
 /// The table of the platform's own service (`WhoAmI`).
 pub const PLATFORM_ACCESS: &AccessTable = &[Rule::authenticated("/yuetan.platform.v1.PlatformService/WhoAmI")];
 
@@ -326,16 +337,16 @@ async fn admit(plan: &Plan, auth: &mut AuthInterceptor, request: http::Request<B
     let path = parts.uri.path();
     let entry = plan.entries.get(path).ok_or_else(|| {
         tracing::info!(method = %path, officer = %actor.officer_id, "method not in the access table");
-        Status::permission_denied(format!("{path} is not open to any role"))
+        Status::from(crate::Error::PermissionDenied(format!("{path} is not open to any role")))
     })?;
     if !entry.rule.admits(&actor) {
         let Roles::AnyOf(roles) = entry.rule.roles else { unreachable!("Authenticated admits every caller") };
         tracing::info!(method = %path, officer = %actor.officer_id, roles = ?actor.roles, "role refused");
-        return Err(Status::permission_denied(format!(
-            "permission denied: {} needs one of the roles {}",
+        return Err(Status::from(crate::Error::PermissionDenied(format!(
+            "{} needs one of the roles {}",
             entry.rule.method_name(),
             roles.join(", ")
-        )));
+        ))));
     }
     let bytes = read_limited(body, entry.limit, entry.rule.method_name()).await?;
     check_frames(&bytes, &entry.input, entry.rule.bounds, &plan.limits)?;

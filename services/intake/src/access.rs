@@ -69,3 +69,48 @@ impl crate::Intake {
         Gated::new(server, TABLE).upload_limit(self.max_request_bytes)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use yuetan_platform::auth::{Actor, DivisionCode};
+    use yuetan_platform::gate::{admits, descriptors};
+
+    use super::*;
+
+    fn actor(roles: &[&str]) -> Actor {
+        Actor {
+            officer_id: "o".into(),
+            name: "测试".into(),
+            organ: "620102-SJ".into(),
+            division: DivisionCode::parse("620102").unwrap(),
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+            qualifications: vec![],
+        }
+    }
+
+    #[test]
+    fn every_method_of_the_contract_has_a_rule() {
+        let service = descriptors().get_service_by_name("yuetan.intake.v1.IntakeService").unwrap();
+        for method in service.methods() {
+            let path = format!("/yuetan.intake.v1.IntakeService/{}", method.name());
+            assert!(yuetan_platform::gate::rule(TABLE, &path).is_some(), "{path} has no rule");
+        }
+    }
+
+    #[test]
+    fn admin_keeps_registers_but_reads_no_party_clue_or_case() {
+        let admin = actor(&[ADMIN]);
+        assert!(admits(TABLE, method!("PutOrgan"), &admin));
+        assert!(admits(TABLE, method!("PutViolationType"), &admin));
+        for read in ["GetParty", "PartyHistory", "GetClue", "ListClues", "GetCase", "ListCases"] {
+            let path = format!("/yuetan.intake.v1.IntakeService/{read}");
+            assert!(!admits(TABLE, &path, &admin), "{read}");
+            assert!(!admits(TABLE, &path, &actor(&[])), "{read} without a role");
+            assert!(admits(TABLE, &path, &actor(&[DISCIPLINE_INSPECTOR])), "{read} by the discipline inspector");
+        }
+        let co = actor(&[CO_DEPARTMENT_OFFICER]);
+        assert!(admits(TABLE, method!("GetCase"), &co));
+        assert!(!admits(TABLE, method!("GetParty"), &co));
+        assert!(!admits(TABLE, method!("RegisterClue"), &actor(&[SECTION_CHIEF])));
+    }
+}

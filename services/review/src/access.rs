@@ -46,3 +46,19 @@ impl crate::Review {
         Gated::new(ReviewServiceServer::new(ReviewApi::new(self.state.clone())), TABLE)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use yuetan_platform::gate::descriptors;
+
+    use super::*;
+
+    #[test]
+    fn every_method_of_the_contract_has_a_rule() {
+        let service = descriptors().get_service_by_name("yuetan.review.v1.ReviewService").unwrap();
+        for method in service.methods() {
+            let path = format!("/yuetan.review.v1.ReviewService/{}", method.name());
+            assert!(yuetan_platform::gate::rule(TABLE, &path).is_some(), "{path} has no rule");
+        }
+    }
+}

@@ -340,7 +340,11 @@ async fn admit(plan: &Plan, auth: &mut AuthInterceptor, request: http::Request<B
         Status::from(crate::Error::PermissionDenied(format!("{path} is not open to any role")))
     })?;
     if !entry.rule.admits(&actor) {
-        let Roles::AnyOf(roles) = entry.rule.roles else { unreachable!("Authenticated admits every caller") };
+        // Only an AnyOf rule refuses anyone.
+        let roles = match entry.rule.roles {
+            Roles::AnyOf(roles) => roles,
+            Roles::Authenticated => &[],
+        };
         tracing::info!(method = %path, officer = %actor.officer_id, roles = ?actor.roles, "role refused");
         return Err(Status::from(crate::Error::PermissionDenied(format!(
             "{} needs one of the roles {}",

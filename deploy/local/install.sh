@@ -6,6 +6,9 @@
 #     falling back to Debian's nats-server package;
 #   - PostgreSQL server and client (apt: postgresql). Debian's default "main"
 #     cluster is not created: Yuetan runs its own clusters in local folders.
+#   - buf, which lints the proto contract and checks it for breaking changes:
+#     npm's @bufbuild/buf (it ships the official binary), with Debian's
+#     nodejs and npm first if npm is missing.
 # protoc is not needed (the build uses a vendored one).
 # Idempotent; safe to run again. Needs root (or sudo) only to install.
 set -euo pipefail
@@ -101,4 +104,30 @@ if is_root; then
         command -v setpriv >/dev/null 2>&1 || die "setpriv (util-linux) could not be installed"
     fi
     say "postgres user: found (uid $(id -u postgres)); servers run as it via setpriv"
+fi
+
+# --- buf (proto lint and breaking-change check) ------------------------------
+BUF_VERSION=1.75.0
+find_buf() {
+    command -v buf 2>/dev/null && return 0
+    local prefix
+    prefix="$(npm prefix -g 2>/dev/null)" && [ -x "$prefix/bin/buf" ] && { echo "$prefix/bin/buf"; return 0; }
+    return 1
+}
+if buf="$(find_buf)"; then
+    say "buf: found $buf ($("$buf" --version 2>&1 | head -n 1))"
+else
+    if ! command -v npm >/dev/null 2>&1; then
+        apt_install nodejs npm
+        command -v npm >/dev/null 2>&1 || die "nodejs and npm installed but npm is still missing"
+    fi
+    npm_sudo=()
+    if ! is_root && [ ! -w "$(npm prefix -g)" ]; then
+        command -v sudo >/dev/null 2>&1 || die "installing buf with npm -g needs root (or sudo)"
+        npm_sudo=(sudo)
+    fi
+    quietly "${npm_sudo[@]}" npm install -g --no-audit --no-fund "@bufbuild/buf@$BUF_VERSION" \
+        || die "npm install -g @bufbuild/buf@$BUF_VERSION failed"
+    buf="$(find_buf)" || die "@bufbuild/buf installed but no buf binary found (npm prefix -g: $(npm prefix -g))"
+    say "buf: installed from npm (@bufbuild/buf) $buf ($("$buf" --version 2>&1 | head -n 1))"
 fi

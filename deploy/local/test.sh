@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# Runs every test of the workspace: cargo test --workspace --locked [ARGS...].
+# Runs every test of the workspace: first the proto contract's checks
+# (`buf lint proto`, and `buf breaking` against the last stable contract,
+# proto/stable.binpb — see proto/README.md), then
+# cargo test --workspace --locked [ARGS...].
 # The tests start their own nats-server and PostgreSQL on ephemeral ports and
 # in temporary folders (libs/testkit), so this script starts no servers:
 # it installs what is missing (install.sh) and tells the harness where the
@@ -19,5 +22,12 @@ say "YUETAN_NATS_SERVER=$YUETAN_NATS_SERVER"
 say "YUETAN_PG_BIN=$YUETAN_PG_BIN"
 
 cd "$REPO_ROOT"
+BUF="$(command -v buf || echo "$(npm prefix -g 2>/dev/null)/bin/buf")"
+[ -x "$BUF" ] || die "buf not found after install.sh"
+say "buf lint proto"
+"$BUF" lint proto || die "buf lint: the proto contract breaks a lint rule (proto/buf.yaml)"
+say "buf breaking proto --against proto/stable.binpb"
+"$BUF" breaking proto --against proto/stable.binpb \
+    || die "buf breaking: the contract is no longer compatible with proto/stable.binpb (see proto/README.md)"
 say "cargo test --workspace --locked $*"
 exec cargo test --workspace --locked "$@"

@@ -625,8 +625,8 @@ impl TokenIssuer {
 /// Verifies the bearer token of every call to the services it wraps and
 /// puts the [`Actor`] into the request extensions (read it with [`actor`]).
 ///
-/// Wrap only business services with it (`InterceptedService::new(svc,
-/// interceptor)`, as `server::Services::add_authenticated` does): gRPC
+/// The [gate](crate::gate) calls it first for every business service
+/// (`server::Services::add_authenticated`), before the role check: gRPC
 /// health and reflection are mounted beside them without it, so load
 /// balancers and `grpcurl` work without a token.
 #[derive(Clone)]

@@ -19,6 +19,7 @@ pub mod deadletter;
 pub mod delivery;
 pub mod error;
 pub mod fields;
+pub mod gate;
 pub mod objects;
 pub mod ordering;
 pub mod outbox;

@@ -1,6 +1,9 @@
 //! The gRPC server every service runs: its business services behind the
-//! [`AuthInterceptor`], plus gRPC health and reflection (open, so load
-//! balancers and `grpcurl` work without a token), plus `WhoAmI`.
+//! [`gate`](crate::gate) (token, role from the service's access table, size
+//! and input checks, all before the handler), plus gRPC health and
+//! reflection — `grpc.reflection.v1` and, for older clients,
+//! `v1alpha` — open, so load balancers and `grpcurl` work without a token,
+//! plus `WhoAmI`.
 //!
 //! Build and run are separate: [`bind`] takes the port (0 in tests: read the
 //! real one from the listener), [`Services::serve`] runs until shutdown.
@@ -14,13 +17,13 @@ use tokio_stream::StreamExt;
 use tokio_util::sync::CancellationToken;
 use tonic::body::Body;
 use tonic::server::NamedService;
-use tonic::service::interceptor::InterceptedService;
 use tonic::service::RoutesBuilder;
 use tonic::{Request, Response, Status};
 use yuetan_proto::platform::platform_service_server::{PlatformService, PlatformServiceServer};
 use yuetan_proto::platform::{GetStatusRequest, GetStatusResponse, WhoAmIRequest, WhoAmIResponse};
 
 use crate::auth::{self, AuthInterceptor, Verifier};
+use crate::gate::{GateService, Gated, PLATFORM_ACCESS};
 use crate::error::Error;
 use crate::trace_context;
 
@@ -39,6 +42,8 @@ pub struct Services {
     interceptor: AuthInterceptor,
     /// `GetStatus`'s database (dead letters), set by [`Services::with_status_pool`].
     status_pool: Arc<std::sync::OnceLock<sqlx::PgPool>>,
+    /// Access tables that do not match the contract: the server refuses to start.
+    faults: Vec<String>,
 }
 
 impl Services {
@@ -53,9 +58,10 @@ impl Services {
             names: Vec::new(),
             interceptor,
             status_pool: status_pool.clone(),
+            faults: Vec::new(),
         };
         let whoami = WhoAmIService { service: services.service.clone(), status_pool };
-        services = services.add_authenticated(PlatformServiceServer::new(whoami));
+        services = services.add_authenticated(Gated::new(PlatformServiceServer::new(whoami), PLATFORM_ACCESS));
         services
     }
 
@@ -66,10 +72,12 @@ impl Services {
         self
     }
 
-    /// Adds a business service behind the auth interceptor: every call needs
-    /// a valid bearer token, and the handler finds the [`crate::Actor`] in
-    /// the request extensions ([`auth::actor`]).
-    pub fn add_authenticated<S>(mut self, service: S) -> Self
+    /// Adds a business service behind the [gate](crate::gate): every call
+    /// needs a valid bearer token and a role the service's access table
+    /// admits for the method (a method not in the table is refused), and its
+    /// request must fit the method's size and field bounds. The handler finds
+    /// the [`crate::Actor`] in the request extensions ([`auth::actor`]).
+    pub fn add_authenticated<S>(mut self, service: Gated<S>) -> Self
     where
         S: tower::Service<http::Request<Body>, Response = http::Response<Body>, Error = std::convert::Infallible>
             + NamedService
@@ -79,25 +87,41 @@ impl Services {
             + 'static,
         S::Future: Send + 'static,
     {
-        self.names.push(S::NAME);
-        self.routes.add_service(InterceptedService::new(service, self.interceptor.clone()));
+        match GateService::new(service, self.interceptor.clone()) {
+            Ok(gated) => {
+                self.names.push(S::NAME);
+                self.routes.add_service(gated);
+            }
+            Err(fault) => self.faults.push(fault),
+        }
         self
     }
 
     /// Serves until `shutdown`, then lets in-flight calls finish.
     pub async fn serve(self, listener: TcpListener, shutdown: CancellationToken) -> Result<(), Error> {
+        if !self.faults.is_empty() {
+            return Err(Error::Internal(format!("access tables do not match the contract: {}", self.faults.join("; "))));
+        }
         let (reporter, health) = tonic_health::server::health_reporter();
         for name in &self.names {
             reporter.set_service_status(*name, tonic_health::ServingStatus::Serving).await;
         }
-        let reflection = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(yuetan_proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1()
-            .map_err(|err| Error::Internal(format!("building reflection: {err}")))?;
+        // Both versions describe the same services, both reflection
+        // services included, whichever a client asks.
+        let reflection = || {
+            tonic_reflection::server::Builder::configure()
+                .include_reflection_service(false)
+                .register_encoded_file_descriptor_set(yuetan_proto::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET)
+        };
+        let reflection_error = |err| Error::Internal(format!("building reflection: {err}"));
         let mut routes = self.routes;
         routes.add_service(health);
-        routes.add_service(reflection);
+        routes.add_service(reflection().build_v1().map_err(reflection_error)?);
+        // Older grpcurl builds and several GUI clients speak only v1alpha.
+        routes.add_service(reflection().build_v1alpha().map_err(reflection_error)?);
 
         let addr = listener.local_addr().ok();
         tracing::info!(service = %self.service, ?addr, "grpc server listening");

@@ -8,6 +8,7 @@
 //! the background tasks: the outbox relay, the timer sweeper and the consumer
 //! of review's decisions ([`events`]).
 
+pub mod access;
 pub mod api;
 pub mod convert;
 pub mod domain;
@@ -31,7 +32,6 @@ use yuetan_platform::outbox::{Outbox, Relay};
 use yuetan_platform::pii::PiiVault;
 use yuetan_platform::timers::Sweeper;
 use yuetan_platform::{db, requests, Config, Error};
-use yuetan_proto::intake::intake_service_server::IntakeServiceServer;
 
 pub const SERVICE: &str = "intake";
 
@@ -93,10 +93,5 @@ impl Intake {
             }),
         ];
         Ok(Intake { state, tasks, max_request_bytes: config.objects.max_object_bytes.saturating_add(64 * 1024) })
-    }
-
-    /// The gRPC service, to add to [`yuetan_platform::server::Services`].
-    pub fn grpc(&self) -> IntakeServiceServer<api::IntakeApi> {
-        IntakeServiceServer::new(api::IntakeApi::new(self.state.clone())).max_decoding_message_size(self.max_request_bytes)
     }
 }

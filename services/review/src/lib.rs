@@ -11,6 +11,7 @@
 //! handlers (`events.rs`), the API (`api.rs`) and the timers (`timers.rs`)
 //! all change state through `flow.rs`, one transaction per change.
 
+pub mod access;
 pub mod api;
 pub mod convert;
 pub mod domain;
@@ -33,7 +34,6 @@ use yuetan_platform::outbox::{Outbox, Relay};
 use yuetan_platform::timers::Sweeper;
 use yuetan_platform::pii::PiiVault;
 use yuetan_platform::{db, requests, Config, Error};
-use yuetan_proto::review::review_service_server::ReviewServiceServer;
 
 pub const SERVICE: &str = "review";
 /// The durable consumer of intake's events (also its inbox key).
@@ -102,11 +102,6 @@ impl Review {
             tokio::spawn(run_consumer(documents, handler, shutdown)),
         ];
         Ok(Review { state, tasks })
-    }
-
-    /// The gRPC service, to add to [`yuetan_platform::server::Services`].
-    pub fn grpc(&self) -> ReviewServiceServer<api::ReviewApi> {
-        ReviewServiceServer::new(api::ReviewApi::new(self.state.clone()))
     }
 }
 

@@ -33,14 +33,19 @@ impl System {
 
     /// Waits (at most [`WAIT`]) for an event that `matches`; returns the first.
     pub async fn wait_for_event(&self, matches: impl Fn(&Event) -> bool) -> Event {
-        let deadline = tokio::time::Instant::now() + WAIT;
+        self.wait_for_event_within(WAIT, matches).await
+    }
+
+    /// Waits at most `wait` for an event that `matches`; returns the first.
+    pub async fn wait_for_event_within(&self, wait: Duration, matches: impl Fn(&Event) -> bool) -> Event {
+        let deadline = tokio::time::Instant::now() + wait;
         loop {
             let events = self.events().await;
             if let Some((_, event)) = events.iter().find(|(_, e)| matches(e)) {
                 return event.clone();
             }
             if tokio::time::Instant::now() > deadline {
-                panic!("no matching event within {WAIT:?}; the stream holds {:?}", types(&events));
+                panic!("no matching event within {wait:?}; the stream holds {:?}", types(&events));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

@@ -92,7 +92,7 @@ impl Builder {
     }
 
     /// TOML merged over the harness's configuration, e.g.
-    /// `"[consumer]\nack_wait_ms = 500"`.
+    /// `"[consumer]\nack_wait_secs = 1"`.
     pub fn toml(mut self, toml: &str) -> Self {
         self.toml.push(toml.to_string());
         self

@@ -5,7 +5,7 @@
 
 #![allow(dead_code, unused_imports)]
 
-use std::ops::Deref;
+use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -31,6 +31,14 @@ impl Deref for Harness {
 
     fn deref(&self) -> &System {
         &self.system
+    }
+}
+
+/// `h.restart(Service::Intake)` and the like; `h.intake` then still holds
+/// the stopped instance's value.
+impl DerefMut for Harness {
+    fn deref_mut(&mut self) -> &mut System {
+        &mut self.system
     }
 }
 
@@ -70,10 +78,12 @@ impl Harness {
         self.system.put_organ(code, division, document_code).await;
     }
 
-    /// The events published and the rows of every table, once the outbox
-    /// is drained (see [`System::counts`]).
+    /// The events published (`events_published`) and the rows of every
+    /// table (intake's by their bare name: `parties`, `clues`, …), once the
+    /// outbox is drained (see [`System::counts`]).
     pub async fn counts(&self) -> Vec<(String, i64)> {
-        self.system.counts().await
+        let counts = self.system.counts().await;
+        counts.into_iter().map(|(table, n)| (table.strip_prefix("intake.").map(str::to_string).unwrap_or(table), n)).collect()
     }
 
     pub async fn stop(self) {

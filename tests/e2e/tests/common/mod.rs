@@ -4,7 +4,7 @@
 
 #![allow(dead_code, unused_imports)]
 
-use std::ops::Deref;
+use std::ops::{Deref, DerefMut};
 
 use chrono::{DateTime, Utc};
 use tonic::transport::Channel;
@@ -27,6 +27,12 @@ impl Deref for System {
 
     fn deref(&self) -> &Harness {
         &self.h
+    }
+}
+
+impl DerefMut for System {
+    fn deref_mut(&mut self) -> &mut Harness {
+        &mut self.h
     }
 }
 

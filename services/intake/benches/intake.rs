@@ -15,15 +15,11 @@
 //! each organ's case numbers are one gap-free sequence that its openings
 //! take in turn (R-DOC-2).
 
-#[path = "../tests/common/mod.rs"]
-mod common;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use common::*;
 use hdrhistogram::Histogram;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
@@ -36,6 +32,8 @@ use yuetan_proto::intake as pb;
 use yuetan_proto::platform::platform_service_client::PlatformServiceClient;
 use yuetan_proto::platform::platform_service_server::{PlatformService, PlatformServiceServer};
 use yuetan_proto::platform::{WhoAmIRequest, WhoAmIResponse};
+use yuetan_harness::intake::{clue, credit_code, enterprise, verification};
+use yuetan_harness::{Officer, Polls, Service, System};
 use yuetan_testkit::{Durability, Stack};
 
 const LOADS: [usize; 3] = [1, 16, 64];
@@ -144,7 +142,7 @@ impl PlatformService for Floor {
     }
 }
 
-async fn start_floor(h: &Harness, shutdown: CancellationToken) -> anyhow::Result<Channel> {
+async fn start_floor(h: &System, shutdown: CancellationToken) -> anyhow::Result<Channel> {
     let pool = db::connect(&h.database_url, "bench_floor", 80).await?;
     sqlx::raw_sql("CREATE TABLE IF NOT EXISTS floor_rows (id UUID PRIMARY KEY, officer TEXT NOT NULL, body BYTEA NOT NULL)")
         .execute(&pool)
@@ -178,11 +176,11 @@ fn document_code(i: usize) -> String {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let stack = Stack::start(Durability::Durable).await?;
-    let h = start_with(&stack, Utc::now(), Polls::Production).await;
+    let h = System::builder().with(Service::Intake).polls(Polls::Production).start_on(&stack).await;
     let mut officers = Vec::new();
     for i in 0..ORGANS {
         let organ = format!("620102-B{i:02}");
-        h.organ(&organ, "620102", &document_code(i)).await;
+        h.put_organ(&organ, "620102", &document_code(i)).await;
         let officer = Officer::new(&format!("bench-officer-{i}"), &organ, "620102", &["case_officer", "section_chief"]);
         officers.push(Authed(format!("Bearer {}", officer.token()).parse()?));
     }
@@ -197,7 +195,7 @@ async fn main() -> anyhow::Result<()> {
         let out = Arc::new(Mutex::new(Vec::new()));
         let mut tasks = Vec::new();
         for _ in 0..32 {
-            let (next, out, mut client, authed) = (next.clone(), out.clone(), h.client(), officers[0].clone());
+            let (next, out, mut client, authed) = (next.clone(), out.clone(), h.intake(), officers[0].clone());
             tasks.push(tokio::spawn(async move {
                 loop {
                     let serial = next.fetch_add(1, Ordering::Relaxed);
@@ -242,7 +240,7 @@ async fn main() -> anyhow::Result<()> {
     let next_party = Arc::new(AtomicUsize::new(0));
     let register = {
         let (channel, officers, clues, parties, next_party) =
-            (h.channel.clone(), officers.clone(), clues.clone(), parties.clone(), next_party.clone());
+            (h.channel(Service::Intake), officers.clone(), clues.clone(), parties.clone(), next_party.clone());
         Arc::new(move |_client: usize| {
             let mut client = pb::intake_service_client::IntakeServiceClient::new(channel.clone());
             let index = next_party.fetch_add(1, Ordering::Relaxed);
@@ -281,7 +279,7 @@ async fn main() -> anyhow::Result<()> {
     clues.lock().unwrap().sort_by_key(|(organ, _)| *organ);
     let registered = clues.lock().unwrap().len();
     for clients in LOADS {
-        let (channel, officers, clues) = (h.channel.clone(), officers.clone(), clues.clone());
+        let (channel, officers, clues) = (h.channel(Service::Intake), officers.clone(), clues.clone());
         rows.push(
             measure("VerifyClue (opens a numbered case)", clients, move |_| {
                 let mut client = pb::intake_service_client::IntakeServiceClient::new(channel.clone());

@@ -5,7 +5,6 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
 
 use chrono::Utc;
 use tokio_util::sync::CancellationToken;
@@ -186,10 +185,9 @@ async fn a_request_over_the_methods_limit_is_resource_exhausted_and_uploads_get_
 
     // A far larger body is refused from its length prefix, without waiting for it all.
     let huge = pb::DecideReviewRequest { opinion: "x".repeat(64 * 1024 * 1024), ..Default::default() };
-    let started = Instant::now();
     let err = running.review().decide_review(as_officer(&["legal_reviewer"], huge)).await.unwrap_err();
     assert!(matches!(err.code(), Code::ResourceExhausted), "{err:?}");
-    assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
+    assert_eq!(running.calls(), 0, "the handler never ran");
 
     // DecideApproval is marked as an upload here: 6,000 bytes pass, 70,000 do not.
     let fits = pb::DecideApprovalRequest { opinion: "意".repeat(2_000), ..Default::default() };

@@ -143,7 +143,7 @@ impl PlatformService for Floor {
 }
 
 async fn start_floor(h: &System, shutdown: CancellationToken) -> anyhow::Result<Channel> {
-    let pool = db::connect(&h.database_url, "bench_floor", 80).await?;
+    let pool = db::connect(&h.owner_database_url, "bench_floor", 80).await?;
     sqlx::raw_sql("CREATE TABLE IF NOT EXISTS floor_rows (id UUID PRIMARY KEY, officer TEXT NOT NULL, body BYTEA NOT NULL)")
         .execute(&pool)
         .await?;

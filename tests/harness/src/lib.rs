@@ -113,13 +113,17 @@ impl Builder {
             Polls::Tests => (50, 50),
             Polls::Production => (250, 500),
         };
-        let database_url = stack.fresh_database().await.expect("a fresh database");
+        // The services run as a runtime role that can only append to the
+        // audit log; their migrations run as the database's owner (issue 16).
+        let urls = stack.fresh_database_with_roles().await.expect("a fresh database with its two roles");
+        let database_url = urls.runtime.clone();
         let unique = stack.unique_name("");
         let objects_dir = tempfile::tempdir().expect("a folder for objects");
         let toml = format!(
             r#"
 [database]
 url = "{database_url}"
+owner_url = "{owner_url}"
 max_connections = 80
 [nats]
 url = "{nats}"
@@ -147,6 +151,7 @@ key = "mcLDREn8Mvwi2TJoSFG8+8LGRuPsUnheaUpoYTi6doA="
 root = "{objects}"
 "#,
             nats = stack.nats_url,
+            owner_url = urls.owner,
             objects = objects_dir.path().display(),
         );
         let mut figment = Figment::new().merge(Toml::string(&toml));
@@ -163,6 +168,8 @@ root = "{objects}"
             config,
             bus,
             database_url,
+            owner_database_url: urls.owner,
+            admin_database_url: urls.admin,
             shutdown: CancellationToken::new(),
             objects_dir,
             verifier,
@@ -186,7 +193,13 @@ pub struct System {
     pub calendar: SharedCalendar,
     /// A connection to the system's stream.
     pub bus: Bus,
+    /// The services' runtime role's URL (`database.url`).
     pub database_url: String,
+    /// The migration owner's URL (`database.owner_url`): for a test or a
+    /// benchmark that needs tables of its own.
+    pub owner_database_url: String,
+    /// The superuser's URL, for a test that must look behind both roles.
+    pub admin_database_url: String,
     /// Cancelling it stops everything.
     pub shutdown: CancellationToken,
     pub objects_dir: tempfile::TempDir,

@@ -362,14 +362,17 @@ async fn task_within(s: &System, officer: &Officer, case_id: &str) -> rpb::Task 
                 return task;
             }
         }
-        if tokio::time::Instant::now() > deadline {
-            let dead: Vec<(String, String)> =
-                sqlx::query_as("SELECT coalesce(event_type, ''), error FROM review.dead_letters")
-                    .fetch_all(s.h.pool())
-                    .await
-                    .unwrap();
-            panic!("no legality review of case {case_id} within {PATIENCE:?}; review's dead letters: {dead:?}");
-        }
+        // A dead letter will not come back by itself: fail at once.
+        let dead: Vec<(String, String)> =
+            sqlx::query_as("SELECT coalesce(event_type, ''), error FROM review.dead_letters")
+                .fetch_all(s.h.pool())
+                .await
+                .unwrap();
+        assert!(dead.is_empty(), "case {case_id} not in review and review dead-lettered {dead:?}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no legality review of case {case_id} within {PATIENCE:?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

@@ -212,13 +212,17 @@ impl Consumer {
 
         let this = Arc::new(self);
         let mut lanes = Vec::with_capacity(this.config.lanes);
-        let mut workers = Vec::with_capacity(this.config.lanes);
+        // A JoinSet: if this future is dropped (the task running it aborted,
+        // as the harness's `kill` does), the lanes and the housekeeping die
+        // with it, mid-transaction, as in a killed process; they must not
+        // go on to commit and ack what the dead consumer held.
+        let mut workers = tokio::task::JoinSet::new();
         for _ in 0..this.config.lanes {
             let (tx, mut rx) = mpsc::channel::<async_nats::jetstream::Message>(64);
             lanes.push(tx);
             let this = this.clone();
             let handler = handler.clone();
-            workers.push(tokio::spawn(async move {
+            workers.spawn(async move {
                 while let Some(first) = rx.recv().await {
                     // Take whatever else is already waiting in this lane.
                     let mut batch = vec![first];
@@ -230,10 +234,11 @@ impl Consumer {
                     }
                     this.process_batch(handler.as_ref(), batch).await;
                 }
-            }));
+            });
         }
         let stop_maintenance = CancellationToken::new();
-        let maintenance = tokio::spawn(this.clone().maintain(handler.clone(), stop_maintenance.clone()));
+        let mut maintenance = tokio::task::JoinSet::new();
+        maintenance.spawn(this.clone().maintain(handler.clone(), stop_maintenance.clone()));
         tracing::info!(consumer = %this.spec.name, "consumer started");
 
         loop {
@@ -256,11 +261,9 @@ impl Consumer {
             }
         }
         drop(lanes);
-        for worker in workers {
-            let _ = worker.await;
-        }
+        while workers.join_next().await.is_some() {}
         stop_maintenance.cancel();
-        let _ = maintenance.await;
+        while maintenance.join_next().await.is_some() {}
         tracing::info!(consumer = %this.spec.name, "consumer stopped");
         Ok(())
     }

@@ -23,6 +23,13 @@ use crate::domain::{self, TaskKind};
 use crate::store::{self, CaseRow, Collective, TaskRow};
 use crate::State;
 
+/// The legality-review checklist has five points (R-START-3); a request
+/// with more entries is refused before any entry is read.
+const MAX_CHECKLIST_ENTRIES: usize = 5;
+/// A leading group's meeting: at least three members (checked below), at
+/// most this many named, counted before any name is read.
+const MAX_ATTENDEES: usize = 50;
+
 #[derive(Debug, Clone)]
 pub struct ReviewApi {
     state: Arc<State>,
@@ -174,6 +181,9 @@ impl ReviewApi {
         let outcome = outcome_from_proto(req.decision).ok_or_else(|| Error::invalid("decision", "pass, return or reject"))?;
         let missing = optional("missing", &req.missing, 5_000)?;
         let opinion = optional("opinion", &req.opinion, 5_000)?;
+        if req.checklist.len() > MAX_CHECKLIST_ENTRIES {
+            return Err(Error::invalid("checklist", format!("at most {MAX_CHECKLIST_ENTRIES} entries, one per point (R-START-3)")));
+        }
         let mut entries = Vec::with_capacity(req.checklist.len());
         for (i, c) in req.checklist.iter().enumerate() {
             entries.push((check_from_proto(c.item), c.passed, optional(&format!("checklist[{i}].comment"), &c.comment, 2_000)?));
@@ -243,7 +253,10 @@ impl ReviewApi {
                 if meeting_date > cst_date(self.now()) {
                     return Err(Error::invalid("collective.meeting_date", "may not be in the future"));
                 }
-                let mut attendees = Vec::new();
+                if c.attendees.len() > MAX_ATTENDEES {
+                    return Err(Error::invalid("collective.attendees", format!("at most {MAX_ATTENDEES} members")));
+                }
+                let mut attendees = Vec::with_capacity(c.attendees.len());
                 for (i, a) in c.attendees.iter().enumerate() {
                     attendees.push(required(&format!("collective.attendees[{i}]"), a, 64)?);
                 }

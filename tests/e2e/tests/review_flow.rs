@@ -195,6 +195,14 @@ async fn bad_decisions_are_invalid_argument_naming_the_field_and_a_review_is_ext
     let err = s.review().decide_review(req(&reviewer(), four_points)).await.unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
     assert!(err.message().contains("checklist"), "{}", err.message());
+    // A thousand entries (within the gate's list bound) are counted before
+    // any is read: refused naming the field and the five points.
+    let mut too_many = decide(&task.id, rpb::ReviewDecision::Pass);
+    let first = too_many.checklist[0].clone();
+    too_many.checklist = vec![first; 1_000];
+    let err = s.review().decide_review(req(&reviewer(), too_many)).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(err.message().contains("`checklist`") && err.message().contains("at most 5"), "{}", err.message());
     let mut no_missing = decide(&task.id, rpb::ReviewDecision::Return);
     no_missing.missing.clear();
     let err = s.review().decide_review(req(&reviewer(), no_missing)).await.unwrap_err();

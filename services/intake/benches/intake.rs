@@ -302,7 +302,9 @@ async fn main() -> anyhow::Result<()> {
     }
     println!("{registered} clues registered, {} left unverified", clues.lock().unwrap().len());
     if std::env::var_os("BENCH_STATEMENTS").is_some() {
-        print_statements(h.pool()).await?;
+        // The extension is the superuser's to create; the services' runtime role may not.
+        let admin = db::connect(&h.admin_database_url, "bench_floor", 2).await?;
+        print_statements(&admin).await?;
     }
     shutdown.cancel();
 

@@ -27,8 +27,10 @@
 //! intake's `inbox`; same end: both views agree, no dead letter.
 //!
 //! Checked to fail on the old behaviour (the ordering guard's waits counted
-//! towards `max_deliver`): every case's version 3 is dead-lettered, by
-//! review's consumer in the first two tests and by intake's in the third.
+//! towards `max_deliver`): every case's version 3 is dead-lettered by
+//! review's consumer in the first two tests; in the third, intake's
+//! consumer dead-letters `review.case_approved` after its third wait ("failed
+//! 3 times") and the test stops at the first dead letter it sees.
 
 mod common;
 

@@ -36,6 +36,9 @@ pub struct Config {
     pub consumer: ConsumerConfig,
     #[serde(default)]
     pub timers: TimerConfig,
+    /// Client request ids: how long a stored answer is kept for a retry.
+    #[serde(default)]
+    pub requests: RequestsConfig,
     #[serde(default)]
     pub telemetry: TelemetryConfig,
     #[serde(default)]
@@ -214,6 +217,27 @@ impl Default for TimerConfig {
     }
 }
 
+/// `[requests]`: stored answers to client request ids (sealed; see
+/// `requests`). A retry after the window is a new call.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct RequestsConfig {
+    /// Hours a stored answer is kept before the pruner deletes it (1–720).
+    pub replay_window_hours: u64,
+}
+
+impl Default for RequestsConfig {
+    fn default() -> Self {
+        Self { replay_window_hours: 24 }
+    }
+}
+
+impl RequestsConfig {
+    pub fn replay_window(&self) -> Duration {
+        Duration::from_secs(self.replay_window_hours * 60 * 60)
+    }
+}
+
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -273,6 +297,7 @@ impl Config {
             outbox: OutboxConfig::default(),
             consumer: ConsumerConfig::default(),
             timers: TimerConfig::default(),
+            requests: RequestsConfig::default(),
             telemetry: TelemetryConfig::default(),
             auth: AuthConfig::default(),
             pii: PiiConfig::default(),
@@ -322,6 +347,9 @@ impl Config {
         }
         if self.consumer.max_deliver < 1 {
             return Err(Error::invalid("consumer.max_deliver", "must be at least 1"));
+        }
+        if !(1..=720).contains(&self.requests.replay_window_hours) {
+            return Err(Error::invalid("requests.replay_window_hours", "must be between 1 and 720 (30 days)"));
         }
         if self.consumer.order_horizon_secs == 0 {
             return Err(Error::invalid("consumer.order_horizon_secs", "must be at least 1"));
@@ -483,6 +511,17 @@ mod tests {
         let err = Config::from_figment("all", figment("[auth]\nleeway_seconds = 315360000\n")).unwrap_err();
         assert!(err.to_string().contains("auth.leeway_seconds"), "{err}");
         Config::from_figment("all", figment("[auth]\nleeway_seconds = 300\n")).unwrap();
+    }
+
+    #[test]
+    fn the_replay_window_is_a_setting_bounded_to_thirty_days() {
+        let config = Config::from_figment("all", figment("[requests]\nreplay_window_hours = 48\n")).unwrap();
+        assert_eq!(config.requests.replay_window(), Duration::from_secs(48 * 3600));
+        assert_eq!(Config::from_figment("all", figment("")).unwrap().requests.replay_window(), Duration::from_secs(24 * 3600));
+        for bad in ["0", "721"] {
+            let err = Config::from_figment("all", figment(&format!("[requests]\nreplay_window_hours = {bad}\n"))).unwrap_err();
+            assert!(err.to_string().contains("requests.replay_window_hours"), "{err}");
+        }
     }
 
     #[test]

@@ -96,7 +96,7 @@ impl Review {
         );
         let tasks = vec![
             tokio::spawn(relay.run(shutdown.clone())),
-            tokio::spawn(requests::run_pruner(state.pool.clone(), state.clock.clone(), requests::DEFAULT_REPLAY_WINDOW, shutdown.clone())),
+            tokio::spawn(requests::run_pruner(state.pool.clone(), state.clock.clone(), config.requests.replay_window(), shutdown.clone())),
             tokio::spawn(sweeper.run(Arc::new(timers::ReviewTimers { state: state.clone() }), shutdown.clone())),
             tokio::spawn(run_consumer(intake, handler.clone(), shutdown.clone())),
             tokio::spawn(run_consumer(documents, handler, shutdown)),

@@ -108,19 +108,11 @@ async fn crash_between_delivery_and_ack(submit: Submit, first_serial: u32) {
     .await;
     let case_ids: Vec<String> = opened;
     s.drain_outbox().await;
-    let intake_events = s
-        .events()
-        .await
-        .into_iter()
-        .filter(|(_, e)| e.r#type.starts_with("intake."))
-        .count();
+    let (intake_events, by_case) = producer_events(&s, "intake.").await;
     for case_id in &case_ids {
-        let versions: Vec<u64> = s
-            .events()
-            .await
-            .into_iter()
-            .filter(|(_, e)| &e.case_id == case_id && e.r#type.starts_with("intake."))
-            .map(|(_, e)| e.case_version)
+        let versions: Vec<u64> = by_case[case_id]
+            .iter()
+            .map(|(_, version)| *version)
             .collect();
         assert_eq!(
             versions,
@@ -160,13 +152,7 @@ async fn crash_between_delivery_and_ack(submit: Submit, first_serial: u32) {
     // slow machine), JetStream could not yet redeliver versions 1 and 2:
     // every case's version 3 reached the new review first (checked below).
     let race_certain = race_certain(delivered_at);
-    let submitted_ids: HashMap<String, String> = s
-        .events()
-        .await
-        .into_iter()
-        .filter(|(_, e)| e.r#type == "intake.case_submitted")
-        .map(|(_, e)| (e.id.clone(), e.case_id.clone()))
-        .collect();
+    let submitted_ids = events_of_type(&s, "intake.case_submitted", 3).await;
     assert_eq!(
         submitted_ids.len(),
         case_ids.len(),
@@ -240,36 +226,20 @@ async fn crash_between_delivery_and_ack(submit: Submit, first_serial: u32) {
             "case {case_id} in the reviewer's queue"
         );
     }
-    let states: Vec<(String, i64)> =
-        sqlx::query_as("SELECT status, count(*) FROM review.cases GROUP BY status")
-            .fetch_all(db(&s))
-            .await
-            .unwrap();
     assert_eq!(
-        states,
+        statuses(&s, REVIEW_OF_INTAKE).await,
         [("in_review".to_string(), i64::from(CASES))],
         "review's cases"
     );
     no_dead_letter(&s).await;
 
-    // That the crash was the one of the issue: version 3 came first and
-    // waited for 1 and 2 (certain whenever the restart beat the ack wait).
-    let waited_cases: HashSet<&String> = waited
-        .iter()
-        .filter_map(|id| submitted_ids.get(id))
-        .collect();
-    eprintln!(
-        "{submit:?}: {} of {} cases' version 3 waited for versions 1 and 2 (race certain: {race_certain})",
-        waited_cases.len(),
-        case_ids.len()
+    every_version_3_waited(
+        &format!("{submit:?}"),
+        &waited,
+        &submitted_ids,
+        case_ids.len(),
+        race_certain,
     );
-    if race_certain {
-        assert_eq!(
-            waited_cases.len(),
-            case_ids.len(),
-            "every case's version 3 arrived before versions 1 and 2 and waited"
-        );
-    }
     s.stop().await;
 }
 
@@ -312,22 +282,10 @@ async fn issue_16_intake_killed_between_delivery_and_ack_cases_approved_while_do
     }))
     .await;
     s.drain_outbox().await;
-    let review_events = s
-        .events()
-        .await
-        .into_iter()
-        .filter(|(_, e)| e.r#type.starts_with("review."))
-        .count();
+    let (review_events, by_case) = producer_events(&s, "review.").await;
     for case_id in &case_ids {
-        let versions: Vec<(String, u64)> = s
-            .events()
-            .await
-            .into_iter()
-            .filter(|(_, e)| &e.case_id == case_id && e.r#type.starts_with("review."))
-            .map(|(_, e)| (e.r#type, e.case_version))
-            .collect();
         assert_eq!(
-            versions,
+            by_case[case_id],
             [
                 ("review.review_opened".to_string(), 1),
                 ("review.review_passed".to_string(), 2)
@@ -337,13 +295,8 @@ async fn issue_16_intake_killed_between_delivery_and_ack_cases_approved_while_do
     }
     // Every review event delivered to intake, none acknowledged.
     let delivered_at = held_unacked(&s, INTAKE_OF_REVIEW, review_events).await;
-    let moved: Vec<(String, i64)> =
-        sqlx::query_as("SELECT status, count(*) FROM intake.cases GROUP BY status")
-            .fetch_all(db(&s))
-            .await
-            .unwrap();
     assert_eq!(
-        moved,
+        statuses(&s, INTAKE_OF_REVIEW).await,
         [("submitted".to_string(), i64::from(CASES))],
         "nothing applied in intake while the inbox is locked"
     );
@@ -370,20 +323,7 @@ async fn issue_16_intake_killed_between_delivery_and_ack_cases_approved_while_do
     tokio::time::sleep(Duration::from_secs(1)).await;
     s.start_service(Service::Intake).await;
     let race_certain = race_certain(delivered_at);
-    let approved_ids: HashMap<String, String> = s
-        .events()
-        .await
-        .into_iter()
-        .filter(|(_, e)| e.r#type == "review.case_approved")
-        .map(|(_, e)| {
-            assert_eq!(
-                e.case_version, 3,
-                "case {}'s approval is review's version 3",
-                e.case_id
-            );
-            (e.id.clone(), e.case_id.clone())
-        })
-        .collect();
+    let approved_ids = events_of_type(&s, "review.case_approved", 3).await;
     assert_eq!(
         approved_ids.len(),
         case_ids.len(),
@@ -430,19 +370,12 @@ async fn issue_16_intake_killed_between_delivery_and_ack_cases_approved_while_do
             .into_inner();
         assert_eq!(file.status, "approved", "case {case_id} approved in review");
     }
-    for side in [("intake", INTAKE_OF_REVIEW), ("review", REVIEW_OF_INTAKE)] {
-        let states: Vec<(String, i64)> = sqlx::query_as(&format!(
-            "SELECT status, count(*) FROM {}.cases GROUP BY status",
-            side.1.schema()
-        ))
-        .fetch_all(db(&s))
-        .await
-        .unwrap();
+    for side in [INTAKE_OF_REVIEW, REVIEW_OF_INTAKE] {
         assert_eq!(
-            states,
+            statuses(&s, side).await,
             [("approved".to_string(), i64::from(CASES))],
             "{}'s cases",
-            side.0
+            side.schema()
         );
     }
     no_dead_letter(&s).await;
@@ -456,25 +389,84 @@ async fn issue_16_intake_killed_between_delivery_and_ack_cases_approved_while_do
         "intake's consumer retries nothing: {retrying:?}"
     );
 
-    // That the crash was the one of the issue: version 3 came first and
-    // waited for 1 and 2 (certain whenever the restart beat the ack wait).
-    let waited_cases: HashSet<&String> = waited
-        .iter()
-        .filter_map(|id| approved_ids.get(id))
-        .collect();
+    every_version_3_waited(
+        "intake",
+        &waited,
+        &approved_ids,
+        case_ids.len(),
+        race_certain,
+    );
+    s.stop().await;
+}
+
+/// The events of one producer (type prefix, e.g. `"intake."`) on the
+/// stream, read once: how many, and each case's `(type, version)` in order.
+async fn producer_events(s: &System, prefix: &str) -> (usize, HashMap<String, Vec<(String, u64)>>) {
+    let mut by_case: HashMap<String, Vec<(String, u64)>> = HashMap::new();
+    let mut count = 0;
+    for (_, e) in s.events().await {
+        if e.r#type.starts_with(prefix) {
+            count += 1;
+            by_case
+                .entry(e.case_id)
+                .or_default()
+                .push((e.r#type, e.case_version));
+        }
+    }
+    (count, by_case)
+}
+
+/// Every event of `event_type` on the stream, each checked to be its
+/// case's `version`: event id → case id.
+async fn events_of_type(s: &System, event_type: &str, version: u64) -> HashMap<String, String> {
+    s.events()
+        .await
+        .into_iter()
+        .filter(|(_, e)| e.r#type == event_type)
+        .map(|(_, e)| {
+            assert_eq!(
+                e.case_version, version,
+                "case {}'s {event_type} is version {version}",
+                e.case_id
+            );
+            (e.id, e.case_id)
+        })
+        .collect()
+}
+
+/// `side`'s cases counted by status.
+async fn statuses(s: &System, side: Side) -> Vec<(String, i64)> {
+    sqlx::query_as(&format!(
+        "SELECT status, count(*) FROM {}.cases GROUP BY status",
+        side.schema()
+    ))
+    .fetch_all(db(s))
+    .await
+    .unwrap()
+}
+
+/// That the crash was the one of the issue: every case's version 3 (its
+/// event ids in `ids`, event id → case id) came first and waited for 1 and
+/// 2 — certain whenever the restart beat the ack wait, printed otherwise.
+fn every_version_3_waited(
+    label: &str,
+    waited: &HashSet<String>,
+    ids: &HashMap<String, String>,
+    cases: usize,
+    race_certain: bool,
+) {
+    let waited_cases: HashSet<&String> = waited.iter().filter_map(|id| ids.get(id)).collect();
     eprintln!(
-        "intake: {} of {} cases' version 3 waited for versions 1 and 2 (race certain: {race_certain})",
-        waited_cases.len(),
-        case_ids.len()
+        "{label}: {} of {cases} cases' version 3 waited for versions 1 and 2 (race certain: {race_certain})",
+        waited_cases.len()
     );
     if race_certain {
         assert_eq!(
             waited_cases.len(),
-            case_ids.len(),
+            cases,
             "every case's version 3 arrived before versions 1 and 2 and waited"
         );
     }
-    s.stop().await;
 }
 
 async fn submit_all(s: &System, case_ids: &[String]) {

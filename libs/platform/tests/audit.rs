@@ -2,7 +2,9 @@
 //! are gap-free and transactional, and `verify` finds every kind of
 //! tampering, even by someone who switched the append-only trigger off.
 
-use chrono::Utc;
+mod common;
+
+use common::audit_entry as entry;
 use sqlx::PgPool;
 use yuetan_platform::audit::{self, AuditEntry, AuditProblem, AuditProblemKind, GENESIS_HASH};
 use yuetan_platform::db;
@@ -12,18 +14,6 @@ async fn pool() -> PgPool {
     let stack = yuetan_testkit::stack().await;
     let url = stack.fresh_database().await.unwrap();
     db::connect_and_migrate(&url, "svc").await.unwrap()
-}
-
-fn entry<'a>(subject: &'a str, after: Option<&'a serde_json::Value>) -> AuditEntry<'a> {
-    AuditEntry {
-        actor_id: "officer-7",
-        actor_organ: "620102-SJ",
-        action: "clue.register",
-        subject,
-        before: None,
-        after,
-        at: Utc::now(),
-    }
 }
 
 /// Appends one entry in a transaction of its own.

@@ -4,6 +4,9 @@
 //! `audit_append`, and cannot switch its triggers off, cut rows from a chain
 //! or move a chain head back. The row's time is the database's.
 
+mod common;
+
+use common::audit_entry as entry;
 use chrono::{Duration, Utc};
 use sqlx::PgPool;
 use yuetan_platform::audit::{self, AuditEntry};
@@ -17,18 +20,6 @@ async fn runtime_pool() -> (PgPool, DbUrls) {
     let urls = stack.fresh_database_with_roles().await.unwrap();
     let pool = db::open_schema(&urls.runtime, Some(&urls.owner), "svc", 4, None).await.unwrap();
     (pool, urls)
-}
-
-fn entry<'a>(subject: &'a str, after: Option<&'a serde_json::Value>) -> AuditEntry<'a> {
-    AuditEntry {
-        actor_id: "officer-7",
-        actor_organ: "620102-SJ",
-        action: "clue.register",
-        subject,
-        before: None,
-        after,
-        at: Utc::now(),
-    }
 }
 
 async fn append(pool: &PgPool, n: usize) -> audit::AuditRecord {

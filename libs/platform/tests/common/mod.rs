@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use sqlx::PgPool;
+use yuetan_platform::audit::AuditEntry;
 use yuetan_platform::bus::Bus;
 use yuetan_platform::config::NatsConfig;
 use yuetan_platform::db;
@@ -56,5 +57,19 @@ where
             return false;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// An audit entry of a registered clue by one officer (the audit tests'
+/// unit of work).
+pub fn audit_entry<'a>(subject: &'a str, after: Option<&'a serde_json::Value>) -> AuditEntry<'a> {
+    AuditEntry {
+        actor_id: "officer-7",
+        actor_organ: "620102-SJ",
+        action: "clue.register",
+        subject,
+        before: None,
+        after,
+        at: chrono::Utc::now(),
     }
 }

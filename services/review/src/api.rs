@@ -14,7 +14,7 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 use yuetan_platform::auth::{self, DivisionCode};
 use yuetan_platform::batch::WriteBatch;
-use yuetan_platform::fields::{cst_date, parse_date, parse_uuid, required, optional};
+use yuetan_platform::fields::{at_most, cst_date, optional, parse_date, parse_uuid, required};
 use yuetan_platform::requests::{self, RequestKey};
 use yuetan_platform::{Actor, Error};
 use yuetan_proto::review as pb;
@@ -182,9 +182,7 @@ impl ReviewApi {
         let outcome = outcome_from_proto(req.decision).ok_or_else(|| Error::invalid("decision", "pass, return or reject"))?;
         let missing = optional("missing", &req.missing, 5_000)?;
         let opinion = optional("opinion", &req.opinion, 5_000)?;
-        if req.checklist.len() > MAX_CHECKLIST_ENTRIES {
-            return Err(Error::invalid("checklist", format!("at most {MAX_CHECKLIST_ENTRIES} entries, one per point (R-START-3)")));
-        }
+        at_most("checklist", &req.checklist, MAX_CHECKLIST_ENTRIES)?;
         let mut entries = Vec::with_capacity(req.checklist.len());
         for (i, c) in req.checklist.iter().enumerate() {
             entries.push((check_from_proto(c.item), c.passed, optional(&format!("checklist[{i}].comment"), &c.comment, 2_000)?));
@@ -252,9 +250,7 @@ impl ReviewApi {
                 if meeting_date > cst_date(self.now()) {
                     return Err(Error::invalid("collective.meeting_date", "may not be in the future"));
                 }
-                if c.attendees.len() > MAX_ATTENDEES {
-                    return Err(Error::invalid("collective.attendees", format!("at most {MAX_ATTENDEES} members")));
-                }
+                at_most("collective.attendees", &c.attendees, MAX_ATTENDEES)?;
                 let mut attendees = Vec::with_capacity(c.attendees.len());
                 for (i, a) in c.attendees.iter().enumerate() {
                     attendees.push(required(&format!("collective.attendees[{i}]"), a, 64)?);

@@ -18,7 +18,8 @@
 //! the officer, request id and method: a sealed answer copied to another row
 //! does not open), and kept only for the replay window: [`prune`] removes
 //! older ones, and [`run_pruner`] does so periodically (every service runs
-//! it next to its relay). A retry after the window is a new request.
+//! it next to its relay, with the window of `[requests] replay_window_hours`).
+//! A retry after the window is a new request.
 //! Answers stored in clear before sealing began (they never start with the
 //! sealed format's version byte 1, which no protobuf message starts with)
 //! are still read, until the pruner removes them one window later.
@@ -37,9 +38,6 @@ use crate::clock::SharedClock;
 use crate::error::Error;
 use crate::pii::PiiVault;
 
-/// How long an answer is kept for a retry with the same request id, unless
-/// the service says otherwise.
-pub const DEFAULT_REPLAY_WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
 /// How often [`run_pruner`] removes answers older than the window.
 pub const PRUNE_EVERY: Duration = Duration::from_secs(10 * 60);
 /// The first byte of a sealed value (`pii` format version 1). A protobuf

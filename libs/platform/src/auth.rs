@@ -197,14 +197,6 @@ impl Actor {
         Err(Error::PermissionDenied(format!("role `{role}` required")))
     }
 
-    /// `PermissionDenied` unless the actor has one of `roles`.
-    pub fn require_any_role(&self, roles: &[&str]) -> Result<(), Error> {
-        if roles.iter().any(|r| self.has_role(r)) {
-            return Ok(());
-        }
-        Err(Error::PermissionDenied(format!("one of the roles {} is required", roles.join(", "))))
-    }
-
     /// Whether the actor may see a case owned by `division`, whose joint
     /// interview involves the organs `co_organs` (empty for an ordinary case).
     pub fn can_see(&self, division: &DivisionCode, co_organs: &[&str]) -> bool {

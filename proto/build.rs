@@ -14,6 +14,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "yuetan/platform/v1/platform.proto",
         "yuetan/intake/v1/intake.proto",
         "yuetan/review/v1/review.proto",
+        "yuetan/scheduling/v1/scheduling.proto",
     ];
     for proto in protos {
         println!("cargo:rerun-if-changed={proto}");

@@ -51,6 +51,10 @@ pub struct Config {
     pub objects: ObjectsConfig,
     #[serde(default)]
     pub calendar: CalendarConfig,
+    /// Every other top-level section (`[scheduling]`, `[portal]`, …): a
+    /// service's own settings, read with [`Config::section`].
+    #[serde(flatten, default)]
+    pub sections: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 /// `[calendar]`: the State Council holiday data (R-TIME-1).
@@ -303,6 +307,16 @@ impl Config {
             pii: PiiConfig::default(),
             objects: ObjectsConfig::default(),
             calendar: CalendarConfig::default(),
+            sections: Default::default(),
+        }
+    }
+
+    /// A service's own section, e.g. `[scheduling]`, typed; absent means
+    /// its defaults. A bad value is an error naming `section.field`.
+    pub fn section<T: serde::de::DeserializeOwned + Default>(&self, name: &str) -> Result<T, Error> {
+        match self.sections.get(name) {
+            None => Ok(T::default()),
+            Some(value) => serde_json::from_value(value.clone()).map_err(|err| Error::invalid(name, err.to_string())),
         }
     }
 

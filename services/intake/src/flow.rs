@@ -579,6 +579,7 @@ impl State {
             return store::decode_stored(&self.vault, key, stored);
         }
         let document_code = found.document_code.clone();
+        let organ_name = found.organ_name.clone().unwrap_or_default();
         let clue = found.clue;
         if clue.organ != actor.organ {
             return Err(Error::PermissionDenied(format!("clue {clue_id} belongs to organ {}", clue.organ)));
@@ -634,7 +635,7 @@ impl State {
         let verifying = Verifying { actor, key, clue: &clue, party: &party, now };
         let (outcome, exclusions) = match decision {
             Decision::Eligible { situations } => {
-                self.open_case(&mut tx, &mut batch, &verifying, &mut case, &situations, document_code).await?;
+                self.open_case(&mut tx, &mut batch, &verifying, &mut case, &situations, document_code, &organ_name).await?;
                 (pb::Outcome::Eligible, Vec::new())
             }
             Decision::Excluded { exclusions } => {
@@ -651,6 +652,7 @@ impl State {
     /// R-SCOPE-2 holds and no exclusion: the clue opens a case, numbered
     /// with the next number of the organ's document code (R-DOC-2), and
     /// `intake.clue_verified` and `intake.case_opened` are written.
+    #[allow(clippy::too_many_arguments)]
     async fn open_case(
         &self,
         tx: &mut PgConnection,
@@ -659,6 +661,7 @@ impl State {
         case: &mut CaseRow,
         situations: &[Situation],
         document_code: Option<String>,
+        organ_name: &str,
     ) -> Result<(), Error> {
         let (clue, now) = (v.clue, v.now);
         // Everything that does not need the number first: the number's
@@ -701,6 +704,9 @@ impl State {
             section: case.section.clone(),
             proposed_by: case.proposed_by.clone(),
             clue_received_on: Some(date(clue.received_on)),
+            urgency: clue.urgency.clone(),
+            lead_organ_name: organ_name.to_string(),
+            lead_organ_document_code: document_code.clone(),
         });
         let event = self.event("intake.case_opened", Some(case.id), 2, &case.division, &case.lead_organ, Some(v.actor), v.key.request_id, opened);
         self.outbox.write_in(batch, event, now)?;

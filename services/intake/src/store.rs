@@ -17,22 +17,7 @@ pub fn migrations() -> Migrator {
     sqlx::migrate!("./migrations")
 }
 
-/// The next sequence number for `(organ, kind, year)`, taken inside the
-/// caller's transaction (R-DOC-2): unique under concurrency, and given back
-/// if the transaction rolls back, so committed numbers have no gaps.
-pub async fn next_document_sequence(conn: &mut PgConnection, organ: &str, kind: &str, year: i32) -> Result<u32, Error> {
-    let last: i32 = sqlx::query_scalar(
-        "INSERT INTO document_counters (organ, kind, year, last) VALUES ($1, $2, $3, 1)
-         ON CONFLICT (organ, kind, year) DO UPDATE SET last = document_counters.last + 1
-         RETURNING last",
-    )
-    .bind(organ)
-    .bind(kind)
-    .bind(year)
-    .fetch_one(&mut *conn)
-    .await?;
-    u32::try_from(last).map_err(|_| Error::Internal(format!("document counter {organ}/{kind}/{year} is {last}")))
-}
+pub use crate::domain::doc_number::next_sequence as next_document_sequence;
 
 // ---------------------------------------------------------------------------
 // Client request ids
@@ -396,6 +381,7 @@ pub struct ClueForVerify {
     #[sqlx(flatten)]
     pub clue: ClueRow,
     pub document_code: Option<String>,
+    pub organ_name: Option<String>,
     pub replay_method: Option<String>,
     pub replay_digest: Option<Vec<u8>>,
     pub replay_response: Option<Vec<u8>>,
@@ -413,7 +399,7 @@ impl ClueForVerify {
 pub async fn clue_for_verify(conn: &mut PgConnection, id: Uuid, key: &RequestKey<'_>) -> Result<Option<ClueForVerify>, Error> {
     let columns: Vec<String> = CLUE_COLUMNS.split(',').map(|c| format!("clues.{}", c.trim())).collect();
     Ok(sqlx::query_as(&format!(
-        "SELECT {}, o.document_code, r.method AS replay_method, r.digest AS replay_digest, r.response AS replay_response
+        "SELECT {}, o.document_code, o.name AS organ_name, r.method AS replay_method, r.digest AS replay_digest, r.response AS replay_response
          FROM clues
          LEFT JOIN organs o ON o.code = clues.organ
          LEFT JOIN requests r ON r.officer_id = $2 AND r.request_id = $3 AND $3 <> ''

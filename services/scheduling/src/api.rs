@@ -1,0 +1,531 @@
+//! `yuetan.scheduling.v1.SchedulingService`: one function per RPC. The
+//! caller's role was checked by the platform's gate against
+//! `access::TABLE`; each function checks jurisdiction (the case's division
+//! within the caller's, co-departments of a joint case), validates the
+//! request (a bad field is `INVALID_ARGUMENT` naming it, before anything is
+//! written), then changes state in one transaction through `flow.rs`, with
+//! the answer to the client's request id.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use sqlx::types::Json;
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+use yuetan_platform::auth::{self, DivisionCode};
+use yuetan_platform::batch::WriteBatch;
+use yuetan_platform::fields::{at_most, from_timestamp, optional, parse_date, parse_uuid, required};
+use yuetan_platform::requests::{self, RequestKey};
+use yuetan_platform::{Actor, Error};
+use yuetan_proto::scheduling as pb;
+use yuetan_proto::scheduling::scheduling_service_server::SchedulingService;
+
+use crate::convert::{address_proto, channel_from_proto, document_proto, officer_proto, plan_proto, service_proto};
+use crate::domain::{self, Channel};
+use crate::flow::{By, DirectService, PlanInput, ServeRequest};
+use crate::store::{self, AddressRow, CaseRow, OfficerRow, Person};
+use crate::timers::address_context;
+use crate::State;
+
+const MAX_PEOPLE: usize = 20;
+const MAX_MATERIALS: usize = 30;
+const MAX_TEXT: usize = 2_000;
+
+#[derive(Debug, Clone)]
+pub struct SchedulingApi {
+    state: Arc<State>,
+}
+
+impl SchedulingApi {
+    pub fn new(state: Arc<State>) -> Self {
+        Self { state }
+    }
+}
+
+type Tx = sqlx::Transaction<'static, sqlx::Postgres>;
+
+fn require_scope(actor: &Actor, division: &str, co_departments: &[String]) -> Result<(), Error> {
+    let division = DivisionCode::parse(division)?;
+    let co: Vec<&str> = co_departments.iter().map(String::as_str).collect();
+    actor.require_scope(&division, &co)
+}
+
+/// Changes are made by the lead organ's own officers.
+fn require_lead_organ(actor: &Actor, case: &CaseRow) -> Result<(), Error> {
+    require_scope(actor, &case.division, &[])?;
+    if actor.organ != case.lead_organ {
+        return Err(Error::PermissionDenied(format!("case {} is led by organ {}, not {}", case.case_id, case.lead_organ, actor.organ)));
+    }
+    Ok(())
+}
+
+fn page_size(value: u32) -> Result<i64, Error> {
+    match value {
+        0 => Ok(50),
+        1..=200 => Ok(i64::from(value)),
+        _ => Err(Error::invalid("page_size", "at most 200")),
+    }
+}
+
+fn sha256_field(field: &str, value: &str) -> Result<String, Error> {
+    if value.len() != 64 || !value.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
+        return Err(Error::invalid(field, "must be 64 lowercase hex characters (a SHA-256)"));
+    }
+    Ok(value.to_string())
+}
+
+fn people(field: &str, list: &[pb::Participant]) -> Result<Vec<Person>, Error> {
+    at_most(field, list, MAX_PEOPLE)?;
+    let mut out = Vec::new();
+    for (i, p) in list.iter().enumerate() {
+        out.push(Person {
+            id: optional(&format!("{field}[{i}].id"), &p.id, 64)?,
+            name: required(&format!("{field}[{i}].name"), &p.name, 100)?,
+            organ: optional(&format!("{field}[{i}].organ"), &p.organ, 64)?,
+        });
+    }
+    Ok(out)
+}
+
+impl SchedulingApi {
+    fn now(&self) -> DateTime<Utc> {
+        self.state.clock.now()
+    }
+
+    async fn begin(&self) -> Result<Tx, Error> {
+        Ok(self.state.pool.begin().await?)
+    }
+
+    async fn finish<R: prost::Message + Default>(&self, tx: Tx, key: &RequestKey<'_>, response: R) -> Result<R, Error> {
+        requests::commit(&self.state.pool, &self.state.vault, tx, WriteBatch::new(), key, response, self.now()).await
+    }
+
+    /// The case (locked) of a changing call, in the caller's reach.
+    async fn case_for_change(&self, tx: &mut Tx, actor: &Actor, case_id: Uuid) -> Result<CaseRow, Error> {
+        let case = store::case(tx, case_id, true).await?.ok_or_else(|| Error::NotFound(format!("case {case_id}")))?;
+        require_lead_organ(actor, &case)?;
+        Ok(case)
+    }
+
+    async fn plan_answer(&self, conn: &mut sqlx::PgConnection, case: &CaseRow, plan: &store::PlanRow) -> pb::Plan {
+        let _ = conn;
+        plan_proto(plan, &case.number, &case.party_name, case.urgent)
+    }
+
+    // ---- officer directory -------------------------------------------------
+
+    async fn put_officer(&self, actor: &Actor, req: &pb::PutOfficerRequest) -> Result<pb::Officer, Error> {
+        let officer_id = required("officer_id", &req.officer_id, 64)?;
+        let division = DivisionCode::parse(&req.division).map_err(|_| Error::invalid("division", "a six-digit division code"))?;
+        actor.require_scope(&division, &[])?;
+        let row = OfficerRow {
+            officer_id,
+            name: required("name", &req.name, 100)?,
+            organ: required("organ", &req.organ, 64)?,
+            division: division.as_str().to_string(),
+            certificate_number: required("certificate_number", &req.certificate_number, 64)?,
+            certificate_valid_until: parse_date("certificate_valid_until", req.certificate_valid_until.as_ref())?
+                .ok_or_else(|| Error::invalid("certificate_valid_until", "required"))?,
+            experience_since: parse_date("experience_since", req.experience_since.as_ref())?.ok_or_else(|| Error::invalid("experience_since", "required"))?,
+            interviewer_certified_on: parse_date("interviewer_certified_on", req.interviewer_certified_on.as_ref())?,
+            legal_review_qualified: req.legal_review_qualified,
+            active: req.active,
+            version: 1,
+            updated_at: self.now(),
+        };
+        let key = RequestKey::new(&actor.officer_id, &req.request_id, "PutOfficer", req)?;
+        let mut tx = self.begin().await?;
+        if let Some(done) = requests::replay(&mut tx, &self.state.vault, &key).await? {
+            return Ok(done);
+        }
+        if let Some(existing) = store::officer(&mut tx, &row.officer_id, false).await? {
+            actor.require_scope(&DivisionCode::parse(&existing.division)?, &[])?;
+        }
+        let row = self.state.put_officer(&mut tx, actor, row, &req.request_id, self.now()).await?;
+        self.finish(tx, &key, officer_proto(&row)).await
+    }
+
+    async fn get_officer(&self, actor: &Actor, req: &pb::GetOfficerRequest) -> Result<pb::Officer, Error> {
+        let id = required("officer_id", &req.officer_id, 64)?;
+        let mut conn = self.state.pool.acquire().await?;
+        let row = store::officer(&mut conn, &id, false).await?.ok_or_else(|| Error::NotFound(format!("officer {id}")))?;
+        require_scope(actor, &row.division, &[])?;
+        Ok(officer_proto(&row))
+    }
+
+    async fn list_officers(&self, actor: &Actor, req: &pb::ListOfficersRequest) -> Result<pb::ListOfficersResponse, Error> {
+        let organ = optional("organ", &req.organ, 64)?;
+        let organ = if organ.is_empty() { actor.organ.clone() } else { organ };
+        let mut conn = self.state.pool.acquire().await?;
+        let rows = store::officers_of(&mut conn, &organ).await?;
+        for row in &rows {
+            require_scope(actor, &row.division, &[])?;
+        }
+        Ok(pb::ListOfficersResponse { officers: rows.iter().map(officer_proto).collect() })
+    }
+
+    // ---- address confirmation ----------------------------------------------
+
+    async fn record_service_address(&self, actor: &Actor, req: &pb::RecordServiceAddressRequest) -> Result<pb::ServiceAddress, Error> {
+        let case_id = parse_uuid("case_id", &req.case_id)?;
+        at_most("channels", &req.channels, 3)?;
+        let mut channels = Vec::new();
+        for (i, c) in req.channels.iter().enumerate() {
+            let c = channel_from_proto(*c).filter(|c| c.electronic()).ok_or_else(|| Error::invalid(format!("channels[{i}]"), "sms, email or egov"))?;
+            channels.push(c);
+        }
+        let sms = optional("sms_number", &req.sms_number, 20)?;
+        if !sms.is_empty() && !(sms.len() == 11 && sms.starts_with('1') && sms.bytes().all(|b| b.is_ascii_digit())) {
+            return Err(Error::invalid("sms_number", "an 11-digit mainland mobile number"));
+        }
+        let email = optional("email", &req.email, 254)?;
+        if !email.is_empty() && !(email.contains('@') && !email.contains(char::is_whitespace) && email.rsplit('@').next().is_some_and(|d| d.contains('.'))) {
+            return Err(Error::invalid("email", "not an e-mail address"));
+        }
+        let egov = optional("egov_account", &req.egov_account, 128)?;
+        let postal = optional("postal_address", &req.postal_address, 300)?;
+        for c in &channels {
+            let missing = match c {
+                Channel::Sms => sms.is_empty().then_some("sms_number"),
+                Channel::Email => email.is_empty().then_some("email"),
+                Channel::Egov => egov.is_empty().then_some("egov_account"),
+                _ => None,
+            };
+            if let Some(field) = missing {
+                return Err(Error::invalid(field, format!("required for consent to {} service", c.as_str())));
+            }
+        }
+        let confirmation = if req.confirmation_sha256.is_empty() { String::new() } else { sha256_field("confirmation_sha256", &req.confirmation_sha256)? };
+        let signed_on = parse_date("signed_on", req.signed_on.as_ref())?;
+        if !confirmation.is_empty() && signed_on.is_none() {
+            return Err(Error::invalid("signed_on", "the day the party signed the address-confirmation is required with it"));
+        }
+        if !confirmation.is_empty() && !self.state.objects.exists(&confirmation).await? {
+            return Err(Error::invalid("confirmation_sha256", "no file with this SHA-256 in the object store; upload the signed form first"));
+        }
+        let key = RequestKey::new(&actor.officer_id, &req.request_id, "RecordServiceAddress", req)?;
+        let mut tx = self.begin().await?;
+        if let Some(done) = requests::replay(&mut tx, &self.state.vault, &key).await? {
+            return Ok(done);
+        }
+        let case = self.case_for_change(&mut tx, actor, case_id).await?;
+        let vault = &self.state.vault;
+        let seal = |kind: &str, v: &str| -> Result<Option<Vec<u8>>, Error> {
+            if v.is_empty() { Ok(None) } else { vault.seal(v, &address_context(case.case_id, kind)).map(Some) }
+        };
+        let mut masks = BTreeMap::new();
+        if !sms.is_empty() {
+            masks.insert("sms".to_string(), domain::mask_phone(&sms));
+        }
+        if !email.is_empty() {
+            masks.insert("email".to_string(), domain::mask_email(&email));
+        }
+        if !egov.is_empty() {
+            masks.insert("egov".to_string(), domain::mask_text(&egov, 3));
+        }
+        if !postal.is_empty() {
+            masks.insert("postal".to_string(), domain::mask_text(&postal, 6));
+        }
+        let row = AddressRow {
+            case_id,
+            channels: channels.iter().map(|c| c.as_str().to_string()).collect(),
+            sms_sealed: seal("sms", &sms)?,
+            email_sealed: seal("email", &email)?,
+            egov_sealed: seal("egov", &egov)?,
+            postal_sealed: seal("postal", &postal)?,
+            masks: Json(masks),
+            confirmation_sha256: confirmation,
+            signed_on,
+            recorded_by: actor.officer_id.clone(),
+            recorded_at: self.now(),
+        };
+        let row = self.state.record_address(&mut tx, actor, row, self.now()).await?;
+        self.finish(tx, &key, address_proto(&row)).await
+    }
+
+    // ---- plans -----------------------------------------------------------
+
+    fn plan_input(&self, req: &pb::PlanInterviewRequest) -> Result<PlanInput, Error> {
+        let interview_at = from_timestamp(req.interview_at.as_ref()).ok_or_else(|| Error::invalid("interview_at", "required"))?;
+        let mode = match pb::InterviewMode::try_from(req.mode) {
+            Ok(pb::InterviewMode::InPerson) => "in_person",
+            Ok(pb::InterviewMode::Video) => "video",
+            _ => return Err(Error::invalid("mode", "in person or video")),
+        };
+        at_most("interviewers", &req.interviewers, MAX_PEOPLE)?;
+        at_most("materials", &req.materials, MAX_MATERIALS)?;
+        let mut interviewers = Vec::new();
+        for (i, id) in req.interviewers.iter().enumerate() {
+            let id = required(&format!("interviewers[{i}]"), id, 64)?;
+            if interviewers.contains(&id) {
+                return Err(Error::invalid(format!("interviewers[{i}]"), "named twice"));
+            }
+            interviewers.push(id);
+        }
+        let mut materials = Vec::new();
+        for (i, m) in req.materials.iter().enumerate() {
+            materials.push(required(&format!("materials[{i}]"), m, 200)?);
+        }
+        Ok(PlanInput {
+            interview_at,
+            mode: mode.into(),
+            place: required("place", &req.place, 200)?,
+            interviewers,
+            recorder: required("recorder", &req.recorder, 64)?,
+            experts: people("experts", &req.experts)?,
+            co_participants: people("co_department_participants", &req.co_department_participants)?,
+            materials,
+            contact: required("contact", &req.contact, 200)?,
+            matter: required("matter", &req.matter, MAX_TEXT)?,
+            legal_basis: required("legal_basis", &req.legal_basis, MAX_TEXT)?,
+        })
+    }
+
+    async fn plan_interview(&self, actor: &Actor, req: &pb::PlanInterviewRequest) -> Result<pb::Plan, Error> {
+        let case_id = parse_uuid("case_id", &req.case_id)?;
+        let input = self.plan_input(req)?;
+        let key = RequestKey::new(&actor.officer_id, &req.request_id, "PlanInterview", req)?;
+        let mut tx = self.begin().await?;
+        if let Some(done) = requests::replay(&mut tx, &self.state.vault, &key).await? {
+            return Ok(done);
+        }
+        let case = self.case_for_change(&mut tx, actor, case_id).await?;
+        let plan = store::plan_of_case(&mut tx, case_id, true).await?.ok_or_else(|| Error::FailedPrecondition(format!("case {case_id} is not approved yet: no interview plan")))?;
+        if !matches!(plan.status.as_str(), "open" | "planned" | "notice_returned" | "reschedule_needed") {
+            return Err(Error::FailedPrecondition(format!("the notice is already issued (plan is {}); a served plan is moved with RecordRescheduleRequest", plan.status)));
+        }
+        let plan = self.state.plan_interview(&mut tx, actor, case.clone(), plan, input, None, &req.request_id, self.now()).await?;
+        let answer = self.plan_answer(&mut tx, &case, &plan).await;
+        self.finish(tx, &key, answer).await
+    }
+
+    async fn record_reschedule_request(&self, actor: &Actor, req: &pb::RecordRescheduleRequestRequest) -> Result<pb::Plan, Error> {
+        let case_id = parse_uuid("case_id", &req.case_id)?;
+        let reason = required("reason", &req.reason, MAX_TEXT)?;
+        let new_at = from_timestamp(req.new_interview_at.as_ref()).ok_or_else(|| Error::invalid("new_interview_at", "required"))?;
+        let key = RequestKey::new(&actor.officer_id, &req.request_id, "RecordRescheduleRequest", req)?;
+        let mut tx = self.begin().await?;
+        if let Some(done) = requests::replay(&mut tx, &self.state.vault, &key).await? {
+            return Ok(done);
+        }
+        let case = self.case_for_change(&mut tx, actor, case_id).await?;
+        let plan = store::plan_of_case(&mut tx, case_id, true).await?.ok_or_else(|| Error::NotFound(format!("plan of case {case_id}")))?;
+        if plan.reschedule_requested {
+            return Err(Error::FailedPrecondition("the party already asked once to reschedule".into()));
+        }
+        if plan.interview_at.is_none() {
+            return Err(Error::FailedPrecondition("nothing is planned yet".into()));
+        }
+        let input = PlanInput {
+            interview_at: new_at,
+            mode: plan.mode.clone(),
+            place: plan.place.clone(),
+            interviewers: plan.interviewers.clone(),
+            recorder: plan.recorder.clone(),
+            experts: plan.experts.0.clone(),
+            co_participants: plan.co_participants.0.clone(),
+            materials: plan.materials.clone(),
+            contact: plan.contact.clone(),
+            matter: plan.matter.clone(),
+            legal_basis: plan.legal_basis.clone(),
+        };
+        let plan = self.state.plan_interview(&mut tx, actor, case.clone(), plan, input, Some(reason), &req.request_id, self.now()).await?;
+        let answer = self.plan_answer(&mut tx, &case, &plan).await;
+        self.finish(tx, &key, answer).await
+    }
+
+    async fn get_plan(&self, actor: &Actor, req: &pb::GetPlanRequest) -> Result<pb::Plan, Error> {
+        let case_id = parse_uuid("case_id", &req.case_id)?;
+        let mut conn = self.state.pool.acquire().await?;
+        let case = store::case(&mut conn, case_id, false).await?.ok_or_else(|| Error::NotFound(format!("case {case_id}")))?;
+        require_scope(actor, &case.division, &case.co_departments)?;
+        let plan = store::plan_of_case(&mut conn, case_id, false).await?.ok_or_else(|| Error::NotFound(format!("plan of case {case_id}")))?;
+        Ok(self.plan_answer(&mut conn, &case, &plan).await)
+    }
+
+    async fn list_plans(&self, actor: &Actor, req: &pb::ListPlansRequest) -> Result<pb::ListPlansResponse, Error> {
+        let limit = page_size(req.page_size)?;
+        let mut conn = self.state.pool.acquire().await?;
+        let rows = store::plans_of_organ(&mut conn, &actor.organ, req.awaiting_notice_only, limit).await?;
+        let mut plans = Vec::new();
+        for p in rows {
+            if let Some(case) = store::case(&mut conn, p.case_id, false).await? {
+                plans.push(plan_proto(&p, &case.number, &case.party_name, case.urgent));
+            }
+        }
+        Ok(pb::ListPlansResponse { plans })
+    }
+
+    // ---- notice -------------------------------------------------------------
+
+    async fn issue_notice(&self, actor: &Actor, req: &pb::IssueNoticeRequest) -> Result<pb::Document, Error> {
+        let case_id = parse_uuid("case_id", &req.case_id)?;
+        let key = RequestKey::new(&actor.officer_id, &req.request_id, "IssueNotice", req)?;
+        let mut tx = self.begin().await?;
+        if let Some(done) = requests::replay(&mut tx, &self.state.vault, &key).await? {
+            return Ok(done);
+        }
+        let case = self.case_for_change(&mut tx, actor, case_id).await?;
+        let plan = store::plan_of_case(&mut tx, case_id, true).await?.ok_or_else(|| Error::FailedPrecondition(format!("case {case_id} is not approved yet: no interview plan")))?;
+        let document = self.state.issue_notice(&mut tx, actor, case, plan, &req.request_id, self.now()).await?;
+        self.finish(tx, &key, document_proto(&document)).await
+    }
+
+    async fn get_document(&self, actor: &Actor, req: &pb::GetDocumentRequest) -> Result<pb::Document, Error> {
+        let id = parse_uuid("document_id", &req.document_id)?;
+        let mut conn = self.state.pool.acquire().await?;
+        let doc = store::document(&mut conn, id, false).await?.ok_or_else(|| Error::NotFound(format!("document {id}")))?;
+        let co = store::case(&mut conn, doc.case_id, false).await?.map(|c| c.co_departments).unwrap_or_default();
+        require_scope(actor, &doc.division, &co)?;
+        Ok(document_proto(&doc))
+    }
+
+    // ---- service ---------------------------------------------------------
+
+    async fn request_service(&self, actor: &Actor, req: &pb::RequestServiceRequest) -> Result<pb::Service, Error> {
+        let id = parse_uuid("document_id", &req.document_id)?;
+        at_most("channels", &req.channels, 5)?;
+        let mut channels = Vec::new();
+        for (i, c) in req.channels.iter().enumerate() {
+            channels.push(channel_from_proto(*c).ok_or_else(|| Error::invalid(format!("channels[{i}]"), "a channel"))?);
+        }
+        let key = RequestKey::new(&actor.officer_id, &req.request_id, "RequestService", req)?;
+        let mut tx = self.begin().await?;
+        if let Some(done) = requests::replay(&mut tx, &self.state.vault, &key).await? {
+            return Ok(done);
+        }
+        let doc = store::document(&mut tx, id, false).await?.ok_or_else(|| Error::NotFound(format!("document {id}")))?;
+        let case = self.case_for_change(&mut tx, actor, doc.case_id).await?;
+        if doc.status != "sealed" {
+            return Err(Error::FailedPrecondition(format!("document {id} is not sealed (it is {})", doc.status)));
+        }
+        let request = ServeRequest {
+            case_id: case.case_id,
+            division: case.division.clone(),
+            organ: case.lead_organ.clone(),
+            document_id: doc.id.to_string(),
+            document_sha256: doc.sha256.clone(),
+            document_name: doc.title.clone(),
+            document_number: doc.number.clone(),
+            document_kind: doc.kind.clone(),
+            source_service: crate::SERVICE.into(),
+            channels,
+            requested_by: actor.officer_id.clone(),
+        };
+        let service = self.state.start_service(&mut tx, By::Officer(actor), request, &req.request_id, self.now()).await?;
+        let attempts = store::attempts_of(&mut tx, &[service.id]).await?;
+        self.finish(tx, &key, service_proto(&service, &attempts)).await
+    }
+
+    async fn record_direct_service(&self, actor: &Actor, req: &pb::RecordDirectServiceRequest) -> Result<pb::Service, Error> {
+        let service_id = parse_uuid("service_id", &req.service_id)?;
+        let method = match channel_from_proto(req.method) {
+            Some(c @ (Channel::Direct | Channel::Mail)) => c,
+            _ => return Err(Error::invalid("method", "direct delivery or mail")),
+        };
+        let served_at = from_timestamp(req.served_at.as_ref()).ok_or_else(|| Error::invalid("served_at", "required"))?;
+        if served_at > self.now() + chrono::Duration::minutes(5) {
+            return Err(Error::invalid("served_at", "is in the future"));
+        }
+        let input = DirectService {
+            method,
+            served_at,
+            receiver_name: required("receiver_name", &req.receiver_name, 100)?,
+            relationship: required("relationship", &req.relationship, 50)?,
+            signature_sha256: if req.refused { optional("signature_sha256", &req.signature_sha256, 64)? } else { sha256_field("signature_sha256", &req.signature_sha256)? },
+            refused: req.refused,
+            refusal_reason: if req.refused { required("refusal_reason", &req.refusal_reason, MAX_TEXT)? } else { String::new() },
+            witness: if req.refused { required("witness", &req.witness, 100)? } else { optional("witness", &req.witness, 100)? },
+            photo_sha256: if req.refused { sha256_field("photo_sha256", &req.photo_sha256)? } else { String::new() },
+            mail_number: if method == Channel::Mail { required("mail_number", &req.mail_number, 40)? } else { String::new() },
+            place: optional("place", &req.place, 200)?,
+        };
+        let key = RequestKey::new(&actor.officer_id, &req.request_id, "RecordDirectService", req)?;
+        let mut tx = self.begin().await?;
+        if let Some(done) = requests::replay(&mut tx, &self.state.vault, &key).await? {
+            return Ok(done);
+        }
+        let peek = store::service(&mut tx, service_id, false).await?.ok_or_else(|| Error::NotFound(format!("service {service_id}")))?;
+        let case = store::case(&mut tx, peek.case_id, true).await?;
+        match &case {
+            Some(case) => require_lead_organ(actor, case)?,
+            None => require_scope(actor, &peek.division, &[])?,
+        }
+        let service = store::service(&mut tx, service_id, true).await?.ok_or_else(|| Error::NotFound(format!("service {service_id}")))?;
+        let service = self.state.record_direct(&mut tx, actor, service, input, &req.request_id, self.now()).await?;
+        let service = store::service(&mut tx, service.id, false).await?.unwrap_or(service);
+        let attempts = store::attempts_of(&mut tx, &[service.id]).await?;
+        self.finish(tx, &key, service_proto(&service, &attempts)).await
+    }
+
+    async fn list_case_services(&self, actor: &Actor, req: &pb::ListCaseServicesRequest) -> Result<pb::ListCaseServicesResponse, Error> {
+        let case_id = parse_uuid("case_id", &req.case_id)?;
+        let mut conn = self.state.pool.acquire().await?;
+        let rows = store::services_of_case(&mut conn, case_id).await?;
+        match store::case(&mut conn, case_id, false).await? {
+            Some(case) => require_scope(actor, &case.division, &case.co_departments)?,
+            None => match rows.first() {
+                Some(s) => require_scope(actor, &s.division, &[])?,
+                None => return Err(Error::NotFound(format!("case {case_id}"))),
+            },
+        }
+        let ids: Vec<Uuid> = rows.iter().map(|s| s.id).collect();
+        let attempts = store::attempts_of(&mut conn, &ids).await?;
+        Ok(pb::ListCaseServicesResponse { services: rows.iter().map(|s| service_proto(s, &attempts)).collect() })
+    }
+
+    async fn list_open_services(&self, actor: &Actor, req: &pb::ListOpenServicesRequest) -> Result<pb::ListOpenServicesResponse, Error> {
+        let limit = page_size(req.page_size)?;
+        let mut conn = self.state.pool.acquire().await?;
+        let rows = store::open_services(&mut conn, &actor.organ, limit).await?;
+        let ids: Vec<Uuid> = rows.iter().map(|s| s.id).collect();
+        let attempts = store::attempts_of(&mut conn, &ids).await?;
+        Ok(pb::ListOpenServicesResponse { services: rows.iter().map(|s| service_proto(s, &attempts)).collect() })
+    }
+
+    async fn or_replay<Req: prost::Message, R: prost::Message + Default>(&self, actor: &Actor, request_id: &str, method: &'static str, request: &Req, result: Result<R, Error>) -> Result<R, Error> {
+        requests::or_replay(&self.state.pool, &self.state.vault, &actor.officer_id, request_id, method, request, result).await
+    }
+}
+
+fn reply<T>(result: Result<T, Error>) -> Result<Response<T>, Status> {
+    result.map(Response::new).map_err(Status::from)
+}
+
+macro_rules! read {
+    ($name:ident, $req:ty, $resp:ty) => {
+        async fn $name(&self, request: Request<$req>) -> Result<Response<$resp>, Status> {
+            let actor = auth::actor(&request)?;
+            reply(SchedulingApi::$name(self, actor, request.get_ref()).await)
+        }
+    };
+}
+
+macro_rules! change {
+    ($name:ident, $method:literal, $req:ty, $resp:ty) => {
+        async fn $name(&self, request: Request<$req>) -> Result<Response<$resp>, Status> {
+            let (actor, req) = (auth::actor(&request)?, request.get_ref());
+            let result = SchedulingApi::$name(self, actor, req).await;
+            reply(self.or_replay(actor, &req.request_id, $method, req, result).await)
+        }
+    };
+}
+
+#[tonic::async_trait]
+impl SchedulingService for SchedulingApi {
+    change!(put_officer, "PutOfficer", pb::PutOfficerRequest, pb::Officer);
+    read!(get_officer, pb::GetOfficerRequest, pb::Officer);
+    read!(list_officers, pb::ListOfficersRequest, pb::ListOfficersResponse);
+    change!(record_service_address, "RecordServiceAddress", pb::RecordServiceAddressRequest, pb::ServiceAddress);
+    change!(plan_interview, "PlanInterview", pb::PlanInterviewRequest, pb::Plan);
+    change!(record_reschedule_request, "RecordRescheduleRequest", pb::RecordRescheduleRequestRequest, pb::Plan);
+    read!(get_plan, pb::GetPlanRequest, pb::Plan);
+    read!(list_plans, pb::ListPlansRequest, pb::ListPlansResponse);
+    change!(issue_notice, "IssueNotice", pb::IssueNoticeRequest, pb::Document);
+    read!(get_document, pb::GetDocumentRequest, pb::Document);
+    change!(request_service, "RequestService", pb::RequestServiceRequest, pb::Service);
+    change!(record_direct_service, "RecordDirectService", pb::RecordDirectServiceRequest, pb::Service);
+    read!(list_case_services, pb::ListCaseServicesRequest, pb::ListCaseServicesResponse);
+    read!(list_open_services, pb::ListOpenServicesRequest, pb::ListOpenServicesResponse);
+}

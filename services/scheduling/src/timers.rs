@@ -1,0 +1,118 @@
+//! Scheduling's timers:
+//! - `scheduling.notice_deadline` (R-NOTICE-1): 2 working days after approval,
+//!   the plan still without a notice → `scheduling.notice_deadline_missed`, once;
+//! - `scheduling.send`: hands a queued attempt to its channel. The send runs
+//!   inside the sweeper's transaction and the attempt id is the provider's
+//!   idempotency key: if the process dies after the provider took the
+//!   message and before the commit, the timer fires again and the provider
+//!   recognises the repeat (same OutId / msgId / Message-ID);
+//! - `scheduling.arrival`: no delivery report or acknowledgement in time →
+//!   the attempt failed and the next channel is tried (R-NOTICE-2).
+
+use std::sync::Arc;
+
+use sqlx::PgConnection;
+use uuid::Uuid;
+use yuetan_platform::pii::PiiVault;
+use yuetan_platform::timers::{Timer, TimerHandler};
+use yuetan_platform::Error;
+
+use crate::domain::Channel;
+use crate::flow::{ARRIVAL_TIMER, NOTICE_TIMER, SEND_TIMER};
+use crate::{store, State};
+
+#[derive(Debug, Clone)]
+pub struct SchedulingTimers {
+    pub state: Arc<State>,
+}
+
+fn key(timer: &Timer) -> Result<Uuid, Error> {
+    Uuid::parse_str(&timer.key).map_err(|e| Error::Internal(format!("timer key: {e}")))
+}
+
+/// The context an address is sealed under (the attempt's service).
+pub fn address_context(case_id: Uuid, channel: &str) -> String {
+    format!("scheduling.address/{case_id}/{channel}")
+}
+
+pub fn open_address(vault: &PiiVault, case_id: Uuid, channel: &str, sealed: &[u8]) -> Result<String, Error> {
+    vault.open(sealed, &address_context(case_id, channel))
+}
+
+impl SchedulingTimers {
+    async fn notice_deadline(&self, conn: &mut PgConnection, timer: &Timer) -> Result<(), Error> {
+        let plan_id = key(timer)?;
+        let Some(peek) = store::plan(conn, plan_id, false).await? else { return Ok(()) };
+        let Some(case) = store::case(conn, peek.case_id, true).await? else { return Ok(()) };
+        let plan = match store::plan_unless_locked(conn, plan_id).await? {
+            Ok(plan) => plan,
+            Err(true) => return Err(Error::Unavailable(format!("plan {plan_id} is being changed; its limit is checked again later"))),
+            Err(false) => return Ok(()),
+        };
+        if plan.notice_document_id.is_some() || plan.notice_deadline_missed {
+            return Ok(());
+        }
+        let now = self.state.clock.now();
+        self.state.notice_deadline_missed(conn, case, plan, timer.id, now).await
+    }
+
+    async fn send(&self, conn: &mut PgConnection, timer: &Timer) -> Result<(), Error> {
+        let attempt_id = key(timer)?;
+        let Some(peek) = store::attempt(conn, attempt_id, false).await? else { return Ok(()) };
+        let service = match store::service_unless_locked(conn, peek.service_id).await? {
+            Ok(s) => s,
+            Err(true) => return Err(Error::Unavailable(format!("service {} is being changed; sending later", peek.service_id))),
+            Err(false) => return Ok(()),
+        };
+        let Some(attempt) = store::attempt(conn, attempt_id, true).await? else { return Ok(()) };
+        if attempt.status != "queued" || service.status == "served" {
+            return Ok(());
+        }
+        let now = self.state.clock.now();
+        let causation = timer.id.to_string();
+        let channel = Channel::parse(&attempt.channel).ok_or_else(|| Error::Internal(format!("attempt {attempt_id} has channel {}", attempt.channel)))?;
+        let sealed = attempt.address_sealed.clone().unwrap_or_default();
+        let address = open_address(&self.state.vault, service.case_id, channel.as_str(), &sealed)?;
+        let link = self.state.link_for(&service, &attempt, now);
+        let document = format!("{} {}", service.document_name, service.document_number);
+        match self.state.channels.send(channel, &attempt.id.to_string(), &address, &document, &link).await {
+            Ok(sent) => {
+                if self.state.settings.hang_after_send {
+                    tracing::warn!(attempt = %attempt.id, "fault injection: hanging after the provider took the message");
+                    std::future::pending::<()>().await;
+                }
+                self.state.attempt_sent(conn, service, attempt, sent, &causation, now).await
+            }
+            Err(reason) => self.state.attempt_failed(conn, service, attempt, &reason, &causation, now).await,
+        }
+    }
+
+    async fn arrival(&self, conn: &mut PgConnection, timer: &Timer) -> Result<(), Error> {
+        let attempt_id = key(timer)?;
+        let Some(peek) = store::attempt(conn, attempt_id, false).await? else { return Ok(()) };
+        let service = match store::service_unless_locked(conn, peek.service_id).await? {
+            Ok(s) => s,
+            Err(true) => return Err(Error::Unavailable(format!("service {} is being changed", peek.service_id))),
+            Err(false) => return Ok(()),
+        };
+        let Some(attempt) = store::attempt(conn, attempt_id, true).await? else { return Ok(()) };
+        if attempt.status != "sent" {
+            return Ok(());
+        }
+        let now = self.state.clock.now();
+        let reason = format!("no delivery report from the {} provider in time", attempt.channel);
+        self.state.attempt_failed(conn, service, attempt, &reason, &timer.id.to_string(), now).await
+    }
+}
+
+impl TimerHandler for SchedulingTimers {
+    async fn fire(&self, conn: &mut PgConnection, timer: &Timer) -> Result<(), String> {
+        let result = match timer.kind.as_str() {
+            NOTICE_TIMER => self.notice_deadline(conn, timer).await,
+            SEND_TIMER => self.send(conn, timer).await,
+            ARRIVAL_TIMER => self.arrival(conn, timer).await,
+            other => return Err(format!("scheduling has no timer kind {other:?}")),
+        };
+        result.map_err(|e| e.to_string())
+    }
+}

@@ -20,6 +20,7 @@ pub mod delivery;
 pub mod error;
 pub mod fields;
 pub mod gate;
+pub mod links;
 pub mod objects;
 pub mod ordering;
 pub mod outbox;

@@ -31,7 +31,7 @@ const MAC_DOMAIN: &str = "yuetan.link.v1";
 
 /// A link key published in the development configuration; refused off
 /// loopback like the other development keys (`config.rs`).
-pub(crate) const DEV_LINK_KEY: &str = "Q2hhbmdlLW1lLWxvY2FsLWxpbmstc2lnbmluZy1rZXktMDE=";
+pub const DEV_LINK_KEY: &str = "Q2hhbmdlLW1lLWxvY2FsLWxpbmstc2lnbmluZy1rZXktMDE=";
 
 /// One signing key.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -109,7 +109,10 @@ pub struct LinkSigner {
 
 impl std::fmt::Debug for LinkSigner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LinkSigner").field("current", &self.current).field("keys", &self.keys.len()).finish()
+        f.debug_struct("LinkSigner")
+            .field("current", &self.current)
+            .field("keys", &self.keys.len())
+            .finish()
     }
 }
 
@@ -119,13 +122,19 @@ impl LinkSigner {
         let mut keys: Vec<(String, Vec<u8>)> = Vec::new();
         for (index, key) in cfg.keys.iter().enumerate() {
             if key.id.is_empty() || key.id.len() > 64 || !key.id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-                return Err(Error::invalid(format!("links.keys[{index}].id"), "must be 1–64 characters of [A-Za-z0-9_-]"));
+                return Err(Error::invalid(
+                    format!("links.keys[{index}].id"),
+                    "must be 1–64 characters of [A-Za-z0-9_-]",
+                ));
             }
             let bytes = STANDARD
                 .decode(key.secret.expose().trim())
                 .map_err(|_| Error::invalid(format!("links.keys[{index}].secret"), "must be base64"))?;
             if bytes.len() < 32 {
-                return Err(Error::invalid(format!("links.keys[{index}].secret"), "must be at least 32 bytes (base64 of 32 random bytes)"));
+                return Err(Error::invalid(
+                    format!("links.keys[{index}].secret"),
+                    "must be at least 32 bytes (base64 of 32 random bytes)",
+                ));
             }
             if keys.iter().any(|(id, _)| id == &key.id) {
                 return Err(Error::invalid(format!("links.keys[{index}].id"), format!("{:?} appears twice", key.id)));
@@ -139,7 +148,11 @@ impl LinkSigner {
         if !(base_url.starts_with("http://") || base_url.starts_with("https://")) || base_url.contains(['?', '#', ' ']) {
             return Err(Error::invalid("links.base_url", "must be an http:// or https:// address without query"));
         }
-        Ok(LinkSigner { current: cfg.current_key.clone(), keys, base_url: base_url.to_string() })
+        Ok(LinkSigner {
+            current: cfg.current_key.clone(),
+            keys,
+            base_url: base_url.to_string(),
+        })
     }
 
     fn mac(key: &[u8], kid: &str, claims_b64: &str) -> Hmac<Sha256> {
@@ -155,7 +168,10 @@ impl LinkSigner {
     /// A URL-safe token for `claims`, signed with the current key.
     pub fn sign(&self, claims: &LinkClaims) -> String {
         let key = &self.keys.iter().find(|(id, _)| id == &self.current).expect("checked in new").1;
-        let signed = Signed { kid: self.current.clone(), claims: claims.clone() };
+        let signed = Signed {
+            kid: self.current.clone(),
+            claims: claims.clone(),
+        };
         let json = serde_json::to_vec(&signed).expect("claims serialise");
         let body = URL_SAFE_NO_PAD.encode(json);
         let tag = Self::mac(key, &self.current, &body).finalize().into_bytes();
@@ -178,7 +194,9 @@ impl LinkSigner {
         let json = URL_SAFE_NO_PAD.decode(body).map_err(|_| LinkError::Malformed)?;
         let signed: Signed = serde_json::from_slice(&json).map_err(|_| LinkError::Malformed)?;
         let key = &self.keys.iter().find(|(id, _)| *id == signed.kid).ok_or(LinkError::UnknownKey)?.1;
-        Self::mac(key, &signed.kid, body).verify_slice(&tag).map_err(|_| LinkError::BadSignature)?;
+        Self::mac(key, &signed.kid, body)
+            .verify_slice(&tag)
+            .map_err(|_| LinkError::BadSignature)?;
         if now >= signed.claims.expires_at {
             return Err(LinkError::Expired);
         }
@@ -192,11 +210,18 @@ mod tests {
     use chrono::Duration;
 
     fn key(id: &str, byte: u8) -> LinkKey {
-        LinkKey { id: id.into(), secret: Secret::new(STANDARD.encode([byte; 32])) }
+        LinkKey {
+            id: id.into(),
+            secret: Secret::new(STANDARD.encode([byte; 32])),
+        }
     }
 
     fn config(current: &str, keys: Vec<LinkKey>) -> LinksConfig {
-        LinksConfig { current_key: current.into(), keys, base_url: "http://127.0.0.1:7400/".into() }
+        LinksConfig {
+            current_key: current.into(),
+            keys,
+            base_url: "http://127.0.0.1:7400/".into(),
+        }
     }
 
     fn claims(now: DateTime<Utc>) -> LinkClaims {
@@ -216,7 +241,10 @@ mod tests {
         let now = Utc::now();
         let signer = LinkSigner::new(&config("k1", vec![key("k1", 1)])).unwrap();
         let token = signer.sign(&claims(now));
-        assert!(token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.'), "{token}");
+        assert!(
+            token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.'),
+            "{token}"
+        );
         assert_eq!(signer.verify(&token, now).unwrap(), claims(now));
         let url = signer.url(&claims(now));
         assert!(url.starts_with("http://127.0.0.1:7400/d/"), "{url}");
@@ -282,7 +310,10 @@ mod tests {
     fn bad_configurations_name_their_field() {
         let err = |cfg: LinksConfig| LinkSigner::new(&cfg).unwrap_err().to_string();
         assert!(err(config("k9", vec![key("k1", 1)])).contains("links.current_key"));
-        let short = LinkKey { id: "k1".into(), secret: Secret::new(STANDARD.encode([1u8; 16])) };
+        let short = LinkKey {
+            id: "k1".into(),
+            secret: Secret::new(STANDARD.encode([1u8; 16])),
+        };
         assert!(err(config("k1", vec![short])).contains("links.keys[0].secret"));
         assert!(err(config("k1", vec![key("k1", 1), key("k1", 2)])).contains("links.keys[1].id"));
         let mut cfg = config("k1", vec![key("k1", 1)]);

@@ -41,13 +41,7 @@ pub fn check_sms_signature(secret: &str, header: Option<&str>, body: &[u8]) -> R
 
 /// The e-gov headers: app id, timestamp within [`MAX_EGOV_SKEW_SECS`] of
 /// `now`, and `base64(HMAC-SHA256(secret, appId\ntimestamp\nnonce\nbody))`.
-pub fn check_egov_signature(
-    app_id: &str,
-    secret: &str,
-    headers: &EgovHeaders<'_>,
-    body: &[u8],
-    now: DateTime<Utc>,
-) -> Result<(), Refusal> {
+pub fn check_egov_signature(app_id: &str, secret: &str, headers: &EgovHeaders<'_>, body: &[u8], now: DateTime<Utc>) -> Result<(), Refusal> {
     let (Some(got_app), Some(ts), Some(nonce), Some(signature)) = (headers.app_id, headers.timestamp, headers.nonce, headers.signature) else {
         return Err(Refusal::Unauthenticated);
     };
@@ -100,7 +94,9 @@ pub struct SmsReport {
 
 fn bounded(field: String, value: &str) -> Result<(), Refusal> {
     if value.chars().count() > MAX_FIELD_CHARS || value.chars().any(char::is_control) {
-        return Err(Refusal::Invalid(format!("{field}: at most {MAX_FIELD_CHARS} characters, no control characters")));
+        return Err(Refusal::Invalid(format!(
+            "{field}: at most {MAX_FIELD_CHARS} characters, no control characters"
+        )));
     }
     Ok(())
 }
@@ -108,15 +104,13 @@ fn bounded(field: String, value: &str) -> Result<(), Refusal> {
 /// The reports of a callback body, each with its JSON as received (kept
 /// sealed as evidence).
 pub fn parse_sms_reports(body: &[u8]) -> Result<(Vec<SmsReport>, Vec<serde_json::Value>), Refusal> {
-    let raw: Vec<serde_json::Value> =
-        serde_json::from_slice(body).map_err(|_| Refusal::Invalid("body: must be a JSON array of reports".into()))?;
+    let raw: Vec<serde_json::Value> = serde_json::from_slice(body).map_err(|_| Refusal::Invalid("body: must be a JSON array of reports".into()))?;
     if raw.is_empty() || raw.len() > MAX_SMS_REPORTS {
         return Err(Refusal::Invalid(format!("body: 1 to {MAX_SMS_REPORTS} reports")));
     }
     let mut reports = Vec::with_capacity(raw.len());
     for (i, value) in raw.iter().enumerate() {
-        let report: SmsReport =
-            serde_json::from_value(value.clone()).map_err(|err| Refusal::Invalid(format!("[{i}]: {err}")))?;
+        let report: SmsReport = serde_json::from_value(value.clone()).map_err(|err| Refusal::Invalid(format!("[{i}]: {err}")))?;
         for (name, text) in [
             ("phone_number", &report.phone_number),
             ("send_time", &report.send_time),
@@ -193,7 +187,10 @@ mod tests {
         check_sms_signature("0123456789abcdef", Some(&good), body).unwrap();
         assert_eq!(check_sms_signature("0123456789abcdef", Some(&good), b"[]"), Err(Refusal::Unauthenticated));
         assert_eq!(check_sms_signature("0123456789abcdef", None, body), Err(Refusal::Unauthenticated));
-        assert_eq!(check_sms_signature("0123456789abcdef", Some("sha256=zz"), body), Err(Refusal::Unauthenticated));
+        assert_eq!(
+            check_sms_signature("0123456789abcdef", Some("sha256=zz"), body),
+            Err(Refusal::Unauthenticated)
+        );
     }
 
     #[test]
@@ -205,7 +202,9 @@ mod tests {
         .unwrap();
         assert_eq!(reports[0].out_id, "o1");
         let long = format!(r#"[{{"report_time":"t","success":true,"out_id":"{}"}}]"#, "x".repeat(300));
-        let Err(Refusal::Invalid(why)) = parse_sms_reports(long.as_bytes()) else { panic!() };
+        let Err(Refusal::Invalid(why)) = parse_sms_reports(long.as_bytes()) else {
+            panic!()
+        };
         assert!(why.contains("[0].out_id"), "{why}");
         assert!(parse_sms_reports(b"{}").is_err());
         assert!(parse_sms_reports(b"[]").is_err());
@@ -213,7 +212,9 @@ mod tests {
 
     #[test]
     fn egov_status_must_be_known() {
-        let Err(Refusal::Invalid(why)) = parse_egov_ack(br#"{"msgId":"m","status":"MAYBE"}"#) else { panic!() };
+        let Err(Refusal::Invalid(why)) = parse_egov_ack(br#"{"msgId":"m","status":"MAYBE"}"#) else {
+            panic!()
+        };
         assert!(why.contains("status"));
         assert!(parse_egov_ack(br#"{"msgId":"m","receiptId":"r","status":"FAILED","reason":"x"}"#).is_ok());
     }

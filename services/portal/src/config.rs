@@ -90,7 +90,10 @@ impl PortalConfig {
             return Err(Error::invalid("portal.division", "must be a six-digit division code"));
         }
         if self.sms_callback_secret.expose().len() < MIN_SECRET_LEN {
-            return Err(Error::invalid("portal.sms_callback_secret", format!("must be at least {MIN_SECRET_LEN} bytes")));
+            return Err(Error::invalid(
+                "portal.sms_callback_secret",
+                format!("must be at least {MIN_SECRET_LEN} bytes"),
+            ));
         }
         if self.egov_secret.expose().len() < MIN_SECRET_LEN {
             return Err(Error::invalid("portal.egov_secret", format!("must be at least {MIN_SECRET_LEN} bytes")));
@@ -101,7 +104,11 @@ impl PortalConfig {
         // The portal is what faces the public: the development link key
         // (like the platform's development keys) only on loopback.
         if !self.listen.ip().is_loopback()
-            && platform.links.keys.iter().any(|key| key.secret.expose().trim() == yuetan_platform::links::DEV_LINK_KEY)
+            && platform
+                .links
+                .keys
+                .iter()
+                .any(|key| key.secret.expose().trim() == yuetan_platform::links::DEV_LINK_KEY)
         {
             return Err(Error::invalid(
                 "portal.listen",

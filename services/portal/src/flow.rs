@@ -34,7 +34,10 @@ pub struct Evidence {
 }
 
 fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp { seconds: at.timestamp(), nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0) }
+    prost_types::Timestamp {
+        seconds: at.timestamp(),
+        nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0),
+    }
 }
 
 impl State {
@@ -93,9 +96,21 @@ impl State {
             opened_at: Some(timestamp(now)),
             evidence_sealed: sealed,
         });
-        let after = json!({ "link_id": claims.link_id, "service_id": claims.service_id, "document_sha256": claims.document_sha256, "opened_at": now });
-        self.commit_with(tx, "portal.link_opened", self.division_of(&claims.organ), &claims.organ, payload, "party", "link.open", &format!("link/{link_id}"), &after, now)
-            .await?;
+        let after =
+            json!({ "link_id": claims.link_id, "service_id": claims.service_id, "document_sha256": claims.document_sha256, "opened_at": now });
+        self.commit_with(
+            tx,
+            "portal.link_opened",
+            self.division_of(&claims.organ),
+            &claims.organ,
+            payload,
+            "party",
+            "link.open",
+            &format!("link/{link_id}"),
+            &after,
+            now,
+        )
+        .await?;
         Ok(true)
     }
 
@@ -127,15 +142,30 @@ impl State {
             confirmed_at: Some(timestamp(now)),
             evidence_sealed: sealed,
         });
-        let after = json!({ "link_id": claims.link_id, "service_id": claims.service_id, "document_sha256": claims.document_sha256, "confirmed_at": now });
-        self.commit_with(tx, "portal.receipt_confirmed", self.division_of(&claims.organ), &claims.organ, payload, "party", "receipt.confirm", &format!("link/{link_id}"), &after, now)
-            .await?;
+        let after =
+            json!({ "link_id": claims.link_id, "service_id": claims.service_id, "document_sha256": claims.document_sha256, "confirmed_at": now });
+        self.commit_with(
+            tx,
+            "portal.receipt_confirmed",
+            self.division_of(&claims.organ),
+            &claims.organ,
+            payload,
+            "party",
+            "receipt.confirm",
+            &format!("link/{link_id}"),
+            &after,
+            now,
+        )
+        .await?;
         Ok(true)
     }
 
     /// When the link's receipt was confirmed, if it was.
     pub async fn confirmed_at(&self, link_id: Uuid) -> Result<Option<DateTime<Utc>>, Error> {
-        Ok(sqlx::query_scalar("SELECT confirmed_at FROM receipts WHERE link_id = $1").bind(link_id).fetch_optional(&self.pool).await?)
+        Ok(sqlx::query_scalar("SELECT confirmed_at FROM receipts WHERE link_id = $1")
+            .bind(link_id)
+            .fetch_optional(&self.pool)
+            .await?)
     }
 
     /// Records SMS delivery reports, all in one transaction; returns how
@@ -169,12 +199,24 @@ impl State {
                 err_code: report.err_code.clone(),
                 report_time: report.report_time.clone(),
             });
-            self.outbox.write_in(&mut batch, self.event("portal.sms_report_received", self.portal.division.clone(), "", payload), now)?;
+            self.outbox.write_in(
+                &mut batch,
+                self.event("portal.sms_report_received", self.portal.division.clone(), "", payload),
+                now,
+            )?;
             let after = json!({ "out_id": report.out_id, "biz_id": report.biz_id, "success": report.success, "err_code": report.err_code, "report_time": report.report_time });
             let subject = format!("sms_report/{id}");
             audit::append_in(
                 &mut batch,
-                &AuditEntry { actor_id: "provider:sms", actor_organ: "", action: "sms_report.receive", subject: &subject, before: None, after: Some(&after), at: now },
+                &AuditEntry {
+                    actor_id: "provider:sms",
+                    actor_organ: "",
+                    action: "sms_report.receive",
+                    subject: &subject,
+                    before: None,
+                    after: Some(&after),
+                    at: now,
+                },
             );
         }
         batch.execute(&mut tx).await?;
@@ -207,8 +249,19 @@ impl State {
             reason: ack.reason.clone(),
         });
         let after = json!({ "msg_id": ack.msg_id, "receipt_id": ack.receipt_id, "status": ack.status, "delivered_at": ack.delivered_at, "reason": ack.reason });
-        self.commit_with(tx, "portal.egov_acknowledged", self.portal.division.clone(), "", payload, "provider:egov", "egov_ack.receive", &format!("egov_ack/{id}"), &after, now)
-            .await?;
+        self.commit_with(
+            tx,
+            "portal.egov_acknowledged",
+            self.portal.division.clone(),
+            "",
+            payload,
+            "provider:egov",
+            "egov_ack.receive",
+            &format!("egov_ack/{id}"),
+            &after,
+            now,
+        )
+        .await?;
         Ok(true)
     }
 
@@ -228,8 +281,20 @@ impl State {
         now: DateTime<Utc>,
     ) -> Result<(), Error> {
         let mut batch = WriteBatch::new();
-        self.outbox.write_in(&mut batch, self.event(event_type, jurisdiction, organ, payload), now)?;
-        audit::append_in(&mut batch, &AuditEntry { actor_id: actor, actor_organ: organ, action, subject, before: None, after: Some(after), at: now });
+        self.outbox
+            .write_in(&mut batch, self.event(event_type, jurisdiction, organ, payload), now)?;
+        audit::append_in(
+            &mut batch,
+            &AuditEntry {
+                actor_id: actor,
+                actor_organ: organ,
+                action,
+                subject,
+                before: None,
+                after: Some(after),
+                at: now,
+            },
+        );
         batch.execute(&mut tx).await?;
         tx.commit().await?;
         Ok(())

@@ -76,7 +76,13 @@ impl Portal {
             objects,
             portal: portal.clone(),
         });
-        let relay = Relay::new(pool, bus, schema, config.outbox.batch, Duration::from_millis(config.outbox.poll_interval_ms));
+        let relay = Relay::new(
+            pool,
+            bus,
+            schema,
+            config.outbox.batch,
+            Duration::from_millis(config.outbox.poll_interval_ms),
+        );
         let tasks = vec![tokio::spawn(relay.run(shutdown.clone()))];
         Ok(Portal { state, tasks, shutdown })
     }

@@ -118,10 +118,15 @@ fn invalid_link() -> Response {
 
 fn unavailable(err: &Error) -> Response {
     tracing::error!(error = %err, "portal request failed");
-    page(StatusCode::SERVICE_UNAVAILABLE, "服务暂时不可用", "<h1>服务暂时不可用</h1><p>请稍后再试。</p>")
+    page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "服务暂时不可用",
+        "<h1>服务暂时不可用</h1><p>请稍后再试。</p>",
+    )
 }
 
 /// The verified claims of a link, or the page that refuses it.
+#[allow(clippy::result_large_err)] // built once per refused request; boxing buys nothing
 fn check_link(state: &State, token: &str) -> Result<(Uuid, LinkClaims), Response> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(page(StatusCode::URI_TOO_LONG, "链接无效", "<h1>链接无效</h1><p>链接过长。</p>"));
@@ -151,7 +156,10 @@ fn evidence(state: &State, extensions: &Extensions, headers: &HeaderMap) -> Evid
         None => "unknown".to_string(),
         Some(peer) => client_ip(peer, headers, &state.portal.trusted_proxies).to_string(),
     };
-    let user_agent = headers.get(header::USER_AGENT).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()).unwrap_or_default();
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .unwrap_or_default();
     let user_agent: String = user_agent.chars().filter(|c| !c.is_control()).take(MAX_USER_AGENT_CHARS).collect();
     Evidence { ip, user_agent }
 }
@@ -299,7 +307,11 @@ fn refused(refusal: Refusal) -> Response {
 
 fn provider_failed(err: &Error) -> Response {
     tracing::error!(error = %err, "callback not stored; the provider will retry");
-    (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({ "code": 500, "msg": "暂时无法处理，请重试" }))).into_response()
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        Json(json!({ "code": 500, "msg": "暂时无法处理，请重试" })),
+    )
+        .into_response()
 }
 
 fn accepted() -> Response {
@@ -334,9 +346,7 @@ async fn egov(AxumState(state): Shared, headers: HeaderMap, body: Bytes) -> Resp
         signature: get("x-egov-signature"),
     };
     let portal = &state.portal;
-    if let Err(refusal) =
-        callbacks::check_egov_signature(&portal.egov_app_id, portal.egov_secret.expose(), &egov_headers, &body, state.clock.now())
-    {
+    if let Err(refusal) = callbacks::check_egov_signature(&portal.egov_app_id, portal.egov_secret.expose(), &egov_headers, &body, state.clock.now()) {
         tracing::warn!("e-gov callback with a bad signature, app id or timestamp refused");
         return refused(refusal);
     }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State as AxumState};
-use axum::http::{header, Extensions, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, Extensions, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -189,13 +189,16 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAdd
     ip
 }
 
-async fn open_page(AxumState(state): Shared, Path(token): Path<String>, extensions: Extensions, headers: HeaderMap) -> Response {
+async fn open_page(AxumState(state): Shared, Path(token): Path<String>, method: Method, extensions: Extensions, headers: HeaderMap) -> Response {
     let (link_id, claims) = match check_link(&state, &token) {
         Ok(checked) => checked,
         Err(refused) => return refused,
     };
-    if let Err(err) = state.record_open(link_id, &claims, &evidence(&state, &extensions, &headers)).await {
-        return unavailable(&err);
+    // A HEAD (a link checker, a preview) shows nothing to anyone: not an open.
+    if method != Method::HEAD {
+        if let Err(err) = state.record_open(link_id, &claims, &evidence(&state, &extensions, &headers)).await {
+            return unavailable(&err);
+        }
     }
     let confirmed = match state.confirmed_at(link_id).await {
         Ok(at) => at,

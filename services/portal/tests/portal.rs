@@ -225,6 +225,9 @@ async fn the_first_open_of_a_link_is_recorded_with_sealed_evidence_and_announced
     let claims = s.claims(&"ab".repeat(32), s.clock.now() + chrono::Duration::days(7));
     let url = format!("{}/d/{}", s.base, s.signer.sign(&claims));
 
+    // A HEAD is no open (a link checker).
+    assert_eq!(s.http.head(&url).send().await.unwrap().status(), 200);
+    assert_eq!(s.count("link_opens").await, 0);
     let page = s
         .http
         .get(&url)

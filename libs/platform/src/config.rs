@@ -13,6 +13,7 @@ use figment::Figment;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::AuthConfig;
+use crate::links::LinksConfig;
 use crate::objects::ObjectsConfig;
 use crate::pii::PiiConfig;
 use crate::error::Error;
@@ -51,6 +52,10 @@ pub struct Config {
     pub objects: ObjectsConfig,
     #[serde(default)]
     pub calendar: CalendarConfig,
+    /// `[links]`: keys of the signed links parties use (scheduling signs,
+    /// the portal verifies); optional for services that use none.
+    #[serde(default)]
+    pub links: LinksConfig,
     /// Every other top-level section (`[scheduling]`, `[portal]`, …): a
     /// service's own settings, read with [`Config::section`].
     #[serde(flatten, default)]
@@ -307,6 +312,7 @@ impl Config {
             pii: PiiConfig::default(),
             objects: ObjectsConfig::default(),
             calendar: CalendarConfig::default(),
+            links: LinksConfig::default(),
             sections: Default::default(),
         }
     }
@@ -386,6 +392,9 @@ impl Config {
                 format!("must be at most {} (clock skew, not token lifetime)", crate::auth::MAX_LEEWAY_SECONDS),
             ));
         }
+        if self.links.is_configured() {
+            crate::links::LinkSigner::new(&self.links)?;
+        }
         self.refuse_development_keys_off_loopback()
     }
 
@@ -400,7 +409,8 @@ impl Config {
             || self.auth.keys.iter().any(|key| key.algorithm == crate::auth::KeyAlgorithm::HS256);
         let published = self.auth.keys.iter().any(|key| key.secret.as_deref() == Some(DEV_HS256_SECRET))
             || self.pii.hash_key.expose() == DEV_PII_HASH_KEY
-            || self.pii.keys.iter().any(|key| key.key.expose() == DEV_PII_KEY);
+            || self.pii.keys.iter().any(|key| key.key.expose() == DEV_PII_KEY)
+            || self.links.keys.iter().any(|key| key.secret.expose().trim() == crate::links::DEV_LINK_KEY);
         let what = match (hs256, published) {
             (_, true) => "the published development keys of deploy/local/yuetan.toml",
             (true, false) => "HS256 tokens (auth.allow_hs256 or an HS256 key)",
@@ -518,6 +528,22 @@ mod tests {
         assert!(err.contains("published development keys"), "{err}");
         // Production-shaped: no HS256, no published key, any address.
         Config::from_figment("all", figment("[grpc]\nlisten = \"0.0.0.0:50051\"\n")).unwrap();
+    }
+
+    #[test]
+    fn links_are_optional_checked_when_present_and_the_development_key_stays_on_loopback() {
+        assert!(!Config::from_figment("all", figment("")).unwrap().links.is_configured());
+        let err = Config::from_figment("all", figment("[links]\ncurrent_key = \"k1\"\n")).unwrap_err().to_string();
+        assert!(err.contains("links.current_key"), "{err}");
+        let dev = format!(
+            "[links]\ncurrent_key = \"dev\"\nbase_url = \"http://127.0.0.1:7400\"\n[[links.keys]]\nid = \"dev\"\nsecret = \"{}\"\n",
+            crate::links::DEV_LINK_KEY
+        );
+        let config = Config::from_figment("all", figment(&dev)).unwrap();
+        assert_eq!(config.links.current_key, "dev");
+        let exposed = format!("[grpc]\nlisten = \"0.0.0.0:50051\"\n{dev}");
+        let err = Config::from_figment("all", figment(&exposed)).unwrap_err().to_string();
+        assert!(err.contains("published development keys"), "{err}");
     }
 
     #[test]

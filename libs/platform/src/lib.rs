@@ -20,6 +20,7 @@ pub mod delivery;
 pub mod error;
 pub mod fields;
 pub mod gate;
+pub mod links;
 pub mod numbering;
 pub mod objects;
 pub mod ordering;

@@ -1,0 +1,302 @@
+//! Every state change of the portal, one transaction each: the row (an
+//! insert that finds its key taken writes nothing more: a duplicate), then
+//! one `WriteBatch` with the outbox event and the audit row, then commit.
+//! The caller answers the party or the provider only after this returns.
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use sqlx::migrate::Migrator;
+use uuid::Uuid;
+use yuetan_platform::audit::{self, AuditEntry};
+use yuetan_platform::batch::WriteBatch;
+use yuetan_platform::links::LinkClaims;
+use yuetan_platform::outbox::NewEvent;
+use yuetan_platform::Error;
+use yuetan_proto::events::{self as ev, event::Payload};
+
+use crate::callbacks::{EgovAck, SmsReport};
+use crate::State;
+
+/// The PII vault context of the evidence of an open or a confirmation.
+pub const EVIDENCE_CONTEXT: &str = "portal.evidence";
+/// The PII vault context of a stored SMS report (it holds the phone number).
+pub const SMS_REPORT_CONTEXT: &str = "portal.sms_report";
+
+pub fn migrations() -> Migrator {
+    sqlx::migrate!("./migrations")
+}
+
+/// Where a request came from: personal data, stored and sent only sealed.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct Evidence {
+    pub ip: String,
+    pub user_agent: String,
+}
+
+fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: at.timestamp(),
+        nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0),
+    }
+}
+
+impl State {
+    /// The division of a link's events: the organ code's six-digit prefix
+    /// (`620102-SJ`), else the configured `[portal] division`.
+    fn division_of(&self, organ: &str) -> String {
+        match organ.get(..6) {
+            Some(prefix) if prefix.bytes().all(|b| b.is_ascii_digit()) => prefix.to_string(),
+            _ => self.portal.division.clone(),
+        }
+    }
+
+    fn event(&self, event_type: &str, jurisdiction: String, organ: &str, payload: Payload) -> NewEvent {
+        NewEvent {
+            event_type: event_type.to_string(),
+            case_id: None,
+            case_version: 0,
+            jurisdiction,
+            organ: organ.to_string(),
+            actor: None,
+            correlation_id: None,
+            causation_id: None,
+            payload,
+        }
+    }
+
+    fn seal_evidence(&self, evidence: &Evidence) -> Result<Vec<u8>, Error> {
+        let text = serde_json::to_string(evidence).map_err(|err| Error::Internal(err.to_string()))?;
+        self.vault.seal(&text, EVIDENCE_CONTEXT)
+    }
+
+    /// Records the first open of a link; `false` if it was opened before.
+    pub async fn record_open(&self, link_id: Uuid, claims: &LinkClaims, evidence: &Evidence) -> Result<bool, Error> {
+        let now = self.clock.now();
+        let sealed = self.seal_evidence(evidence)?;
+        let mut tx = self.pool.begin().await?;
+        let inserted: Option<i32> = sqlx::query_scalar(
+            "INSERT INTO link_opens (link_id, service_id, document_sha256, organ, opened_at, evidence_sealed)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (link_id) DO NOTHING RETURNING 1",
+        )
+        .bind(link_id)
+        .bind(&claims.service_id)
+        .bind(&claims.document_sha256)
+        .bind(&claims.organ)
+        .bind(now)
+        .bind(&sealed)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if inserted.is_none() {
+            return Ok(false);
+        }
+        let payload = Payload::PortalLinkOpened(ev::PortalLinkOpened {
+            link_id: claims.link_id.clone(),
+            service_id: claims.service_id.clone(),
+            document_sha256: claims.document_sha256.clone(),
+            opened_at: Some(timestamp(now)),
+            evidence_sealed: sealed,
+        });
+        let after =
+            json!({ "link_id": claims.link_id, "service_id": claims.service_id, "document_sha256": claims.document_sha256, "opened_at": now });
+        self.commit_with(
+            tx,
+            "portal.link_opened",
+            self.division_of(&claims.organ),
+            &claims.organ,
+            payload,
+            "party",
+            "link.open",
+            &format!("link/{link_id}"),
+            &after,
+            now,
+        )
+        .await?;
+        Ok(true)
+    }
+
+    /// Records the party's confirmation of receipt; `false` if the link's
+    /// receipt was confirmed before (idempotent).
+    pub async fn record_receipt(&self, link_id: Uuid, claims: &LinkClaims, evidence: &Evidence) -> Result<bool, Error> {
+        let now = self.clock.now();
+        let sealed = self.seal_evidence(evidence)?;
+        let mut tx = self.pool.begin().await?;
+        let inserted: Option<i32> = sqlx::query_scalar(
+            "INSERT INTO receipts (link_id, service_id, document_sha256, organ, confirmed_at, evidence_sealed)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (link_id) DO NOTHING RETURNING 1",
+        )
+        .bind(link_id)
+        .bind(&claims.service_id)
+        .bind(&claims.document_sha256)
+        .bind(&claims.organ)
+        .bind(now)
+        .bind(&sealed)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if inserted.is_none() {
+            return Ok(false);
+        }
+        let payload = Payload::PortalReceiptConfirmed(ev::PortalReceiptConfirmed {
+            link_id: claims.link_id.clone(),
+            service_id: claims.service_id.clone(),
+            document_sha256: claims.document_sha256.clone(),
+            confirmed_at: Some(timestamp(now)),
+            evidence_sealed: sealed,
+        });
+        let after =
+            json!({ "link_id": claims.link_id, "service_id": claims.service_id, "document_sha256": claims.document_sha256, "confirmed_at": now });
+        self.commit_with(
+            tx,
+            "portal.receipt_confirmed",
+            self.division_of(&claims.organ),
+            &claims.organ,
+            payload,
+            "party",
+            "receipt.confirm",
+            &format!("link/{link_id}"),
+            &after,
+            now,
+        )
+        .await?;
+        Ok(true)
+    }
+
+    /// When the link's receipt was confirmed, if it was.
+    pub async fn confirmed_at(&self, link_id: Uuid) -> Result<Option<DateTime<Utc>>, Error> {
+        Ok(sqlx::query_scalar("SELECT confirmed_at FROM receipts WHERE link_id = $1")
+            .bind(link_id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    /// Records SMS delivery reports, all in one transaction; returns how
+    /// many were new (the others were received before).
+    pub async fn record_sms_reports(&self, reports: &[SmsReport], raw: &[serde_json::Value]) -> Result<usize, Error> {
+        let now = self.clock.now();
+        let mut tx = self.pool.begin().await?;
+        let mut batch = WriteBatch::new();
+        let mut new = 0;
+        for (report, raw) in reports.iter().zip(raw) {
+            let sealed = self.vault.seal(&raw.to_string(), SMS_REPORT_CONTEXT)?;
+            let inserted: Option<i64> = sqlx::query_scalar(
+                "INSERT INTO sms_reports (out_id, biz_id, success, report_time, err_code, received_at, report_sealed)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (out_id, biz_id, success, report_time) DO NOTHING RETURNING id",
+            )
+            .bind(&report.out_id)
+            .bind(&report.biz_id)
+            .bind(report.success)
+            .bind(&report.report_time)
+            .bind(&report.err_code)
+            .bind(now)
+            .bind(&sealed)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(id) = inserted else { continue };
+            new += 1;
+            let payload = Payload::PortalSmsReportReceived(ev::PortalSmsReportReceived {
+                out_id: report.out_id.clone(),
+                biz_id: report.biz_id.clone(),
+                delivered: report.success,
+                err_code: report.err_code.clone(),
+                report_time: report.report_time.clone(),
+            });
+            self.outbox.write_in(
+                &mut batch,
+                self.event("portal.sms_report_received", self.portal.division.clone(), "", payload),
+                now,
+            )?;
+            let after = json!({ "out_id": report.out_id, "biz_id": report.biz_id, "success": report.success, "err_code": report.err_code, "report_time": report.report_time });
+            let subject = format!("sms_report/{id}");
+            audit::append_in(
+                &mut batch,
+                &AuditEntry {
+                    actor_id: "provider:sms",
+                    actor_organ: "",
+                    action: "sms_report.receive",
+                    subject: &subject,
+                    before: None,
+                    after: Some(&after),
+                    at: now,
+                },
+            );
+        }
+        batch.execute(&mut tx).await?;
+        tx.commit().await?;
+        Ok(new)
+    }
+
+    /// Records an e-government acknowledgement; `false` if received before.
+    pub async fn record_egov_ack(&self, ack: &EgovAck) -> Result<bool, Error> {
+        let now = self.clock.now();
+        let mut tx = self.pool.begin().await?;
+        let inserted: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO egov_acks (msg_id, receipt_id, status, delivered_at, reason, received_at)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (msg_id, receipt_id, status, delivered_at) DO NOTHING RETURNING id",
+        )
+        .bind(&ack.msg_id)
+        .bind(&ack.receipt_id)
+        .bind(&ack.status)
+        .bind(&ack.delivered_at)
+        .bind(&ack.reason)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(id) = inserted else { return Ok(false) };
+        let payload = Payload::PortalEgovAcknowledged(ev::PortalEgovAcknowledged {
+            msg_id: ack.msg_id.clone(),
+            receipt_id: ack.receipt_id.clone(),
+            delivered: ack.delivered(),
+            delivered_at: ack.delivered_at.clone(),
+            reason: ack.reason.clone(),
+        });
+        let after = json!({ "msg_id": ack.msg_id, "receipt_id": ack.receipt_id, "status": ack.status, "delivered_at": ack.delivered_at, "reason": ack.reason });
+        self.commit_with(
+            tx,
+            "portal.egov_acknowledged",
+            self.portal.division.clone(),
+            "",
+            payload,
+            "provider:egov",
+            "egov_ack.receive",
+            &format!("egov_ack/{id}"),
+            &after,
+            now,
+        )
+        .await?;
+        Ok(true)
+    }
+
+    /// The event and the audit row in one batch, then commit.
+    #[allow(clippy::too_many_arguments)]
+    async fn commit_with(
+        &self,
+        mut tx: sqlx::Transaction<'static, sqlx::Postgres>,
+        event_type: &str,
+        jurisdiction: String,
+        organ: &str,
+        payload: Payload,
+        actor: &str,
+        action: &str,
+        subject: &str,
+        after: &serde_json::Value,
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        let mut batch = WriteBatch::new();
+        self.outbox
+            .write_in(&mut batch, self.event(event_type, jurisdiction, organ, payload), now)?;
+        audit::append_in(
+            &mut batch,
+            &AuditEntry {
+                actor_id: actor,
+                actor_organ: organ,
+                action,
+                subject,
+                before: None,
+                after: Some(after),
+                at: now,
+            },
+        );
+        batch.execute(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,391 @@
+//! The HTTP routes: the party's pages (server-rendered, Chinese, no
+//! JavaScript) and the providers' callbacks. Every input is bounded before
+//! any work: tokens by length, bodies by `DefaultBodyLimit`, callback fields
+//! by `callbacks.rs`. A refused link gets one page that says only that the
+//! link is invalid or expired.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State as AxumState};
+use axum::http::{header, Extensions, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, FixedOffset, Utc};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+use yuetan_platform::links::{LinkClaims, MAX_TOKEN_LEN, PURPOSE_SERVE};
+use yuetan_platform::Error;
+
+use crate::callbacks::{self, EgovHeaders, Refusal, MAX_CALLBACK_BYTES};
+use crate::flow::Evidence;
+use crate::State;
+
+/// Longest user agent kept as evidence (characters); the rest is cut.
+pub const MAX_USER_AGENT_CHARS: usize = 512;
+/// Most `X-Forwarded-For` entries looked at.
+const MAX_FORWARDED: usize = 32;
+
+type Shared = AxumState<Arc<State>>;
+
+pub fn router(state: Arc<State>) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/d/{token}", get(open_page))
+        .route("/d/{token}/file", get(file))
+        .route("/d/{token}/confirm", post(confirm).layer(DefaultBodyLimit::max(4096)))
+        .route("/callbacks/sms", post(sms))
+        .route("/callbacks/egov", post(egov))
+        .layer(DefaultBodyLimit::max(MAX_CALLBACK_BYTES))
+        .with_state(state)
+}
+
+async fn healthz(AxumState(state): Shared) -> Response {
+    match sqlx::query("SELECT 1").execute(&state.pool).await {
+        Ok(_) => (StatusCode::OK, "ok").into_response(),
+        Err(err) => {
+            tracing::warn!(error = %err, "portal health: database unreachable");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
+        }
+    }
+}
+
+// ---- pages ----
+
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn cst(at: DateTime<Utc>) -> String {
+    let offset = FixedOffset::east_opt(8 * 3600).expect("UTC+8");
+    at.with_timezone(&offset).format("%Y年%m月%d日 %H:%M").to_string()
+}
+
+/// A page with the headers every page carries: nothing cached, no referrer
+/// (the token is in the URL), no framing, no scripts.
+fn page(status: StatusCode, title: &str, body: &str) -> Response {
+    let html = format!(
+        "<!DOCTYPE html>\n<html lang=\"zh-CN\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{title}</title><style>\
+         body{{font-family:system-ui,\"PingFang SC\",\"Microsoft YaHei\",sans-serif;margin:0 auto;max-width:36rem;padding:1rem;line-height:1.6;color:#222}}\
+         h1{{font-size:1.3rem}} .doc{{border:1px solid #ccc;border-radius:.5rem;padding:1rem;margin:1rem 0}}\
+         a.button,button{{display:block;width:100%;box-sizing:border-box;text-align:center;font-size:1.1rem;padding:.8rem;margin:.6rem 0;\
+         border-radius:.5rem;border:1px solid #1a5fb4;background:#fff;color:#1a5fb4;text-decoration:none}}\
+         button{{background:#1a5fb4;color:#fff}} .note{{color:#666;font-size:.9rem}}\
+         </style></head><body>{body}</body></html>",
+        title = escape(title),
+    );
+    let mut response = (status, html).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    secure(headers);
+    response
+}
+
+fn secure(headers: &mut HeaderMap) {
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"),
+    );
+}
+
+fn invalid_link() -> Response {
+    page(
+        StatusCode::FORBIDDEN,
+        "链接无效或已过期",
+        "<h1>链接无效或已过期</h1><p>您打开的链接无效或已过期。如需查看文书，请联系送达文书的机关。</p>",
+    )
+}
+
+fn unavailable(err: &Error) -> Response {
+    tracing::error!(error = %err, "portal request failed");
+    page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "服务暂时不可用",
+        "<h1>服务暂时不可用</h1><p>请稍后再试。</p>",
+    )
+}
+
+/// The verified claims of a link, or the page that refuses it.
+#[allow(clippy::result_large_err)] // built once per refused request; boxing buys nothing
+fn check_link(state: &State, token: &str) -> Result<(Uuid, LinkClaims), Response> {
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(page(StatusCode::URI_TOO_LONG, "链接无效", "<h1>链接无效</h1><p>链接过长。</p>"));
+    }
+    match state.signer.verify(token, state.clock.now()) {
+        Ok(claims) if claims.purpose == PURPOSE_SERVE => match Uuid::parse_str(&claims.link_id) {
+            Ok(id) => Ok((id, claims)),
+            Err(_) => {
+                tracing::warn!("a genuine link whose link_id is no UUID");
+                Err(invalid_link())
+            }
+        },
+        Ok(_) => Err(invalid_link()),
+        Err(reason) => {
+            tracing::info!(%reason, "link refused");
+            Err(invalid_link())
+        }
+    }
+}
+
+/// The client's address and user agent. `X-Forwarded-For` counts only when
+/// the connection comes from a trusted proxy: the address is then the
+/// rightmost entry that is not itself a trusted proxy.
+fn evidence(state: &State, extensions: &Extensions, headers: &HeaderMap) -> Evidence {
+    let peer = extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip());
+    let ip = match peer {
+        None => "unknown".to_string(),
+        Some(peer) => client_ip(peer, headers, &state.portal.trusted_proxies).to_string(),
+    };
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .unwrap_or_default();
+    let user_agent: String = user_agent.chars().filter(|c| !c.is_control()).take(MAX_USER_AGENT_CHARS).collect();
+    Evidence { ip, user_agent }
+}
+
+pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    let entries: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .collect();
+    let mut ip = peer;
+    for entry in entries.iter().rev().take(MAX_FORWARDED) {
+        match entry.trim().parse::<IpAddr>() {
+            Ok(forwarded) => {
+                ip = forwarded;
+                if !trusted.contains(&forwarded) {
+                    return forwarded;
+                }
+            }
+            Err(_) => return ip,
+        }
+    }
+    ip
+}
+
+async fn open_page(AxumState(state): Shared, Path(token): Path<String>, method: Method, extensions: Extensions, headers: HeaderMap) -> Response {
+    let (link_id, claims) = match check_link(&state, &token) {
+        Ok(checked) => checked,
+        Err(refused) => return refused,
+    };
+    // A HEAD (a link checker, a preview) shows nothing to anyone: not an open.
+    if method != Method::HEAD {
+        if let Err(err) = state.record_open(link_id, &claims, &evidence(&state, &extensions, &headers)).await {
+            return unavailable(&err);
+        }
+    }
+    let confirmed = match state.confirmed_at(link_id).await {
+        Ok(at) => at,
+        Err(err) => return unavailable(&err),
+    };
+    let token = escape(&token);
+    let action = match confirmed {
+        Some(at) => format!("<p><strong>您已于 {} 确认收到本文书。</strong></p>", cst(at)),
+        None => format!(
+            "<form method=\"post\" action=\"{token}/confirm\"><button type=\"submit\">确认收到</button></form>\
+             <p class=\"note\">阅读文书后，请点击“确认收到”。</p>"
+        ),
+    };
+    let body = format!(
+        "<h1>文书送达</h1><div class=\"doc\"><p>送达机关：{organ}</p><p>文书：{name}</p></div>\
+         <a class=\"button\" href=\"{token}/file\">查看 / 下载</a>{action}\
+         <p class=\"note\">本链接仅供受送达人使用，有效期至 {expires}（北京时间）。请勿转发。</p>",
+        organ = escape(&claims.organ),
+        name = escape(&claims.document_name),
+        expires = cst(claims.expires_at),
+    );
+    page(StatusCode::OK, "文书送达", &body)
+}
+
+/// `filename*=` of RFC 6266/5987: UTF-8, percent-encoded.
+fn content_disposition(name: &str) -> String {
+    let mut name: String = name.chars().filter(|c| !c.is_control() && !matches!(c, '/' | '\\')).take(120).collect();
+    if !name.to_lowercase().ends_with(".pdf") {
+        name.push_str(".pdf");
+    }
+    let mut encoded = String::new();
+    for byte in name.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            encoded.push(byte as char);
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    format!("inline; filename=\"document.pdf\"; filename*=UTF-8''{encoded}")
+}
+
+async fn file(AxumState(state): Shared, Path(token): Path<String>, extensions: Extensions, headers: HeaderMap) -> Response {
+    let (link_id, claims) = match check_link(&state, &token) {
+        Ok(checked) => checked,
+        Err(refused) => return refused,
+    };
+    let bytes = match state.objects.get(&claims.document_sha256).await {
+        Ok(bytes) => bytes,
+        Err(Error::NotFound(_)) => {
+            tracing::warn!(link_id = %link_id, "the linked document is not in the object store");
+            return page(StatusCode::NOT_FOUND, "文书不存在", "<h1>文书暂不可用</h1><p>请联系送达文书的机关。</p>");
+        }
+        Err(err) => return unavailable(&err),
+    };
+    // The store checks its address; this checks that it is the linked document.
+    if hex::encode(Sha256::digest(&bytes)) != claims.document_sha256 {
+        return unavailable(&Error::Internal(format!("object for link {link_id} does not match the link's sha256")));
+    }
+    // Downloading the file is opening the link too (the first open counts).
+    if let Err(err) = state.record_open(link_id, &claims, &evidence(&state, &extensions, &headers)).await {
+        return unavailable(&err);
+    }
+    let mut response = (StatusCode::OK, bytes).into_response();
+    let headers = response.headers_mut();
+    secure(headers);
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/pdf"));
+    if let Ok(value) = HeaderValue::from_str(&content_disposition(&claims.document_name)) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    response
+}
+
+async fn confirm(AxumState(state): Shared, Path(token): Path<String>, extensions: Extensions, headers: HeaderMap) -> Response {
+    let (link_id, claims) = match check_link(&state, &token) {
+        Ok(checked) => checked,
+        Err(refused) => return refused,
+    };
+    let evidence = evidence(&state, &extensions, &headers);
+    // Confirming implies opening: a confirmation never stands without its open.
+    if let Err(err) = state.record_open(link_id, &claims, &evidence).await {
+        return unavailable(&err);
+    }
+    if let Err(err) = state.record_receipt(link_id, &claims, &evidence).await {
+        return unavailable(&err);
+    }
+    let at = match state.confirmed_at(link_id).await {
+        Ok(Some(at)) => at,
+        Ok(None) => return unavailable(&Error::Internal("receipt missing after commit".into())),
+        Err(err) => return unavailable(&err),
+    };
+    let body = format!(
+        "<h1>已确认收到</h1><div class=\"doc\"><p>送达机关：{organ}</p><p>文书：{name}</p>\
+         <p>确认时间：{at}（北京时间）</p></div><a class=\"button\" href=\"file\">查看 / 下载</a>",
+        organ = escape(&claims.organ),
+        name = escape(&claims.document_name),
+        at = cst(at),
+    );
+    page(StatusCode::OK, "已确认收到", &body)
+}
+
+// ---- providers ----
+
+fn refused(refusal: Refusal) -> Response {
+    match refusal {
+        Refusal::Unauthenticated => (StatusCode::UNAUTHORIZED, Json(json!({ "code": 401, "msg": "签名无效" }))).into_response(),
+        Refusal::Invalid(why) => (StatusCode::BAD_REQUEST, Json(json!({ "code": 400, "msg": why }))).into_response(),
+    }
+}
+
+fn provider_failed(err: &Error) -> Response {
+    tracing::error!(error = %err, "callback not stored; the provider will retry");
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        Json(json!({ "code": 500, "msg": "暂时无法处理，请重试" })),
+    )
+        .into_response()
+}
+
+fn accepted() -> Response {
+    Json(json!({ "code": 0, "msg": "成功" })).into_response()
+}
+
+async fn sms(AxumState(state): Shared, headers: HeaderMap, body: Bytes) -> Response {
+    let signature = headers.get("x-yuetan-signature").and_then(|v| v.to_str().ok());
+    if let Err(refusal) = callbacks::check_sms_signature(state.portal.sms_callback_secret.expose(), signature, &body) {
+        tracing::warn!("sms callback with a bad signature refused");
+        return refused(refusal);
+    }
+    let (reports, raw) = match callbacks::parse_sms_reports(&body) {
+        Ok(parsed) => parsed,
+        Err(refusal) => return refused(refusal),
+    };
+    match state.record_sms_reports(&reports, &raw).await {
+        Ok(new) => {
+            tracing::info!(reports = reports.len(), new, "sms delivery reports received");
+            accepted()
+        }
+        Err(err) => provider_failed(&err),
+    }
+}
+
+async fn egov(AxumState(state): Shared, headers: HeaderMap, body: Bytes) -> Response {
+    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let egov_headers = EgovHeaders {
+        app_id: get("x-egov-appid"),
+        timestamp: get("x-egov-timestamp"),
+        nonce: get("x-egov-nonce"),
+        signature: get("x-egov-signature"),
+    };
+    let portal = &state.portal;
+    if let Err(refusal) = callbacks::check_egov_signature(&portal.egov_app_id, portal.egov_secret.expose(), &egov_headers, &body, state.clock.now()) {
+        tracing::warn!("e-gov callback with a bad signature, app id or timestamp refused");
+        return refused(refusal);
+    }
+    let ack = match callbacks::parse_egov_ack(&body) {
+        Ok(ack) => ack,
+        Err(refusal) => return refused(refusal),
+    };
+    match state.record_egov_ack(&ack).await {
+        Ok(new) => {
+            tracing::info!(new, "e-gov acknowledgement received");
+            accepted()
+        }
+        Err(err) => provider_failed(&err),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_for_counts_only_from_a_trusted_proxy() {
+        let proxy: IpAddr = "10.0.0.1".parse().unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", HeaderValue::from_static("1.1.1.1, 203.0.113.7, 10.0.0.1"));
+        let stranger: IpAddr = "198.51.100.2".parse().unwrap();
+        assert_eq!(client_ip(stranger, &headers, &[proxy]), stranger);
+        assert_eq!(client_ip(proxy, &headers, &[proxy]), "203.0.113.7".parse::<IpAddr>().unwrap());
+        assert_eq!(client_ip(proxy, &HeaderMap::new(), &[proxy]), proxy);
+    }
+
+    #[test]
+    fn pages_escape_what_they_show_and_filenames_are_encoded() {
+        assert_eq!(escape("<a href=\"x\">&'"), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
+        let value = content_disposition("约谈通知书\"; x=");
+        assert!(value.is_ascii() && value.contains("filename*=UTF-8''%E7%BA%A6"), "{value}");
+        assert!(value.ends_with(".pdf"));
+    }
+}

@@ -1,0 +1,439 @@
+//! The portal over HTTP against a real PostgreSQL and NATS (libs/testkit):
+//! each accepted open, confirmation and callback leaves its row and one
+//! event on the stream; refused ones leave nothing.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use figment::providers::{Format, Toml};
+use figment::Figment;
+use hmac::{Hmac, Mac};
+use prost::Message;
+use sha2::Sha256;
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+use yuetan_platform::bus::Bus;
+use yuetan_platform::links::{LinkClaims, LinkSigner, PURPOSE_SERVE};
+use yuetan_platform::objects::Objects;
+use yuetan_platform::pii::PiiVault;
+use yuetan_platform::{Clock, Config, TestClock};
+use yuetan_portal::{Portal, PortalConfig};
+use yuetan_proto::events::{event::Payload, Event};
+
+const SMS_SECRET: &str = "sms-callback-secret-0123456789";
+const EGOV_APP: &str = "yuetan-test-app";
+const EGOV_SECRET: &str = "egov-callback-secret-0123456789";
+const WAIT: Duration = Duration::from_secs(20);
+
+struct Setup {
+    base: String,
+    clock: Arc<TestClock>,
+    signer: LinkSigner,
+    objects: Objects,
+    vault: PiiVault,
+    bus: Bus,
+    stream: String,
+    admin: PgPool,
+    http: reqwest::Client,
+    shutdown: CancellationToken,
+    _objects_dir: tempfile::TempDir,
+}
+
+async fn setup() -> Setup {
+    if let Ok(filter) = std::env::var("YUETAN_TEST_LOG") {
+        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+    }
+    let stack = yuetan_testkit::stack().await;
+    let urls = stack.fresh_database_with_roles().await.expect("a database");
+    let unique = stack.unique_name("");
+    let objects_dir = tempfile::tempdir().unwrap();
+    let link_key = STANDARD.encode([7u8; 32]);
+    let toml = format!(
+        r#"
+[database]
+url = "{runtime}"
+owner_url = "{owner}"
+[nats]
+url = "{nats}"
+stream = "T{unique}"
+subject_prefix = "t{unique}.ev"
+[outbox]
+poll_interval_ms = 50
+[pii]
+current_key = "k1"
+hash_key = "xXoijL4mSye+kLrSY3HDGTOhEgAu5J/gFTrY7D+2aiA="
+[[pii.keys]]
+id = "k1"
+key = "mcLDREn8Mvwi2TJoSFG8+8LGRuPsUnheaUpoYTi6doA="
+[objects]
+root = "{objects}"
+[links]
+current_key = "l1"
+base_url = "http://127.0.0.1:7400"
+[[links.keys]]
+id = "l1"
+secret = "{link_key}"
+[portal]
+listen = "127.0.0.1:0"
+division = "620100"
+sms_callback_secret = "{SMS_SECRET}"
+egov_app_id = "{EGOV_APP}"
+egov_secret = "{EGOV_SECRET}"
+"#,
+        runtime = urls.runtime,
+        owner = urls.owner,
+        nats = stack.nats_url,
+        objects = objects_dir.path().display(),
+    );
+    let figment = Figment::new().merge(Toml::string(&toml));
+    let config = Config::from_figment("portal", figment.clone()).expect("platform config");
+    let portal_config = PortalConfig::from_figment(&figment, &config).expect("portal config");
+    let clock = Arc::new(TestClock::new(Utc::now()));
+    let shutdown = CancellationToken::new();
+    let portal = Portal::start(&config, &portal_config, clock.clone(), shutdown.clone())
+        .await
+        .expect("the portal starts");
+    let (addr, _server) = portal.listen().await.expect("the portal listens");
+    Setup {
+        base: format!("http://{addr}"),
+        clock,
+        signer: LinkSigner::new(&config.links).unwrap(),
+        objects: Objects::new(&config.objects).unwrap(),
+        vault: PiiVault::new(&config.pii).unwrap(),
+        bus: Bus::connect(&config.nats).await.unwrap(),
+        stream: config.nats.stream.clone(),
+        admin: PgPool::connect(&urls.admin).await.unwrap(),
+        http: reqwest::Client::new(),
+        shutdown,
+        _objects_dir: objects_dir,
+    }
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+impl Setup {
+    fn claims(&self, sha256: &str, expires_at: DateTime<Utc>) -> LinkClaims {
+        LinkClaims {
+            link_id: uuid::Uuid::now_v7().to_string(),
+            document_sha256: sha256.to_string(),
+            document_name: "约谈通知书 兰城市监约〔2026〕17号".into(),
+            service_id: "svc-0001".into(),
+            purpose: PURPOSE_SERVE.into(),
+            organ: "620102-SJ".into(),
+            expires_at,
+        }
+    }
+
+    /// Every event in the stream, in order.
+    async fn events(&self) -> Vec<(String, Event)> {
+        let mut stream = self.bus.jetstream.get_stream(&self.stream).await.unwrap();
+        let last = stream.info().await.unwrap().state.last_sequence;
+        let mut events = Vec::new();
+        for seq in 1..=last {
+            if let Ok(message) = stream.get_raw_message(seq).await {
+                events.push((message.subject.to_string(), Event::decode(message.payload.as_ref()).unwrap()));
+            }
+        }
+        events
+    }
+
+    /// Waits until `n` events of `event_type` are in the stream and the
+    /// outbox is empty (nothing more to come); returns them.
+    async fn settled(&self, event_type: &str, n: usize) -> Vec<(String, Event)> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let found: Vec<_> = self.events().await.into_iter().filter(|(_, e)| e.r#type == event_type).collect();
+            let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM portal.outbox")
+                .fetch_one(&self.admin)
+                .await
+                .unwrap();
+            if found.len() >= n && pending == 0 {
+                assert_eq!(found.len(), n, "{event_type}: more events than expected");
+                return found;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{event_type}: {} of {n} events, {pending} in the outbox",
+                found.len()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn count(&self, table: &str) -> i64 {
+        sqlx::query_scalar(&format!("SELECT count(*) FROM portal.{table}"))
+            .fetch_one(&self.admin)
+            .await
+            .unwrap()
+    }
+
+    async fn audit_actors(&self) -> Vec<String> {
+        sqlx::query_scalar("SELECT actor_id FROM portal.audit_log ORDER BY at")
+            .fetch_all(&self.admin)
+            .await
+            .unwrap()
+    }
+
+    async fn sms(&self, body: &str, signature: Option<String>) -> reqwest::Response {
+        let mut request = self
+            .http
+            .post(format!("{}/callbacks/sms", self.base))
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        if let Some(signature) = signature {
+            request = request.header("x-yuetan-signature", signature);
+        }
+        request.send().await.unwrap()
+    }
+
+    async fn egov(&self, body: &str, timestamp: i64, sign_body: &str) -> reqwest::Response {
+        let ts = timestamp.to_string();
+        let nonce = uuid::Uuid::now_v7().to_string();
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(EGOV_SECRET.as_bytes()).unwrap();
+        mac.update(format!("{EGOV_APP}\n{ts}\n{nonce}\n{sign_body}").as_bytes());
+        let signature = STANDARD.encode(mac.finalize().into_bytes());
+        self.http
+            .post(format!("{}/callbacks/egov", self.base))
+            .header("content-type", "application/json")
+            .header("x-egov-appid", EGOV_APP)
+            .header("x-egov-timestamp", ts)
+            .header("x-egov-nonce", nonce)
+            .header("x-egov-signature", signature)
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+fn sms_signature(body: &str) -> String {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(SMS_SECRET.as_bytes()).unwrap();
+    mac.update(body.as_bytes());
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+#[tokio::test]
+async fn the_first_open_of_a_link_is_recorded_with_sealed_evidence_and_announced_once() {
+    let s = setup().await;
+    let claims = s.claims(&"ab".repeat(32), s.clock.now() + chrono::Duration::days(7));
+    let url = format!("{}/d/{}", s.base, s.signer.sign(&claims));
+
+    // A HEAD is no open (a link checker).
+    assert_eq!(s.http.head(&url).send().await.unwrap().status(), 200);
+    assert_eq!(s.count("link_opens").await, 0);
+    let page = s
+        .http
+        .get(&url)
+        .header("user-agent", "TestPhone/1.0")
+        .header("x-forwarded-for", "9.9.9.9")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.headers()["referrer-policy"], "no-referrer");
+    let html = page.text().await.unwrap();
+    assert!(html.contains("约谈通知书 兰城市监约〔2026〕17号") && html.contains("620102-SJ"), "{html}");
+    assert!(
+        html.contains("查看 / 下载") && html.contains("确认收到") && html.contains("method=\"post\""),
+        "{html}"
+    );
+
+    // Opened again: the page again, no second record.
+    assert_eq!(s.http.get(&url).send().await.unwrap().status(), 200);
+    let events = s.settled("portal.link_opened", 1).await;
+    assert_eq!(s.count("link_opens").await, 1);
+    let (subject, event) = &events[0];
+    assert!(subject.ends_with(".62.01.02.portal.link_opened"), "{subject}");
+    assert_eq!(
+        (
+            event.jurisdiction.as_str(),
+            event.organ.as_str(),
+            event.case_id.as_str(),
+            event.case_version
+        ),
+        ("620102", "620102-SJ", "", 0)
+    );
+    let Some(Payload::PortalLinkOpened(opened)) = &event.payload else {
+        panic!("{event:?}")
+    };
+    assert_eq!(
+        (opened.link_id.as_str(), opened.service_id.as_str()),
+        (claims.link_id.as_str(), "svc-0001")
+    );
+    assert_eq!(opened.document_sha256, claims.document_sha256);
+    // The evidence travels sealed; scheduling opens it with the same keys.
+    // X-Forwarded-For from an untrusted peer is ignored.
+    assert!(!String::from_utf8_lossy(&opened.evidence_sealed).contains("TestPhone"));
+    let evidence: serde_json::Value = serde_json::from_str(&s.vault.open(&opened.evidence_sealed, "portal.evidence").unwrap()).unwrap();
+    assert_eq!(evidence, serde_json::json!({ "ip": "127.0.0.1", "user_agent": "TestPhone/1.0" }));
+    assert_eq!(s.audit_actors().await, vec!["party"]);
+}
+
+#[tokio::test]
+async fn expired_altered_or_overlong_links_are_refused_and_leave_nothing() {
+    let s = setup().await;
+    let expired = s.claims(&"ab".repeat(32), s.clock.now() + chrono::Duration::hours(1));
+    let token = s.signer.sign(&expired);
+    s.clock.advance(chrono::Duration::hours(2));
+    let page = s.http.get(format!("{}/d/{token}", s.base)).send().await.unwrap();
+    assert_eq!(page.status(), 403);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("链接无效或已过期") && !html.contains("约谈通知书"),
+        "no detail leaks: {html}"
+    );
+    assert_eq!(s.http.post(format!("{}/d/{token}/confirm", s.base)).send().await.unwrap().status(), 403);
+    assert_eq!(s.http.get(format!("{}/d/{token}/file", s.base)).send().await.unwrap().status(), 403);
+
+    // A valid link with its claims altered (another service id), MAC kept.
+    let claims = s.claims(&"ab".repeat(32), s.clock.now() + chrono::Duration::days(7));
+    let good = s.signer.sign(&claims);
+    let (body, mac) = good.split_once('.').unwrap();
+    let mut json: serde_json::Value = serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(body).unwrap()).unwrap();
+    json["service_id"] = "svc-9999".into();
+    let altered = format!("{}.{mac}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json.to_string()));
+    assert_eq!(s.http.get(format!("{}/d/{altered}", s.base)).send().await.unwrap().status(), 403);
+    assert_eq!(s.http.get(format!("{}/d/not-a-token", s.base)).send().await.unwrap().status(), 403);
+    let long = "a".repeat(3000);
+    assert_eq!(s.http.get(format!("{}/d/{long}", s.base)).send().await.unwrap().status(), 414);
+
+    // Nothing stored, nothing in the outbox, nothing published.
+    assert_eq!(
+        (s.count("link_opens").await, s.count("receipts").await, s.count("outbox").await),
+        (0, 0, 0)
+    );
+    assert!(s.events().await.is_empty());
+    assert!(s.audit_actors().await.is_empty());
+}
+
+#[tokio::test]
+async fn confirming_receipt_twice_is_one_receipt_and_one_event() {
+    let s = setup().await;
+    let claims = s.claims(&"ab".repeat(32), s.clock.now() + chrono::Duration::days(7));
+    let token = s.signer.sign(&claims);
+    let confirm = format!("{}/d/{token}/confirm", s.base);
+    let first = s.http.post(&confirm).header("user-agent", "TestPhone/2.0").send().await.unwrap();
+    assert_eq!(first.status(), 200);
+    assert!(first.text().await.unwrap().contains("已确认收到"));
+    assert_eq!(s.http.post(&confirm).send().await.unwrap().status(), 200);
+
+    let confirmed = s.settled("portal.receipt_confirmed", 1).await;
+    // Confirming without opening the page first records the open too.
+    s.settled("portal.link_opened", 1).await;
+    assert_eq!((s.count("receipts").await, s.count("link_opens").await), (1, 1));
+    let Some(Payload::PortalReceiptConfirmed(receipt)) = &confirmed[0].1.payload else {
+        panic!()
+    };
+    assert_eq!(receipt.link_id, claims.link_id);
+    let evidence = s.vault.open(&receipt.evidence_sealed, "portal.evidence").unwrap();
+    assert!(evidence.contains("TestPhone/2.0"), "{evidence}");
+
+    // The page now says it was confirmed, with no button.
+    let html = s.http.get(format!("{}/d/{token}", s.base)).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("确认收到本文书") && !html.contains("<button"), "{html}");
+}
+
+#[tokio::test]
+async fn the_file_is_the_stored_document() {
+    let s = setup().await;
+    let pdf = b"%PDF-1.7\n% a served document\n%%EOF\n".to_vec();
+    let stored = s.objects.put(pdf.clone()).await.unwrap();
+    let claims = s.claims(&stored.sha256, s.clock.now() + chrono::Duration::days(7));
+    let response = s.http.get(format!("{}/d/{}/file", s.base, s.signer.sign(&claims))).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/pdf");
+    assert!(response.headers()["content-disposition"].to_str().unwrap().contains("filename*=UTF-8''"));
+    assert_eq!(response.bytes().await.unwrap().as_ref(), pdf.as_slice());
+    // Downloading counts as the first open.
+    s.settled("portal.link_opened", 1).await;
+
+    let missing = s.claims(&"cd".repeat(32), s.clock.now() + chrono::Duration::days(7));
+    assert_eq!(
+        s.http
+            .get(format!("{}/d/{}/file", s.base, s.signer.sign(&missing)))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+}
+
+#[tokio::test]
+async fn sms_reports_are_checked_recorded_once_and_announced_without_the_phone_number() {
+    let s = setup().await;
+    let body = r#"[{"phone_number":"13900001111","send_time":"2026-03-02 10:00:00","report_time":"2026-03-02 10:00:05","success":true,"err_code":"DELIVERED","err_msg":"用户接收成功","sms_size":"1","biz_id":"biz-1","out_id":"svc-0001"}]"#;
+
+    // Bad signature: 401, nothing stored.
+    assert_eq!(s.sms(body, Some(sms_signature("[]"))).await.status(), 401);
+    assert_eq!(s.sms(body, None).await.status(), 401);
+    assert_eq!((s.count("sms_reports").await, s.count("outbox").await), (0, 0));
+
+    let answer = s.sms(body, Some(sms_signature(body))).await;
+    assert_eq!(answer.status(), 200);
+    let answer: serde_json::Value = serde_json::from_str(&answer.text().await.unwrap()).unwrap();
+    assert_eq!(answer, serde_json::json!({ "code": 0, "msg": "成功" }));
+    // The provider retries the same report: recorded once.
+    assert_eq!(s.sms(body, Some(sms_signature(body))).await.status(), 200);
+
+    let events = s.settled("portal.sms_report_received", 1).await;
+    assert_eq!(s.count("sms_reports").await, 1);
+    let (subject, event) = &events[0];
+    assert!(
+        subject.ends_with(".62.01.00.portal.sms_report_received"),
+        "the configured division: {subject}"
+    );
+    let Some(Payload::PortalSmsReportReceived(report)) = &event.payload else {
+        panic!()
+    };
+    assert_eq!(
+        (report.out_id.as_str(), report.biz_id.as_str(), report.delivered, report.err_code.as_str()),
+        ("svc-0001", "biz-1", true, "DELIVERED")
+    );
+    assert!(!format!("{event:?}").contains("13900001111"), "no phone number in the event");
+    assert_eq!(s.audit_actors().await, vec!["provider:sms"]);
+
+    // A malformed body with a good signature: 400 naming the field.
+    let bad = r#"[{"report_time":"t","success":"yes"}]"#;
+    let answer = s.sms(bad, Some(sms_signature(bad))).await;
+    assert_eq!(answer.status(), 400);
+    assert!(answer.text().await.unwrap().contains("[0]"));
+}
+
+#[tokio::test]
+async fn egov_acknowledgements_need_a_fresh_genuine_signature_and_are_recorded_once() {
+    let s = setup().await;
+    let now = s.clock.now().timestamp();
+    let body = r#"{"msgId":"svc-0001","receiptId":"r-77","status":"DELIVERED","deliveredAt":"2026-03-02T10:00:05+08:00","reason":""}"#;
+
+    // Altered body (signature of another), stale timestamp: 401, nothing stored.
+    let altered = body.replace("DELIVERED", "FAILED");
+    assert_eq!(s.egov(&altered, now, body).await.status(), 401);
+    assert_eq!(s.egov(body, now - 301, body).await.status(), 401);
+    assert_eq!(s.egov(body, now + 301, body).await.status(), 401);
+    assert_eq!((s.count("egov_acks").await, s.count("outbox").await), (0, 0));
+
+    assert_eq!(s.egov(body, now - 299, body).await.status(), 200);
+    assert_eq!(s.egov(body, now, body).await.status(), 200);
+    let events = s.settled("portal.egov_acknowledged", 1).await;
+    assert_eq!(s.count("egov_acks").await, 1);
+    let Some(Payload::PortalEgovAcknowledged(ack)) = &events[0].1.payload else {
+        panic!()
+    };
+    assert_eq!((ack.msg_id.as_str(), ack.receipt_id.as_str(), ack.delivered), ("svc-0001", "r-77", true));
+    assert_eq!(s.audit_actors().await, vec!["provider:egov"]);
+}
+
+#[tokio::test]
+async fn health_answers() {
+    let s = setup().await;
+    let answer = s.http.get(format!("{}/healthz", s.base)).send().await.unwrap();
+    assert_eq!(answer.status(), 200);
+}

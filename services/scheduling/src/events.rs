@@ -29,6 +29,16 @@ fn case_id(delivery: &Delivery) -> Result<Uuid, HandlerError> {
     Uuid::parse_str(&delivery.event.case_id).map_err(|_| HandlerError::failed(format!("{} without a case id", delivery.event.r#type)))
 }
 
+/// A provider's time: RFC 3339, or Alibaba Cloud's `2026-10-09 10:00:05`
+/// in China Standard Time.
+fn provider_time(text: &str) -> Option<chrono::DateTime<Utc>> {
+    if let Ok(at) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Some(at.with_timezone(&Utc));
+    }
+    let local = chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S").ok()?;
+    Some(local.and_utc() - chrono::Duration::hours(8))
+}
+
 fn uuid(field: &str, value: &str) -> Result<Uuid, HandlerError> {
     Uuid::parse_str(value).map_err(|_| HandlerError::failed(format!("{field} {value:?} is not a UUID")))
 }
@@ -116,23 +126,23 @@ impl SchedulingEvents {
                     }
                 }
             }
-            Some(Payload::SmsReportReceived(report)) => {
+            Some(Payload::PortalSmsReportReceived(report)) => {
                 let Ok(attempt) = Uuid::parse_str(&report.out_id) else { return Ok(()) };
-                let at = from_timestamp(report.report_time.as_ref()).unwrap_or(occurred_at);
+                let at = provider_time(&report.report_time).unwrap_or(occurred_at);
                 self.state.arrival_reported(conn, attempt, report.delivered, at, &report.biz_id, &report.err_code, causation, now).await?;
             }
-            Some(Payload::EgovAcknowledged(ack)) => {
+            Some(Payload::PortalEgovAcknowledged(ack)) => {
                 let Ok(attempt) = Uuid::parse_str(&ack.msg_id) else { return Ok(()) };
-                let at = from_timestamp(ack.delivered_at.as_ref()).unwrap_or(occurred_at);
+                let at = provider_time(&ack.delivered_at).unwrap_or(occurred_at);
                 let detail = if ack.delivered { "DELIVERED".to_string() } else { format!("FAILED {}", ack.reason) };
                 self.state.arrival_reported(conn, attempt, ack.delivered, at, &ack.receipt_id, &detail, causation, now).await?;
             }
-            Some(Payload::LinkOpened(opened)) => {
+            Some(Payload::PortalLinkOpened(opened)) => {
                 let Ok(service) = Uuid::parse_str(&opened.service_id) else { return Ok(()) };
                 let at = from_timestamp(opened.opened_at.as_ref()).unwrap_or(occurred_at);
                 self.state.portal_evidence(conn, service, "link opened", at, &opened.evidence_sealed, causation, now).await?;
             }
-            Some(Payload::ReceiptConfirmed(confirmed)) => {
+            Some(Payload::PortalReceiptConfirmed(confirmed)) => {
                 let Ok(service) = Uuid::parse_str(&confirmed.service_id) else { return Ok(()) };
                 let at = from_timestamp(confirmed.confirmed_at.as_ref()).unwrap_or(occurred_at);
                 self.state.portal_evidence(conn, service, "receipt confirmed", at, &confirmed.evidence_sealed, causation, now).await?;

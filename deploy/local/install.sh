@@ -6,6 +6,8 @@
 #     falling back to Debian's nats-server package;
 #   - PostgreSQL server and client (apt: postgresql). Debian's default "main"
 #     cluster is not created: Yuetan runs its own clusters in local folders.
+#   - fonts-noto-cjk (the documents' default CJK fonts) and poppler-utils
+#     (pdftotext, pdffonts, pdfinfo: the documents' tests read PDFs back);
 #   - buf, which lints the proto contract and checks it for breaking changes:
 #     npm's @bufbuild/buf (it ships the official binary), with Debian's
 #     nodejs and npm first if npm is missing.
@@ -104,6 +106,22 @@ if is_root; then
         command -v setpriv >/dev/null 2>&1 || die "setpriv (util-linux) could not be installed"
     fi
     say "postgres user: found (uid $(id -u postgres)); servers run as it via setpriv"
+fi
+
+# --- documents: CJK fonts, PDF tools -----------------------------------------
+if [ -f /usr/share/fonts/opentype/noto/NotoSerifCJK-Regular.ttc ]; then
+    say "fonts-noto-cjk: found"
+else
+    apt_install fonts-noto-cjk
+    [ -f /usr/share/fonts/opentype/noto/NotoSerifCJK-Regular.ttc ] || die "fonts-noto-cjk installed but NotoSerifCJK-Regular.ttc is missing"
+    say "fonts-noto-cjk: installed"
+fi
+if command -v pdftotext >/dev/null 2>&1 && command -v pdffonts >/dev/null 2>&1 && command -v pdfinfo >/dev/null 2>&1; then
+    say "poppler-utils: found ($(pdfinfo -v 2>&1 | head -n 1))"
+else
+    apt_install poppler-utils
+    command -v pdffonts >/dev/null 2>&1 || die "poppler-utils installed but pdffonts is missing"
+    say "poppler-utils: installed ($(pdfinfo -v 2>&1 | head -n 1))"
 fi
 
 # --- buf (proto lint and breaking-change check) ------------------------------

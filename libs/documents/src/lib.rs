@@ -1,0 +1,150 @@
+//! The scheduling documents as PDF: the interview notice (行政约谈通知书,
+//! R-NOTICE-1) and the delivery receipt (送达回证, LAW.md §3), laid out after
+//! GB/T 9704-2012 by typst used as a library; and the organ's seal over a
+//! file's SHA-256 (R-DOC-2), in [`seal`].
+//!
+//! The data never becomes markup: the [`Renderer`] hands it to one fixed
+//! template (src/template.typ) as a JSON file that the template reads, so
+//! user input (a party's name, say) is always printed as text.
+
+mod render;
+pub mod seal;
+
+use std::path::PathBuf;
+
+use chrono::{NaiveDate, NaiveDateTime};
+
+pub use render::Renderer;
+
+/// The fonts the documents are set in: every face of every file is loaded
+/// (all faces of a .ttc collection), and the two families must be among them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FontConfig {
+    /// Font files (.ttf, .otf, .ttc, .otc).
+    pub files: Vec<PathBuf>,
+    /// The body family (3号, 16pt), standing in for 仿宋_GB2312.
+    pub body_family: String,
+    /// The title family, set bold (2号, 22pt), standing in for 小标宋.
+    pub title_family: String,
+}
+
+/// Debian's Noto CJK (package fonts-noto-cjk).
+pub const NOTO_SERIF_CJK_DIR: &str = "/usr/share/fonts/opentype/noto";
+
+impl Default for FontConfig {
+    /// Debian's fonts-noto-cjk serif faces: "Noto Serif CJK SC" as the
+    /// substitute for both 仿宋 (body) and 小标宋 (title, bold). An operator
+    /// with licensed 仿宋_GB2312 / 小标宋 files configures them by path and
+    /// family name instead.
+    fn default() -> Self {
+        FontConfig {
+            files: vec![
+                PathBuf::from(NOTO_SERIF_CJK_DIR).join("NotoSerifCJK-Regular.ttc"),
+                PathBuf::from(NOTO_SERIF_CJK_DIR).join("NotoSerifCJK-Bold.ttc"),
+            ],
+            body_family: "Noto Serif CJK SC".to_owned(),
+            title_family: "Noto Serif CJK SC".to_owned(),
+        }
+    }
+}
+
+/// A document to render.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Document {
+    InterviewNotice(InterviewNotice),
+    DeliveryReceipt(DeliveryReceipt),
+}
+
+/// A rendered PDF.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub pdf: Vec<u8>,
+    /// Lowercase hex SHA-256 of `pdf`.
+    pub sha256: String,
+    pub pages: u32,
+}
+
+/// 行政约谈通知书 (R-NOTICE-1): time, place or video, participants, content,
+/// materials to bring.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InterviewNotice {
+    /// 发文机关全称, e.g. "兰州市城关区市场监督管理局".
+    pub issuing_organ: String,
+    /// 文号, e.g. "兰城市监约通〔2026〕3号".
+    pub number: String,
+    /// 当事人, the addressee, e.g. "兰州某某餐饮有限公司".
+    pub party_name: String,
+    /// 案号, the case's own number.
+    pub case_number: String,
+    /// 约谈事由: the facts or risks found.
+    pub matter: String,
+    /// 依据.
+    pub legal_basis: String,
+    /// China Standard Time; rendered "2026年10月12日 09时30分".
+    pub interview_at: NaiveDateTime,
+    /// 地点; for a video interview the caller's text, e.g. "视频约谈（链接另行送达）".
+    pub place: String,
+    pub video: bool,
+    /// The interviewers' names.
+    pub interviewers: Vec<String>,
+    /// Co-departments or experts; may be empty.
+    pub participants: Vec<String>,
+    /// 需携带的材料.
+    pub materials: Vec<String>,
+    /// 联系人及电话 of the office.
+    pub contact: String,
+    /// 成文日期, rendered "2026年10月9日" under the organ's "（盖章）" line.
+    pub issued_on: NaiveDate,
+}
+
+/// 送达回证 (LAW.md §3), in the classic one-column-of-rows table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryReceipt {
+    pub issuing_organ: String,
+    /// The receipt's own 文号.
+    pub number: String,
+    /// The document served, e.g. "行政约谈通知书".
+    pub document_name: String,
+    /// Its 文号.
+    pub document_number: String,
+    pub recipient: String,
+    /// e.g. "电子送达（短信）".
+    pub method: String,
+    /// Where served: masked phone, e-mail, platform account, postal address.
+    pub address: String,
+    /// China Standard Time, to the minute; rendered "2026年10月09日 10时05分".
+    pub served_at: NaiveDateTime,
+    pub receiver_or_evidence: String,
+    pub server: String,
+    pub witness: String,
+    pub remarks: String,
+}
+
+/// What went wrong, naming the font file, the family or the template's
+/// diagnostics.
+#[derive(Debug, thiserror::Error)]
+pub enum DocumentError {
+    #[error("font file {path}: {reason}")]
+    FontFile { path: PathBuf, reason: String },
+    #[error("font family {family:?} ({role}) is in none of the configured font files {files:?}")]
+    FontFamily { family: String, role: &'static str, files: Vec<PathBuf> },
+    #[error("the document did not compile: {0}")]
+    Compile(String),
+    #[error("the PDF could not be written: {0}")]
+    Pdf(String),
+    #[error("{field}: {reason}")]
+    Field { field: String, reason: String },
+    #[error("the seal does not verify against the file's sha256")]
+    SealMismatch,
+}
+
+/// "2026年10月09日 10时05分": a date and time to the minute.
+pub fn format_datetime(at: NaiveDateTime) -> String {
+    at.format("%Y年%m月%d日 %H时%M分").to_string()
+}
+
+/// "2026年10月9日": 成文日期 as GB/T 9704 writes it (no leading zeros).
+pub fn format_date(on: NaiveDate) -> String {
+    use chrono::Datelike;
+    format!("{}年{}月{}日", on.year(), on.month(), on.day())
+}

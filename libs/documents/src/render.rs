@@ -1,0 +1,244 @@
+//! The typst world: one fixed template as the main source, the document's
+//! data as the virtual file /data.json, fonts from the configured files, no
+//! other file, no package, no clock.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde_json::{json, Value};
+use typst::diag::{FileError, FileResult, SourceDiagnostic};
+use typst::foundations::{Bytes, Datetime};
+use typst::syntax::{FileId, RootedPath, Source, VirtualPath, VirtualRoot};
+use typst::text::{Font, FontBook};
+use typst::utils::LazyHash;
+use typst::{Library, LibraryExt, World};
+use typst_layout::PagedDocument;
+
+use crate::{format_date, format_datetime, seal, DeliveryReceipt, Document, DocumentError, FontConfig, InterviewNotice, Rendered};
+
+const TEMPLATE: &str = include_str!("template.typ");
+
+/// Renders documents. Build it once (the fonts are read and parsed here) and
+/// share it: it is `Send + Sync` and renders on many threads at once.
+pub struct Renderer {
+    library: LazyHash<Library>,
+    book: LazyHash<FontBook>,
+    fonts: Vec<Font>,
+    main: Source,
+    data_id: FileId,
+    body_family: String,
+    title_family: String,
+    renders: AtomicU64,
+}
+
+/// Every this many renders the typst caches drop what has not been used in
+/// the last [`MAX_AGE`] evictions, so memory stays flat over thousands of
+/// documents while the font and template work stays cached.
+const EVICT_EVERY: u64 = 32;
+const MAX_AGE: usize = 4;
+
+impl Renderer {
+    pub fn new(fonts: &FontConfig) -> Result<Renderer, DocumentError> {
+        let mut loaded = Vec::new();
+        for path in &fonts.files {
+            let data = std::fs::read(path).map_err(|e| DocumentError::FontFile { path: path.clone(), reason: e.to_string() })?;
+            let before = loaded.len();
+            // Font::iter yields every face of a collection (.ttc).
+            loaded.extend(Font::iter(Bytes::new(data)));
+            if loaded.len() == before {
+                return Err(DocumentError::FontFile { path: path.clone(), reason: "no font face could be read from it".to_owned() });
+            }
+        }
+        let book = FontBook::from_fonts(&loaded);
+        for (role, family) in [("body", &fonts.body_family), ("title", &fonts.title_family)] {
+            if book.select_family(&family.to_lowercase()).next().is_none() {
+                return Err(DocumentError::FontFamily { family: family.clone(), role, files: fonts.files.clone() });
+            }
+        }
+        let main_id = FileId::new(RootedPath::new(VirtualRoot::Project, VirtualPath::new("/main.typ").expect("a valid virtual path")));
+        let data_id = FileId::new(RootedPath::new(VirtualRoot::Project, VirtualPath::new("/data.json").expect("a valid virtual path")));
+        Ok(Renderer {
+            library: LazyHash::new(Library::builder().build()),
+            book: LazyHash::new(book),
+            fonts: loaded,
+            main: Source::new(main_id, TEMPLATE.to_owned()),
+            data_id,
+            body_family: fonts.body_family.clone(),
+            title_family: fonts.title_family.clone(),
+            renders: AtomicU64::new(0),
+        })
+    }
+
+    pub fn render(&self, doc: &Document) -> Result<Rendered, DocumentError> {
+        let data = serde_json::to_vec(&self.data(doc)).expect("a JSON value serialises");
+        let world = DocWorld { renderer: self, data: Bytes::new(data) };
+        let result = typst::compile::<PagedDocument>(&world).output;
+        if self.renders.fetch_add(1, Ordering::Relaxed) % EVICT_EVERY == EVICT_EVERY - 1 {
+            typst::comemo::evict(MAX_AGE);
+        }
+        let document = result.map_err(|diags| DocumentError::Compile(describe(&world, diags.as_slice())))?;
+        let pdf = typst_pdf::pdf(&document, &typst_pdf::PdfOptions::default()).map_err(|diags| DocumentError::Pdf(describe(&world, diags.as_slice())))?;
+        let pages = u32::try_from(document.pages().len()).unwrap_or(u32::MAX);
+        let sha256 = seal::sha256_hex(&pdf);
+        Ok(Rendered { pdf, sha256, pages })
+    }
+
+    /// The template's input: everything it prints, already formatted.
+    fn data(&self, doc: &Document) -> Value {
+        let fonts = json!({ "body": self.body_family, "title": self.title_family });
+        match doc {
+            Document::InterviewNotice(n) => {
+                let InterviewNotice {
+                    issuing_organ,
+                    number,
+                    party_name,
+                    case_number,
+                    matter,
+                    legal_basis,
+                    interview_at,
+                    place,
+                    video,
+                    interviewers,
+                    participants,
+                    materials,
+                    contact,
+                    issued_on,
+                } = n;
+                json!({
+                    "kind": "interview_notice",
+                    "fonts": fonts,
+                    "title": format!("行政约谈通知书 {number}"),
+                    "issuing_organ": issuing_organ,
+                    "number": number,
+                    "issued_on": format_date(*issued_on),
+                    "notice": {
+                        "party_name": party_name,
+                        "case_number": case_number,
+                        "matter": matter,
+                        "legal_basis": legal_basis,
+                        "interview_at": format_datetime(*interview_at),
+                        "place": place,
+                        "video": video,
+                        "interviewers": interviewers,
+                        "participants": participants,
+                        "materials": materials,
+                        "contact": contact,
+                    },
+                })
+            }
+            Document::DeliveryReceipt(r) => {
+                let DeliveryReceipt {
+                    issuing_organ,
+                    number,
+                    document_name,
+                    document_number,
+                    recipient,
+                    method,
+                    address,
+                    served_at,
+                    receiver_or_evidence,
+                    server,
+                    witness,
+                    remarks,
+                } = r;
+                json!({
+                    "kind": "delivery_receipt",
+                    "fonts": fonts,
+                    "title": format!("送达回证 {number}"),
+                    "issuing_organ": issuing_organ,
+                    "number": number,
+                    // The receipt is dated the day of service.
+                    "issued_on": format_date(served_at.date()),
+                    "receipt": {
+                        "document_name": document_name,
+                        "document_number": document_number,
+                        "recipient": recipient,
+                        "method": method,
+                        "address": address,
+                        "served_at": format_datetime(*served_at),
+                        "receiver_or_evidence": receiver_or_evidence,
+                        "server": server,
+                        "witness": witness,
+                        "remarks": remarks,
+                    },
+                })
+            }
+        }
+    }
+}
+
+/// The diagnostics as one line of text, with the template line where known.
+fn describe(world: &DocWorld<'_>, diags: &[SourceDiagnostic]) -> String {
+    let mut out = String::new();
+    for (i, diag) in diags.iter().enumerate() {
+        if i > 0 {
+            out.push_str("; ");
+        }
+        if let Some(range) = typst::WorldExt::range(world, diag.span) {
+            let line = world.renderer.main.text().get(..range.start).map_or(0, |t| t.lines().count().max(1));
+            let _ = write!(out, "template line {line}: ");
+        }
+        out.push_str(&diag.message);
+        for hint in &diag.hints {
+            let _ = write!(out, " (hint: {})", hint.v);
+        }
+    }
+    out
+}
+
+/// One compilation: the shared template and fonts, plus this document's data.
+struct DocWorld<'a> {
+    renderer: &'a Renderer,
+    data: Bytes,
+}
+
+impl World for DocWorld<'_> {
+    fn library(&self) -> &LazyHash<Library> {
+        &self.renderer.library
+    }
+
+    fn book(&self) -> &LazyHash<FontBook> {
+        &self.renderer.book
+    }
+
+    fn main(&self) -> FileId {
+        self.renderer.main.id()
+    }
+
+    fn source(&self, id: FileId) -> FileResult<Source> {
+        if id == self.renderer.main.id() {
+            Ok(self.renderer.main.clone())
+        } else {
+            Err(FileError::AccessDenied)
+        }
+    }
+
+    fn file(&self, id: FileId) -> FileResult<Bytes> {
+        if id == self.renderer.data_id {
+            Ok(self.data.clone())
+        } else if id == self.renderer.main.id() {
+            Ok(Bytes::from_string(self.renderer.main.clone()))
+        } else {
+            Err(FileError::AccessDenied)
+        }
+    }
+
+    fn font(&self, index: usize) -> Option<Font> {
+        self.renderer.fonts.get(index).cloned()
+    }
+
+    fn today(&self, _offset: Option<typst::foundations::Duration>) -> Option<Datetime> {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renderer_is_send_and_sync() {
+        fn both<T: Send + Sync>() {}
+        both::<Renderer>();
+    }
+}

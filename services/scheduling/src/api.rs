@@ -493,39 +493,82 @@ fn reply<T>(result: Result<T, Error>) -> Result<Response<T>, Status> {
     result.map(Response::new).map_err(Status::from)
 }
 
-macro_rules! read {
-    ($name:ident, $req:ty, $resp:ty) => {
-        async fn $name(&self, request: Request<$req>) -> Result<Response<$resp>, Status> {
-            let actor = auth::actor(&request)?;
-            reply(SchedulingApi::$name(self, actor, request.get_ref()).await)
-        }
-    };
-}
-
-macro_rules! change {
-    ($name:ident, $method:literal, $req:ty, $resp:ty) => {
-        async fn $name(&self, request: Request<$req>) -> Result<Response<$resp>, Status> {
-            let (actor, req) = (auth::actor(&request)?, request.get_ref());
-            let result = SchedulingApi::$name(self, actor, req).await;
-            reply(self.or_replay(actor, &req.request_id, $method, req, result).await)
-        }
-    };
-}
-
 #[tonic::async_trait]
 impl SchedulingService for SchedulingApi {
-    change!(put_officer, "PutOfficer", pb::PutOfficerRequest, pb::Officer);
-    read!(get_officer, pb::GetOfficerRequest, pb::Officer);
-    read!(list_officers, pb::ListOfficersRequest, pb::ListOfficersResponse);
-    change!(record_service_address, "RecordServiceAddress", pb::RecordServiceAddressRequest, pb::ServiceAddress);
-    change!(plan_interview, "PlanInterview", pb::PlanInterviewRequest, pb::Plan);
-    change!(record_reschedule_request, "RecordRescheduleRequest", pb::RecordRescheduleRequestRequest, pb::Plan);
-    read!(get_plan, pb::GetPlanRequest, pb::Plan);
-    read!(list_plans, pb::ListPlansRequest, pb::ListPlansResponse);
-    change!(issue_notice, "IssueNotice", pb::IssueNoticeRequest, pb::Document);
-    read!(get_document, pb::GetDocumentRequest, pb::Document);
-    change!(request_service, "RequestService", pb::RequestServiceRequest, pb::Service);
-    change!(record_direct_service, "RecordDirectService", pb::RecordDirectServiceRequest, pb::Service);
-    read!(list_case_services, pb::ListCaseServicesRequest, pb::ListCaseServicesResponse);
-    read!(list_open_services, pb::ListOpenServicesRequest, pb::ListOpenServicesResponse);
+    async fn put_officer(&self, request: Request<pb::PutOfficerRequest>) -> Result<Response<pb::Officer>, Status> {
+        let (actor, req) = (auth::actor(&request)?, request.get_ref());
+        let result = SchedulingApi::put_officer(self, actor, req).await;
+        reply(self.or_replay(actor, &req.request_id, "PutOfficer", req, result).await)
+    }
+
+    async fn get_officer(&self, request: Request<pb::GetOfficerRequest>) -> Result<Response<pb::Officer>, Status> {
+        let actor = auth::actor(&request)?;
+        reply(SchedulingApi::get_officer(self, actor, request.get_ref()).await)
+    }
+
+    async fn list_officers(&self, request: Request<pb::ListOfficersRequest>) -> Result<Response<pb::ListOfficersResponse>, Status> {
+        let actor = auth::actor(&request)?;
+        reply(SchedulingApi::list_officers(self, actor, request.get_ref()).await)
+    }
+
+    async fn record_service_address(&self, request: Request<pb::RecordServiceAddressRequest>) -> Result<Response<pb::ServiceAddress>, Status> {
+        let (actor, req) = (auth::actor(&request)?, request.get_ref());
+        let result = SchedulingApi::record_service_address(self, actor, req).await;
+        reply(self.or_replay(actor, &req.request_id, "RecordServiceAddress", req, result).await)
+    }
+
+    async fn plan_interview(&self, request: Request<pb::PlanInterviewRequest>) -> Result<Response<pb::Plan>, Status> {
+        let (actor, req) = (auth::actor(&request)?, request.get_ref());
+        let result = SchedulingApi::plan_interview(self, actor, req).await;
+        reply(self.or_replay(actor, &req.request_id, "PlanInterview", req, result).await)
+    }
+
+    async fn record_reschedule_request(&self, request: Request<pb::RecordRescheduleRequestRequest>) -> Result<Response<pb::Plan>, Status> {
+        let (actor, req) = (auth::actor(&request)?, request.get_ref());
+        let result = SchedulingApi::record_reschedule_request(self, actor, req).await;
+        reply(self.or_replay(actor, &req.request_id, "RecordRescheduleRequest", req, result).await)
+    }
+
+    async fn get_plan(&self, request: Request<pb::GetPlanRequest>) -> Result<Response<pb::Plan>, Status> {
+        let actor = auth::actor(&request)?;
+        reply(SchedulingApi::get_plan(self, actor, request.get_ref()).await)
+    }
+
+    async fn list_plans(&self, request: Request<pb::ListPlansRequest>) -> Result<Response<pb::ListPlansResponse>, Status> {
+        let actor = auth::actor(&request)?;
+        reply(SchedulingApi::list_plans(self, actor, request.get_ref()).await)
+    }
+
+    async fn issue_notice(&self, request: Request<pb::IssueNoticeRequest>) -> Result<Response<pb::Document>, Status> {
+        let (actor, req) = (auth::actor(&request)?, request.get_ref());
+        let result = SchedulingApi::issue_notice(self, actor, req).await;
+        reply(self.or_replay(actor, &req.request_id, "IssueNotice", req, result).await)
+    }
+
+    async fn get_document(&self, request: Request<pb::GetDocumentRequest>) -> Result<Response<pb::Document>, Status> {
+        let actor = auth::actor(&request)?;
+        reply(SchedulingApi::get_document(self, actor, request.get_ref()).await)
+    }
+
+    async fn request_service(&self, request: Request<pb::RequestServiceRequest>) -> Result<Response<pb::Service>, Status> {
+        let (actor, req) = (auth::actor(&request)?, request.get_ref());
+        let result = SchedulingApi::request_service(self, actor, req).await;
+        reply(self.or_replay(actor, &req.request_id, "RequestService", req, result).await)
+    }
+
+    async fn record_direct_service(&self, request: Request<pb::RecordDirectServiceRequest>) -> Result<Response<pb::Service>, Status> {
+        let (actor, req) = (auth::actor(&request)?, request.get_ref());
+        let result = SchedulingApi::record_direct_service(self, actor, req).await;
+        reply(self.or_replay(actor, &req.request_id, "RecordDirectService", req, result).await)
+    }
+
+    async fn list_case_services(&self, request: Request<pb::ListCaseServicesRequest>) -> Result<Response<pb::ListCaseServicesResponse>, Status> {
+        let actor = auth::actor(&request)?;
+        reply(SchedulingApi::list_case_services(self, actor, request.get_ref()).await)
+    }
+
+    async fn list_open_services(&self, request: Request<pb::ListOpenServicesRequest>) -> Result<Response<pb::ListOpenServicesResponse>, Status> {
+        let actor = auth::actor(&request)?;
+        reply(SchedulingApi::list_open_services(self, actor, request.get_ref()).await)
+    }
 }

@@ -149,7 +149,21 @@ id = "k1"
 key = "mcLDREn8Mvwi2TJoSFG8+8LGRuPsUnheaUpoYTi6doA="
 [objects]
 root = "{objects}"
+[links]
+current_key = "dev"
+base_url = "http://127.0.0.1:9"
+[[links.keys]]
+id = "dev"
+secret = "{link_key}"
+[scheduling]
+lead_working_days = 1
+[[scheduling.seal_keys]]
+organ = "*"
+id = "test-seal"
+secret = "{seal_key}"
 "#,
+            link_key = yuetan_platform::links::DEV_LINK_KEY,
+            seal_key = TEST_SEAL_KEY,
             nats = stack.nats_url,
             owner_url = urls.owner,
             objects = objects_dir.path().display(),
@@ -182,6 +196,9 @@ root = "{objects}"
         sys
     }
 }
+
+/// The seal key of every organ in tests (base64 of a 32-byte Ed25519 seed).
+pub const TEST_SEAL_KEY: &str = "dGVzdC1zZWFsLWtleS1mb3ItdGhlLWhhcm5lc3MtMDE=";
 
 /// A running system. Its services stop on [`System::stop`] (or when
 /// `shutdown` is cancelled).
@@ -246,7 +263,48 @@ impl Replica {
     }
 }
 
+/// The portal's callback secrets in tests (the provider peers sign with them).
+pub const PORTAL_SMS_SECRET: &str = "sms-callback-secret-for-tests-0001";
+pub const PORTAL_EGOV_APP_ID: &str = "yuetan-test";
+pub const PORTAL_EGOV_SECRET: &str = "egov-callback-secret-for-tests-001";
+
+/// A portal started on a system (its own schema, the system's stream and clock).
+pub struct RunningPortal {
+    pub addr: SocketAddr,
+    pub portal: yuetan_portal::Portal,
+    pub server: JoinHandle<()>,
+}
+
+impl RunningPortal {
+    /// `http://127.0.0.1:port`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
 impl System {
+    /// Starts the party portal on a free port, with the test callback secrets.
+    pub async fn start_portal(&self) -> RunningPortal {
+        let toml = format!(
+            "[portal]\nlisten = \"127.0.0.1:0\"\ndivision = \"620102\"\nsms_callback_secret = \"{PORTAL_SMS_SECRET}\"\negov_app_id = \"{PORTAL_EGOV_APP_ID}\"\negov_secret = \"{PORTAL_EGOV_SECRET}\"\n"
+        );
+        let figment = Figment::new().merge(Toml::string(&toml));
+        let settings = yuetan_portal::PortalConfig::from_figment(&figment, &self.config).expect("the portal's test settings");
+        let portal = yuetan_portal::Portal::start(&self.config, &settings, self.clock.clone(), self.shutdown.child_token()).await.expect("the portal starts");
+        let (addr, server) = portal.listen().await.expect("the portal listens");
+        RunningPortal { addr, portal, server }
+    }
+
+    /// Sets `[scheduling]` settings (channels, fonts…) before the service starts.
+    pub fn set_scheduling(&mut self, settings: serde_json::Value) {
+        let entry = self.config.sections.entry("scheduling".to_string()).or_insert_with(|| serde_json::json!({}));
+        if let (Some(map), Some(extra)) = (entry.as_object_mut(), settings.as_object()) {
+            for (k, v) in extra {
+                map.insert(k.clone(), v.clone());
+            }
+        }
+    }
+
     pub fn builder() -> Builder {
         Builder { now: None, services: Vec::new(), polls: Polls::Tests, toml: Vec::new() }
     }

@@ -6,6 +6,8 @@
 #     falling back to Debian's nats-server package;
 #   - PostgreSQL server and client (apt: postgresql). Debian's default "main"
 #     cluster is not created: Yuetan runs its own clusters in local folders.
+#   - python3-aiosmtpd (apt), Debian's /usr/bin/python3 with aiosmtpd: the
+#     local SMTP server that tests and the demo send e-mail service to;
 #   - buf, which lints the proto contract and checks it for breaking changes:
 #     npm's @bufbuild/buf (it ships the official binary), with Debian's
 #     nodejs and npm first if npm is missing.
@@ -104,6 +106,15 @@ if is_root; then
         command -v setpriv >/dev/null 2>&1 || die "setpriv (util-linux) could not be installed"
     fi
     say "postgres user: found (uid $(id -u postgres)); servers run as it via setpriv"
+fi
+
+# --- python3-aiosmtpd (the local SMTP peer, libs/testkit/peers) ---------------
+if /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
+    say "python3-aiosmtpd: found $(/usr/bin/python3 -c 'import aiosmtpd; print(aiosmtpd.__version__)')"
+else
+    apt_install python3-aiosmtpd
+    /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1 || die "python3-aiosmtpd installed but /usr/bin/python3 cannot import aiosmtpd"
+    say "python3-aiosmtpd: installed $(/usr/bin/python3 -c 'import aiosmtpd; print(aiosmtpd.__version__)')"
 fi
 
 # --- buf (proto lint and breaking-change check) ------------------------------

@@ -8,6 +8,8 @@
 #     cluster is not created: Yuetan runs its own clusters in local folders.
 #   - fonts-noto-cjk (the documents' default CJK fonts) and poppler-utils
 #     (pdftotext, pdffonts, pdfinfo: the documents' tests read PDFs back);
+#   - python3-aiosmtpd (apt), Debian's /usr/bin/python3 with aiosmtpd: the
+#     local SMTP server that tests and the demo send e-mail service to;
 #   - buf, which lints the proto contract and checks it for breaking changes:
 #     npm's @bufbuild/buf (it ships the official binary), with Debian's
 #     nodejs and npm first if npm is missing.
@@ -122,6 +124,13 @@ else
     apt_install poppler-utils
     command -v pdffonts >/dev/null 2>&1 || die "poppler-utils installed but pdffonts is missing"
     say "poppler-utils: installed ($(pdfinfo -v 2>&1 | head -n 1))"
+# --- python3-aiosmtpd (the local SMTP peer, libs/testkit/peers) ---------------
+if /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
+    say "python3-aiosmtpd: found $(/usr/bin/python3 -c 'import aiosmtpd; print(aiosmtpd.__version__)')"
+else
+    apt_install python3-aiosmtpd
+    /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1 || die "python3-aiosmtpd installed but /usr/bin/python3 cannot import aiosmtpd"
+    say "python3-aiosmtpd: installed $(/usr/bin/python3 -c 'import aiosmtpd; print(aiosmtpd.__version__)')"
 fi
 
 # --- buf (proto lint and breaking-change check) ------------------------------

@@ -88,7 +88,10 @@ impl EgovChannel {
         let nonce = uuid::Uuid::new_v4().simple().to_string();
         let headers = sign_headers(&self.config.app_id, self.config.secret.as_bytes(), Utc::now().timestamp(), &nonce, &body);
 
-        let mut request = self.client.post(&self.config.endpoint).header(http::header::CONTENT_TYPE, "application/json");
+        let mut request = self
+            .client
+            .post(&self.config.endpoint)
+            .header(http::header::CONTENT_TYPE, "application/json");
         for (name, value) in headers {
             request = request.header(name, value);
         }
@@ -104,7 +107,10 @@ impl EgovChannel {
             let Some(receipt_id) = parsed.receipt_id.filter(|id| !id.is_empty()) else {
                 return Err(ChannelError::transient("egov send: code 0 without a receiptId"));
             };
-            return Ok(SendOutcome { provider_id: receipt_id, reply: text });
+            return Ok(SendOutcome {
+                provider_id: receipt_id,
+                reply: text,
+            });
         }
         let detail = format!("egov send: HTTP {status}, code {}", parsed.code);
         if parsed.code.starts_with('4') {
@@ -146,7 +152,14 @@ pub fn sign_headers(app_id: &str, secret: &[u8], timestamp: i64, nonce: &str, bo
 /// Checks the four headers of a request or acknowledgement: the app id is
 /// `app_id`, the timestamp within `max_skew` of `now`, the signature right
 /// (compared in constant time). Returns the signed timestamp.
-pub fn verify_headers(headers: &HeaderMap, body: &[u8], app_id: &str, secret: &[u8], now: DateTime<Utc>, max_skew: Duration) -> Result<i64, ChannelError> {
+pub fn verify_headers(
+    headers: &HeaderMap,
+    body: &[u8],
+    app_id: &str,
+    secret: &[u8],
+    now: DateTime<Utc>,
+    max_skew: Duration,
+) -> Result<i64, ChannelError> {
     let header = |name: &str| -> Result<&str, ChannelError> {
         headers
             .get(name)
@@ -160,7 +173,9 @@ pub fn verify_headers(headers: &HeaderMap, body: &[u8], app_id: &str, secret: &[
         return Err(ChannelError::permanent(format!("{HEADER_APP_ID}: not our app id")));
     }
     let timestamp_text = header(HEADER_TIMESTAMP)?;
-    let timestamp: i64 = timestamp_text.parse().map_err(|_| ChannelError::permanent(format!("{HEADER_TIMESTAMP}: not unix seconds")))?;
+    let timestamp: i64 = timestamp_text
+        .parse()
+        .map_err(|_| ChannelError::permanent(format!("{HEADER_TIMESTAMP}: not unix seconds")))?;
     let nonce = header(HEADER_NONCE)?;
     let signature = header(HEADER_SIGNATURE)?;
     let signature = base64::engine::general_purpose::STANDARD
@@ -171,7 +186,10 @@ pub fn verify_headers(headers: &HeaderMap, body: &[u8], app_id: &str, secret: &[
     }
     let skew = now.timestamp().abs_diff(timestamp);
     if skew > max_skew.as_secs() {
-        return Err(ChannelError::permanent(format!("{HEADER_TIMESTAMP}: {skew} s away from our clock (at most {} s)", max_skew.as_secs())));
+        return Err(ChannelError::permanent(format!(
+            "{HEADER_TIMESTAMP}: {skew} s away from our clock (at most {} s)",
+            max_skew.as_secs()
+        )));
     }
     Ok(timestamp)
 }
@@ -225,5 +243,11 @@ pub fn parse_egov_ack(
     let at = DateTime::parse_from_rfc3339(&raw.delivered_at)
         .map_err(|_| ChannelError::permanent("egov ack deliveredAt: expected an RFC 3339 time"))?
         .with_timezone(&Utc);
-    Ok(EgovAck { msg_id: raw.msg_id, receipt_id: raw.receipt_id, delivered, at, reason: raw.reason.unwrap_or_default() })
+    Ok(EgovAck {
+        msg_id: raw.msg_id,
+        receipt_id: raw.receipt_id,
+        delivered,
+        at,
+        reason: raw.reason.unwrap_or_default(),
+    })
 }

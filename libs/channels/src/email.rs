@@ -32,7 +32,9 @@ impl EmailChannel {
     /// `from` or TLS setup is reported by every send, naming the field.
     pub fn new(config: EmailConfig) -> EmailChannel {
         let timeout = Some(Duration::from_secs(config.timeout_secs.max(1)));
-        let builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(config.host.as_str()).port(config.port).timeout(timeout);
+        let builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(config.host.as_str())
+            .port(config.port)
+            .timeout(timeout);
         let transport = if config.tls {
             match TlsParameters::new(config.host.clone()) {
                 Ok(params) if config.port == 465 => Ok(builder.tls(Tls::Wrapper(params)).build()),
@@ -84,14 +86,23 @@ pub fn message_id(key: &str) -> String {
 /// The queue id in a reply such as `2.0.0 Ok: queued as 4BC2A1`.
 fn queue_id(reply: &str) -> Option<String> {
     let (_, rest) = reply.split_once("queued as ")?;
-    let id: String = rest.trim().chars().take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@')).collect();
+    let id: String = rest
+        .trim()
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@'))
+        .collect();
     (!id.is_empty()).then_some(id)
 }
 
 /// An SMTP failure without personal data: a server's reply text may echo
 /// the recipient's address, so words with an `@` are masked.
 fn smtp_error(err: &lettre::transport::smtp::Error) -> ChannelError {
-    let text: String = err.to_string().split(' ').map(|word| if word.contains('@') { "<address>" } else { word }).collect::<Vec<_>>().join(" ");
+    let text: String = err
+        .to_string()
+        .split(' ')
+        .map(|word| if word.contains('@') { "<address>" } else { word })
+        .collect::<Vec<_>>()
+        .join(" ");
     let code = err.status().map(|c| c.to_string());
     if err.is_permanent() {
         ChannelError::permanent(format!("smtp {}: rejected: {text}", code.unwrap_or_default()))

@@ -48,11 +48,17 @@ pub struct ChannelError {
 
 impl ChannelError {
     pub fn permanent(detail: impl Into<String>) -> Self {
-        ChannelError { permanent: true, detail: detail.into() }
+        ChannelError {
+            permanent: true,
+            detail: detail.into(),
+        }
     }
 
     pub fn transient(detail: impl Into<String>) -> Self {
-        ChannelError { permanent: false, detail: detail.into() }
+        ChannelError {
+            permanent: false,
+            detail: detail.into(),
+        }
     }
 }
 
@@ -90,7 +96,12 @@ pub(crate) fn json_error(what: &str, err: &serde_json::Error) -> ChannelError {
     let detail = if text.starts_with("missing field") || text.starts_with("unknown field") || text.starts_with("duplicate field") {
         format!("{what}: {text}")
     } else {
-        format!("{what}: invalid JSON ({:?} error at line {} column {})", err.classify(), err.line(), err.column())
+        format!(
+            "{what}: invalid JSON ({:?} error at line {} column {})",
+            err.classify(),
+            err.line(),
+            err.column()
+        )
     };
     ChannelError::permanent(detail)
 }

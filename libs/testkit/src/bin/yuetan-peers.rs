@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 
 use anyhow::Result;
 use clap::Parser;
-use yuetan_testkit::peers::{EgovPeer, EgovPeerConfig, SmsPeer, SmsPeerConfig, SmtpPeer};
+use yuetan_testkit::peers::{mask_account, EgovPeer, EgovPeerConfig, SmsPeer, SmsPeerConfig, SmtpPeer};
 
 #[derive(Parser, Debug)]
 #[command(name = "yuetan-peers", about = "Local SMS, e-gov and SMTP provider peers for the Yuetan demo")]
@@ -102,7 +102,25 @@ async fn main() -> Result<()> {
     if let Some(smtp) = &smtp {
         println!("yuetan-peers: smtp 127.0.0.1:{} (messages in {})", smtp.port(), smtp.mail_dir().display());
     }
-    tokio::signal::ctrl_c().await?;
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut shown = 0;
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            _ = terminate.recv() => break,
+            _ = tick.tick() => {
+                // The SMTP peer is a separate process: show its new mail here.
+                let Some(smtp) = &smtp else { continue };
+                let mails = smtp.messages();
+                for mail in mails.iter().skip(shown) {
+                    let to: Vec<String> = mail.to.iter().map(|a| mask_account(a)).collect();
+                    tracing::info!(target: "yuetan_peers", queue_id = %mail.queue_id, message_id = %mail.message_id, to = ?to, "smtp: accepted");
+                }
+                shown = mails.len();
+            }
+        }
+    }
     println!("yuetan-peers: stopping");
     Ok(())
 }

@@ -16,6 +16,8 @@ const SCRIPT: &str = include_str!("../../peers/smtp_peer.py");
 /// One message the SMTP peer accepted.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct ReceivedMail {
+    /// The order of acceptance, from 1.
+    pub seq: u64,
     /// The id of the `250 Ok: queued as <ID>` reply.
     pub queue_id: String,
     /// Envelope sender (`MAIL FROM`).
@@ -137,15 +139,11 @@ fn python3() -> PathBuf {
 
 fn read_messages(dir: &Path) -> Vec<ReceivedMail> {
     let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
-    let mut found: Vec<(std::time::SystemTime, ReceivedMail)> = entries
+    let mut found: Vec<ReceivedMail> = entries
         .flatten()
         .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
-        .filter_map(|e| {
-            let modified = e.metadata().and_then(|m| m.modified()).ok()?;
-            let mail = serde_json::from_slice(&std::fs::read(e.path()).ok()?).ok()?;
-            Some((modified, mail))
-        })
+        .filter_map(|e| serde_json::from_slice(&std::fs::read(e.path()).ok()?).ok())
         .collect();
-    found.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.queue_id.cmp(&b.1.queue_id)));
-    found.into_iter().map(|(_, mail)| mail).collect()
+    found.sort_by_key(|mail| mail.seq);
+    found
 }

@@ -124,6 +124,8 @@ else
     apt_install poppler-utils
     command -v pdffonts >/dev/null 2>&1 || die "poppler-utils installed but pdffonts is missing"
     say "poppler-utils: installed ($(pdfinfo -v 2>&1 | head -n 1))"
+fi
+
 # --- python3-aiosmtpd (the local SMTP peer, libs/testkit/peers) ---------------
 if /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
     say "python3-aiosmtpd: found $(/usr/bin/python3 -c 'import aiosmtpd; print(aiosmtpd.__version__)')"

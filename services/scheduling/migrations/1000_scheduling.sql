@@ -156,8 +156,7 @@ CREATE TABLE services (
     receipt_number      TEXT NOT NULL DEFAULT '',
     requested_by        TEXT NOT NULL DEFAULT '',
     created_at          TIMESTAMPTZ NOT NULL,
-    updated_at          TIMESTAMPTZ NOT NULL,
-    UNIQUE (source_service, document_id, document_sha256)
+    updated_at          TIMESTAMPTZ NOT NULL
 );
 CREATE INDEX services_case ON services (case_id);
 CREATE INDEX services_open ON services (organ, status, created_at);

@@ -520,7 +520,6 @@ impl State {
 
     /// Starts serving a sealed document: the channel plan from the request
     /// and the party's consent (R-NOTICE-2), the first attempt queued.
-    /// A repeated request for the same document content returns the first.
     pub async fn start_service(&self, conn: &mut PgConnection, by: By<'_>, request: ServeRequest, causation: &str, now: DateTime<Utc>) -> Result<ServiceRow, Error> {
         let address = store::address(conn, request.case_id).await?;
         let consent = address.as_ref().map(|a| domain::Consent {
@@ -552,15 +551,7 @@ impl State {
             created_at: now,
             updated_at: now,
         };
-        if !store::insert_service(conn, &service).await? {
-            let existing: ServiceRow = sqlx::query_as("SELECT * FROM services WHERE source_service = $1 AND document_id = $2 AND document_sha256 = $3")
-                .bind(&request.source_service)
-                .bind(&request.document_id)
-                .bind(&request.document_sha256)
-                .fetch_one(&mut *conn)
-                .await?;
-            return Ok(existing);
-        }
+        store::insert_service(conn, &service).await?;
         let payload = Payload::ServiceRequested(ev::ServiceRequested {
             service_id: service.id.to_string(),
             document_id: service.document_id.clone(),

@@ -452,13 +452,12 @@ pub async fn service_unless_locked(conn: &mut PgConnection, id: Uuid) -> Result<
     }
 }
 
-/// Inserts a service; false if the same document (same content) is already being served.
-pub async fn insert_service(conn: &mut PgConnection, s: &ServiceRow) -> Result<bool, Error> {
-    let done = sqlx::query(
+/// Inserts a service (requests are deduplicated by request id and inbox).
+pub async fn insert_service(conn: &mut PgConnection, s: &ServiceRow) -> Result<(), Error> {
+    sqlx::query(
         "INSERT INTO services (id, case_id, document_id, document_sha256, document_name, document_number, document_kind, source_service,
                                organ, division, plan, step, status, requested_by, created_at, updated_at)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)
-         ON CONFLICT (source_service, document_id, document_sha256) DO NOTHING",
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)",
     )
     .bind(s.id)
     .bind(s.case_id)
@@ -478,7 +477,7 @@ pub async fn insert_service(conn: &mut PgConnection, s: &ServiceRow) -> Result<b
     .bind(s.updated_at)
     .execute(&mut *conn)
     .await?;
-    Ok(done.rows_affected() == 1)
+    Ok(())
 }
 
 pub async fn update_service(conn: &mut PgConnection, s: &ServiceRow) -> Result<(), Error> {

@@ -21,6 +21,7 @@ mod events;
 pub mod intake;
 mod officers;
 pub mod review;
+pub mod scheduling;
 mod services;
 
 use std::any::Any;

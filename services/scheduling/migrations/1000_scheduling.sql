@@ -180,3 +180,14 @@ CREATE TABLE attempts (
 );
 CREATE INDEX attempts_service ON attempts (service_id);
 CREATE INDEX attempts_provider ON attempts (provider_id) WHERE provider_id <> '';
+
+-- Client request ids (platform `requests`), as in intake and review.
+CREATE TABLE requests (
+    officer_id  TEXT NOT NULL,
+    request_id  TEXT NOT NULL,
+    method      TEXT NOT NULL,
+    digest      BYTEA NOT NULL,
+    response    BYTEA,
+    created_at  TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (officer_id, request_id)
+);

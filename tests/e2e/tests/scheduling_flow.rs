@@ -191,7 +191,7 @@ async fn r_notice_2_a_failed_sms_falls_back_to_email_and_a_bounced_email_to_an_o
                 request_id: uuid::Uuid::now_v7().to_string(),
                 service_id: waiting[0].service_id.clone(),
                 method: pb::Channel::Direct as i32,
-                served_at: Some(fields::timestamp(at("2026-11-02T06:00:00Z"))),
+                served_at: Some(fields::timestamp(at("2026-11-02T00:30:00Z"))),
                 receiver_name: "王某".into(),
                 relationship: "法定代表人".into(),
                 signature_sha256: signature,
@@ -326,8 +326,9 @@ async fn a_process_killed_after_the_gateway_took_the_sms_neither_sends_it_twice_
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     w.s.kill(Service::Scheduling).await;
-    let before = w.s.services_until(&case_id, |_| true).await;
-    assert_eq!(before[0].attempts[0].status, "queued", "the send was not recorded before the crash");
+    let db = sqlx::PgPool::connect(&w.s.admin_database_url).await.unwrap();
+    let status: String = sqlx::query_scalar("SELECT status FROM scheduling.attempts").fetch_one(&db).await.unwrap();
+    assert_eq!(status, "queued", "the send was not recorded before the crash");
     // Restarted (without the fault): the timer fires again with the same key.
     w.s.set_scheduling(serde_json::json!({ "hang_after_send": false }));
     w.s.start_service(Service::Scheduling).await;

@@ -312,7 +312,7 @@ mod tests {
         let (_, latest) = interview_window(&cal, served, false, LeadTime::default()).unwrap();
         let expected = cal.add_working_days(NaiveDate::from_ymd_opt(2026, 9, 30).unwrap(), 5).unwrap().value;
         assert!(expected > NaiveDate::from_ymd_opt(2026, 10, 8).unwrap());
-        assert_eq!(cst_date(latest), expected);
+        assert_eq!(cst_date(latest - Duration::seconds(1)), expected, "the period runs to 24:00 of its last day");
     }
 
     #[test]

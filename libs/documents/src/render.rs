@@ -77,7 +77,8 @@ impl Renderer {
             typst::comemo::evict(MAX_AGE);
         }
         let document = result.map_err(|diags| DocumentError::Compile(describe(&world, diags.as_slice())))?;
-        let pdf = typst_pdf::pdf(&document, &typst_pdf::PdfOptions::default()).map_err(|diags| DocumentError::Pdf(describe(&world, diags.as_slice())))?;
+        let pdf =
+            typst_pdf::pdf(&document, &typst_pdf::PdfOptions::default()).map_err(|diags| DocumentError::Pdf(describe(&world, diags.as_slice())))?;
         let pages = u32::try_from(document.pages().len()).unwrap_or(u32::MAX);
         let sha256 = seal::sha256_hex(&pdf);
         Ok(Rendered { pdf, sha256, pages })

@@ -33,9 +33,7 @@ pub fn verify_seal(key: &VerifyingKey, sha256_hex: &str, signature_b64: &str) ->
 /// The organ's signing key from the base64 of its 32-byte seed; an error
 /// names `field` (the setting it came from) and never echoes the value.
 pub fn signing_key_from_base64(field: &str, b64: &str) -> Result<SigningKey, DocumentError> {
-    let bytes = STANDARD
-        .decode(b64.trim())
-        .map_err(|_| DocumentError::Field { field: field.to_owned(), reason: "not valid base64".to_owned() })?;
+    let bytes = STANDARD.decode(b64.trim()).map_err(|_| DocumentError::Field { field: field.to_owned(), reason: "not valid base64".to_owned() })?;
     let seed: [u8; 32] = bytes
         .as_slice()
         .try_into()

@@ -97,6 +97,7 @@ fn notice_has_its_number_party_and_title_in_the_text() {
         "城关区卫生健康局",
         "张某某、李某某",
         "—1—",
+        "（一）营业执照副本及复印件",
     ] {
         assert!(text.contains(needle), "{needle:?} not in the notice's text: {text}");
     }

@@ -353,6 +353,32 @@ fn write_canonical(value: &serde_json::Value, out: &mut String) {
     }
 }
 
+/// Who caused a change: an officer, or a service itself (its event
+/// handlers and timers), named by the service.
+#[derive(Debug, Clone, Copy)]
+pub enum By<'a> {
+    Officer(&'a crate::Actor),
+    Service(&'static str),
+}
+
+impl By<'_> {
+    /// The audit log's actor id: the officer's id, or the service's name.
+    pub fn id(&self) -> &str {
+        match self {
+            By::Officer(a) => &a.officer_id,
+            By::Service(name) => name,
+        }
+    }
+
+    /// The event envelope's actor: only officers have one.
+    pub fn proto(&self) -> Option<yuetan_proto::common::Actor> {
+        match self {
+            By::Officer(a) => Some(a.to_proto()),
+            By::Service(_) => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;

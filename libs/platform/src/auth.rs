@@ -214,6 +214,14 @@ impl Actor {
         )))
     }
 
+    /// [`Actor::require_scope`] for a row as stored: its division code and
+    /// the co-departments of its joint case.
+    pub fn require_scope_of(&self, division: &str, co_departments: &[String]) -> Result<(), Error> {
+        let division = DivisionCode::parse(division)?;
+        let co: Vec<&str> = co_departments.iter().map(String::as_str).collect();
+        self.require_scope(&division, &co)
+    }
+
     pub fn to_proto(&self) -> yuetan_proto::common::Actor {
         yuetan_proto::common::Actor {
             officer_id: self.officer_id.clone(),

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use chrono::{DateTime, NaiveDate, Utc};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
-use yuetan_platform::auth::{self, DivisionCode};
+use yuetan_platform::auth;
 use yuetan_platform::batch::WriteBatch;
 use yuetan_platform::fields::{at_most, cst_date, optional, parse_date, parse_uuid, required};
 use yuetan_platform::requests::{self, RequestKey};
@@ -77,12 +77,6 @@ fn require_kind(task: &TaskRow, kind: TaskKind) -> Result<(), Error> {
         return Err(Error::invalid("task_id", format!("task {} is a {}, not a {}", task.id, task.kind, kind.as_str())));
     }
     Ok(())
-}
-
-fn require_scope(actor: &Actor, division: &str, co_departments: &[String]) -> Result<(), Error> {
-    let division = DivisionCode::parse(division)?;
-    let co: Vec<&str> = co_departments.iter().map(String::as_str).collect();
-    actor.require_scope(&division, &co)
 }
 
 fn page_size(value: u32) -> Result<i64, Error> {
@@ -164,7 +158,7 @@ impl ReviewApi {
         let task = store::task(&mut conn, task_id, false).await?.ok_or_else(|| Error::NotFound(format!("task {task_id}")))?;
         let case = store::case(&mut conn, task.case_id, false).await?;
         let co = case.as_ref().map(|c| c.co_departments.clone()).unwrap_or_default();
-        require_scope(actor, &task.division, &co)?;
+        actor.require_scope_of(&task.division, &co)?;
         Ok(self.show(&task, case.as_ref().map(|c| c.number.as_str()).unwrap_or("")))
     }
 
@@ -172,7 +166,7 @@ impl ReviewApi {
         let case_id = parse_uuid("case_id", &req.case_id)?;
         let mut conn = self.state.pool.acquire().await?;
         let case = store::case(&mut conn, case_id, false).await?.ok_or_else(|| Error::NotFound(format!("case {case_id}")))?;
-        require_scope(actor, &case.division, &case.co_departments)?;
+        actor.require_scope_of(&case.division, &case.co_departments)?;
         let tasks = store::tasks_of_case(&mut conn, case_id).await?;
         Ok(file_proto(&case, tasks.iter().map(|t| self.show(t, &case.number)).collect()))
     }

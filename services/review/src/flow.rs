@@ -16,7 +16,6 @@ use yuetan_platform::audit::{self, AuditEntry};
 use yuetan_platform::fields::{cst_date, date, end_of_cst_day};
 use yuetan_platform::outbox::NewEvent;
 use yuetan_platform::{timers, Actor, Error};
-use yuetan_proto::common::Actor as ProtoActor;
 use yuetan_proto::events::{self as ev, event::Payload};
 
 use crate::domain::{self, CaseState, CheckResult, TaskKind};
@@ -26,28 +25,11 @@ use crate::State;
 /// The timer of a task's limit; the key is the task id.
 pub const DEADLINE_TIMER: &str = "review.task_deadline";
 
-/// Who caused a change: an officer, or the service itself (events, timers).
-#[derive(Debug, Clone, Copy)]
-pub enum By<'a> {
-    Officer(&'a Actor),
-    Service,
-}
+/// Who caused a change (the platform's).
+pub use yuetan_platform::audit::By;
 
-impl By<'_> {
-    fn id(&self) -> &str {
-        match self {
-            By::Officer(a) => &a.officer_id,
-            By::Service => crate::SERVICE,
-        }
-    }
-
-    fn proto(&self) -> Option<ProtoActor> {
-        match self {
-            By::Officer(a) => Some(a.to_proto()),
-            By::Service => None,
-        }
-    }
-}
+/// The service itself, as the author of a change (events, timers).
+pub const BY_SERVICE: By<'static> = By::Service(crate::SERVICE);
 
 pub fn audit_case(c: &CaseRow) -> serde_json::Value {
     json!({ "case_id": c.case_id, "number": c.number, "status": c.status, "version": c.version, "major": c.major })
@@ -139,7 +121,7 @@ impl State {
         }
         timers::schedule(conn, DEADLINE_TIMER, &task.id.to_string(), end_of_cst_day(task.deadline), &json!({ "kind": task.kind }))
             .await?;
-        self.audit(conn, By::Service, &task.organ, &format!("{}.open", task.kind), &format!("task/{}", task.id), None, Some(&audit_task(&task)), now)
+        self.audit(conn, BY_SERVICE, &task.organ, &format!("{}.open", task.kind), &format!("task/{}", task.id), None, Some(&audit_task(&task)), now)
             .await?;
         Ok(Some(task))
     }
@@ -205,7 +187,7 @@ impl State {
             return Ok(());
         }
         store::put_case(conn, &case).await?;
-        self.audit(conn, By::Service, &case.lead_organ, "case.learn", &format!("case/{}", case.case_id), None, Some(&audit_case(&case)), case.updated_at)
+        self.audit(conn, BY_SERVICE, &case.lead_organ, "case.learn", &format!("case/{}", case.case_id), None, Some(&audit_case(&case)), case.updated_at)
             .await
     }
 
@@ -251,9 +233,9 @@ impl State {
             limit_working_days: limit,
             deadline: Some(date(task.deadline)),
         });
-        self.emit(conn, &mut case, "review.review_opened", By::Service, causation, payload, now).await?;
+        self.emit(conn, &mut case, "review.review_opened", BY_SERVICE, causation, payload, now).await?;
         store::put_case(conn, &case).await?;
-        self.audit(conn, By::Service, &case.lead_organ, "case.submitted", &format!("case/{}", case.case_id), before.as_ref().map(audit_case).as_ref(), Some(&audit_case(&case)), now)
+        self.audit(conn, BY_SERVICE, &case.lead_organ, "case.submitted", &format!("case/{}", case.case_id), before.as_ref().map(audit_case).as_ref(), Some(&audit_case(&case)), now)
             .await
     }
 
@@ -488,15 +470,15 @@ impl State {
         let causation = timer_id.to_string();
         match case {
             Some(mut case) => {
-                self.emit(conn, &mut case, "review.review_deadline_missed", By::Service, &causation, payload, now).await?;
+                self.emit(conn, &mut case, "review.review_deadline_missed", BY_SERVICE, &causation, payload, now).await?;
                 store::put_case(conn, &case).await?;
             }
             None => {
-                let event = self.event("review.review_deadline_missed", task.case_id, 0, &task.division, &task.organ, By::Service, &causation, payload);
+                let event = self.event("review.review_deadline_missed", task.case_id, 0, &task.division, &task.organ, BY_SERVICE, &causation, payload);
                 self.outbox.write(conn, event, now).await?;
             }
         }
-        self.audit(conn, By::Service, &task.organ, &format!("{}.deadline_missed", task.kind), &format!("task/{}", task.id), Some(&before), Some(&audit_task(&task)), now)
+        self.audit(conn, BY_SERVICE, &task.organ, &format!("{}.deadline_missed", task.kind), &format!("task/{}", task.id), Some(&before), Some(&audit_task(&task)), now)
             .await
     }
 }

@@ -45,15 +45,9 @@ impl SchedulingApi {
 
 type Tx = sqlx::Transaction<'static, sqlx::Postgres>;
 
-fn require_scope(actor: &Actor, division: &str, co_departments: &[String]) -> Result<(), Error> {
-    let division = DivisionCode::parse(division)?;
-    let co: Vec<&str> = co_departments.iter().map(String::as_str).collect();
-    actor.require_scope(&division, &co)
-}
-
 /// Changes are made by the lead organ's own officers.
 fn require_lead_organ(actor: &Actor, case: &CaseRow) -> Result<(), Error> {
-    require_scope(actor, &case.division, &[])?;
+    actor.require_scope_of(&case.division, &[])?;
     if actor.organ != case.lead_organ {
         return Err(Error::PermissionDenied(format!("case {} is led by organ {}, not {}", case.case_id, case.lead_organ, actor.organ)));
     }
@@ -108,11 +102,6 @@ impl SchedulingApi {
         Ok(case)
     }
 
-    async fn plan_answer(&self, conn: &mut sqlx::PgConnection, case: &CaseRow, plan: &store::PlanRow) -> pb::Plan {
-        let _ = conn;
-        plan_proto(plan, &case.number, &case.party_name, case.urgent)
-    }
-
     // ---- officer directory -------------------------------------------------
 
     async fn put_officer(&self, actor: &Actor, req: &pb::PutOfficerRequest) -> Result<pb::Officer, Error> {
@@ -140,7 +129,7 @@ impl SchedulingApi {
             return Ok(done);
         }
         if let Some(existing) = store::officer(&mut tx, &row.officer_id, false).await? {
-            actor.require_scope(&DivisionCode::parse(&existing.division)?, &[])?;
+            actor.require_scope_of(&existing.division, &[])?;
         }
         let row = self.state.put_officer(&mut tx, actor, row, &req.request_id, self.now()).await?;
         self.finish(tx, &key, officer_proto(&row)).await
@@ -150,7 +139,7 @@ impl SchedulingApi {
         let id = required("officer_id", &req.officer_id, 64)?;
         let mut conn = self.state.pool.acquire().await?;
         let row = store::officer(&mut conn, &id, false).await?.ok_or_else(|| Error::NotFound(format!("officer {id}")))?;
-        require_scope(actor, &row.division, &[])?;
+        actor.require_scope_of(&row.division, &[])?;
         Ok(officer_proto(&row))
     }
 
@@ -160,7 +149,7 @@ impl SchedulingApi {
         let mut conn = self.state.pool.acquire().await?;
         let rows = store::officers_of(&mut conn, &organ).await?;
         for row in &rows {
-            require_scope(actor, &row.division, &[])?;
+            actor.require_scope_of(&row.division, &[])?;
         }
         Ok(pb::ListOfficersResponse { officers: rows.iter().map(officer_proto).collect() })
     }
@@ -296,7 +285,7 @@ impl SchedulingApi {
             return Err(Error::FailedPrecondition(format!("the notice is already issued (plan is {}); a served plan is moved with RecordRescheduleRequest", plan.status)));
         }
         let plan = self.state.plan_interview(&mut tx, actor, case.clone(), plan, input, None, &req.request_id, self.now()).await?;
-        let answer = self.plan_answer(&mut tx, &case, &plan).await;
+        let answer = plan_proto(&plan, &case.number, &case.party_name, case.urgent);
         self.finish(tx, &key, answer).await
     }
 
@@ -331,7 +320,7 @@ impl SchedulingApi {
             legal_basis: plan.legal_basis.clone(),
         };
         let plan = self.state.plan_interview(&mut tx, actor, case.clone(), plan, input, Some(reason), &req.request_id, self.now()).await?;
-        let answer = self.plan_answer(&mut tx, &case, &plan).await;
+        let answer = plan_proto(&plan, &case.number, &case.party_name, case.urgent);
         self.finish(tx, &key, answer).await
     }
 
@@ -339,9 +328,9 @@ impl SchedulingApi {
         let case_id = parse_uuid("case_id", &req.case_id)?;
         let mut conn = self.state.pool.acquire().await?;
         let case = store::case(&mut conn, case_id, false).await?.ok_or_else(|| Error::NotFound(format!("case {case_id}")))?;
-        require_scope(actor, &case.division, &case.co_departments)?;
+        actor.require_scope_of(&case.division, &case.co_departments)?;
         let plan = store::plan_of_case(&mut conn, case_id, false).await?.ok_or_else(|| Error::NotFound(format!("plan of case {case_id}")))?;
-        Ok(self.plan_answer(&mut conn, &case, &plan).await)
+        Ok(plan_proto(&plan, &case.number, &case.party_name, case.urgent))
     }
 
     async fn list_plans(&self, actor: &Actor, req: &pb::ListPlansRequest) -> Result<pb::ListPlansResponse, Error> {
@@ -377,7 +366,7 @@ impl SchedulingApi {
         let mut conn = self.state.pool.acquire().await?;
         let doc = store::document(&mut conn, id, false).await?.ok_or_else(|| Error::NotFound(format!("document {id}")))?;
         let co = store::case(&mut conn, doc.case_id, false).await?.map(|c| c.co_departments).unwrap_or_default();
-        require_scope(actor, &doc.division, &co)?;
+        actor.require_scope_of(&doc.division, &co)?;
         Ok(document_proto(&doc))
     }
 
@@ -450,7 +439,7 @@ impl SchedulingApi {
         let case = store::case(&mut tx, peek.case_id, true).await?;
         match &case {
             Some(case) => require_lead_organ(actor, case)?,
-            None => require_scope(actor, &peek.division, &[])?,
+            None => actor.require_scope_of(&peek.division, &[])?,
         }
         let service = store::service(&mut tx, service_id, true).await?.ok_or_else(|| Error::NotFound(format!("service {service_id}")))?;
         let service = self.state.record_direct(&mut tx, actor, service, input, &req.request_id, self.now()).await?;
@@ -464,9 +453,9 @@ impl SchedulingApi {
         let mut conn = self.state.pool.acquire().await?;
         let rows = store::services_of_case(&mut conn, case_id).await?;
         match store::case(&mut conn, case_id, false).await? {
-            Some(case) => require_scope(actor, &case.division, &case.co_departments)?,
+            Some(case) => actor.require_scope_of(&case.division, &case.co_departments)?,
             None => match rows.first() {
-                Some(s) => require_scope(actor, &s.division, &[])?,
+                Some(s) => actor.require_scope_of(&s.division, &[])?,
                 None => return Err(Error::NotFound(format!("case {case_id}"))),
             },
         }

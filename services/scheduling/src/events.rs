@@ -116,10 +116,10 @@ impl SchedulingEvents {
                 };
                 // A request that cannot be served electronically as asked
                 // (no consent) is served by an officer instead of being lost.
-                match self.state.start_service(conn, crate::flow::By::Service, serve.clone(), causation, now).await {
+                match self.state.start_service(conn, crate::flow::BY_SERVICE, serve.clone(), causation, now).await {
                     Err(yuetan_platform::Error::InvalidArgument { .. }) => {
                         let fallback = ServeRequest { channels: Vec::new(), ..serve };
-                        self.state.start_service(conn, crate::flow::By::Service, fallback, causation, now).await?;
+                        self.state.start_service(conn, crate::flow::BY_SERVICE, fallback, causation, now).await?;
                     }
                     other => {
                         other?;

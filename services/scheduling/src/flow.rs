@@ -18,7 +18,6 @@ use yuetan_platform::links::LinkClaims;
 use yuetan_platform::numbering::{next_sequence, DocumentNumber};
 use yuetan_platform::outbox::NewEvent;
 use yuetan_platform::{timers, Actor, Error};
-use yuetan_proto::common::Actor as ProtoActor;
 use yuetan_proto::events::{self as ev, event::Payload};
 
 use crate::domain::{self, Channel, OFFICER_STEP};
@@ -40,28 +39,11 @@ pub const RECEIPT_KIND: &str = "delivery_receipt";
 pub const RECEIPT_TITLE: &str = "送达回证";
 pub const RECEIPT_SUFFIX: &str = "送回";
 
-/// Who caused a change: an officer, or the service itself (events, timers).
-#[derive(Debug, Clone, Copy)]
-pub enum By<'a> {
-    Officer(&'a Actor),
-    Service,
-}
+/// Who caused a change (the platform's).
+pub use yuetan_platform::audit::By;
 
-impl By<'_> {
-    fn id(&self) -> &str {
-        match self {
-            By::Officer(a) => &a.officer_id,
-            By::Service => crate::SERVICE,
-        }
-    }
-
-    fn proto(&self) -> Option<ProtoActor> {
-        match self {
-            By::Officer(a) => Some(a.to_proto()),
-            By::Service => None,
-        }
-    }
-}
+/// The service itself, as the author of a change (events, timers).
+pub const BY_SERVICE: By<'static> = By::Service(crate::SERVICE);
 
 /// A plan as the officer sets it (validated by the API).
 #[derive(Debug, Clone)]
@@ -234,8 +216,8 @@ impl State {
             approved_on: Some(date(approved_on)),
             notice_deadline: Some(date(deadline)),
         });
-        self.emit(conn, &mut case, "scheduling.plan_opened", By::Service, causation, payload, now).await?;
-        self.audit(conn, By::Service, &plan.organ, "plan.open", &format!("plan/{}", plan.id), None, Some(&audit_plan(&plan)), now).await
+        self.emit(conn, &mut case, "scheduling.plan_opened", BY_SERVICE, causation, payload, now).await?;
+        self.audit(conn, BY_SERVICE, &plan.organ, "plan.open", &format!("plan/{}", plan.id), None, Some(&audit_plan(&plan)), now).await
     }
 
     /// The notice limit passed with no notice issued (R-NOTICE-1): once.
@@ -249,8 +231,8 @@ impl State {
             plan_id: plan.id.to_string(),
             deadline: Some(date(plan.notice_deadline)),
         });
-        self.emit(conn, &mut case, "scheduling.notice_deadline_missed", By::Service, &timer_id.to_string(), payload, now).await?;
-        self.audit(conn, By::Service, &plan.organ, "plan.notice_deadline_missed", &format!("plan/{}", plan.id), Some(&before), Some(&audit_plan(&plan)), now).await
+        self.emit(conn, &mut case, "scheduling.notice_deadline_missed", BY_SERVICE, &timer_id.to_string(), payload, now).await?;
+        self.audit(conn, BY_SERVICE, &plan.organ, "plan.notice_deadline_missed", &format!("plan/{}", plan.id), Some(&before), Some(&audit_plan(&plan)), now).await
     }
 
     /// Plans (or replans) the interview: R-INT-1 panel, double booking,
@@ -478,7 +460,7 @@ impl State {
             plan.version += 1;
             plan.updated_at = now;
             store::update_plan(conn, &plan).await?;
-            return self.audit(conn, By::Service, &plan.organ, "notice.returned", &format!("document/{}", document.id), Some(&before), Some(&audit_plan(&plan)), now).await;
+            return self.audit(conn, BY_SERVICE, &plan.organ, "notice.returned", &format!("document/{}", document.id), Some(&before), Some(&audit_plan(&plan)), now).await;
         }
         self.seal(&mut document, now)?;
         store::update_document(conn, &document).await?;
@@ -486,7 +468,7 @@ impl State {
         plan.version += 1;
         plan.updated_at = now;
         store::update_plan(conn, &plan).await?;
-        self.audit(conn, By::Service, &plan.organ, "notice.seal", &format!("document/{}", document.id), Some(&before), Some(&json!({ "sha256": document.sha256, "seal_key_id": document.seal_key_id })), now)
+        self.audit(conn, BY_SERVICE, &plan.organ, "notice.seal", &format!("document/{}", document.id), Some(&before), Some(&json!({ "sha256": document.sha256, "seal_key_id": document.seal_key_id })), now)
             .await?;
         let request = ServeRequest {
             case_id: case.case_id,
@@ -502,7 +484,7 @@ impl State {
             requested_by: document.issued_by.clone(),
         };
         case.updated_at = now;
-        self.start_service(conn, By::Service, request, causation, now).await.map(|_| ())
+        self.start_service(conn, BY_SERVICE, request, causation, now).await.map(|_| ())
     }
 
     /// R-DOC-2: the organ's Ed25519 key signs the file's sha256.
@@ -564,13 +546,13 @@ impl State {
         });
         self.emit_for_service(conn, &service, "scheduling.service_requested", by, causation, payload, now).await?;
         self.audit(conn, by, &service.organ, "service.start", &format!("service/{}", service.id), None, Some(&audit_service(&service)), now).await?;
-        self.begin_step(conn, &mut service, address.as_ref(), causation, now).await?;
+        self.begin_step(conn, &mut service, address.as_ref(), now).await?;
         Ok(service)
     }
 
     /// Queues the attempt of the service's current step, or hands the
     /// service to a serving officer after the last channel.
-    async fn begin_step(&self, conn: &mut PgConnection, service: &mut ServiceRow, address: Option<&AddressRow>, _causation: &str, now: DateTime<Utc>) -> Result<(), Error> {
+    async fn begin_step(&self, conn: &mut PgConnection, service: &mut ServiceRow, address: Option<&AddressRow>, now: DateTime<Utc>) -> Result<(), Error> {
         let step = service.plan.get(usize::try_from(service.step).unwrap_or(usize::MAX)).cloned().unwrap_or_else(|| OFFICER_STEP.to_string());
         let channel = Channel::parse(&step).filter(|c| c.electronic());
         let sealed = match (channel, address) {
@@ -621,12 +603,12 @@ impl State {
             store::update_attempt(conn, &attempt).await?;
             let channel = Channel::parse(&attempt.channel).unwrap_or(Channel::Email);
             let evidence = format!("SMTP reply {}; queue id {}; Message-ID <{}@yuetan>", outcome.reply, outcome.provider_id, attempt.id);
-            return self.served(conn, &mut service, channel, &attempt.address_masked, now, &evidence, None, By::Service, causation, now).await;
+            return self.served(conn, &mut service, channel, &attempt.address_masked, now, &evidence, None, BY_SERVICE, causation, now).await;
         }
         store::update_attempt(conn, &attempt).await?;
         let window = if attempt.channel == "sms" { self.settings.sms_arrival_minutes } else { self.settings.egov_arrival_minutes };
         timers::schedule(conn, ARRIVAL_TIMER, &attempt.id.to_string(), now + Duration::minutes(window), &json!({ "service_id": service.id })).await?;
-        self.audit(conn, By::Service, &service.organ, "service.sent", &format!("attempt/{}", attempt.id), None, Some(&json!({ "channel": attempt.channel, "provider_id": attempt.provider_id })), now)
+        self.audit(conn, BY_SERVICE, &service.organ, "service.sent", &format!("attempt/{}", attempt.id), None, Some(&json!({ "channel": attempt.channel, "provider_id": attempt.provider_id })), now)
             .await
     }
 
@@ -644,7 +626,7 @@ impl State {
         service.updated_at = now;
         store::update_service(conn, &service).await?;
         let address = store::address(conn, service.case_id).await?;
-        self.begin_step(conn, &mut service, address.as_ref(), causation, now).await?;
+        self.begin_step(conn, &mut service, address.as_ref(), now).await?;
         let next = service.plan.get(usize::try_from(service.step).unwrap_or(usize::MAX)).cloned().unwrap_or_default();
         let awaiting_officer = service.status == "awaiting_officer";
         let payload = Payload::ServiceFailed(ev::ServiceFailed {
@@ -657,8 +639,8 @@ impl State {
             awaiting_officer,
             source_service: service.source_service.clone(),
         });
-        self.emit_for_service(conn, &service, "scheduling.service_failed", By::Service, causation, payload, now).await?;
-        self.audit(conn, By::Service, &service.organ, "service.attempt_failed", &format!("attempt/{}", attempt.id), None, Some(&json!({ "channel": attempt.channel, "reason": reason, "service": audit_service(&service) })), now)
+        self.emit_for_service(conn, &service, "scheduling.service_failed", BY_SERVICE, causation, payload, now).await?;
+        self.audit(conn, BY_SERVICE, &service.organ, "service.attempt_failed", &format!("attempt/{}", attempt.id), None, Some(&json!({ "channel": attempt.channel, "reason": reason, "service": audit_service(&service) })), now)
             .await
     }
 
@@ -687,7 +669,7 @@ impl State {
         }
         let channel = Channel::parse(&attempt.channel).unwrap_or(Channel::Sms);
         let evidence = format!("{} delivery report {detail} at {}; provider message id {}; out id {}", attempt.channel, domain::cst(at), attempt.provider_id, attempt.id);
-        self.served(conn, &mut service, channel, &attempt.address_masked, at, &evidence, None, By::Service, causation, now).await
+        self.served(conn, &mut service, channel, &attempt.address_masked, at, &evidence, None, BY_SERVICE, causation, now).await
     }
 
     /// The party opened the link or confirmed receipt on the portal: the
@@ -698,7 +680,7 @@ impl State {
         if service.evidence.contains(&line) {
             return Ok(());
         }
-        self.audit(conn, By::Service, &service.organ, &format!("service.{}", what.replace(' ', "_")), &format!("service/{}", service.id), None, Some(&json!({ "at": at })), now).await?;
+        self.audit(conn, BY_SERVICE, &service.organ, &format!("service.{}", what.replace(' ', "_")), &format!("service/{}", service.id), None, Some(&json!({ "at": at })), now).await?;
         if service.status == "served" {
             service.evidence = format!("{}; {line}", service.evidence);
             if service.evidence_sealed.is_none() && !sealed.is_empty() {
@@ -710,7 +692,7 @@ impl State {
         let attempt = store::attempts_of(conn, &[service.id]).await?.into_iter().rev().find(|a| a.status == "sent" || a.status == "queued");
         let (channel, address) = attempt.as_ref().map_or((Channel::Sms, String::new()), |a| (Channel::parse(&a.channel).unwrap_or(Channel::Sms), a.address_masked.clone()));
         let sealed = (!sealed.is_empty()).then(|| sealed.to_vec());
-        self.served(conn, &mut service, channel, &address, at, &line, sealed, By::Service, causation, now).await
+        self.served(conn, &mut service, channel, &address, at, &line, sealed, BY_SERVICE, causation, now).await
     }
 
     /// The serving officer records direct delivery or mail (CPL 87–89, 91).
@@ -761,7 +743,7 @@ impl State {
         let number = DocumentNumber::new(&code, year, sequence).map_err(|e| Error::Internal(e.0))?.to_string();
         let server = match by {
             By::Officer(a) => a.name.clone(),
-            By::Service => format!("{organ_name}（电子送达系统）"),
+            By::Service(_) => format!("{organ_name}（电子送达系统）"),
         };
         let receipt = DeliveryReceipt {
             issuing_organ: organ_name.clone(),
@@ -860,13 +842,13 @@ impl State {
                     latest: Some(timestamp(latest)),
                     reason,
                 });
-                self.emit(conn, &mut case, "scheduling.reschedule_needed", By::Service, causation, payload, now).await?;
+                self.emit(conn, &mut case, "scheduling.reschedule_needed", BY_SERVICE, causation, payload, now).await?;
             }
         }
         plan.version += 1;
         plan.updated_at = now;
         store::update_plan(conn, &plan).await?;
-        self.audit(conn, By::Service, &plan.organ, "plan.served", &format!("plan/{}", plan.id), Some(&before), Some(&audit_plan(&plan)), now).await
+        self.audit(conn, BY_SERVICE, &plan.organ, "plan.served", &format!("plan/{}", plan.id), Some(&before), Some(&audit_plan(&plan)), now).await
     }
 
     /// The link a message carries: one document, one purpose, expiring.

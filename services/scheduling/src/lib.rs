@@ -225,7 +225,7 @@ impl Scheduling {
             renderer,
             seals: Seals::new(&settings.seal_keys)?,
             links: LinkSigner::new(&config.links)?,
-            channels: send::Channels::new(&settings)?,
+            channels: send::Channels::new(&settings),
             settings,
         });
         let prefix = &config.nats.subject_prefix;

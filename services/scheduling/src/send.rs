@@ -6,7 +6,6 @@
 use yuetan_channels::email::{EmailChannel, EmailConfig};
 use yuetan_channels::egov::{EgovChannel, EgovConfig};
 use yuetan_channels::sms::{SmsChannel, SmsConfig};
-use yuetan_platform::Error;
 
 use crate::domain::Channel;
 use crate::SchedulingConfig;
@@ -28,14 +27,11 @@ pub struct Channels {
 }
 
 impl Channels {
-    pub fn new(settings: &SchedulingConfig) -> Result<Channels, Error> {
+    pub fn new(settings: &SchedulingConfig) -> Channels {
         let email = settings.email.as_ref().map(|e| {
             EmailChannel::new(EmailConfig { host: e.host.clone(), port: e.port, from: e.from.clone(), tls: e.tls, timeout_secs: 20 })
         });
-        let sms = settings
-            .sms
-            .as_ref()
-            .map(|s| {
+        let sms = settings.sms.as_ref().map(|s| {
                 SmsChannel::new(SmsConfig {
                     endpoint: s.endpoint.clone(),
                     access_key_id: s.access_key_id.clone(),
@@ -54,7 +50,7 @@ impl Channels {
                 timeout_secs: 20,
             })
         });
-        Ok(Channels { email: email.transpose_ok()?, sms: sms.transpose_ok()?, egov: egov.transpose_ok()? })
+        Channels { email, sms, egov }
     }
 
     /// Sends one message; `Err((permanent, detail))` when the channel refused or failed.
@@ -77,16 +73,5 @@ impl Channels {
             }
             Channel::Direct | Channel::Mail => Err("direct delivery and mail are recorded by the serving officer".into()),
         }
-    }
-}
-
-/// Channel constructors may or may not be fallible; both read the same here.
-trait TransposeOk<T> {
-    fn transpose_ok(self) -> Result<Option<T>, Error>;
-}
-
-impl<T> TransposeOk<T> for Option<T> {
-    fn transpose_ok(self) -> Result<Option<T>, Error> {
-        Ok(self)
     }
 }

@@ -71,59 +71,29 @@ impl State {
 
     /// Records the first open of a link; `false` if it was opened before.
     pub async fn record_open(&self, link_id: Uuid, claims: &LinkClaims, evidence: &Evidence) -> Result<bool, Error> {
-        let now = self.clock.now();
-        let sealed = self.seal_evidence(evidence)?;
-        let mut tx = self.pool.begin().await?;
-        let inserted: Option<i32> = sqlx::query_scalar(
-            "INSERT INTO link_opens (link_id, service_id, document_sha256, organ, opened_at, evidence_sealed)
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (link_id) DO NOTHING RETURNING 1",
-        )
-        .bind(link_id)
-        .bind(&claims.service_id)
-        .bind(&claims.document_sha256)
-        .bind(&claims.organ)
-        .bind(now)
-        .bind(&sealed)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if inserted.is_none() {
-            return Ok(false);
-        }
-        let payload = Payload::PortalLinkOpened(ev::PortalLinkOpened {
-            link_id: claims.link_id.clone(),
-            service_id: claims.service_id.clone(),
-            document_sha256: claims.document_sha256.clone(),
-            opened_at: Some(timestamp(now)),
-            evidence_sealed: sealed,
-        });
-        let after =
-            json!({ "link_id": claims.link_id, "service_id": claims.service_id, "document_sha256": claims.document_sha256, "opened_at": now });
-        self.commit_with(
-            tx,
-            "portal.link_opened",
-            self.division_of(&claims.organ),
-            &claims.organ,
-            payload,
-            "party",
-            "link.open",
-            &format!("link/{link_id}"),
-            &after,
-            now,
-        )
-        .await?;
-        Ok(true)
+        self.record_once(LinkAction::Open, link_id, claims, evidence).await
     }
 
     /// Records the party's confirmation of receipt; `false` if the link's
     /// receipt was confirmed before (idempotent).
     pub async fn record_receipt(&self, link_id: Uuid, claims: &LinkClaims, evidence: &Evidence) -> Result<bool, Error> {
+        self.record_once(LinkAction::Confirm, link_id, claims, evidence).await
+    }
+
+    /// The row of a link's open or confirmation (once per link), its event
+    /// and its audit row, in one transaction; `false` if already recorded.
+    async fn record_once(&self, action: LinkAction, link_id: Uuid, claims: &LinkClaims, evidence: &Evidence) -> Result<bool, Error> {
         let now = self.clock.now();
         let sealed = self.seal_evidence(evidence)?;
         let mut tx = self.pool.begin().await?;
-        let inserted: Option<i32> = sqlx::query_scalar(
-            "INSERT INTO receipts (link_id, service_id, document_sha256, organ, confirmed_at, evidence_sealed)
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (link_id) DO NOTHING RETURNING 1",
-        )
+        let (table, at_column) = match action {
+            LinkAction::Open => ("link_opens", "opened_at"),
+            LinkAction::Confirm => ("receipts", "confirmed_at"),
+        };
+        let inserted: Option<i32> = sqlx::query_scalar(&format!(
+            "INSERT INTO {table} (link_id, service_id, document_sha256, organ, {at_column}, evidence_sealed)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (link_id) DO NOTHING RETURNING 1"
+        ))
         .bind(link_id)
         .bind(&claims.service_id)
         .bind(&claims.document_sha256)
@@ -135,23 +105,41 @@ impl State {
         if inserted.is_none() {
             return Ok(false);
         }
-        let payload = Payload::PortalReceiptConfirmed(ev::PortalReceiptConfirmed {
-            link_id: claims.link_id.clone(),
-            service_id: claims.service_id.clone(),
-            document_sha256: claims.document_sha256.clone(),
-            confirmed_at: Some(timestamp(now)),
-            evidence_sealed: sealed,
-        });
+        let (link, service, sha256) = (claims.link_id.clone(), claims.service_id.clone(), claims.document_sha256.clone());
+        let (event_type, audit_action, payload) = match action {
+            LinkAction::Open => (
+                "portal.link_opened",
+                "link.open",
+                Payload::PortalLinkOpened(ev::PortalLinkOpened {
+                    link_id: link,
+                    service_id: service,
+                    document_sha256: sha256,
+                    opened_at: Some(timestamp(now)),
+                    evidence_sealed: sealed,
+                }),
+            ),
+            LinkAction::Confirm => (
+                "portal.receipt_confirmed",
+                "receipt.confirm",
+                Payload::PortalReceiptConfirmed(ev::PortalReceiptConfirmed {
+                    link_id: link,
+                    service_id: service,
+                    document_sha256: sha256,
+                    confirmed_at: Some(timestamp(now)),
+                    evidence_sealed: sealed,
+                }),
+            ),
+        };
         let after =
-            json!({ "link_id": claims.link_id, "service_id": claims.service_id, "document_sha256": claims.document_sha256, "confirmed_at": now });
+            json!({ "link_id": claims.link_id, "service_id": claims.service_id, "document_sha256": claims.document_sha256, at_column: now });
         self.commit_with(
             tx,
-            "portal.receipt_confirmed",
+            event_type,
             self.division_of(&claims.organ),
             &claims.organ,
             payload,
             "party",
-            "receipt.confirm",
+            audit_action,
             &format!("link/{link_id}"),
             &after,
             now,
@@ -299,4 +287,11 @@ impl State {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// What a party did with a link.
+#[derive(Debug, Clone, Copy)]
+enum LinkAction {
+    Open,
+    Confirm,
 }

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Stops what up.sh started, in this order: `yuetan serve all`, nats-server,
+# Stops what up.sh started, in this order: `yuetan serve all`, the provider
+# peers (yuetan-peers), nats-server,
 # PostgreSQL (fast shutdown: open transactions are rolled back, data is kept).
 # Idempotent: what is not running is skipped.
 #
@@ -50,6 +51,7 @@ stop_server() {
 }
 
 stop_server yuetan "$LOCAL_DIR/yuetan.pid" yuetan "--config $REPO_ROOT/deploy/local/yuetan.toml serve" TERM 30
+stop_server peers "$LOCAL_DIR/peers.pid" yuetan-peers "--callback-base" TERM 10
 stop_server nats "$LOCAL_DIR/nats.pid" nats-server "-sd $LOCAL_DIR/nats" TERM 30
 rm -f "$LOCAL_DIR/nats.ports"
 

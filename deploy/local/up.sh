@@ -8,12 +8,18 @@
 #      `postgres`), the roles `yuetan_owner` (owns the database, runs the
 #      migrations) and `yuetan_app` (the services run as it), and the
 #      database `yuetan`;
-#   4. builds the `yuetan` command (cargo build --bin yuetan);
-#   5. starts `yuetan serve all` in the background (gRPC on 127.0.0.1:50051;
-#      pid and log in .local/yuetan.{pid,log}), restarting a running one;
+#   4. builds the `yuetan` command and the provider peers (cargo build --bin
+#      yuetan --bin yuetan-peers) and starts the peers (SMS gateway, e-gov
+#      platform, SMTP server; pid and log in .local/peers.{pid,log});
+#   5. starts `yuetan serve all` in the background (gRPC on 127.0.0.1:50051,
+#      the portal on 127.0.0.1:7400; pid and log in .local/yuetan.{pid,log}),
+#      restarting a running one;
 #   6. runs `yuetan demo case`: a sample party and clue through verification
 #      to a case submitted for review, passed by the legal reviewer and
-#      approved by the deputy leader, printing its number and its events.
+#      approved by the deputy leader; then the interview planned, the notice
+#      numbered, reviewed, sealed and served by SMS and e-mail with delivery
+#      receipts; printing the numbers, the notice's PDF, the evidence and the
+#      events.
 #
 # Usage: deploy/local/up.sh      (from any folder)
 #
@@ -219,10 +225,37 @@ fi
 
 # --- 4. Build -------------------------------------------------------------------
 cd "$REPO_ROOT"
-say "build: cargo build --bin yuetan"
-cargo build --bin yuetan
+say "build: cargo build --bin yuetan --bin yuetan-peers"
+cargo build --bin yuetan --bin yuetan-peers
 YUETAN_BIN="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/debug/yuetan"
+PEERS_BIN="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/debug/yuetan-peers"
 [ -x "$YUETAN_BIN" ] || die "cargo build finished but $YUETAN_BIN is missing"
+[ -x "$PEERS_BIN" ] || die "cargo build finished but $PEERS_BIN is missing"
+
+# --- 4b. Provider peers -------------------------------------------------------------
+# The local stand-ins of the world's channels (deploy/local/yuetan.toml points
+# scheduling at them): an SMS gateway shaped like Alibaba Cloud's (port 7401),
+# an e-gov delivery platform (7402), a real SMTP server (aiosmtpd, 7425);
+# reports and acknowledgements go to the portal (7400). Pid and log in
+# .local/peers.{pid,log}; a running one is restarted.
+PEERS_PID_FILE="$LOCAL_DIR/peers.pid"
+PEERS_LOG="$LOCAL_DIR/peers.log"
+if pid_alive "$PEERS_PID_FILE" yuetan-peers; then
+    old="$(cat "$PEERS_PID_FILE")"
+    kill -TERM "$old" 2>/dev/null || true
+    peers_stopped() { ! pid_alive "$PEERS_PID_FILE" yuetan-peers; }
+    wait_for 30 peers_stopped || die "the running yuetan-peers (pid $old) did not stop within 30 s"
+fi
+rm -f "$PEERS_PID_FILE"
+for port in 7401 7402 7425; do
+    port_open "$port" && die "port $port (provider peers) is taken by another program"
+done
+printf '\n=== %s: yuetan-peers\n' "$(date -u +%FT%TZ)" >>"$PEERS_LOG"
+nohup "$PEERS_BIN" --sms-port 7401 --egov-port 7402 --smtp-port 7425 --callback-base http://127.0.0.1:7400 >>"$PEERS_LOG" 2>&1 </dev/null &
+echo $! >"$PEERS_PID_FILE"
+peers_listening() { pid_alive "$PEERS_PID_FILE" || return 99; port_open 7401 && port_open 7402 && port_open 7425; }
+wait_for 30 peers_listening || { tail -n 20 "$PEERS_LOG" >&2; die "yuetan-peers did not start; log: $PEERS_LOG"; }
+say "peers: SMS gateway :7401, e-gov platform :7402, SMTP :7425 (pid $(cat "$PEERS_PID_FILE"), log $PEERS_LOG)"
 
 # --- 5. Serve -------------------------------------------------------------------
 # `yuetan serve all` runs in the background (pid and log in .local/yuetan.{pid,log})

@@ -40,13 +40,13 @@ pub struct Args {
     server: Option<String>,
 }
 
-struct Tokens {
+pub(crate) struct Tokens {
     issuer: TokenIssuer,
     config: Config,
 }
 
 impl Tokens {
-    fn bearer<T>(&self, officer: &str, organ: &str, division: &str, roles: &[&str], message: T) -> anyhow::Result<Request<T>> {
+    pub(crate) fn bearer<T>(&self, officer: &str, organ: &str, division: &str, roles: &[&str], message: T) -> anyhow::Result<Request<T>> {
         let claims = Claims::for_officer(
             officer,
             "演示用户",
@@ -65,12 +65,12 @@ impl Tokens {
     }
 
     /// As the demo's case officer of the Chengguan market supervision bureau.
-    fn officer<T>(&self, message: T) -> anyhow::Result<Request<T>> {
+    pub(crate) fn officer<T>(&self, message: T) -> anyhow::Result<Request<T>> {
         self.bearer(PROPOSER, ORGAN, DIVISION, &["case_officer", "section_chief"], message)
     }
 
     /// As the organ's legal reviewer (法制审核): another officer than the proposer.
-    fn reviewer<T>(&self, message: T) -> anyhow::Result<Request<T>> {
+    pub(crate) fn reviewer<T>(&self, message: T) -> anyhow::Result<Request<T>> {
         self.bearer(REVIEWER, ORGAN, DIVISION, &[roles::LEGAL_REVIEWER], message)
     }
 
@@ -82,13 +82,13 @@ impl Tokens {
 }
 
 /// The case officer who proposes the interview.
-const PROPOSER: &str = "demo-officer-1";
+pub(crate) const PROPOSER: &str = "demo-officer-1";
 const REVIEWER: &str = "demo-reviewer-1";
 /// How long the demo waits for review to open a task after the event that opens it.
 const TASK_WAIT: Duration = Duration::from_secs(20);
 
-const ORGAN: &str = "620102-SJ";
-const DIVISION: &str = "620102";
+pub(crate) const ORGAN: &str = "620102-SJ";
+pub(crate) const DIVISION: &str = "620102";
 
 pub async fn run(config_file: Option<&Path>, args: Args) -> anyhow::Result<ExitCode> {
     let config = Config::load("demo", config_file)?;
@@ -101,17 +101,19 @@ pub async fn run(config_file: Option<&Path>, args: Args) -> anyhow::Result<ExitC
     let nats = async_nats::connect(config.nats.url.expose()).await.with_context(|| format!("connecting to NATS at {}", yuetan_platform::secret::redact_url(config.nats.url.expose())))?;
     // Subscribed before anything happens, so no event of the case is missed.
     let prefix = &config.nats.subject_prefix;
-    let mut events = futures::stream::select(
+    let mut events = futures::stream::select_all([
         nats.subscribe(format!("{prefix}.*.*.*.intake.>")).await?,
         nats.subscribe(format!("{prefix}.*.*.*.review.>")).await?,
-    );
+        nats.subscribe(format!("{prefix}.*.*.*.scheduling.>")).await?,
+        nats.subscribe(format!("{prefix}.*.*.*.portal.>")).await?,
+    ]);
     let channel = Channel::from_shared(server.clone())?
         .connect_timeout(Duration::from_secs(5))
         .connect()
         .await
         .with_context(|| format!("connecting to {server}; is `yuetan serve all` running?"))?;
     let mut intake = IntakeServiceClient::new(channel.clone());
-    let mut review = ReviewServiceClient::new(channel);
+    let mut review = ReviewServiceClient::new(channel.clone());
 
     intake
         .put_organ(tokens.bearer("demo-admin", "62-ADMIN", "620000", &["admin"], pb::PutOrganRequest {
@@ -257,6 +259,9 @@ pub async fn run(config_file: Option<&Path>, args: Args) -> anyhow::Result<ExitC
         .into_inner();
     println!("approval   {} {} by {}", file.case_number, past_tense(&approved.decision), role.replace('_', " "));
 
+    // Past approval: plan, notice, review of the notice, seal, service (issue 9).
+    let notice_number = crate::demo_scheduling::run(&config, channel, &tokens, &case.id, serial).await?;
+
     // The events of this case, as any subscriber of the stream sees them,
     // printed in the case's order.
     let expected = [
@@ -267,6 +272,13 @@ pub async fn run(config_file: Option<&Path>, args: Args) -> anyhow::Result<ExitC
         "review.review_opened",
         "review.review_passed",
         "review.case_approved",
+        "scheduling.plan_opened",
+        "scheduling.interview_planned",
+        "scheduling.notice_issued",
+        "scheduling.document_review_requested",
+        "review.document_review_decided",
+        "scheduling.service_requested",
+        "scheduling.document_served",
     ];
     let mut seen: HashMap<String, String> = HashMap::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
@@ -279,16 +291,34 @@ pub async fn run(config_file: Option<&Path>, args: Args) -> anyhow::Result<ExitC
         let ours = event.case_id == case.id
             || matches!(&event.payload, Some(Payload::ClueRegistered(c)) if c.clue_id == clue.id);
         if ours && expected.contains(&event.r#type.as_str()) && !seen.contains_key(&event.r#type) {
-            let line = format!("event      {:<24} subject={} case_version={} id={}", event.r#type, message.subject, event.case_version, event.id);
+            let line = format!("event      {:<38} subject={} case_version={} id={}", event.r#type, message.subject, event.case_version, event.id);
             seen.insert(event.r#type.clone(), line);
         }
     }
     for event_type in expected {
         println!("{}", seen[event_type]);
     }
-    println!("demo ok: case {} approved; {} events seen on the bus", submitted.number, seen.len());
+    // The scheduling events the contract fixes (issue 9), and which of them
+    // this run produced; the others need a failure or time to pass.
+    for (event_type, when) in SCHEDULING_EVENTS {
+        let mark = if seen.contains_key(*event_type) { "seen in this run" } else { when };
+        println!("contract   {event_type:<34} {mark}");
+    }
+    println!("demo ok: case {} approved, notice {notice_number} served by SMS and e-mail; {} events seen on the bus", submitted.number, seen.len());
     Ok(ExitCode::SUCCESS)
 }
+
+/// The event names of scheduling's contract (issue 9), with when each is published.
+const SCHEDULING_EVENTS: &[(&str, &str)] = &[
+    ("scheduling.plan_opened", "on review.case_approved"),
+    ("scheduling.interview_planned", "on PlanInterview"),
+    ("scheduling.notice_issued", "on IssueNotice"),
+    ("scheduling.service_requested", "when a service starts"),
+    ("scheduling.document_served", "when the document reaches the party"),
+    ("scheduling.service_failed", "not in this run: when a channel fails (bounce, failed report, no report in time)"),
+    ("scheduling.notice_deadline_missed", "not in this run: 2 working days after approval without a notice"),
+    ("scheduling.reschedule_needed", "not in this run: when service comes too late for the planned time"),
+];
 
 /// "pass" → "passed", "approve" → "approved" (the decisions the demo makes).
 fn past_tense(decision: &str) -> String {
@@ -303,7 +333,7 @@ fn past_tense(decision: &str) -> String {
 /// of it matches `wanted` (review opens tasks on events, a moment after the
 /// call that caused them). The file is `NOT_FOUND` until review has learned
 /// the case.
-async fn wait_for_task(
+pub(crate) async fn wait_for_task(
     review: &mut ReviewServiceClient<Channel>,
     tokens: &Tokens,
     case_id: &str,

@@ -9,6 +9,7 @@ mod audit_cmd;
 mod calendar_cmd;
 mod deadletter_cmd;
 mod demo_case;
+mod demo_scheduling;
 mod demo_pipeline;
 mod serve;
 mod token;

@@ -18,12 +18,14 @@ use yuetan_calendar::{Calendar, SharedCalendar};
 use yuetan_intake::Intake;
 use yuetan_platform::clock::SharedClock;
 use yuetan_review::Review;
+use yuetan_scheduling::Scheduling;
+use yuetan_portal::{Portal, PortalConfig};
 use yuetan_platform::server::{self, Services};
 use yuetan_platform::{db, Config, SystemClock};
 
 /// Services that exist today. The business services arrive with their issues.
-const AVAILABLE: &[&str] = &["all", "platform", "intake", "review"];
-const PLANNED: &[&str] = &["scheduling", "rectification", "supervision"];
+const AVAILABLE: &[&str] = &["all", "platform", "intake", "review", "scheduling", "portal"];
+const PLANNED: &[&str] = &["rectification", "supervision"];
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -60,7 +62,7 @@ pub async fn run(config_file: Option<&Path>, args: Args) -> anyhow::Result<ExitC
         tasks.push(tokio::spawn(relay.run(background.clone())));
     }
     let runs = |name: &str| service == name || service == "all";
-    if runs("intake") || runs("review") {
+    if runs("intake") || runs("review") || runs("scheduling") {
         // One clock and one calendar for every service of the process: a
         // SIGHUP reload reaches them all.
         let clock: SharedClock = Arc::new(SystemClock);
@@ -73,10 +75,24 @@ pub async fn run(config_file: Option<&Path>, args: Args) -> anyhow::Result<ExitC
             tasks.extend(intake.tasks);
         }
         if runs("review") {
-            let review = Review::start(&config, clock, calendar, background.clone()).await.context("starting review")?;
+            let review = Review::start(&config, clock.clone(), calendar.clone(), background.clone()).await.context("starting review")?;
             services = services.add_authenticated(review.grpc());
             tasks.extend(review.tasks);
         }
+        if runs("scheduling") {
+            let scheduling = Scheduling::start(&config, clock, calendar, background.clone()).await.context("starting scheduling")?;
+            services = services.add_authenticated(scheduling.grpc());
+            tasks.extend(scheduling.tasks);
+        }
+    }
+    if runs("portal") {
+        // The party's side over HTTP ([portal] listen), beside the gRPC server.
+        let settings = PortalConfig::load(config_file, &config).context("[portal] configuration")?;
+        let portal = Portal::start(&config, &settings, Arc::new(SystemClock), background.clone()).await.context("starting the portal")?;
+        let (addr, server) = portal.listen().await.context("the portal's listener")?;
+        println!("yuetan portal serving HTTP on {addr}");
+        tasks.push(server);
+        tasks.extend(portal.tasks);
     }
 
     let listener = server::bind(config.grpc.listen).await?;

@@ -491,7 +491,7 @@ mod tests {
 
     #[test]
     fn the_published_development_keys_are_the_ones_refused() {
-        for key in [DEV_HS256_SECRET, DEV_PII_HASH_KEY, DEV_PII_KEY] {
+        for key in [DEV_HS256_SECRET, DEV_PII_HASH_KEY, DEV_PII_KEY, crate::links::DEV_LINK_KEY] {
             assert!(DEV_CONFIG.contains(&format!("\"{key}\"")), "deploy/local/yuetan.toml no longer holds {key}");
         }
     }

@@ -155,11 +155,24 @@ pub struct Seals {
     keys: HashMap<String, (String, SigningKey)>,
 }
 
+/// The seal key published in `deploy/local/yuetan.toml`.
+pub const DEV_SEAL_KEY: &str = "bG9jYWwtZGV2ZWxvcG1lbnQtc2VhbC1rZXktMDAwMDE=";
+
 impl Seals {
-    pub fn new(keys: &[SealKey]) -> Result<Seals, Error> {
+    /// The configured keys. Off a loopback address (`local_only` false) the
+    /// published development key and the any-organ key `"*"` are refused:
+    /// anyone who read the repository could seal with the one, and the other
+    /// would seal for organs that never chose it.
+    pub fn new(keys: &[SealKey], local_only: bool) -> Result<Seals, Error> {
         let mut map = HashMap::new();
         for (i, key) in keys.iter().enumerate() {
             let field = format!("scheduling.seal_keys[{i}].secret");
+            if !local_only && (key.organ == "*" || key.secret.expose().trim() == DEV_SEAL_KEY) {
+                return Err(Error::invalid(
+                    format!("scheduling.seal_keys[{i}]"),
+                    "the any-organ seal key and the published development key are for local development only (grpc.listen on a loopback address)",
+                ));
+            }
             let signing = yuetan_documents::seal::signing_key_from_base64(&field, key.secret.expose()).map_err(|e| Error::invalid(&field, e.to_string()))?;
             map.insert(key.organ.clone(), (key.id.clone(), signing));
         }
@@ -223,7 +236,7 @@ impl Scheduling {
             vault: PiiVault::new(&config.pii)?,
             objects: Objects::new(&config.objects)?,
             renderer,
-            seals: Seals::new(&settings.seal_keys)?,
+            seals: Seals::new(&settings.seal_keys, config.grpc.listen.ip().is_loopback())?,
             links: LinkSigner::new(&config.links)?,
             channels: send::Channels::new(&settings),
             settings,
@@ -273,5 +286,32 @@ async fn run_consumer(consumer: Consumer, handler: Arc<events::SchedulingEvents>
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(organ: &str, secret: &str) -> SealKey {
+        SealKey { organ: organ.into(), id: "k".into(), secret: Secret::new(secret) }
+    }
+
+    #[test]
+    fn r_doc_2_development_seal_keys_are_refused_off_loopback() {
+        const OTHER: &str = "b3JnYW4tc2VhbC1rZXktb2YtY2hlbmdndWFuLTAwMDE=";
+        assert!(Seals::new(&[key("*", DEV_SEAL_KEY)], true).is_ok());
+        let err = Seals::new(&[key("*", OTHER)], false).unwrap_err().to_string();
+        assert!(err.contains("scheduling.seal_keys[0]"), "{err}");
+        assert!(Seals::new(&[key("620102-SJ", DEV_SEAL_KEY)], false).is_err());
+        let seals = Seals::new(&[key("620102-SJ", OTHER)], false).unwrap();
+        assert!(seals.of("620102-SJ").is_ok());
+        assert!(seals.of("620103-SJ").is_err(), "an organ without a key cannot seal");
+    }
+
+    #[test]
+    fn the_published_seal_key_is_the_one_in_the_local_config() {
+        let config = include_str!("../../../deploy/local/yuetan.toml");
+        assert!(config.contains(&format!("\"{DEV_SEAL_KEY}\"")));
     }
 }

@@ -25,6 +25,7 @@ pub mod flow;
 pub mod send;
 pub mod store;
 pub mod timers;
+pub mod verify;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -177,6 +178,11 @@ impl Seals {
             map.insert(key.organ.clone(), (key.id.clone(), signing));
         }
         Ok(Seals { keys: map })
+    }
+
+    /// The public half of the key with this id (documents name the key that sealed them).
+    pub fn verifying_key(&self, key_id: &str) -> Option<ed25519_dalek::VerifyingKey> {
+        self.keys.values().find(|(id, _)| id == key_id).map(|(_, key)| key.verifying_key())
     }
 
     /// The organ's key id and key; an organ without one cannot seal. A key

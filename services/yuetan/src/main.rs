@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 mod audit_cmd;
 mod calendar_cmd;
 mod deadletter_cmd;
+mod document_cmd;
 mod demo_case;
 mod demo_scheduling;
 mod demo_pipeline;
@@ -37,6 +38,9 @@ enum Command {
     /// The hash-chained audit log.
     #[command(subcommand)]
     Audit(audit_cmd::Command),
+    /// Sealed documents: check a file against its record and the organ's seal.
+    #[command(subcommand)]
+    Document(document_cmd::Command),
     /// Working-day arithmetic on the State Council holiday schedule.
     #[command(subcommand)]
     Calendar(calendar_cmd::Command),
@@ -69,6 +73,7 @@ fn main() -> ExitCode {
                     Command::Demo(DemoCommand::Case(args)) => demo_case::run(cli.config.as_deref(), args).await,
                     Command::Demo(DemoCommand::Pipeline(args)) => demo_pipeline::run(cli.config.as_deref(), args).await,
                     Command::Audit(command) => audit_cmd::run(cli.config.as_deref(), command).await,
+                    Command::Document(command) => document_cmd::run(cli.config.as_deref(), command).await,
                     Command::Deadletter(command) => deadletter_cmd::run(cli.config.as_deref(), command).await,
                     Command::Calendar(_) | Command::Token(_) => unreachable!("handled above"),
                 }

@@ -99,7 +99,7 @@ async fn notice_passed(s: &System, case_id: &str, interview_at: DateTime<Utc>) -
 }
 
 #[tokio::test]
-async fn r_notice_1_r_notice_2_an_approved_case_gets_its_notice_sealed_and_served_by_sms_at_the_reports_time() {
+async fn r_notice_1_r_notice_2_r_doc_2_an_approved_case_gets_its_notice_sealed_and_served_by_sms_at_the_reports_time() {
     // Approved on 2026-09-30: 2 working days across the National Day holiday end on 2026-10-09 (LAW.md §1–2).
     let w = world(at("2026-09-30T02:00:00Z"), false).await;
     let s = &w.s;
@@ -124,6 +124,17 @@ async fn r_notice_1_r_notice_2_an_approved_case_gets_its_notice_sealed_and_serve
     let sealed = s.scheduling().get_document(req(&proposer(), pb::GetDocumentRequest { document_id: notice.document_id.clone() })).await.unwrap().into_inner();
     assert_eq!(sealed.status, pb::DocumentStatus::Sealed as i32);
     assert!(!sealed.seal_signature.is_empty());
+    // R-DOC-2: the sealed file verifies against its record and the organ's key; one byte changed does not.
+    let scheduling = s.handle::<yuetan_scheduling::Scheduling>(Service::Scheduling);
+    let mut conn = s.pool_of(Service::Scheduling).acquire().await.unwrap();
+    let verified = yuetan_scheduling::verify::verify_file(&mut conn, &scheduling.state.seals, &pdf).await.unwrap();
+    assert_eq!(verified.number, notice.number);
+    let mut altered = pdf.clone();
+    let middle = altered.len() / 2;
+    altered[middle] ^= 0x01;
+    let err = yuetan_scheduling::verify::verify_file(&mut conn, &scheduling.state.seals, &altered).await.unwrap_err();
+    assert!(err.to_string().contains("no sealed document"), "{err}");
+    drop(conn);
     let message = w.sms.messages().into_iter().find(|m| m.out_id == attempt.attempt_id).expect("the gateway got the message, keyed by the attempt");
     assert!(!format!("{message:?}").contains("兰州某某餐饮"), "the SMS carries a link, not the party's data");
 

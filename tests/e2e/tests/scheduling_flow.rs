@@ -350,3 +350,78 @@ async fn a_process_killed_after_the_gateway_took_the_sms_neither_sends_it_twice_
     assert_eq!(sent[0].attempts[0].provider_id, biz, "the record holds the gateway's message id");
     w.s.h.stop().await;
 }
+
+#[tokio::test]
+async fn r_notice_1_a_notice_not_issued_within_two_working_days_is_reported_missed_once() {
+    // Approved Friday 2026-11-06 (CST); 2 working days → Tuesday 2026-11-10.
+    let w = world(at("2026-11-06T02:00:00Z"), false).await;
+    let s = &w.s;
+    let case_id = s.approved_case(961, false).await;
+    let plan = s.plan_of(&case_id).await;
+    assert_eq!(plan.notice_deadline.as_ref().unwrap().iso, "2026-11-10");
+    // Still in time on the last day: nothing.
+    s.clock.set(at("2026-11-10T15:00:00Z"));
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(!s.plan_of(&case_id).await.notice_deadline_missed);
+    // After 24:00 of the last day (CST): missed, announced once.
+    s.clock.set(at("2026-11-10T16:01:00Z"));
+    let missed = s.wait_for_event(|e| e.case_id == case_id && e.r#type == "scheduling.notice_deadline_missed").await;
+    let Some(Payload::NoticeDeadlineMissed(m)) = missed.payload else { panic!() };
+    assert_eq!(m.deadline.unwrap().iso, "2026-11-10");
+    s.clock.set(at("2026-11-12T02:00:00Z"));
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let all = s.wait_for_events("scheduling.notice_deadline_missed", 1).await;
+    assert_eq!(all.iter().filter(|e| e.case_id == case_id).count(), 1, "once");
+    assert!(s.plan_of(&case_id).await.notice_deadline_missed);
+    w.s.h.stop().await;
+}
+
+#[tokio::test]
+async fn r_notice_3_a_notice_served_too_late_for_the_planned_time_flags_the_plan_for_rescheduling() {
+    let w = world(at("2026-11-02T01:00:00Z"), false).await;
+    let s = &w.s;
+    w.sms.script(PHONE, Behaviour::Silent);
+    let case_id = s.approved_case(971, false).await;
+    record_address(s, &case_id, &[pb::Channel::Sms], "").await;
+    // Planned for Wednesday 09:30 CST: fine if served Monday.
+    notice_passed(s, &case_id, at("2026-11-04T01:30:00Z")).await;
+    let services = s.services_until(&case_id, |v| v.first().is_some_and(|x| x.attempts.iter().any(|a| a.status == "sent"))).await;
+    // The phone was off: the report says it arrived Wednesday 08:00 CST, after the lead time allows.
+    w.sms.push_report(&services[0].attempts[0].attempt_id, true, at("2026-11-04T00:00:00Z")).await.unwrap();
+    let flagged = s.wait_for_event(|e| e.case_id == case_id && e.r#type == "scheduling.reschedule_needed").await;
+    let Some(Payload::RescheduleNeeded(r)) = flagged.payload else { panic!() };
+    assert_eq!(fields::from_timestamp(r.served_at.as_ref()), Some(at("2026-11-04T00:00:00Z")));
+    assert!(r.reason.contains("lead time"), "{}", r.reason);
+    assert_eq!(s.plan_of(&case_id).await.status, pb::PlanStatus::RescheduleNeeded as i32);
+    // Replanned within the window counted from service: the plan is served again.
+    s.clock.set(at("2026-11-04T01:00:00Z"));
+    let replanned = s.scheduling().plan_interview(req(&proposer(), plan(&case_id, at("2026-11-06T01:30:00Z"), "第一约谈室"))).await.unwrap().into_inner();
+    assert_eq!(replanned.status, pb::PlanStatus::Served as i32);
+    // The party asks once to reschedule, with a reason; a second request is refused.
+    let asked = s
+        .scheduling()
+        .record_reschedule_request(req(&proposer(), pb::RecordRescheduleRequestRequest {
+            request_id: uuid::Uuid::now_v7().to_string(),
+            case_id: case_id.clone(),
+            reason: "法定代表人出差，申请改期".into(),
+            new_interview_at: Some(fields::timestamp(at("2026-11-09T01:30:00Z"))),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(asked.reschedule_requested);
+    assert_eq!(asked.reschedule_reason, "法定代表人出差，申请改期");
+    let again = s
+        .scheduling()
+        .record_reschedule_request(req(&proposer(), pb::RecordRescheduleRequestRequest {
+            request_id: uuid::Uuid::now_v7().to_string(),
+            case_id: case_id.clone(),
+            reason: "再次申请".into(),
+            new_interview_at: Some(fields::timestamp(at("2026-11-10T01:30:00Z"))),
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(again.code(), Code::FailedPrecondition);
+    assert!(again.message().contains("once"), "{}", again.message());
+    w.s.h.stop().await;
+}

@@ -99,7 +99,7 @@ async fn notice_passed(s: &System, case_id: &str, interview_at: DateTime<Utc>) -
 }
 
 #[tokio::test]
-async fn r_notice_1_r_notice_2_r_doc_2_an_approved_case_gets_its_notice_sealed_and_served_by_sms_at_the_reports_time() {
+async fn r_notice_1_r_notice_2_r_doc_1_r_doc_2_an_approved_case_gets_its_notice_sealed_and_served_by_sms_at_the_reports_time() {
     // Approved on 2026-09-30: 2 working days across the National Day holiday end on 2026-10-09 (LAW.md §1–2).
     let w = world(at("2026-09-30T02:00:00Z"), false).await;
     let s = &w.s;

@@ -104,6 +104,13 @@ impl HandlerError {
     }
 }
 
+impl Delivery {
+    /// The event's case id, which a case event must carry.
+    pub fn case_id(&self) -> Result<Uuid, HandlerError> {
+        Uuid::parse_str(&self.event.case_id).map_err(|_| HandlerError::failed(format!("{} without a case id", self.event.r#type)))
+    }
+}
+
 impl From<sqlx::Error> for HandlerError {
     fn from(err: sqlx::Error) -> Self {
         HandlerError::failed(err.to_string())
@@ -203,6 +210,24 @@ impl Consumer {
     }
 
     /// Consumes until `shutdown`, then finishes in-flight work and returns.
+    /// Runs until `shutdown`; if it stops with an error (NATS away when it
+    /// starts, the stream gone), logs it and starts again a second later, so a
+    /// service that came up before NATS still consumes once NATS is back.
+    pub async fn run_until_stopped<H: Handler>(self, handler: Arc<H>, shutdown: CancellationToken) {
+        loop {
+            match self.clone().run(handler.clone(), shutdown.clone()).await {
+                Ok(()) => return,
+                Err(err) => {
+                    tracing::error!(consumer = %self.spec.name, error = %err, "consumer stopped; restarting");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                }
+            }
+        }
+    }
+
     pub async fn run<H: Handler>(self, handler: Arc<H>, shutdown: CancellationToken) -> Result<(), Error> {
         let consumer = self.pull_consumer().await?;
         let mut messages = consumer

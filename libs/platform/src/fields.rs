@@ -128,6 +128,15 @@ pub fn at_most<T>(field: &str, items: &[T], max: usize) -> Result<(), Error> {
     Ok(())
 }
 
+/// A list call's page size: 1..=200, 0 meaning 50.
+pub fn page_size(value: u32) -> Result<i64, Error> {
+    match value {
+        0 => Ok(50),
+        n @ 1..=200 => Ok(i64::from(n)),
+        _ => Err(Error::invalid("page_size", "at most 200")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -316,7 +316,7 @@ impl IntakeApi {
     }
 
     async fn list_clues(&self, actor: &Actor, req: &pb::ListCluesRequest) -> Result<pb::ListCluesResponse, Error> {
-        let limit = page_limit(req.page_size)?;
+        let limit = yuetan_platform::fields::page_size(req.page_size)?;
         let status = match pb::ClueStatus::try_from(req.status) {
             Ok(pb::ClueStatus::Unspecified) => None,
             Ok(pb::ClueStatus::Registered) => Some("registered"),
@@ -423,7 +423,7 @@ impl IntakeApi {
     }
 
     async fn list_cases(&self, actor: &Actor, req: &pb::ListCasesRequest) -> Result<pb::ListCasesResponse, Error> {
-        let limit = page_limit(req.page_size)?;
+        let limit = yuetan_platform::fields::page_size(req.page_size)?;
         let status = if req.status == 0 {
             None
         } else {
@@ -469,15 +469,6 @@ impl IntakeApi {
 enum SubmitKind<'a> {
     First(&'a pb::SubmitForReviewRequest),
     Again(&'a pb::ResubmitRequest),
-}
-
-/// A list call's page size: 1..=200, 0 meaning 50.
-fn page_limit(page_size: u32) -> Result<i64, Error> {
-    match page_size {
-        0 => Ok(50),
-        n @ 1..=200 => Ok(i64::from(n)),
-        _ => Err(Error::invalid("page_size", "at most 200")),
-    }
 }
 
 /// `rows` was fetched with `limit + 1`: cuts it to the page and returns the

@@ -79,14 +79,6 @@ fn require_kind(task: &TaskRow, kind: TaskKind) -> Result<(), Error> {
     Ok(())
 }
 
-fn page_size(value: u32) -> Result<i64, Error> {
-    match value {
-        0 => Ok(50),
-        1..=200 => Ok(i64::from(value)),
-        _ => Err(Error::invalid("page_size", "at most 200")),
-    }
-}
-
 fn parse_page_token(token: &str) -> Result<Option<(NaiveDate, Uuid)>, Error> {
     if token.is_empty() {
         return Ok(None);
@@ -136,7 +128,7 @@ impl ReviewApi {
     }
 
     async fn list_my_tasks(&self, actor: &Actor, req: &pb::ListMyTasksRequest) -> Result<pb::ListMyTasksResponse, Error> {
-        let limit = page_size(req.page_size)?;
+        let limit = yuetan_platform::fields::page_size(req.page_size)?;
         let after = parse_page_token(&req.page_token)?;
         let mut conn = self.state.pool.acquire().await?;
         let mut rows = store::queue(&mut conn, &actor.organ, &actor.roles, req.include_decided, after, limit + 1).await?;

@@ -11,7 +11,6 @@
 
 use chrono::Utc;
 use sqlx::PgConnection;
-use uuid::Uuid;
 use yuetan_platform::consumer::{Delivery, Handler, HandlerError};
 use yuetan_platform::fields::from_timestamp;
 use yuetan_platform::ordering::source_of;
@@ -26,11 +25,6 @@ pub struct ReviewEvents {
     pub state: std::sync::Arc<State>,
 }
 
-fn case_id(delivery: &Delivery) -> Result<Uuid, HandlerError> {
-    Uuid::parse_str(&delivery.event.case_id)
-        .map_err(|_| HandlerError::failed(format!("{} without a case id", delivery.event.r#type)))
-}
-
 impl ReviewEvents {
     async fn apply(&self, conn: &mut PgConnection, delivery: &Delivery) -> Result<(), HandlerError> {
         let event = &delivery.event;
@@ -40,7 +34,7 @@ impl ReviewEvents {
         match &event.payload {
             Some(Payload::CaseOpened(opened)) => {
                 let case = CaseRow {
-                    case_id: case_id(delivery)?,
+                    case_id: delivery.case_id()?,
                     number: opened.number.clone(),
                     division: event.jurisdiction.clone(),
                     lead_organ: opened.lead_organ.clone(),
@@ -59,7 +53,7 @@ impl ReviewEvents {
                 // Status and version come from the stored case, read under
                 // its lock by `submitted`.
                 let case = CaseRow {
-                    case_id: case_id(delivery)?,
+                    case_id: delivery.case_id()?,
                     number: submitted.number.clone(),
                     division: event.jurisdiction.clone(),
                     lead_organ: event.organ.clone(),
@@ -76,7 +70,7 @@ impl ReviewEvents {
                 self.state.submitted(conn, case, round, &submitted.proposal, "", occurred_at, causation, now).await?;
             }
             Some(Payload::CaseResubmitted(again)) => {
-                let case_id = case_id(delivery)?;
+                let case_id = delivery.case_id()?;
                 let Some(mut case) = store::case(conn, case_id, false).await? else {
                     return Err(HandlerError::failed(format!("case {case_id} resubmitted but never submitted")));
                 };
@@ -98,7 +92,7 @@ impl ReviewEvents {
                 }
                 let revision = i32::try_from(request.revision.max(1)).unwrap_or(1);
                 self.state
-                    .document_requested(conn, case_id(delivery)?, &event.jurisdiction, &event.organ, document, revision, occurred_at, now)
+                    .document_requested(conn, delivery.case_id()?, &event.jurisdiction, &event.organ, document, revision, occurred_at, now)
                     .await?;
             }
             // clue events, exclusions and the rest: nothing for review.

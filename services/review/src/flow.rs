@@ -98,6 +98,7 @@ impl State {
         Ok(())
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn audit(
         &self,
         conn: &mut PgConnection,

@@ -98,26 +98,10 @@ impl Review {
             tokio::spawn(relay.run(shutdown.clone())),
             tokio::spawn(requests::run_pruner(state.pool.clone(), state.clock.clone(), config.requests.replay_window(), shutdown.clone())),
             tokio::spawn(sweeper.run(Arc::new(timers::ReviewTimers { state: state.clone() }), shutdown.clone())),
-            tokio::spawn(run_consumer(intake, handler.clone(), shutdown.clone())),
-            tokio::spawn(run_consumer(documents, handler, shutdown)),
+            tokio::spawn(intake.run_until_stopped(handler.clone(), shutdown.clone())),
+            tokio::spawn(documents.run_until_stopped(handler, shutdown)),
         ];
         Ok(Review { state, tasks })
     }
 }
 
-/// Runs a consumer until shutdown; if it cannot start (NATS away), retries,
-/// so a service that came up before NATS still consumes once NATS is back.
-async fn run_consumer(consumer: Consumer, handler: Arc<events::ReviewEvents>, shutdown: CancellationToken) {
-    loop {
-        match consumer.clone().run(handler.clone(), shutdown.clone()).await {
-            Ok(()) => return,
-            Err(err) => {
-                tracing::error!(error = %err, "review consumer stopped; restarting");
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                }
-            }
-        }
-    }
-}

@@ -54,12 +54,14 @@ fn require_lead_organ(actor: &Actor, case: &CaseRow) -> Result<(), Error> {
     Ok(())
 }
 
-fn page_size(value: u32) -> Result<i64, Error> {
-    match value {
-        0 => Ok(50),
-        1..=200 => Ok(i64::from(value)),
-        _ => Err(Error::invalid("page_size", "at most 200")),
-    }
+/// An 11-digit mainland mobile number.
+fn is_mobile_number(value: &str) -> bool {
+    value.len() == 11 && value.starts_with('1') && value.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// `local@domain.tld`, without spaces.
+fn is_email_address(value: &str) -> bool {
+    value.contains('@') && !value.contains(char::is_whitespace) && value.rsplit('@').next().is_some_and(|d| d.contains('.'))
 }
 
 fn sha256_field(field: &str, value: &str) -> Result<String, Error> {
@@ -165,11 +167,11 @@ impl SchedulingApi {
             channels.push(c);
         }
         let sms = optional("sms_number", &req.sms_number, 20)?;
-        if !sms.is_empty() && !(sms.len() == 11 && sms.starts_with('1') && sms.bytes().all(|b| b.is_ascii_digit())) {
+        if !sms.is_empty() && !is_mobile_number(&sms) {
             return Err(Error::invalid("sms_number", "an 11-digit mainland mobile number"));
         }
         let email = optional("email", &req.email, 254)?;
-        if !email.is_empty() && !(email.contains('@') && !email.contains(char::is_whitespace) && email.rsplit('@').next().is_some_and(|d| d.contains('.'))) {
+        if !email.is_empty() && !is_email_address(&email) {
             return Err(Error::invalid("email", "not an e-mail address"));
         }
         let egov = optional("egov_account", &req.egov_account, 128)?;
@@ -334,7 +336,7 @@ impl SchedulingApi {
     }
 
     async fn list_plans(&self, actor: &Actor, req: &pb::ListPlansRequest) -> Result<pb::ListPlansResponse, Error> {
-        let limit = page_size(req.page_size)?;
+        let limit = yuetan_platform::fields::page_size(req.page_size)?;
         let mut conn = self.state.pool.acquire().await?;
         let rows = store::plans_of_organ(&mut conn, &actor.organ, req.awaiting_notice_only, limit).await?;
         let mut plans = Vec::new();
@@ -465,7 +467,7 @@ impl SchedulingApi {
     }
 
     async fn list_open_services(&self, actor: &Actor, req: &pb::ListOpenServicesRequest) -> Result<pb::ListOpenServicesResponse, Error> {
-        let limit = page_size(req.page_size)?;
+        let limit = yuetan_platform::fields::page_size(req.page_size)?;
         let mut conn = self.state.pool.acquire().await?;
         let rows = store::open_services(&mut conn, &actor.organ, limit).await?;
         let ids: Vec<Uuid> = rows.iter().map(|s| s.id).collect();

@@ -25,10 +25,6 @@ pub struct SchedulingEvents {
     pub state: std::sync::Arc<State>,
 }
 
-fn case_id(delivery: &Delivery) -> Result<Uuid, HandlerError> {
-    Uuid::parse_str(&delivery.event.case_id).map_err(|_| HandlerError::failed(format!("{} without a case id", delivery.event.r#type)))
-}
-
 /// A provider's time: RFC 3339, or Alibaba Cloud's `2026-10-09 10:00:05`
 /// in China Standard Time.
 fn provider_time(text: &str) -> Option<chrono::DateTime<Utc>> {
@@ -53,7 +49,7 @@ impl SchedulingEvents {
             Some(Payload::CaseOpened(opened)) => {
                 let party = opened.party.clone().unwrap_or_default();
                 let case = CaseRow {
-                    case_id: case_id(delivery)?,
+                    case_id: delivery.case_id()?,
                     number: opened.number.clone(),
                     division: event.jurisdiction.clone(),
                     lead_organ: opened.lead_organ.clone(),
@@ -71,7 +67,7 @@ impl SchedulingEvents {
                 self.state.case_opened(conn, case).await?;
             }
             Some(Payload::CaseApproved(approved)) => {
-                let id = case_id(delivery)?;
+                let id = delivery.case_id()?;
                 let Some(case) = store::case(conn, id, true).await? else {
                     return Err(HandlerError::waiting(format!("case {id} approved before scheduling learned it (intake.case_opened)")));
                 };
@@ -102,7 +98,7 @@ impl SchedulingEvents {
                     channels.push(Channel::parse(c).ok_or_else(|| HandlerError::failed(format!("unknown channel {c:?}")))?);
                 }
                 let serve = ServeRequest {
-                    case_id: case_id(delivery)?,
+                    case_id: delivery.case_id()?,
                     division: event.jurisdiction.clone(),
                     organ: event.organ.clone(),
                     document_id: request.document_id.clone(),

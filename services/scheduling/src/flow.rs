@@ -135,6 +135,7 @@ impl State {
     }
 
     /// Writes an event of a case: the next of scheduling's sequence for it.
+    #[allow(clippy::too_many_arguments)]
     async fn emit(&self, conn: &mut PgConnection, case: &mut CaseRow, event_type: &str, by: By<'_>, causation: &str, payload: Payload, now: DateTime<Utc>) -> Result<(), Error> {
         case.version += 1;
         case.updated_at = now;
@@ -144,6 +145,7 @@ impl State {
     }
 
     /// An event of a service: in the case's sequence when scheduling knows the case.
+    #[allow(clippy::too_many_arguments)]
     async fn emit_for_service(&self, conn: &mut PgConnection, service: &ServiceRow, event_type: &str, by: By<'_>, causation: &str, payload: Payload, now: DateTime<Utc>) -> Result<(), Error> {
         match store::case(conn, service.case_id, true).await? {
             Some(mut case) => self.emit(conn, &mut case, event_type, by, causation, payload, now).await,
@@ -646,6 +648,7 @@ impl State {
 
     /// A provider report or acknowledgement for an attempt: arrival at the
     /// report's time (LAW.md §3), or failure. A repeated report changes nothing.
+    #[allow(clippy::too_many_arguments)]
     pub async fn arrival_reported(&self, conn: &mut PgConnection, attempt_id: Uuid, delivered: bool, at: DateTime<Utc>, provider_id: &str, detail: &str, causation: &str, now: DateTime<Utc>) -> Result<(), Error> {
         let Some(peek) = store::attempt(conn, attempt_id, false).await? else { return Ok(()) };
         let Some(service) = store::service(conn, peek.service_id, true).await? else { return Ok(()) };
@@ -674,6 +677,7 @@ impl State {
 
     /// The party opened the link or confirmed receipt on the portal: the
     /// evidence is kept (sealed); if nothing proved arrival yet, this does.
+    #[allow(clippy::too_many_arguments)]
     pub async fn portal_evidence(&self, conn: &mut PgConnection, service_id: Uuid, what: &str, at: DateTime<Utc>, sealed: &[u8], causation: &str, now: DateTime<Utc>) -> Result<(), Error> {
         let Some(mut service) = store::service(conn, service_id, true).await? else { return Ok(()) };
         let line = format!("{what} on the portal at {}", domain::cst(at));

@@ -273,27 +273,12 @@ impl Scheduling {
             tokio::spawn(relay.run(shutdown.clone())),
             tokio::spawn(requests::run_pruner(state.pool.clone(), state.clock.clone(), config.requests.replay_window(), shutdown.clone())),
             tokio::spawn(sweeper.run(Arc::new(timers::SchedulingTimers { state: state.clone() }), shutdown.clone())),
-            tokio::spawn(run_consumer(consumer, handler, shutdown)),
+            tokio::spawn(consumer.run_until_stopped(handler, shutdown)),
         ];
         Ok(Scheduling { state, tasks })
     }
 }
 
-/// Runs the consumer until shutdown; if it cannot start (NATS away), retries.
-async fn run_consumer(consumer: Consumer, handler: Arc<events::SchedulingEvents>, shutdown: CancellationToken) {
-    loop {
-        match consumer.clone().run(handler.clone(), shutdown.clone()).await {
-            Ok(()) => return,
-            Err(err) => {
-                tracing::error!(error = %err, "scheduling consumer stopped; restarting");
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                }
-            }
-        }
-    }
-}
 
 #[cfg(test)]
 mod tests {

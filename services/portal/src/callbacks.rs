@@ -1,13 +1,10 @@
 //! The providers' callbacks: their signatures and their bodies, checked and
-//! bounded before anything is stored. (A shared parser may replace the
-//! body types later; the checks stay here.)
+//! bounded before anything is stored. The signature schemes are
+//! `yuetan-channels`' (the side that signs them); the bounded body types
+//! are the portal's.
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
 use chrono::{DateTime, Utc};
-use hmac::{Hmac, Mac};
 use serde::Deserialize;
-use sha2::Sha256;
 
 /// Largest callback body read (bytes).
 pub const MAX_CALLBACK_BYTES: usize = 256 * 1024;
@@ -26,42 +23,34 @@ pub enum Refusal {
     Invalid(String),
 }
 
-fn hmac(secret: &[u8]) -> Hmac<Sha256> {
-    <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("HMAC takes any key length")
-}
-
-/// `X-Yuetan-Signature: sha256=<hex HMAC-SHA256(secret, body)>`, compared in constant time.
+/// `X-Yuetan-Signature: sha256=<hex HMAC-SHA256(secret, body)>`, compared in
+/// constant time (the scheme is `yuetan_channels::sms`'s, which signs it).
 pub fn check_sms_signature(secret: &str, header: Option<&str>, body: &[u8]) -> Result<(), Refusal> {
-    let hex_mac = header.and_then(|h| h.trim().strip_prefix("sha256=")).ok_or(Refusal::Unauthenticated)?;
-    let tag = hex::decode(hex_mac).map_err(|_| Refusal::Unauthenticated)?;
-    let mut mac = hmac(secret.as_bytes());
-    mac.update(body);
-    mac.verify_slice(&tag).map_err(|_| Refusal::Unauthenticated)
+    let header = header.ok_or(Refusal::Unauthenticated)?;
+    if yuetan_channels::sms::verify_callback(secret.as_bytes(), body, header) {
+        Ok(())
+    } else {
+        Err(Refusal::Unauthenticated)
+    }
 }
 
 /// The e-gov headers: app id, timestamp within [`MAX_EGOV_SKEW_SECS`] of
-/// `now`, and `base64(HMAC-SHA256(secret, appId\ntimestamp\nnonce\nbody))`.
+/// `now`, and `base64(HMAC-SHA256(secret, appId\ntimestamp\nnonce\nbody))`
+/// (the scheme is `yuetan_channels::egov`'s, which signs it); a nonce over 128
+/// bytes is refused before any work.
 pub fn check_egov_signature(app_id: &str, secret: &str, headers: &EgovHeaders<'_>, body: &[u8], now: DateTime<Utc>) -> Result<(), Refusal> {
-    let (Some(got_app), Some(ts), Some(nonce), Some(signature)) = (headers.app_id, headers.timestamp, headers.nonce, headers.signature) else {
-        return Err(Refusal::Unauthenticated);
-    };
-    if got_app != app_id || nonce.is_empty() || nonce.len() > 128 {
+    use yuetan_channels::egov::{verify_headers, HEADER_APP_ID, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP};
+    if headers.nonce.is_some_and(|n| n.len() > 128) {
         return Err(Refusal::Unauthenticated);
     }
-    let seconds: i64 = ts.trim().parse().map_err(|_| Refusal::Unauthenticated)?;
-    if (now.timestamp() - seconds).abs() > MAX_EGOV_SKEW_SECS {
-        return Err(Refusal::Unauthenticated);
+    let mut map = http::HeaderMap::new();
+    for (name, value) in [(HEADER_APP_ID, headers.app_id), (HEADER_TIMESTAMP, headers.timestamp), (HEADER_NONCE, headers.nonce), (HEADER_SIGNATURE, headers.signature)] {
+        let value = value.ok_or(Refusal::Unauthenticated)?;
+        let value = http::HeaderValue::from_str(value).map_err(|_| Refusal::Unauthenticated)?;
+        map.insert(name, value);
     }
-    let tag = STANDARD.decode(signature.trim()).map_err(|_| Refusal::Unauthenticated)?;
-    let mut mac = hmac(secret.as_bytes());
-    mac.update(got_app.as_bytes());
-    mac.update(b"\n");
-    mac.update(ts.as_bytes());
-    mac.update(b"\n");
-    mac.update(nonce.as_bytes());
-    mac.update(b"\n");
-    mac.update(body);
-    mac.verify_slice(&tag).map_err(|_| Refusal::Unauthenticated)
+    let max_skew = std::time::Duration::from_secs(MAX_EGOV_SKEW_SECS.unsigned_abs());
+    verify_headers(&map, body, app_id, secret.as_bytes(), now, max_skew).map(|_| ()).map_err(|_| Refusal::Unauthenticated)
 }
 
 /// The e-gov request headers, as received.
@@ -176,7 +165,14 @@ pub fn parse_egov_ack(body: &[u8]) -> Result<EgovAck, Refusal> {
 
 #[cfg(test)]
 mod tests {
+    use hmac::{Hmac, Mac};
+    use sha2::Sha256;
+
     use super::*;
+
+    fn hmac(secret: &[u8]) -> Hmac<Sha256> {
+        <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("HMAC takes any key length")
+    }
 
     #[test]
     fn the_sms_signature_covers_the_body() {

@@ -239,10 +239,32 @@ fn serve_review_runs_review_alone() {
 }
 
 #[test]
-fn r_start_3_r_start_4_the_case_demo_takes_a_case_through_legality_review_and_approval() {
+fn r_start_3_r_start_4_r_notice_1_r_notice_2_the_case_demo_takes_a_case_through_approval_to_the_served_notice() {
+    use yuetan_testkit::peers::{SmsPeer, SmsPeerConfig, SmtpPeer};
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let env = test_env(&runtime);
-    let serve = Serve::start("all", &env, &[]);
+    // The provider peers of deploy/local/yuetan.toml, on ports of this test's own;
+    // the portal on a port chosen first, so the gateway knows where to report.
+    let portal_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let portal = format!("http://127.0.0.1:{portal_port}");
+    let smtp = SmtpPeer::start();
+    let sms = runtime.block_on(SmsPeer::start(SmsPeerConfig {
+        access_key_id: "local-sms-key".into(),
+        access_key_secret: "local-sms-secret".into(),
+        callback_url: Some(format!("{portal}/callbacks/sms")),
+        callback_secret: "local-sms-callback-secret".into(),
+    }));
+    let (listen, smtp_port) = (format!("127.0.0.1:{portal_port}"), smtp.port().to_string());
+    let serve = Serve::start(
+        "all",
+        &env,
+        &[
+            ("YUETAN_PORTAL__LISTEN", &listen),
+            ("YUETAN_LINKS__BASE_URL", &portal),
+            ("YUETAN_SCHEDULING__SMS__ENDPOINT", &sms.endpoint()),
+            ("YUETAN_SCHEDULING__EMAIL__PORT", &smtp_port),
+        ],
+    );
     let url = serve.url();
     let mut demo = Command::new(env!("CARGO_BIN_EXE_yuetan"));
     demo.args(["--config", LOCAL_CONFIG, "demo", "case", "--server", &url]);
@@ -271,13 +293,42 @@ fn r_start_3_r_start_4_the_case_demo_takes_a_case_through_legality_review_and_ap
             "review.review_opened",
             "review.review_passed",
             "review.case_approved",
+            "scheduling.plan_opened",
+            "scheduling.interview_planned",
+            "scheduling.notice_issued",
+            "scheduling.document_review_requested",
+            "review.document_review_decided",
+            "scheduling.service_requested",
+            "scheduling.document_served",
         ],
         "{out}"
     );
     let prefix = &env.vars.iter().find(|(k, _)| *k == "YUETAN_NATS__SUBJECT_PREFIX").unwrap().1;
     assert!(events[6].contains(&format!("subject={prefix}.62.01.02.review.case_approved ")), "{out}");
+    // Past approval: the notice numbered, its PDF, served by SMS and by e-mail with receipts.
+    let notice = line("notice     兰城市监约通〔");
+    assert!(notice.contains("issued"), "{out}");
+    assert!(out.lines().any(|l| l.starts_with("notice     PDF at ") && l.contains("/sha256/")), "{out}");
+    assert!(out.lines().any(|l| l.starts_with("served ") && l.contains("by SMS at") && l.contains("receipt 兰城市监送回〔")), "{out}");
+    assert!(out.lines().any(|l| l.starts_with("served ") && l.contains("by e-mail at")), "{out}");
+    assert!(out.lines().any(|l| l.starts_with("evidence   sms delivery report DELIVERED")), "{out}");
+    assert!(out.lines().any(|l| l.starts_with("evidence   SMTP reply 250")), "{out}");
+    for event_type in [
+        "scheduling.plan_opened",
+        "scheduling.interview_planned",
+        "scheduling.notice_issued",
+        "scheduling.service_requested",
+        "scheduling.document_served",
+        "scheduling.service_failed",
+        "scheduling.notice_deadline_missed",
+        "scheduling.reschedule_needed",
+    ] {
+        assert!(out.lines().any(|l| l.starts_with("contract ") && l.split_whitespace().nth(1) == Some(event_type)), "{event_type} not printed:\n{out}");
+    }
+    assert_eq!(sms.messages().len(), 1, "the gateway got the notice once");
+    assert_eq!(smtp.messages().len(), 1, "the mail server got it once");
     assert!(out.lines().last().unwrap().starts_with("demo ok: case 兰城市监约〔"), "{out}");
-    assert!(out.trim_end().ends_with("approved; 7 events seen on the bus"), "{out}");
+    assert!(out.trim_end().ends_with("served by SMS and e-mail; 14 events seen on the bus"), "{out}");
     drop(serve);
 
     // The services ran as the runtime role; it can still verify every log.
@@ -289,7 +340,7 @@ fn r_start_3_r_start_4_the_case_demo_takes_a_case_through_legality_review_and_ap
     let output = verify.output().unwrap();
     let out = stdout(&output);
     assert!(output.status.success(), "{out}\n{}", String::from_utf8_lossy(&output.stderr));
-    for schema in ["intake", "review"] {
+    for schema in ["intake", "review", "scheduling", "portal"] {
         assert!(out.lines().any(|l| l.starts_with(&format!("{schema}: ")) && l.ends_with(" rows, intact")), "{out}");
     }
     drop(runtime);

@@ -329,6 +329,29 @@ fn r_start_3_r_start_4_r_notice_1_r_notice_2_the_case_demo_takes_a_case_through_
     assert_eq!(smtp.messages().len(), 1, "the mail server got it once");
     assert!(out.lines().last().unwrap().starts_with("demo ok: case 兰城市监约〔"), "{out}");
     assert!(out.trim_end().ends_with("served by SMS and e-mail; 14 events seen on the bus"), "{out}");
+
+    // R-DOC-2: the notice's PDF verifies against its record and seal; one byte changed does not.
+    let pdf = line("notice     PDF at ").trim_start_matches("notice     PDF at ").trim().to_string();
+    let verify = |file: &str| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_yuetan"));
+        command.args(["--config", LOCAL_CONFIG, "document", "verify", file]);
+        for (key, value) in &env.vars {
+            command.env(key, value);
+        }
+        command.output().unwrap()
+    };
+    let good = verify(&pdf);
+    assert!(good.status.success(), "{}", stdout(&good));
+    assert!(stdout(&good).starts_with("ok: 行政约谈通知书 兰城市监约通〔"), "{}", stdout(&good));
+    let mut bytes = std::fs::read(&pdf).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    let dir = tempfile::tempdir().unwrap();
+    let altered = dir.path().join("altered.pdf");
+    std::fs::write(&altered, &bytes).unwrap();
+    let bad = verify(altered.to_str().unwrap());
+    assert!(!bad.status.success());
+    assert!(stdout(&bad).contains("NOT VERIFIED") && stdout(&bad).contains("no sealed document"), "{}", stdout(&bad));
     drop(serve);
 
     // The services ran as the runtime role; it can still verify every log.

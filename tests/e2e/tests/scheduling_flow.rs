@@ -266,6 +266,11 @@ async fn r_notice_3_r_int_1_plans_are_checked_for_time_panel_and_double_booking(
     expired.interviewers = vec!["int-old".into(), INTERVIEWER.into()];
     let err = client.clone().plan_interview(req(&proposer(), expired)).await.unwrap_err();
     assert!(err.message().contains("expired"), "{}", err.message());
+    // The directory announces its changes.
+    let updated = s.wait_for_event(|e| e.r#type == "scheduling.officer_updated" && matches!(&e.payload, Some(Payload::OfficerUpdated(o)) if o.officer_id == "int-old")).await;
+    let Some(Payload::OfficerUpdated(o)) = updated.payload else { panic!() };
+    assert_eq!(o.interviewer_certification_valid_until.unwrap().iso, "2026-01-01", "certified 2024-01-01, valid 2 years");
+    assert!(o.legal_review_qualified);
     // A good plan for each case; then one interviewer twice at overlapping times: refused.
     client.clone().plan_interview(req(&proposer(), plan(&normal, at("2026-11-04T01:30:00Z"), "第一约谈室"))).await.unwrap();
     client.clone().plan_interview(req(&proposer(), plan(&urgent, at("2026-11-03T00:30:00Z"), "第二约谈室"))).await.unwrap();

@@ -77,6 +77,25 @@ pub struct DirectService {
     pub place: String,
 }
 
+/// How a document reached the party: what the delivery receipt records.
+#[derive(Debug, Clone)]
+struct Arrival {
+    channel: Channel,
+    /// Where it was served (a masked address, a place, a mail number).
+    address: String,
+    at: DateTime<Utc>,
+    evidence: String,
+    /// The portal's evidence (client address, user agent), sealed.
+    evidence_sealed: Option<Vec<u8>>,
+    witness: String,
+}
+
+impl Arrival {
+    fn electronic(channel: Channel, address: &str, at: DateTime<Utc>, evidence: String, evidence_sealed: Option<Vec<u8>>) -> Arrival {
+        Arrival { channel, address: address.to_string(), at, evidence, evidence_sealed, witness: String::new() }
+    }
+}
+
 /// A document to serve, from scheduling itself or another service's event.
 #[derive(Debug, Clone)]
 pub struct ServeRequest {
@@ -605,7 +624,8 @@ impl State {
             store::update_attempt(conn, &attempt).await?;
             let channel = Channel::parse(&attempt.channel).unwrap_or(Channel::Email);
             let evidence = format!("SMTP reply {}; queue id {}; Message-ID <{}@yuetan>", outcome.reply, outcome.provider_id, attempt.id);
-            return self.served(conn, &mut service, channel, &attempt.address_masked, now, &evidence, None, BY_SERVICE, causation, now).await;
+            let arrival = Arrival::electronic(channel, &attempt.address_masked, now, evidence, None);
+            return self.served(conn, &mut service, arrival, BY_SERVICE, causation, now).await;
         }
         store::update_attempt(conn, &attempt).await?;
         let window = if attempt.channel == "sms" { self.settings.sms_arrival_minutes } else { self.settings.egov_arrival_minutes };
@@ -672,7 +692,7 @@ impl State {
         }
         let channel = Channel::parse(&attempt.channel).unwrap_or(Channel::Sms);
         let evidence = format!("{} delivery report {detail} at {}; provider message id {}; out id {}", attempt.channel, domain::cst(at), attempt.provider_id, attempt.id);
-        self.served(conn, &mut service, channel, &attempt.address_masked, at, &evidence, None, BY_SERVICE, causation, now).await
+        self.served(conn, &mut service, Arrival::electronic(channel, &attempt.address_masked, at, evidence, None), BY_SERVICE, causation, now).await
     }
 
     /// The party opened the link or confirmed receipt on the portal: the
@@ -696,7 +716,7 @@ impl State {
         let attempt = store::attempts_of(conn, &[service.id]).await?.into_iter().rev().find(|a| a.status == "sent" || a.status == "queued");
         let (channel, address) = attempt.as_ref().map_or((Channel::Sms, String::new()), |a| (Channel::parse(&a.channel).unwrap_or(Channel::Sms), a.address_masked.clone()));
         let sealed = (!sealed.is_empty()).then(|| sealed.to_vec());
-        self.served(conn, &mut service, channel, &address, at, &line, sealed, BY_SERVICE, causation, now).await
+        self.served(conn, &mut service, Arrival::electronic(channel, &address, at, line, sealed), BY_SERVICE, causation, now).await
     }
 
     /// The serving officer records direct delivery or mail (CPL 87–89, 91).
@@ -715,7 +735,8 @@ impl State {
             format!("received by {} ({}) at {}, signature sha256 {}", input.receiver_name, input.relationship, input.place, input.signature_sha256)
         };
         let address = if input.method == Channel::Mail { format!("挂号信 {}", input.mail_number) } else { input.place.clone() };
-        self.served(conn, &mut service, input.method, &address, input.served_at, &evidence, None, By::Officer(actor), causation, now).await?;
+        let arrival = Arrival { channel: input.method, address, at: input.served_at, evidence, evidence_sealed: None, witness: input.witness.clone() };
+        self.served(conn, &mut service, arrival, By::Officer(actor), causation, now).await?;
         Ok(service)
     }
 
@@ -723,20 +744,9 @@ impl State {
     /// recorded, the delivery receipt (送达回证) numbered, rendered and sealed,
     /// `scheduling.document_served` written; for the notice, R-NOTICE-3 is
     /// checked against the planned time.
-    #[allow(clippy::too_many_arguments)]
-    async fn served(
-        &self,
-        conn: &mut PgConnection,
-        service: &mut ServiceRow,
-        channel: Channel,
-        address: &str,
-        at: DateTime<Utc>,
-        evidence: &str,
-        evidence_sealed: Option<Vec<u8>>,
-        by: By<'_>,
-        causation: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(), Error> {
+    async fn served(&self, conn: &mut PgConnection, service: &mut ServiceRow, arrival: Arrival, by: By<'_>, causation: &str, now: DateTime<Utc>) -> Result<(), Error> {
+        let Arrival { channel, address, at, evidence, evidence_sealed, witness } = arrival;
+        let (address, evidence) = (address.as_str(), evidence.as_str());
         let before = audit_service(service);
         let case = store::case(conn, service.case_id, true).await?;
         let (organ_name, document_code, party_name) = case.as_ref().map_or((service.organ.clone(), String::new(), String::new()), |c| (c.organ_name.clone(), c.document_code.clone(), c.party_name.clone()));
@@ -760,7 +770,7 @@ impl State {
             served_at: cst_naive(at),
             receiver_or_evidence: evidence.to_string(),
             server,
-            witness: String::new(),
+            witness,
             remarks: String::new(),
         };
         let rendered = self.renderer.render(&Document::DeliveryReceipt(receipt)).map_err(|e| Error::Internal(format!("rendering the receipt: {e}")))?;

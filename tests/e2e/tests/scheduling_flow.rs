@@ -235,6 +235,39 @@ async fn r_notice_2_electronic_service_without_a_signed_address_confirmation_is_
     assert_eq!(refused.code(), Code::InvalidArgument);
     assert!(refused.message().contains("consent"), "{}", refused.message());
     assert!(w.sms.messages().is_empty());
+    // The officer serves it in person; the party refuses to sign (留置送达, CPL 89):
+    // reason, witness and photo recorded, and the witness is on the delivery receipt.
+    let photo = upload(s, b"photo of the notice left at the premises").await;
+    let done = s
+        .scheduling()
+        .record_direct_service(req(
+            &proposer(),
+            pb::RecordDirectServiceRequest {
+                request_id: uuid::Uuid::now_v7().to_string(),
+                service_id: waiting[0].service_id.clone(),
+                method: pb::Channel::Direct as i32,
+                served_at: Some(fields::timestamp(at("2026-11-02T00:40:00Z"))),
+                receiver_name: "王某".into(),
+                relationship: "法定代表人".into(),
+                refused: true,
+                refusal_reason: "拒绝签收".into(),
+                witness: "李见证".into(),
+                photo_sha256: photo.clone(),
+                place: "当事人经营场所".into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(done.evidence.contains("拒绝签收") && done.evidence.contains(&photo), "{}", done.evidence);
+    let receipt = s.scheduling().get_document(req(&proposer(), pb::GetDocumentRequest { document_id: done.receipt_document_id.clone() })).await.unwrap().into_inner();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("receipt.pdf");
+    std::fs::write(&file, Objects::new(&s.config.objects).unwrap().get(&receipt.sha256).await.unwrap()).unwrap();
+    let text = std::process::Command::new("pdftotext").arg(&file).arg("-").output().unwrap();
+    let text = String::from_utf8_lossy(&text.stdout).replace(char::is_whitespace, "");
+    assert!(text.contains("送达回证") && text.contains("李见证") && text.contains("直接送达"), "{text}");
     w.s.h.stop().await;
 }
 
@@ -428,5 +461,74 @@ async fn r_notice_3_a_notice_served_too_late_for_the_planned_time_flags_the_plan
         .unwrap_err();
     assert_eq!(again.code(), Code::FailedPrecondition);
     assert!(again.message().contains("once"), "{}", again.message());
+    w.s.h.stop().await;
+}
+
+#[tokio::test]
+async fn r_notice_2_an_sms_without_a_delivery_report_in_time_fails_and_the_next_channel_serves() {
+    let w = world(at("2026-11-02T01:00:00Z"), false).await;
+    let s = &w.s;
+    w.sms.script(PHONE, Behaviour::Silent);
+    let case_id = s.approved_case(981, false).await;
+    record_address(s, &case_id, &[pb::Channel::Sms, pb::Channel::Email], "party@example.cn").await;
+    notice_passed(s, &case_id, at("2026-11-04T01:30:00Z")).await;
+    s.services_until(&case_id, |v| v.first().is_some_and(|x| x.attempts.iter().any(|a| a.status == "sent"))).await;
+    // 29 minutes: still waiting (the window is 30).
+    s.clock.advance(chrono::Duration::minutes(29));
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(s.services_until(&case_id, |_| true).await[0].attempts.len(), 1);
+    s.clock.advance(chrono::Duration::minutes(2));
+    let failed = s.wait_for_event(|e| e.case_id == case_id && e.r#type == "scheduling.service_failed").await;
+    let Some(Payload::ServiceFailed(f)) = failed.payload else { panic!() };
+    assert_eq!((f.channel.as_str(), f.next_channel.as_str()), ("sms", "email"));
+    assert!(f.reason.contains("no delivery report"), "{}", f.reason);
+    let served = s.services_until(&case_id, |v| v[0].status == pb::ServiceStatus::Served as i32).await;
+    assert_eq!(served[0].served_by, pb::Channel::Email as i32);
+    w.s.h.stop().await;
+}
+
+#[tokio::test]
+async fn r_notice_2_another_services_sealed_document_is_served_on_its_service_requested_event() {
+    let w = world(at("2026-11-02T01:00:00Z"), false).await;
+    let s = &w.s;
+    let case_id = s.approved_case(991, false).await;
+    s.plan_of(&case_id).await;
+    record_address(s, &case_id, &[pb::Channel::Email], "party@example.cn").await;
+    // Rectification (to come) asks, through an outbox, for its sealed notice to be served.
+    let sha256 = upload(s, "整改通知书（已盖章）".as_bytes()).await;
+    let outbox = yuetan_platform::outbox::Outbox::new(s.h.config.nats.subject_prefix.clone(), "rectification");
+    let request = yuetan_platform::outbox::NewEvent {
+        event_type: "rectification.service_requested".into(),
+        case_id: Some(uuid::Uuid::parse_str(&case_id).unwrap()),
+        case_version: 0,
+        jurisdiction: CHENGGUAN.into(),
+        organ: ORGAN_A.into(),
+        actor: None,
+        correlation_id: None,
+        causation_id: None,
+        payload: Payload::ServiceRequested(yuetan_proto::events::ServiceRequested {
+            service_id: String::new(),
+            document_id: "rect-notice-1".into(),
+            document_sha256: sha256.clone(),
+            document_name: "整改通知书".into(),
+            document_number: "兰城市监整通〔2026〕1号".into(),
+            kind: "rectification_notice".into(),
+            channels: vec!["email".into()],
+            requested_by: "officer-a".into(),
+        }),
+    };
+    let mut tx = s.h.pool().begin().await.unwrap();
+    outbox.write(&mut tx, request, Utc::now()).await.unwrap();
+    tx.commit().await.unwrap();
+    let served = s.services_until(&case_id, |v| v.iter().any(|x| x.status == pb::ServiceStatus::Served as i32)).await;
+    let service = served.iter().find(|x| x.document_id == "rect-notice-1").expect("the rectification notice's service");
+    assert_eq!(service.source_service, "rectification");
+    assert_eq!(service.document_sha256, sha256);
+    assert_eq!(service.served_by, pb::Channel::Email as i32);
+    let event = s.wait_for_event(|e| e.r#type == "scheduling.document_served" && matches!(&e.payload, Some(Payload::DocumentServed(d)) if d.document_id == "rect-notice-1")).await;
+    let Some(Payload::DocumentServed(d)) = event.payload else { panic!() };
+    assert_eq!(d.source_service, "rectification", "the answer names the service that asked");
+    let mail = w.smtp.wait_for_messages(1, Duration::from_secs(10)).await.unwrap();
+    assert!(mail[0].subject.contains("整改通知书") || mail[0].body.contains("整改通知书"));
     w.s.h.stop().await;
 }

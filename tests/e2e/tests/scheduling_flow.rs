@@ -10,16 +10,14 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDate, Utc};
 use common::*;
 use tonic::Code;
-use yuetan_harness::scheduling::{later, officer_entry, plan, INTERVIEWER};
-use yuetan_harness::{admin, RunningPortal, PORTAL_SMS_SECRET};
+use yuetan_harness::scheduling::{later, officer_entry, plan, Peers, INTERVIEWER, PARTY_PHONE};
+use yuetan_harness::admin;
 use yuetan_platform::fields;
 use yuetan_platform::objects::Objects;
 use yuetan_proto::events::event::Payload;
-use yuetan_proto::review as rpb;
 use yuetan_proto::scheduling as pb;
-use yuetan_testkit::peers::{Behaviour, SmsPeer, SmsPeerConfig, SmtpPeer};
+use yuetan_testkit::peers::Behaviour;
 
-const PHONE: &str = "13800001234";
 
 fn at(rfc3339: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(rfc3339).unwrap().with_timezone(&Utc)
@@ -27,75 +25,15 @@ fn at(rfc3339: &str) -> DateTime<Utc> {
 
 struct World {
     s: System,
-    _portal: RunningPortal,
-    sms: SmsPeer,
-    smtp: SmtpPeer,
+    peers: Peers,
 }
 
-/// Intake, review and the portal running; the peers up; scheduling started
-/// with channels pointing at them.
+/// Intake, review, the portal and the provider peers running; scheduling
+/// pointed at them.
 async fn world(now: DateTime<Utc>, hang_after_send: bool) -> World {
     let mut s = start_at(now).await;
-    let portal = s.start_portal().await;
-    let sms = SmsPeer::start(SmsPeerConfig {
-        access_key_id: "LTAI-test".into(),
-        access_key_secret: "sms-access-secret".into(),
-        callback_url: Some(format!("{}/callbacks/sms", portal.base_url())),
-        callback_secret: PORTAL_SMS_SECRET.into(),
-    })
-    .await;
-    let smtp = SmtpPeer::start();
-    s.set_scheduling(serde_json::json!({
-        "sms": { "endpoint": sms.endpoint(), "access_key_id": "LTAI-test", "access_key_secret": "sms-access-secret", "sign_name": "兰州市城关区市场监管局", "template_code": "SMS_0001" },
-        "email": { "host": "127.0.0.1", "port": smtp.port(), "from": "songda@scjg.example.gov.cn" },
-        "sms_arrival_minutes": 30,
-        "hang_after_send": hang_after_send,
-    }));
-    s.start_service(Service::Scheduling).await;
-    s.put_directory().await;
-    World { s, _portal: portal, sms, smtp }
-}
-
-async fn upload(s: &System, bytes: &[u8]) -> String {
-    Objects::new(&s.config.objects).unwrap().put(bytes.to_vec()).await.unwrap().sha256
-}
-
-async fn record_address(s: &System, case_id: &str, channels: &[pb::Channel], email: &str) -> pb::ServiceAddress {
-    let form = upload(s, format!("送达地址确认书 {case_id} 已签字").as_bytes()).await;
-    s.scheduling()
-        .record_service_address(req(
-            &proposer(),
-            pb::RecordServiceAddressRequest {
-                request_id: uuid::Uuid::now_v7().to_string(),
-                case_id: case_id.into(),
-                channels: channels.iter().map(|c| *c as i32).collect(),
-                sms_number: PHONE.into(),
-                email: email.into(),
-                egov_account: String::new(),
-                postal_address: "兰州市城关区某某路1号".into(),
-                confirmation_sha256: form,
-                signed_on: Some(fields::date(fields::cst_date(yuetan_platform::Clock::now(&*s.clock)))),
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-}
-
-/// Plans, issues the notice and passes its document review; returns the notice.
-async fn notice_passed(s: &System, case_id: &str, interview_at: DateTime<Utc>) -> pb::Document {
-    s.plan_of(case_id).await;
-    s.scheduling().plan_interview(req(&proposer(), plan(case_id, interview_at, "第一约谈室"))).await.unwrap();
-    let notice = s.scheduling().issue_notice(req(&proposer(), pb::IssueNoticeRequest { request_id: uuid::Uuid::now_v7().to_string(), case_id: case_id.into() })).await.unwrap().into_inner();
-    let task = s.task(&reviewer(), case_id, rpb::TaskKind::DocumentReview, 1).await;
-    s.review()
-        .decide_document(req(
-            &reviewer(),
-            rpb::DecideDocumentRequest { request_id: uuid::Uuid::now_v7().to_string(), task_id: task.id, decision: rpb::DocumentDecision::Pass as i32, comments: "格式规范".into() },
-        ))
-        .await
-        .unwrap();
-    notice
+    let peers = s.start_scheduling_with_peers(hang_after_send).await;
+    World { s, peers }
 }
 
 #[tokio::test]
@@ -103,14 +41,14 @@ async fn r_notice_1_r_notice_2_r_doc_1_r_doc_2_an_approved_case_gets_its_notice_
     // Approved on 2026-09-30: 2 working days across the National Day holiday end on 2026-10-09 (LAW.md §1–2).
     let w = world(at("2026-09-30T02:00:00Z"), false).await;
     let s = &w.s;
-    w.sms.script(PHONE, Behaviour::Silent);
+    w.peers.sms.script(PARTY_PHONE, Behaviour::Silent);
     let case_id = s.approved_case(901, false).await;
     let opened = s.plan_of(&case_id).await;
     assert_eq!(opened.notice_deadline.as_ref().unwrap().iso, "2026-10-09", "R-NOTICE-1: 2 working days across the holiday");
     assert_eq!(opened.status, pb::PlanStatus::Open as i32);
-    record_address(s, &case_id, &[pb::Channel::Sms, pb::Channel::Email], "party@example.cn").await;
+    s.record_address(&case_id, &[pb::Channel::Sms, pb::Channel::Email], "party@example.cn").await;
 
-    let notice = notice_passed(s, &case_id, at("2026-10-10T01:30:00Z")).await;
+    let notice = s.notice_passed(&case_id, at("2026-10-10T01:30:00Z")).await;
     assert!(notice.number.starts_with("兰城市监约通〔2026〕") && notice.number.ends_with('号'), "{}", notice.number);
     let pdf = Objects::new(&s.config.objects).unwrap().get(&notice.sha256).await.unwrap();
     assert!(pdf.starts_with(b"%PDF"), "the notice is a PDF in the object store");
@@ -135,11 +73,11 @@ async fn r_notice_1_r_notice_2_r_doc_1_r_doc_2_an_approved_case_gets_its_notice_
     let err = yuetan_scheduling::verify::verify_file(&mut conn, &scheduling.state.seals, &altered).await.unwrap_err();
     assert!(err.to_string().contains("no sealed document"), "{err}");
     drop(conn);
-    let message = w.sms.messages().into_iter().find(|m| m.out_id == attempt.attempt_id).expect("the gateway got the message, keyed by the attempt");
+    let message = w.peers.sms.messages().into_iter().find(|m| m.out_id == attempt.attempt_id).expect("the gateway got the message, keyed by the attempt");
     assert!(!format!("{message:?}").contains("兰州某某餐饮"), "the SMS carries a link, not the party's data");
 
     let reported = at("2026-09-30T03:07:00Z");
-    w.sms.push_report(&attempt.attempt_id, true, reported).await.unwrap();
+    w.peers.sms.push_report(&attempt.attempt_id, true, reported).await.unwrap();
     let served = s.services_until(&case_id, |v| v[0].status == pb::ServiceStatus::Served as i32).await;
     assert_eq!(fields::from_timestamp(served[0].served_at.as_ref()), Some(reported), "served at the report's time (LAW.md §3)");
     assert_eq!(served[0].served_by, pb::Channel::Sms as i32);
@@ -147,7 +85,7 @@ async fn r_notice_1_r_notice_2_r_doc_1_r_doc_2_an_approved_case_gets_its_notice_
     assert!(served[0].evidence.contains(&attempt.attempt_id));
 
     // The same report again (the provider retries its push) changes nothing.
-    w.sms.push_report(&attempt.attempt_id, true, at("2026-09-30T03:09:00Z")).await.unwrap();
+    w.peers.sms.push_report(&attempt.attempt_id, true, at("2026-09-30T03:09:00Z")).await.unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let again = s.services_until(&case_id, |_| true).await;
     assert_eq!(again[0].served_at, served[0].served_at);
@@ -167,17 +105,17 @@ async fn r_notice_1_r_notice_2_r_doc_1_r_doc_2_an_approved_case_gets_its_notice_
 async fn r_notice_2_a_failed_sms_falls_back_to_email_and_a_bounced_email_to_an_officer() {
     let w = world(at("2026-11-02T01:00:00Z"), false).await;
     let s = &w.s;
-    w.sms.script(PHONE, Behaviour::Fail { err_code: "MK:0001".into() });
+    w.peers.sms.script(PARTY_PHONE, Behaviour::Fail { err_code: "MK:0001".into() });
     // Case 1: SMS fails → e-mail accepted by the recipient's server → served.
     let one = s.approved_case(911, false).await;
-    record_address(s, &one, &[pb::Channel::Sms, pb::Channel::Email], "party@example.cn").await;
-    notice_passed(s, &one, at("2026-11-04T01:30:00Z")).await;
+    s.record_address(&one, &[pb::Channel::Sms, pb::Channel::Email], "party@example.cn").await;
+    s.notice_passed(&one, at("2026-11-04T01:30:00Z")).await;
     let served = s.services_until(&one, |v| v.first().is_some_and(|x| x.status == pb::ServiceStatus::Served as i32)).await;
     assert_eq!(served[0].served_by, pb::Channel::Email as i32);
     assert_eq!(served[0].attempts.len(), 2);
     assert_eq!(served[0].attempts[0].status, "failed");
     assert!(served[0].evidence.contains("queue id"), "{}", served[0].evidence);
-    let mail = w.smtp.wait_for_messages(1, Duration::from_secs(10)).await.unwrap();
+    let mail = w.peers.smtp.wait_for_messages(1, Duration::from_secs(10)).await.unwrap();
     assert!(mail[0].to.iter().any(|t| t == "party@example.cn"));
     assert!(mail[0].body.contains("/d/"), "the mail carries the signed link");
     let failed = s.wait_for_event(|e| e.case_id == one && e.r#type == "scheduling.service_failed").await;
@@ -186,14 +124,14 @@ async fn r_notice_2_a_failed_sms_falls_back_to_email_and_a_bounced_email_to_an_o
 
     // Case 2: SMS fails, the e-mail bounces → visible as failed, then an officer delivers.
     let two = s.approved_case(912, false).await;
-    record_address(s, &two, &[pb::Channel::Sms, pb::Channel::Email], "bounce-party@example.cn").await;
-    notice_passed(s, &two, at("2026-11-04T03:30:00Z")).await;
+    s.record_address(&two, &[pb::Channel::Sms, pb::Channel::Email], "bounce-party@example.cn").await;
+    s.notice_passed(&two, at("2026-11-04T03:30:00Z")).await;
     let waiting = s.services_until(&two, |v| v.first().is_some_and(|x| x.status == pb::ServiceStatus::AwaitingOfficer as i32)).await;
     assert!(waiting[0].attempts.iter().all(|a| a.status == "failed"));
     assert!(waiting[0].attempts[1].failure.contains("550") || waiting[0].attempts[1].failure.to_lowercase().contains("mailbox"), "{}", waiting[0].attempts[1].failure);
     let open = s.scheduling().list_open_services(req(&proposer(), pb::ListOpenServicesRequest { page_size: 0 })).await.unwrap().into_inner();
     assert!(open.services.iter().any(|x| x.service_id == waiting[0].service_id && x.status == pb::ServiceStatus::AwaitingOfficer as i32));
-    let signature = upload(s, b"receiver signature image").await;
+    let signature = s.upload(b"receiver signature image").await;
     let done = s
         .scheduling()
         .record_direct_service(req(
@@ -223,7 +161,7 @@ async fn r_notice_2_electronic_service_without_a_signed_address_confirmation_is_
     let w = world(at("2026-11-02T01:00:00Z"), false).await;
     let s = &w.s;
     let case_id = s.approved_case(921, false).await;
-    let notice = notice_passed(s, &case_id, at("2026-11-04T01:30:00Z")).await;
+    let notice = s.notice_passed(&case_id, at("2026-11-04T01:30:00Z")).await;
     // No confirmation on record: the default plan goes straight to an officer.
     let waiting = s.services_until(&case_id, |v| v.first().is_some_and(|x| x.status == pb::ServiceStatus::AwaitingOfficer as i32)).await;
     assert!(waiting[0].attempts.is_empty(), "nothing was sent electronically");
@@ -234,10 +172,10 @@ async fn r_notice_2_electronic_service_without_a_signed_address_confirmation_is_
         .unwrap_err();
     assert_eq!(refused.code(), Code::InvalidArgument);
     assert!(refused.message().contains("consent"), "{}", refused.message());
-    assert!(w.sms.messages().is_empty());
+    assert!(w.peers.sms.messages().is_empty());
     // The officer serves it in person; the party refuses to sign (留置送达, CPL 89):
     // reason, witness and photo recorded, and the witness is on the delivery receipt.
-    let photo = upload(s, b"photo of the notice left at the premises").await;
+    let photo = s.upload(b"photo of the notice left at the premises").await;
     let done = s
         .scheduling()
         .record_direct_service(req(
@@ -363,13 +301,13 @@ async fn every_scheduling_rpc_refuses_another_countys_officer() {
 #[tokio::test]
 async fn a_process_killed_after_the_gateway_took_the_sms_neither_sends_it_twice_nor_loses_the_record() {
     let mut w = world(at("2026-11-02T01:00:00Z"), true).await;
-    w.sms.script(PHONE, Behaviour::Silent);
+    w.peers.sms.script(PARTY_PHONE, Behaviour::Silent);
     let case_id = w.s.approved_case(951, false).await;
-    record_address(&w.s, &case_id, &[pb::Channel::Sms], "").await;
-    notice_passed(&w.s, &case_id, at("2026-11-04T01:30:00Z")).await;
+    w.s.record_address(&case_id, &[pb::Channel::Sms], "").await;
+    w.s.notice_passed(&case_id, at("2026-11-04T01:30:00Z")).await;
     // The gateway takes the message; the process hangs before recording it, and dies.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while w.sms.sent_count(PHONE) == 0 {
+    while w.peers.sms.sent_count(PARTY_PHONE) == 0 {
         assert!(tokio::time::Instant::now() < deadline, "the gateway never got the message");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -382,9 +320,9 @@ async fn a_process_killed_after_the_gateway_took_the_sms_neither_sends_it_twice_
     w.s.set_scheduling(serde_json::json!({ "hang_after_send": false }));
     w.s.start_service(Service::Scheduling).await;
     let sent = w.s.services_until(&case_id, |v| v[0].attempts[0].status == "sent").await;
-    assert_eq!(w.sms.sent_count(PHONE), 1, "the party got one message: the gateway recognised the repeated OutId");
-    assert!(w.sms.request_count() >= 2, "the message was handed over twice");
-    let biz = w.sms.messages()[0].biz_id.clone();
+    assert_eq!(w.peers.sms.sent_count(PARTY_PHONE), 1, "the party got one message: the gateway recognised the repeated OutId");
+    assert!(w.peers.sms.request_count() >= 2, "the message was handed over twice");
+    let biz = w.peers.sms.messages()[0].biz_id.clone();
     assert_eq!(sent[0].attempts[0].provider_id, biz, "the record holds the gateway's message id");
     w.s.h.stop().await;
 }
@@ -418,14 +356,14 @@ async fn r_notice_1_a_notice_not_issued_within_two_working_days_is_reported_miss
 async fn r_notice_3_a_notice_served_too_late_for_the_planned_time_flags_the_plan_for_rescheduling() {
     let w = world(at("2026-11-02T01:00:00Z"), false).await;
     let s = &w.s;
-    w.sms.script(PHONE, Behaviour::Silent);
+    w.peers.sms.script(PARTY_PHONE, Behaviour::Silent);
     let case_id = s.approved_case(971, false).await;
-    record_address(s, &case_id, &[pb::Channel::Sms], "").await;
+    s.record_address(&case_id, &[pb::Channel::Sms], "").await;
     // Planned for Wednesday 09:30 CST: fine if served Monday.
-    notice_passed(s, &case_id, at("2026-11-04T01:30:00Z")).await;
+    s.notice_passed(&case_id, at("2026-11-04T01:30:00Z")).await;
     let services = s.services_until(&case_id, |v| v.first().is_some_and(|x| x.attempts.iter().any(|a| a.status == "sent"))).await;
     // The phone was off: the report says it arrived Wednesday 08:00 CST, after the lead time allows.
-    w.sms.push_report(&services[0].attempts[0].attempt_id, true, at("2026-11-04T00:00:00Z")).await.unwrap();
+    w.peers.sms.push_report(&services[0].attempts[0].attempt_id, true, at("2026-11-04T00:00:00Z")).await.unwrap();
     let flagged = s.wait_for_event(|e| e.case_id == case_id && e.r#type == "scheduling.reschedule_needed").await;
     let Some(Payload::RescheduleNeeded(r)) = flagged.payload else { panic!() };
     assert_eq!(fields::from_timestamp(r.served_at.as_ref()), Some(at("2026-11-04T00:00:00Z")));
@@ -468,10 +406,10 @@ async fn r_notice_3_a_notice_served_too_late_for_the_planned_time_flags_the_plan
 async fn r_notice_2_an_sms_without_a_delivery_report_in_time_fails_and_the_next_channel_serves() {
     let w = world(at("2026-11-02T01:00:00Z"), false).await;
     let s = &w.s;
-    w.sms.script(PHONE, Behaviour::Silent);
+    w.peers.sms.script(PARTY_PHONE, Behaviour::Silent);
     let case_id = s.approved_case(981, false).await;
-    record_address(s, &case_id, &[pb::Channel::Sms, pb::Channel::Email], "party@example.cn").await;
-    notice_passed(s, &case_id, at("2026-11-04T01:30:00Z")).await;
+    s.record_address(&case_id, &[pb::Channel::Sms, pb::Channel::Email], "party@example.cn").await;
+    s.notice_passed(&case_id, at("2026-11-04T01:30:00Z")).await;
     s.services_until(&case_id, |v| v.first().is_some_and(|x| x.attempts.iter().any(|a| a.status == "sent"))).await;
     // 29 minutes: still waiting (the window is 30).
     s.clock.advance(chrono::Duration::minutes(29));
@@ -493,9 +431,9 @@ async fn r_notice_2_another_services_sealed_document_is_served_on_its_service_re
     let s = &w.s;
     let case_id = s.approved_case(991, false).await;
     s.plan_of(&case_id).await;
-    record_address(s, &case_id, &[pb::Channel::Email], "party@example.cn").await;
+    s.record_address(&case_id, &[pb::Channel::Email], "party@example.cn").await;
     // Rectification (to come) asks, through an outbox, for its sealed notice to be served.
-    let sha256 = upload(s, "整改通知书（已盖章）".as_bytes()).await;
+    let sha256 = s.upload("整改通知书（已盖章）".as_bytes()).await;
     let outbox = yuetan_platform::outbox::Outbox::new(s.h.config.nats.subject_prefix.clone(), "rectification");
     let request = yuetan_platform::outbox::NewEvent {
         event_type: "rectification.service_requested".into(),
@@ -528,7 +466,7 @@ async fn r_notice_2_another_services_sealed_document_is_served_on_its_service_re
     let event = s.wait_for_event(|e| e.r#type == "scheduling.document_served" && matches!(&e.payload, Some(Payload::DocumentServed(d)) if d.document_id == "rect-notice-1")).await;
     let Some(Payload::DocumentServed(d)) = event.payload else { panic!() };
     assert_eq!(d.source_service, "rectification", "the answer names the service that asked");
-    let mail = w.smtp.wait_for_messages(1, Duration::from_secs(10)).await.unwrap();
+    let mail = w.peers.smtp.wait_for_messages(1, Duration::from_secs(10)).await.unwrap();
     assert!(mail[0].subject.contains("整改通知书") || mail[0].body.contains("整改通知书"));
     w.s.h.stop().await;
 }

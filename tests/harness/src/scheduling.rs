@@ -126,3 +126,101 @@ impl System {
 pub fn later(at: DateTime<Utc>, days: i64, hours: i64) -> DateTime<Utc> {
     at + Duration::days(days) + Duration::hours(hours)
 }
+
+/// The party's addresses in the sample address-confirmation.
+pub const PARTY_PHONE: &str = "13800001234";
+pub const PARTY_EGOV_ACCOUNT: &str = "gov-account-620102-0001";
+
+/// The portal and the local provider peers scheduling is pointed at.
+pub struct Peers {
+    pub portal: crate::RunningPortal,
+    pub sms: yuetan_testkit::peers::SmsPeer,
+    pub egov: yuetan_testkit::peers::EgovPeer,
+    pub smtp: yuetan_testkit::peers::SmtpPeer,
+}
+
+impl System {
+    /// Starts the portal, the SMS gateway and e-gov platform (reporting to the
+    /// portal, signed with its secrets) and an SMTP server, then scheduling
+    /// with its three channels pointed at them, and fills organ A's directory.
+    /// `hang_after_send`: the crash test's fault injection.
+    pub async fn start_scheduling_with_peers(&mut self, hang_after_send: bool) -> Peers {
+        use yuetan_testkit::peers::{EgovPeer, EgovPeerConfig, SmsPeer, SmsPeerConfig, SmtpPeer};
+        let portal = self.start_portal().await;
+        let sms = SmsPeer::start(SmsPeerConfig {
+            access_key_id: "LTAI-test".into(),
+            access_key_secret: "sms-access-secret".into(),
+            callback_url: Some(format!("{}/callbacks/sms", portal.base_url())),
+            callback_secret: crate::PORTAL_SMS_SECRET.into(),
+        })
+        .await;
+        let egov = EgovPeer::start(EgovPeerConfig { app_id: crate::PORTAL_EGOV_APP_ID.into(), secret: crate::PORTAL_EGOV_SECRET.into() }).await;
+        let smtp = SmtpPeer::start();
+        self.set_scheduling(serde_json::json!({
+            "sms": { "endpoint": sms.endpoint(), "access_key_id": "LTAI-test", "access_key_secret": "sms-access-secret", "sign_name": "兰州市城关区市场监管局", "template_code": "SMS_0001" },
+            "egov": { "endpoint": egov.endpoint(), "app_id": crate::PORTAL_EGOV_APP_ID, "secret": crate::PORTAL_EGOV_SECRET, "callback_url": format!("{}/callbacks/egov", portal.base_url()) },
+            "email": { "host": "127.0.0.1", "port": smtp.port(), "from": "songda@scjg.example.gov.cn" },
+            "sms_arrival_minutes": 30,
+            "hang_after_send": hang_after_send,
+        }));
+        self.start_service(crate::Service::Scheduling).await;
+        self.put_directory().await;
+        Peers { portal, sms, egov, smtp }
+    }
+
+    /// Stores a file in the object store; its sha256.
+    pub async fn upload(&self, bytes: &[u8]) -> String {
+        yuetan_platform::objects::Objects::new(&self.config.objects).expect("objects").put(bytes.to_vec()).await.expect("upload").sha256
+    }
+
+    /// The party's signed address-confirmation for the case: the given
+    /// consented channels; [`PARTY_PHONE`], `email`, [`PARTY_EGOV_ACCOUNT`].
+    pub async fn record_address(&self, case_id: &str, channels: &[pb::Channel], email: &str) -> pb::ServiceAddress {
+        let form = self.upload(format!("送达地址确认书 {case_id} 已签字").as_bytes()).await;
+        self.scheduling()
+            .record_service_address(req(
+                &proposer(),
+                pb::RecordServiceAddressRequest {
+                    request_id: uuid::Uuid::now_v7().to_string(),
+                    case_id: case_id.into(),
+                    channels: channels.iter().map(|c| *c as i32).collect(),
+                    sms_number: PARTY_PHONE.into(),
+                    email: email.into(),
+                    egov_account: PARTY_EGOV_ACCOUNT.into(),
+                    postal_address: "兰州市城关区某某路1号".into(),
+                    confirmation_sha256: form,
+                    signed_on: Some(fields::date(fields::cst_date(yuetan_platform::Clock::now(&*self.clock)))),
+                },
+            ))
+            .await
+            .expect("record the address confirmation")
+            .into_inner()
+    }
+
+    /// Plans the interview at `interview_at`, issues the notice and passes
+    /// its document review; returns the notice.
+    pub async fn notice_passed(&self, case_id: &str, interview_at: DateTime<Utc>) -> pb::Document {
+        self.plan_of(case_id).await;
+        self.scheduling().plan_interview(req(&proposer(), plan(case_id, interview_at, "第一约谈室"))).await.expect("plan");
+        let notice = self
+            .scheduling()
+            .issue_notice(req(&proposer(), pb::IssueNoticeRequest { request_id: uuid::Uuid::now_v7().to_string(), case_id: case_id.into() }))
+            .await
+            .expect("issue the notice")
+            .into_inner();
+        let task = self.task(&reviewer(), case_id, rpb::TaskKind::DocumentReview, 1).await;
+        self.review()
+            .decide_document(req(
+                &reviewer(),
+                rpb::DecideDocumentRequest {
+                    request_id: uuid::Uuid::now_v7().to_string(),
+                    task_id: task.id,
+                    decision: rpb::DocumentDecision::Pass as i32,
+                    comments: "格式规范".into(),
+                },
+            ))
+            .await
+            .expect("pass the notice");
+        notice
+    }
+}

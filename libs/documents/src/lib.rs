@@ -53,6 +53,8 @@ impl Default for FontConfig {
 pub enum Document {
     InterviewNotice(InterviewNotice),
     DeliveryReceipt(DeliveryReceipt),
+    InterviewOutline(InterviewOutline),
+    InterviewRecord(InterviewRecord),
 }
 
 /// A rendered PDF.
@@ -118,6 +120,130 @@ pub struct DeliveryReceipt {
     pub server: String,
     pub witness: String,
     pub remarks: String,
+}
+
+/// 约谈提纲 (R-DOC-1): what the interviewers will raise, prepared from the
+/// case before the interview; an internal document, numbered like the notice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InterviewOutline {
+    pub issuing_organ: String,
+    /// Its 文号, e.g. "兰城市监约纲〔2026〕3号".
+    pub number: String,
+    pub case_number: String,
+    pub party_name: String,
+    /// China Standard Time.
+    pub interview_at: NaiveDateTime,
+    pub place: String,
+    pub video: bool,
+    pub interviewers: Vec<String>,
+    pub recorder: String,
+    /// Co-departments and experts taking part.
+    pub participants: Vec<String>,
+    /// 基本事实.
+    pub facts: String,
+    /// 违反的规定, one per line.
+    pub provisions: Vec<String>,
+    /// 证据清单.
+    pub evidence: Vec<String>,
+    /// 约谈要点: the points to raise, numbered in the document.
+    pub points: Vec<String>,
+    pub prepared_on: NaiveDate,
+}
+
+/// A person on the record (interviewer, recorder, co-department officer…).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordPerson {
+    pub name: String,
+    /// "约谈人", "记录人", "联合约谈部门", "专家", "当事人", "委托代理人", "见证人".
+    pub role: String,
+    /// The organ, or for an interviewer the enforcement certificate number.
+    pub detail: String,
+}
+
+/// Who was present, from when to when (video: from the server's joins and leaves).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attendance {
+    pub name: String,
+    pub role: String,
+    /// China Standard Time, to the minute.
+    pub from: NaiveDateTime,
+    /// `None`: still present when the record was drawn up.
+    pub until: Option<NaiveDateTime>,
+}
+
+/// One agreed rectification item (R-INT-3 step 4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordItem {
+    pub content: String,
+    pub deadline: NaiveDate,
+    /// 验收标准.
+    pub acceptance_standard: String,
+    /// How it will be checked (书面审查, 现场检查…).
+    pub check_method: String,
+    /// Set when the deadline is beyond 30 days: the section chief's approval.
+    pub extended_note: String,
+}
+
+/// A signature on the record, as printed on its signature page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignatureLine {
+    pub role: String,
+    pub name: String,
+    /// "电子签名", "手写签名（纸质）", "手写签名（平板）", "门户确认".
+    pub method: String,
+    /// China Standard Time, to the minute.
+    pub signed_at: NaiveDateTime,
+    /// The first 16 hex characters of the signature or the signature image's sha256.
+    pub fingerprint: String,
+}
+
+/// 行政约谈记录 (R-INT-4). Rendered twice per version: first without
+/// signatures (`signatures` empty, blank signature lines) for everyone to
+/// read and sign over its sha256, then, once all have signed, with the
+/// signature page filled in (the signed record that goes to the file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InterviewRecord {
+    pub issuing_organ: String,
+    /// 文号, e.g. "兰城市监约录〔2026〕3号"; the same in every version.
+    pub number: String,
+    /// 1 for the original; a correction is version 2, 3…
+    pub version: u32,
+    /// Why this version corrects the previous one (empty for version 1).
+    pub correction_reason: String,
+    pub case_number: String,
+    pub party_name: String,
+    /// China Standard Time.
+    pub started_at: NaiveDateTime,
+    pub ended_at: NaiveDateTime,
+    pub place: String,
+    pub video: bool,
+    /// Interviewers, recorder, co-department officers, experts, the party's
+    /// representative and agent, in that order.
+    pub people: Vec<RecordPerson>,
+    pub attendance: Vec<Attendance>,
+    /// R-INT-3 (1) opening: certificates shown, purpose, basis.
+    pub opening: String,
+    /// (2) informing: the facts found, the provisions violated, the right
+    /// to state and defend (陈述、申辩), the consequences of refusing.
+    pub facts: String,
+    pub provisions: Vec<String>,
+    pub evidence: Vec<String>,
+    pub informing: String,
+    /// (3) listening: the party's statement and defence, difficulties.
+    pub party_statement: String,
+    /// The party's commitments.
+    pub party_commitments: String,
+    /// (4) agreeing: the rectification items.
+    pub items: Vec<RecordItem>,
+    /// R-INT-2: the recordings, "path (sha256)".
+    pub recordings: Vec<String>,
+    /// Empty until everyone has signed.
+    pub signatures: Vec<SignatureLine>,
+    /// The party refused to sign: the statement printed (R-INT-4); the
+    /// witnesses then appear among `signatures` with role "见证人".
+    pub party_refusal: String,
+    /// R-INT-5: a criminal clue found and transferred (empty if none).
+    pub criminal_clue: String,
 }
 
 /// What went wrong, naming the font file, the family or the template's

@@ -127,6 +127,7 @@ impl Renderer {
                     },
                 })
             }
+            Document::InterviewOutline(_) | Document::InterviewRecord(_) => unimplemented!("helper"),
             Document::DeliveryReceipt(r) => {
                 let DeliveryReceipt {
                     issuing_organ,

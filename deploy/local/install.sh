@@ -10,6 +10,8 @@
 #     (pdftotext, pdffonts, pdfinfo: the documents' tests read PDFs back);
 #   - python3-aiosmtpd (apt), Debian's /usr/bin/python3 with aiosmtpd: the
 #     local SMTP server that tests and the demo send e-mail service to;
+#   - janus (apt), the WebRTC gateway whose VideoRoom plugin holds video
+#     interviews; tests start their own (libs/testkit/src/janus.rs);
 #   - buf, which lints the proto contract and checks it for breaking changes:
 #     npm's @bufbuild/buf (it ships the official binary), with Debian's
 #     nodejs and npm first if npm is missing.
@@ -133,6 +135,15 @@ else
     apt_install python3-aiosmtpd
     /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1 || die "python3-aiosmtpd installed but /usr/bin/python3 cannot import aiosmtpd"
     say "python3-aiosmtpd: installed $(/usr/bin/python3 -c 'import aiosmtpd; print(aiosmtpd.__version__)')"
+fi
+
+# --- janus (video interviews, libs/video; tests start their own) -------------
+if command -v janus >/dev/null 2>&1; then
+    say "janus: found $(janus --version 2>&1 | head -n 1)"
+else
+    apt_install janus
+    command -v janus >/dev/null 2>&1 || die "janus installed but the janus binary is missing"
+    say "janus: installed $(janus --version 2>&1 | head -n 1)"
 fi
 
 # --- buf (proto lint and breaking-change check) ------------------------------

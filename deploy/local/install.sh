@@ -139,11 +139,11 @@ fi
 
 # --- janus (video interviews, libs/video; tests start their own) -------------
 if command -v janus >/dev/null 2>&1; then
-    say "janus: found $(janus --version 2>&1 | head -n 1)"
+    say "janus: found $(janus --version 2>&1 | head -n 1 || true)"
 else
     apt_install janus
     command -v janus >/dev/null 2>&1 || die "janus installed but the janus binary is missing"
-    say "janus: installed $(janus --version 2>&1 | head -n 1)"
+    say "janus: installed $(janus --version 2>&1 | head -n 1 || true)"
 fi
 
 # --- buf (proto lint and breaking-change check) ------------------------------

@@ -1,7 +1,8 @@
 //! The providers' callbacks: their signatures and their bodies, checked and
 //! bounded before anything is stored. The signature schemes are
 //! `yuetan-channels`' (the side that signs them); the bounded body types
-//! are the portal's.
+//! are the portal's. The Janus event handler authenticates with HTTP Basic
+//! and its posts are read by `yuetan_video::events`.
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -14,6 +15,12 @@ pub const MAX_SMS_REPORTS: usize = 500;
 pub const MAX_FIELD_CHARS: usize = 256;
 /// Largest difference between the e-gov timestamp and our clock.
 pub const MAX_EGOV_SKEW_SECS: i64 = 300;
+/// Largest Janus event handler post read (bytes). Janus groups the events
+/// queued since its last post into one array, and with `events = "all"` most
+/// of them are not joins or leaves, so this is larger than the other bounds.
+pub const MAX_JANUS_BYTES: usize = 1024 * 1024;
+/// Longest `Authorization` header looked at (bytes).
+pub const MAX_AUTHORIZATION_BYTES: usize = 1024;
 
 /// Why a callback was refused: an unauthenticated one (401) tells nothing
 /// more; a malformed one (400) names the field.
@@ -51,6 +58,84 @@ pub fn check_egov_signature(app_id: &str, secret: &str, headers: &EgovHeaders<'_
     }
     let max_skew = std::time::Duration::from_secs(MAX_EGOV_SKEW_SECS.unsigned_abs());
     verify_headers(&map, body, app_id, secret.as_bytes(), now, max_skew).map(|_| ()).map_err(|_| Refusal::Unauthenticated)
+}
+
+/// `Authorization: Basic base64(user ":" password)` (RFC 7617), as Janus's
+/// `sampleevh` sends `backend_user`/`backend_pwd`. The decoded credentials
+/// are compared whole, in constant time (HMAC tags compared with
+/// `verify_slice`), so neither a wrong user nor a wrong password answers
+/// sooner than the other.
+pub fn check_basic_auth(user: &str, password: &str, header: Option<&str>) -> Result<(), Refusal> {
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine;
+    use hmac::{Hmac, Mac};
+    use sha2::Sha256;
+
+    let header = header.ok_or(Refusal::Unauthenticated)?;
+    if header.len() > MAX_AUTHORIZATION_BYTES {
+        return Err(Refusal::Unauthenticated);
+    }
+    let (scheme, credentials) = header.trim().split_once(' ').ok_or(Refusal::Unauthenticated)?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(Refusal::Unauthenticated);
+    }
+    let given = STANDARD.decode(credentials.trim()).map_err(|_| Refusal::Unauthenticated)?;
+    let tag = |bytes: &[u8]| {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(b"yuetan.portal.basic-auth").expect("HMAC takes any key length");
+        mac.update(bytes);
+        mac
+    };
+    let expected = tag(format!("{user}:{password}").as_bytes()).finalize().into_bytes();
+    tag(&given).verify_slice(&expected).map_err(|_| Refusal::Unauthenticated)
+}
+
+/// One join or leave of a Janus post, bounded for storing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VideoEvent {
+    pub room_id: u64,
+    pub feed_id: u64,
+    pub joined: bool,
+    /// The participant's display name (joins; empty for leaves), control
+    /// characters removed and cut to [`MAX_FIELD_CHARS`]: the participant
+    /// chooses it, and one odd name must not lose the post's other events.
+    pub display: String,
+    pub at: DateTime<Utc>,
+}
+
+impl VideoEvent {
+    /// The ids as the database keeps them (`BIGINT`): Janus keeps its ids
+    /// below 2^53 (JavaScript-safe), scheduling assigns them below 2^53 too.
+    pub fn db_ids(&self) -> Option<(i64, i64)> {
+        Some((i64::try_from(self.room_id).ok()?, i64::try_from(self.feed_id).ok()?))
+    }
+}
+
+/// The joins and leaves of a Janus event handler post (a JSON array of
+/// events or one event; everything but VideoRoom joins and leaves is
+/// skipped by `yuetan_video::events::parse`). A body that is not JSON is
+/// refused naming the problem.
+pub fn parse_janus_events(body: &[u8]) -> Result<Vec<VideoEvent>, Refusal> {
+    use yuetan_video::events::RoomEvent;
+    let events = yuetan_video::events::parse(body).map_err(|err| Refusal::Invalid(format!("body: not a Janus event handler post: {err}")))?;
+    Ok(events
+        .into_iter()
+        .map(|event| match event {
+            RoomEvent::Joined { room_id, feed_id, display, at } => VideoEvent {
+                room_id,
+                feed_id,
+                joined: true,
+                display: display.chars().filter(|c| !c.is_control()).take(MAX_FIELD_CHARS).collect(),
+                at,
+            },
+            RoomEvent::Left { room_id, feed_id, at } => VideoEvent {
+                room_id,
+                feed_id,
+                joined: false,
+                display: String::new(),
+                at,
+            },
+        })
+        .collect())
 }
 
 /// The e-gov request headers, as received.
@@ -204,6 +289,29 @@ mod tests {
         assert!(why.contains("[0].out_id"), "{why}");
         assert!(parse_sms_reports(b"{}").is_err());
         assert!(parse_sms_reports(b"[]").is_err());
+    }
+
+    #[test]
+    fn basic_auth_needs_the_user_and_the_password() {
+        use base64::engine::general_purpose::STANDARD;
+        use base64::Engine;
+        let header = |credentials: &str| format!("Basic {}", STANDARD.encode(credentials));
+        let password = "janus-event-password-01";
+        check_basic_auth("janus", password, Some(&header("janus:janus-event-password-01"))).unwrap();
+        check_basic_auth("janus", password, Some(&format!("basic  {} ", STANDARD.encode("janus:janus-event-password-01")))).unwrap();
+        for wrong in [
+            Some(header("janus:janus-event-password-02")),
+            Some(header("janis:janus-event-password-01")),
+            Some(header("janus:")),
+            Some(header("janus-event-password-01")),
+            Some(format!("Bearer {}", STANDARD.encode("janus:janus-event-password-01"))),
+            Some("Basic !!!".to_string()),
+            Some("Basic".to_string()),
+            Some(format!("Basic {}", "A".repeat(2000))),
+            None,
+        ] {
+            assert_eq!(check_basic_auth("janus", password, wrong.as_deref()), Err(Refusal::Unauthenticated), "{wrong:?}");
+        }
     }
 
     #[test]

@@ -34,6 +34,12 @@ pub struct PortalConfig {
     pub egov_app_id: String,
     /// HMAC-SHA-256 key of the e-government platform's acknowledgements.
     pub egov_secret: Secret,
+    /// HTTP Basic user name of the Janus event handler's posts
+    /// (`backend_user` of `janus.eventhandler.sampleevh.jcfg`).
+    pub janus_event_user: String,
+    /// HTTP Basic password of the Janus event handler (`backend_pwd`);
+    /// empty disables `POST /callbacks/janus` (it answers 503).
+    pub janus_event_password: Secret,
     /// Reverse proxies whose `X-Forwarded-For` is believed; from any other
     /// peer the header is ignored and the connection's address is evidence.
     pub trusted_proxies: Vec<IpAddr>,
@@ -47,6 +53,8 @@ impl Default for PortalConfig {
             sms_callback_secret: Secret::default(),
             egov_app_id: String::new(),
             egov_secret: Secret::default(),
+            janus_event_user: String::new(),
+            janus_event_password: Secret::default(),
             trusted_proxies: Vec::new(),
         }
     }
@@ -84,6 +92,11 @@ impl PortalConfig {
         Ok(section.portal)
     }
 
+    /// Whether `POST /callbacks/janus` is on: a Janus event password is set.
+    pub fn janus_events_enabled(&self) -> bool {
+        !self.janus_event_password.expose().is_empty()
+    }
+
     /// Errors name the field.
     pub fn validate(&self, platform: &Config) -> Result<(), Error> {
         if self.division.len() != 6 || !self.division.bytes().all(|b| b.is_ascii_digit()) {
@@ -100,6 +113,24 @@ impl PortalConfig {
         }
         if self.egov_app_id.is_empty() || self.egov_app_id.len() > 128 {
             return Err(Error::invalid("portal.egov_app_id", "must be 1–128 characters"));
+        }
+        if self.janus_events_enabled() {
+            if self.janus_event_password.expose().len() < MIN_SECRET_LEN {
+                return Err(Error::invalid(
+                    "portal.janus_event_password",
+                    format!("must be at least {MIN_SECRET_LEN} bytes (or empty: no Janus events)"),
+                ));
+            }
+            if self.janus_event_password.expose().chars().any(char::is_control) {
+                return Err(Error::invalid("portal.janus_event_password", "must hold no control characters"));
+            }
+            let user = &self.janus_event_user;
+            if user.is_empty() || user.chars().count() > 128 || user.contains(':') || user.chars().any(char::is_control) {
+                return Err(Error::invalid(
+                    "portal.janus_event_user",
+                    "must be 1–128 characters, no ':' and no control characters (HTTP Basic user name)",
+                ));
+            }
         }
         // The portal is what faces the public: the development link key
         // (like the platform's development keys) only on loopback.
@@ -146,6 +177,24 @@ mod tests {
         let short = Figment::new().merge(Toml::string(&GOOD.replace("0123456789abcdef0", "short")));
         let err = PortalConfig::from_figment(&short, &platform("")).unwrap_err().to_string();
         assert!(err.contains("portal.sms_callback_secret"), "{err}");
+    }
+
+    #[test]
+    fn janus_events_are_off_without_a_password_and_checked_with_one() {
+        let off = PortalConfig::from_figment(&Figment::new().merge(Toml::string(GOOD)), &platform("")).unwrap();
+        assert!(!off.janus_events_enabled());
+        let on = format!("{GOOD}janus_event_user = \"janus\"\njanus_event_password = \"janus-event-password-01\"\n");
+        let portal = PortalConfig::from_figment(&Figment::new().merge(Toml::string(&on)), &platform("")).unwrap();
+        assert!(portal.janus_events_enabled());
+        assert!(!format!("{portal:?}").contains("janus-event-password-01"));
+        for (bad, field) in [
+            (on.replace("janus-event-password-01", "short"), "portal.janus_event_password"),
+            (on.replace("\"janus\"\n", "\"\"\n"), "portal.janus_event_user"),
+            (on.replace("\"janus\"\n", "\"ja:nus\"\n"), "portal.janus_event_user"),
+        ] {
+            let err = PortalConfig::from_figment(&Figment::new().merge(Toml::string(&bad)), &platform("")).unwrap_err().to_string();
+            assert!(err.contains(field), "{err}");
+        }
     }
 
     #[test]

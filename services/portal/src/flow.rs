@@ -14,13 +14,17 @@ use yuetan_platform::outbox::NewEvent;
 use yuetan_platform::Error;
 use yuetan_proto::events::{self as ev, event::Payload};
 
-use crate::callbacks::{EgovAck, SmsReport};
+use crate::callbacks::{EgovAck, SmsReport, VideoEvent};
 use crate::State;
 
 /// The PII vault context of the evidence of an open or a confirmation.
 pub const EVIDENCE_CONTEXT: &str = "portal.evidence";
 /// The PII vault context of a stored SMS report (it holds the phone number).
 pub const SMS_REPORT_CONTEXT: &str = "portal.sms_report";
+/// Most events (each with its audit row) sent in one statement while
+/// recording a Janus post: the post stays one transaction, in statements of
+/// at most this many events.
+const VIDEO_BATCH_EVENTS: usize = 256;
 
 pub fn migrations() -> Migrator {
     sqlx::migrate!("./migrations")
@@ -200,6 +204,77 @@ impl State {
                     actor_id: "provider:sms",
                     actor_organ: "",
                     action: "sms_report.receive",
+                    subject: &subject,
+                    before: None,
+                    after: Some(&after),
+                    at: now,
+                },
+            );
+        }
+        batch.execute(&mut tx).await?;
+        tx.commit().await?;
+        Ok(new)
+    }
+
+    /// Records the joins and leaves of one Janus event handler post, all in
+    /// one transaction; returns how many were new (the others were posted
+    /// before: same provider, room, feed, join or leave, and time). An event
+    /// whose ids do not fit a `BIGINT` (Janus keeps them below 2^53) is
+    /// skipped with a warning.
+    pub async fn record_video_events(&self, provider: &str, events: &[VideoEvent]) -> Result<usize, Error> {
+        let now = self.clock.now();
+        let mut tx = self.pool.begin().await?;
+        let mut batch = WriteBatch::new();
+        let (mut new, mut pending) = (0, 0);
+        for event in events {
+            let Some((room_id, feed_id)) = event.db_ids() else {
+                tracing::warn!(room_id = event.room_id, feed_id = event.feed_id, "video event with ids beyond 2^63 skipped");
+                continue;
+            };
+            let inserted: Option<i64> = sqlx::query_scalar(
+                "INSERT INTO video_events (provider, room_id, feed_id, joined, display, at, received_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (provider, room_id, feed_id, joined, at) DO NOTHING RETURNING id",
+            )
+            .bind(provider)
+            .bind(room_id)
+            .bind(feed_id)
+            .bind(event.joined)
+            .bind(&event.display)
+            .bind(event.at)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(id) = inserted else { continue };
+            new += 1;
+            if pending >= VIDEO_BATCH_EVENTS {
+                // Still one transaction; only the statement is bounded.
+                std::mem::take(&mut batch).execute(&mut tx).await?;
+                pending = 0;
+            }
+            pending += 1;
+            let payload = Payload::PortalVideoEvent(ev::PortalVideoEvent {
+                provider: provider.to_string(),
+                room_id: event.room_id,
+                feed_id: event.feed_id,
+                joined: event.joined,
+                display: event.display.clone(),
+                at: Some(timestamp(event.at)),
+            });
+            self.outbox.write_in(
+                &mut batch,
+                self.event("portal.video_event", self.portal.division.clone(), "", payload),
+                now,
+            )?;
+            // Ids and times only: the display name travels in the event.
+            let after = json!({ "provider": provider, "room_id": event.room_id, "feed_id": event.feed_id, "joined": event.joined, "at": event.at });
+            let actor = format!("provider:{provider}");
+            let subject = format!("video_event/{id}");
+            audit::append_in(
+                &mut batch,
+                &AuditEntry {
+                    actor_id: &actor,
+                    actor_organ: "",
+                    action: "video_event.receive",
                     subject: &subject,
                     before: None,
                     after: Some(&after),

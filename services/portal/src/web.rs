@@ -1,5 +1,6 @@
 //! The HTTP routes: the party's pages (server-rendered, Chinese, no
-//! JavaScript) and the providers' callbacks. Every input is bounded before
+//! JavaScript) and the providers' callbacks (SMS, e-gov, the Janus video
+//! server's event handler). Every input is bounded before
 //! any work: tokens by length, bodies by `DefaultBodyLimit`, callback fields
 //! by `callbacks.rs`. A refused link gets one page that says only that the
 //! link is invalid or expired.
@@ -20,7 +21,7 @@ use uuid::Uuid;
 use yuetan_platform::links::{LinkClaims, MAX_TOKEN_LEN, PURPOSE_SERVE};
 use yuetan_platform::Error;
 
-use crate::callbacks::{self, EgovHeaders, Refusal, MAX_CALLBACK_BYTES};
+use crate::callbacks::{self, EgovHeaders, Refusal, MAX_CALLBACK_BYTES, MAX_JANUS_BYTES};
 use crate::flow::Evidence;
 use crate::State;
 
@@ -39,6 +40,7 @@ pub fn router(state: Arc<State>) -> Router {
         .route("/d/{token}/confirm", post(confirm).layer(DefaultBodyLimit::max(4096)))
         .route("/callbacks/sms", post(sms))
         .route("/callbacks/egov", post(egov))
+        .route("/callbacks/janus", post(janus).layer(DefaultBodyLimit::max(MAX_JANUS_BYTES)))
         .layer(DefaultBodyLimit::max(MAX_CALLBACK_BYTES))
         .with_state(state)
 }
@@ -360,6 +362,44 @@ async fn egov(AxumState(state): Shared, headers: HeaderMap, body: Bytes) -> Resp
     match state.record_egov_ack(&ack).await {
         Ok(new) => {
             tracing::info!(new, "e-gov acknowledgement received");
+            accepted()
+        }
+        Err(err) => provider_failed(&err),
+    }
+}
+
+/// The Janus video server's event handler (`janus.eventhandler.sampleevh`
+/// with `backend_user`/`backend_pwd`): HTTP Basic, then the VideoRoom joins
+/// and leaves of the post, one `portal.video_event` each (deduplicated).
+async fn janus(AxumState(state): Shared, headers: HeaderMap, body: Bytes) -> Response {
+    let portal = &state.portal;
+    if !portal.janus_events_enabled() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "code": 503, "msg": "Janus events are not enabled here: [portal] janus_event_password is not set" })),
+        )
+            .into_response();
+    }
+    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    if callbacks::check_basic_auth(&portal.janus_event_user, portal.janus_event_password.expose(), authorization).is_err() {
+        tracing::warn!("janus event post with missing or wrong credentials refused");
+        let mut response = (StatusCode::UNAUTHORIZED, Json(json!({ "code": 401, "msg": "认证失败" }))).into_response();
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"yuetan-portal\", charset=\"UTF-8\""));
+        return response;
+    }
+    let events = match callbacks::parse_janus_events(&body) {
+        Ok(events) => events,
+        Err(refusal) => return refused(refusal),
+    };
+    // Most of what Janus posts (sessions, handles, media) is no join or leave.
+    if events.is_empty() {
+        return accepted();
+    }
+    match state.record_video_events("janus", &events).await {
+        Ok(new) => {
+            tracing::info!(events = events.len(), new, "janus room events received");
             accepted()
         }
         Err(err) => provider_failed(&err),

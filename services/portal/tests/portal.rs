@@ -26,6 +26,8 @@ use yuetan_proto::events::{event::Payload, Event};
 const SMS_SECRET: &str = "sms-callback-secret-0123456789";
 const EGOV_APP: &str = "yuetan-test-app";
 const EGOV_SECRET: &str = "egov-callback-secret-0123456789";
+const JANUS_USER: &str = "janus";
+const JANUS_PASSWORD: &str = "janus-event-password-0123";
 const WAIT: Duration = Duration::from_secs(20);
 
 struct Setup {
@@ -43,6 +45,11 @@ struct Setup {
 }
 
 async fn setup() -> Setup {
+    setup_with(true).await
+}
+
+/// `janus`: whether the Janus event handler's credentials are configured.
+async fn setup_with(janus: bool) -> Setup {
     if let Ok(filter) = std::env::var("YUETAN_TEST_LOG") {
         let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
     }
@@ -82,11 +89,17 @@ division = "620100"
 sms_callback_secret = "{SMS_SECRET}"
 egov_app_id = "{EGOV_APP}"
 egov_secret = "{EGOV_SECRET}"
+{janus}
 "#,
         runtime = urls.runtime,
         owner = urls.owner,
         nats = stack.nats_url,
         objects = objects_dir.path().display(),
+        janus = if janus {
+            format!("janus_event_user = \"{JANUS_USER}\"\njanus_event_password = \"{JANUS_PASSWORD}\"")
+        } else {
+            String::new()
+        },
     );
     let figment = Figment::new().merge(Toml::string(&toml));
     let config = Config::from_figment("portal", figment.clone()).expect("platform config");
@@ -211,6 +224,32 @@ impl Setup {
             .await
             .unwrap()
     }
+}
+
+impl Setup {
+    /// A post of Janus's event handler, with HTTP Basic `credentials`
+    /// (`user:password`) if given.
+    async fn janus(&self, body: &str, credentials: Option<&str>) -> reqwest::Response {
+        let mut request = self
+            .http
+            .post(format!("{}/callbacks/janus", self.base))
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        if let Some(credentials) = credentials {
+            request = request.header("authorization", format!("Basic {}", STANDARD.encode(credentials)));
+        }
+        request.send().await.unwrap()
+    }
+}
+
+/// A `sampleevh` post (an array, as Janus groups events) of one VideoRoom
+/// event, with a session event beside it that is no join or leave.
+fn janus_post(event: &str, room: u64, id: u64, display: Option<&str>, timestamp: i64) -> String {
+    let display = display.map(|d| format!(r#","display":"{d}""#)).unwrap_or_default();
+    format!(
+        r#"[{{"emitter":"MyJanusInstance","type":1,"timestamp":{timestamp},"session_id":1,"event":{{"name":"created","transport":{{"transport":"janus.transport.http"}}}}}},
+{{"emitter":"MyJanusInstance","type":64,"timestamp":{timestamp},"session_id":1,"handle_id":2,"event":{{"plugin":"janus.plugin.videoroom","data":{{"event":"{event}","room":{room},"id":{id}{display}}}}}}}]"#
+    )
 }
 
 fn sms_signature(body: &str) -> String {
@@ -429,6 +468,94 @@ async fn egov_acknowledgements_need_a_fresh_genuine_signature_and_are_recorded_o
     };
     assert_eq!((ack.msg_id.as_str(), ack.receipt_id.as_str(), ack.delivered), ("svc-0001", "r-77", true));
     assert_eq!(s.audit_actors().await, vec!["provider:egov"]);
+}
+
+#[tokio::test]
+async fn janus_joins_and_leaves_need_basic_auth_and_are_recorded_once_each() {
+    let s = setup().await;
+    let good = format!("{JANUS_USER}:{JANUS_PASSWORD}");
+    let joined_at = 1_764_150_000_123_456_i64;
+    let left_at = 1_764_150_900_654_321_i64;
+    let join = janus_post("joined", 1234, 5, Some("张三"), joined_at);
+    let leave = janus_post("leaving", 1234, 5, None, left_at);
+
+    // Missing or wrong credentials: 401 (with a Basic challenge), nothing stored.
+    let refused = s.janus(&join, None).await;
+    assert_eq!(refused.status(), 401);
+    assert!(refused.headers()["www-authenticate"].to_str().unwrap().starts_with("Basic"));
+    for wrong in [format!("{JANUS_USER}:wrong-password-0123456"), format!("other:{JANUS_PASSWORD}"), JANUS_PASSWORD.to_string()] {
+        assert_eq!(s.janus(&join, Some(&wrong)).await.status(), 401, "{wrong}");
+    }
+    assert_eq!((s.count("video_events").await, s.count("outbox").await), (0, 0));
+
+    // A body that is not JSON: 400 naming the problem; nothing stored.
+    let answer = s.janus("not json", Some(&good)).await;
+    assert_eq!(answer.status(), 400);
+    assert!(answer.text().await.unwrap().contains("body"));
+    assert_eq!(s.count("video_events").await, 0);
+    // A post over the bound: 413 before anything is read.
+    let huge = format!("[{}]", " ".repeat(yuetan_portal::callbacks::MAX_JANUS_BYTES));
+    assert_eq!(s.janus(&huge, Some(&good)).await.status(), 413);
+
+    // A join, the same join posted again (Janus retransmits), a leave.
+    let answer = s.janus(&join, Some(&good)).await;
+    assert_eq!(answer.status(), 200);
+    let answer: serde_json::Value = serde_json::from_str(&answer.text().await.unwrap()).unwrap();
+    assert_eq!(answer, serde_json::json!({ "code": 0, "msg": "成功" }));
+    assert_eq!(s.janus(&join, Some(&good)).await.status(), 200);
+    assert_eq!(s.janus(&leave, Some(&good)).await.status(), 200);
+    assert_eq!(s.janus(&leave, Some(&good)).await.status(), 200);
+    // A post with no join or leave is answered and stores nothing.
+    let session_only = r#"[{"emitter":"MyJanusInstance","type":1,"timestamp":1764150000000000,"session_id":1,"event":{"name":"destroyed"}}]"#;
+    assert_eq!(s.janus(session_only, Some(&good)).await.status(), 200);
+
+    let events = s.settled("portal.video_event", 2).await;
+    assert_eq!(s.count("video_events").await, 2);
+    let at = |micros: i64| prost_types::Timestamp { seconds: micros.div_euclid(1_000_000), nanos: i32::try_from(micros.rem_euclid(1_000_000) * 1000).unwrap() };
+    let mut seen = Vec::new();
+    for (subject, event) in &events {
+        assert!(subject.ends_with(".62.01.00.portal.video_event"), "the configured division: {subject}");
+        assert_eq!(
+            (event.jurisdiction.as_str(), event.organ.as_str(), event.case_id.as_str(), event.case_version),
+            ("620100", "", "", 0)
+        );
+        let Some(Payload::PortalVideoEvent(video)) = &event.payload else {
+            panic!("{event:?}")
+        };
+        seen.push(video.clone());
+    }
+    seen.sort_by_key(|video| !video.joined);
+    assert_eq!(
+        seen,
+        vec![
+            yuetan_proto::events::PortalVideoEvent {
+                provider: "janus".into(),
+                room_id: 1234,
+                feed_id: 5,
+                joined: true,
+                display: "张三".into(),
+                at: Some(at(joined_at)),
+            },
+            yuetan_proto::events::PortalVideoEvent {
+                provider: "janus".into(),
+                room_id: 1234,
+                feed_id: 5,
+                joined: false,
+                display: String::new(),
+                at: Some(at(left_at)),
+            },
+        ]
+    );
+    assert_eq!(s.audit_actors().await, vec!["provider:janus", "provider:janus"]);
+}
+
+#[tokio::test]
+async fn janus_events_without_a_configured_password_are_refused_as_unavailable() {
+    let s = setup_with(false).await;
+    let answer = s.janus(&janus_post("joined", 1234, 5, Some("张三"), 1_764_150_000_123_456), Some("janus:")).await;
+    assert_eq!(answer.status(), 503);
+    assert!(answer.text().await.unwrap().contains("janus_event_password"));
+    assert_eq!((s.count("video_events").await, s.count("outbox").await), (0, 0));
 }
 
 #[tokio::test]

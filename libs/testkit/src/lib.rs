@@ -17,8 +17,14 @@
 //!
 //! [`peers`] holds local stand-ins for the electronic-service providers
 //! (SMTP relay, SMS provider, e-gov platform), for tests and the local demo.
+//!
+//! [`JanusPeer`] ([`janus`]) starts a real Janus gateway (Debian's `janus`:
+//! VideoRoom over HTTP, the sample event handler) for the video tests.
 
+pub mod janus;
 pub mod peers;
+
+pub use janus::{JanusOptions, JanusPeer};
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

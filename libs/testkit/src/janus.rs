@@ -129,7 +129,7 @@ async fn start_once(binary: &Path, lib: &Path, options: &JanusOptions) -> Result
         .stderr(log_file)
         .spawn()
         .with_context(|| format!("running {}", binary.display()))?;
-    let watchdog = spawn_watchdog(child.id());
+    let watchdog = spawn_watchdog(child.id(), dir.path());
     let url = format!("http://127.0.0.1:{port}/janus/info");
     let client = reqwest::Client::builder().timeout(Duration::from_secs(2)).build()?;
     let deadline = Instant::now() + START_TIMEOUT;
@@ -158,13 +158,18 @@ async fn start_once(binary: &Path, lib: &Path, options: &JanusOptions) -> Result
     bail!("{failure}; its log:\n{}", text.trim())
 }
 
-/// A shell that kills Janus when this process exits however it exits (a
-/// panicking test binary, an aborted run), so no Janus outlives its test.
-fn spawn_watchdog(janus_pid: u32) -> Option<Child> {
+/// A shell that kills Janus and removes its folder when this process exits
+/// however it exits (a panicking test binary, an aborted run), so no Janus
+/// outlives its test. [`JanusPeer`]'s drop kills the watchdog itself.
+fn spawn_watchdog(janus_pid: u32, dir: &Path) -> Option<Child> {
     let script = r#"
-parent="$1"; child="$2"
+parent="$1"; child="$2"; dir="$3"
 while kill -0 "$parent" 2>/dev/null && kill -0 "$child" 2>/dev/null; do sleep 0.3; done
-kill -s KILL "$child" 2>/dev/null
+if ! kill -0 "$parent" 2>/dev/null; then
+    kill -s KILL "$child" 2>/dev/null
+    sleep 0.2
+    rm -rf "$dir"
+fi
 "#;
     Command::new("sh")
         .arg("-c")
@@ -172,6 +177,7 @@ kill -s KILL "$child" 2>/dev/null
         .arg("yuetan-janus-watchdog")
         .arg(std::process::id().to_string())
         .arg(janus_pid.to_string())
+        .arg(dir)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -29,6 +29,10 @@ pub const PLANNERS: &[&str] = &[CASE_OFFICER, SECTION_CHIEF, OFFICE];
 pub const CASE_READERS: &[&str] =
     &[CASE_OFFICER, SECTION_CHIEF, LEGAL_REVIEWER, DEPUTY_LEADER, LEADER, OFFICE, DISCIPLINE_INSPECTOR, CO_DEPARTMENT_OFFICER];
 
+/// Officers who take part in an interview: join the room, sign the record
+/// (interviewers, the recorder, co-department officers of a joint case).
+pub const INTERVIEW_PARTICIPANTS: &[&str] = &[CASE_OFFICER, SECTION_CHIEF, OFFICE, LEGAL_REVIEWER, CO_DEPARTMENT_OFFICER];
+
 pub const TABLE: &AccessTable = &[
     Rule::new(method!("PutOfficer"), &[ADMIN]),
     Rule::new(method!("GetOfficer"), &[ADMIN, CASE_OFFICER, SECTION_CHIEF, OFFICE]),
@@ -44,6 +48,23 @@ pub const TABLE: &AccessTable = &[
     Rule::new(method!("RecordDirectService"), PLANNERS),
     Rule::new(method!("ListCaseServices"), CASE_READERS),
     Rule::new(method!("ListOpenServices"), PLANNERS),
+    Rule::new(method!("IssueOutline"), PLANNERS),
+    Rule::new(method!("GetVideoRoom"), CASE_READERS),
+    Rule::new(method!("JoinVideoRoom"), INTERVIEW_PARTICIPANTS),
+    Rule::new(method!("StartInterview"), PLANNERS),
+    Rule::new(method!("CheckIn"), PLANNERS),
+    Rule::new(method!("RecordStep"), PLANNERS),
+    Rule::new(method!("RecordPartyAbsent"), PLANNERS),
+    Rule::new(method!("CloseInterviewAsRefused"), PLANNERS),
+    Rule::new(method!("FlagCriminalClue"), PLANNERS),
+    Rule::new(method!("CloseInterview"), PLANNERS),
+    Rule::new(method!("GetInterview"), CASE_READERS),
+    Rule::new(method!("SignRecord"), INTERVIEW_PARTICIPANTS),
+    Rule::new(method!("RecordPartySignature"), PLANNERS),
+    Rule::new(method!("RecordPartyRefusal"), PLANNERS),
+    Rule::new(method!("CorrectRecord"), PLANNERS),
+    Rule::new(method!("GetRecord"), CASE_READERS),
+    Rule::new(method!("ListRecords"), CASE_READERS),
 ];
 
 impl crate::Scheduling {

@@ -21,6 +21,8 @@ use yuetan_platform::{Actor, Error};
 use yuetan_proto::scheduling as pb;
 use yuetan_proto::scheduling::scheduling_service_server::SchedulingService;
 
+mod interview;
+
 use crate::convert::{address_proto, channel_from_proto, document_proto, officer_proto, plan_proto, service_proto};
 use crate::domain::{self, Channel};
 use crate::flow::{By, DirectService, PlanInput, ServeRequest};
@@ -561,5 +563,102 @@ impl SchedulingService for SchedulingApi {
     async fn list_open_services(&self, request: Request<pb::ListOpenServicesRequest>) -> Result<Response<pb::ListOpenServicesResponse>, Status> {
         let actor = auth::actor(&request)?;
         reply(SchedulingApi::list_open_services(self, actor, request.get_ref()).await)
+    }
+
+    async fn issue_outline(&self, request: Request<pb::IssueOutlineRequest>) -> Result<Response<pb::Document>, Status> {
+        let (actor, req) = (auth::actor(&request)?, request.get_ref());
+        let result = SchedulingApi::issue_outline(self, actor, req).await;
+        reply(self.or_replay(actor, &req.request_id, "IssueOutline", req, result).await)
+    }
+
+    async fn get_video_room(&self, request: Request<pb::GetVideoRoomRequest>) -> Result<Response<pb::VideoRoom>, Status> {
+        let actor = auth::actor(&request)?;
+        reply(SchedulingApi::get_video_room(self, actor, request.get_ref()).await)
+    }
+
+    async fn join_video_room(&self, request: Request<pb::JoinVideoRoomRequest>) -> Result<Response<pb::JoinInfo>, Status> {
+        let actor = auth::actor(&request)?;
+        reply(SchedulingApi::join_video_room(self, actor, request.get_ref()).await)
+    }
+
+    async fn start_interview(&self, request: Request<pb::StartInterviewRequest>) -> Result<Response<pb::Interview>, Status> {
+        let (actor, req) = (auth::actor(&request)?, request.get_ref());
+        let result = SchedulingApi::start_interview(self, actor, req).await;
+        reply(self.or_replay(actor, &req.request_id, "StartInterview", req, result).await)
+    }
+
+    async fn check_in(&self, request: Request<pb::CheckInRequest>) -> Result<Response<pb::Interview>, Status> {
+        let (actor, req) = (auth::actor(&request)?, request.get_ref());
+        let result = SchedulingApi::check_in(self, actor, req).await;
+        reply(self.or_replay(actor, &req.request_id, "CheckIn", req, result).await)
+    }
+
+    async fn record_step(&self, request: Request<pb::RecordStepRequest>) -> Result<Response<pb::Interview>, Status> {
+        let (actor, req) = (auth::actor(&request)?, request.get_ref());
+        let result = SchedulingApi::record_step(self, actor, req).await;
+        reply(self.or_replay(actor, &req.request_id, "RecordStep", req, result).await)
+    }
+
+    async fn record_party_absent(&self, request: Request<pb::RecordPartyAbsentRequest>) -> Result<Response<pb::Interview>, Status> {
+        let (actor, req) = (auth::actor(&request)?, request.get_ref());
+        let result = SchedulingApi::record_party_absent(self, actor, req).await;
+        reply(self.or_replay(actor, &req.request_id, "RecordPartyAbsent", req, result).await)
+    }
+
+    async fn close_interview_as_refused(&self, request: Request<pb::CloseInterviewAsRefusedRequest>) -> Result<Response<pb::Interview>, Status> {
+        let (actor, req) = (auth::actor(&request)?, request.get_ref());
+        let result = SchedulingApi::close_interview_as_refused(self, actor, req).await;
+        reply(self.or_replay(actor, &req.request_id, "CloseInterviewAsRefused", req, result).await)
+    }
+
+    async fn flag_criminal_clue(&self, request: Request<pb::FlagCriminalClueRequest>) -> Result<Response<pb::Interview>, Status> {
+        let (actor, req) = (auth::actor(&request)?, request.get_ref());
+        let result = SchedulingApi::flag_criminal_clue(self, actor, req).await;
+        reply(self.or_replay(actor, &req.request_id, "FlagCriminalClue", req, result).await)
+    }
+
+    async fn close_interview(&self, request: Request<pb::CloseInterviewRequest>) -> Result<Response<pb::Interview>, Status> {
+        let (actor, req) = (auth::actor(&request)?, request.get_ref());
+        let result = SchedulingApi::close_interview(self, actor, req).await;
+        reply(self.or_replay(actor, &req.request_id, "CloseInterview", req, result).await)
+    }
+
+    async fn get_interview(&self, request: Request<pb::GetInterviewRequest>) -> Result<Response<pb::Interview>, Status> {
+        let actor = auth::actor(&request)?;
+        reply(SchedulingApi::get_interview(self, actor, request.get_ref()).await)
+    }
+
+    async fn sign_record(&self, request: Request<pb::SignRecordRequest>) -> Result<Response<pb::Record>, Status> {
+        let (actor, req) = (auth::actor(&request)?, request.get_ref());
+        let result = SchedulingApi::sign_record(self, actor, req).await;
+        reply(self.or_replay(actor, &req.request_id, "SignRecord", req, result).await)
+    }
+
+    async fn record_party_signature(&self, request: Request<pb::RecordPartySignatureRequest>) -> Result<Response<pb::Record>, Status> {
+        let (actor, req) = (auth::actor(&request)?, request.get_ref());
+        let result = SchedulingApi::record_party_signature(self, actor, req).await;
+        reply(self.or_replay(actor, &req.request_id, "RecordPartySignature", req, result).await)
+    }
+
+    async fn record_party_refusal(&self, request: Request<pb::RecordPartyRefusalRequest>) -> Result<Response<pb::Record>, Status> {
+        let (actor, req) = (auth::actor(&request)?, request.get_ref());
+        let result = SchedulingApi::record_party_refusal(self, actor, req).await;
+        reply(self.or_replay(actor, &req.request_id, "RecordPartyRefusal", req, result).await)
+    }
+
+    async fn correct_record(&self, request: Request<pb::CorrectRecordRequest>) -> Result<Response<pb::Record>, Status> {
+        let (actor, req) = (auth::actor(&request)?, request.get_ref());
+        let result = SchedulingApi::correct_record(self, actor, req).await;
+        reply(self.or_replay(actor, &req.request_id, "CorrectRecord", req, result).await)
+    }
+
+    async fn get_record(&self, request: Request<pb::GetRecordRequest>) -> Result<Response<pb::Record>, Status> {
+        let actor = auth::actor(&request)?;
+        reply(SchedulingApi::get_record(self, actor, request.get_ref()).await)
+    }
+
+    async fn list_records(&self, request: Request<pb::ListRecordsRequest>) -> Result<Response<pb::ListRecordsResponse>, Status> {
+        let actor = auth::actor(&request)?;
+        reply(SchedulingApi::list_records(self, actor, request.get_ref()).await)
     }
 }

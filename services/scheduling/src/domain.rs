@@ -76,6 +76,8 @@ pub fn cst(at: DateTime<Utc>) -> String {
     (at + Duration::hours(8)).format("%Y-%m-%d %H:%M").to_string()
 }
 
+pub mod interview;
+
 /// What R-INT-1 needs to know of an officer.
 #[derive(Debug, Clone)]
 pub struct Qualifications {

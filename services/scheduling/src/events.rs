@@ -143,6 +143,9 @@ impl SchedulingEvents {
                 let at = from_timestamp(confirmed.confirmed_at.as_ref()).unwrap_or(occurred_at);
                 self.state.portal_evidence(conn, service, "receipt confirmed", at, &confirmed.evidence_sealed, causation, now).await?;
             }
+            Some(Payload::PortalVideoEvent(video)) => {
+                self.state.video_event(conn, video, causation).await?;
+            }
             _ => {}
         }
         Ok(())

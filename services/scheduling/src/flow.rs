@@ -20,6 +20,8 @@ use yuetan_platform::outbox::NewEvent;
 use yuetan_platform::{timers, Actor, Error};
 use yuetan_proto::events::{self as ev, event::Payload};
 
+pub mod interview;
+
 use crate::domain::{self, Channel, OFFICER_STEP};
 use crate::store::{self, AddressRow, AttemptRow, CaseRow, DocumentRow, OfficerRow, Person, PlanRow, ServiceRow};
 use crate::State;
@@ -315,6 +317,8 @@ impl State {
         }
         store::replace_bookings(conn, plan.id, &resources, input.interview_at, ends).await?;
         let replanned = plan.interview_at.is_some();
+        // After the party's absence, once (R-INT-3: no-show and refusal).
+        self.rescheduled_after_absence(conn, actor, case.case_id, now).await?;
         plan.interview_at = Some(input.interview_at);
         plan.mode = input.mode.clone();
         plan.place = input.place.clone();
@@ -338,6 +342,11 @@ impl State {
         plan.version += 1;
         plan.updated_at = now;
         store::update_plan(conn, &plan).await?;
+        if input.mode == "video" {
+            self.open_room(conn, &case, &plan, now).await?;
+        } else {
+            self.drop_room(conn, &case, now).await?;
+        }
         let payload = Payload::InterviewPlanned(ev::InterviewPlanned {
             case_id: case.case_id.to_string(),
             plan_id: plan.id.to_string(),

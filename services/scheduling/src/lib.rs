@@ -26,6 +26,7 @@ pub mod send;
 pub mod store;
 pub mod timers;
 pub mod verify;
+pub mod video;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -123,6 +124,8 @@ pub struct SchedulingConfig {
     /// Fault injection for the crash test: after a provider accepted a
     /// message, hang before recording it (the test then kills the process).
     pub hang_after_send: bool,
+    /// `[scheduling.video]`: the video provider of video interviews.
+    pub video: video::VideoSettings,
 }
 
 impl Default for SchedulingConfig {
@@ -140,6 +143,7 @@ impl Default for SchedulingConfig {
             sms: None,
             egov: None,
             hang_after_send: false,
+            video: video::VideoSettings::default(),
         }
     }
 }
@@ -208,6 +212,8 @@ pub struct State {
     pub seals: Seals,
     pub links: LinkSigner,
     pub channels: send::Channels,
+    /// The video provider (absent: video interviews cannot be planned).
+    pub video: Option<std::sync::Arc<dyn yuetan_video::VideoProvider>>,
     pub settings: SchedulingConfig,
 }
 
@@ -245,6 +251,7 @@ impl Scheduling {
             seals: Seals::new(&settings.seal_keys, config.grpc.listen.ip().is_loopback())?,
             links: LinkSigner::new(&config.links)?,
             channels: send::Channels::new(&settings),
+            video: video::provider(&settings.video)?,
             settings,
         });
         let prefix = &config.nats.subject_prefix;
@@ -266,6 +273,7 @@ impl Scheduling {
                     format!("{prefix}.*.*.*.portal.receipt_confirmed"),
                     format!("{prefix}.*.*.*.portal.sms_report_received"),
                     format!("{prefix}.*.*.*.portal.egov_acknowledged"),
+                    format!("{prefix}.*.*.*.portal.video_event"),
                 ],
             ),
         );
@@ -273,6 +281,7 @@ impl Scheduling {
             tokio::spawn(relay.run(shutdown.clone())),
             tokio::spawn(requests::run_pruner(state.pool.clone(), state.clock.clone(), config.requests.replay_window(), shutdown.clone())),
             tokio::spawn(sweeper.run(Arc::new(timers::SchedulingTimers { state: state.clone() }), shutdown.clone())),
+            tokio::spawn(video::run_reconciler(state.clone(), shutdown.clone())),
             tokio::spawn(consumer.run_until_stopped(handler, shutdown)),
         ];
         Ok(Scheduling { state, tasks })

@@ -10,6 +10,8 @@ use uuid::Uuid;
 use yuetan_platform::Error;
 
 /// Scheduling's own tables; versions from 1000 (the platform's are below).
+pub mod interview;
+
 pub fn migrations() -> Migrator {
     sqlx::migrate!("./migrations")
 }

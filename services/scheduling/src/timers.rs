@@ -7,7 +7,12 @@
 //!   message and before the commit, the timer fires again and the provider
 //!   recognises the repeat (same OutId / msgId / Message-ID);
 //! - `scheduling.arrival`: no delivery report or acknowledgement in time →
-//!   the attempt failed and the next channel is tried (R-NOTICE-2).
+//!   the attempt failed and the next channel is tried (R-NOTICE-2);
+//! - `scheduling.video_room_open` / `video_room_close`: create and destroy a
+//!   video interview's room on the server, inside the timer's transaction
+//!   (see `video.rs`); closing references the recordings and draws up the record;
+//! - `scheduling.record_due` (R-INT-4): 5 working days after the interview,
+//!   no signed record → `scheduling.record_overdue`, once.
 
 use std::sync::Arc;
 
@@ -18,7 +23,9 @@ use yuetan_platform::timers::{Timer, TimerHandler};
 use yuetan_platform::Error;
 
 use crate::domain::Channel;
+use crate::flow::interview::{RECORD_TIMER, ROOM_CLOSE_TIMER, ROOM_OPEN_TIMER};
 use crate::flow::{ARRIVAL_TIMER, NOTICE_TIMER, SEND_TIMER};
+use crate::store::interview::{self as istore, StoredRecording};
 use crate::{store, State};
 
 #[derive(Debug, Clone)]
@@ -105,12 +112,66 @@ impl SchedulingTimers {
     }
 }
 
+impl SchedulingTimers {
+    /// Creates the room on the video server, inside this transaction: if the
+    /// process dies after the server made it and before the commit, the timer
+    /// fires again and the provider adopts the room with the same id.
+    async fn room_open(&self, conn: &mut PgConnection, timer: &Timer) -> Result<(), Error> {
+        let room_id: i64 = timer.key.parse().map_err(|e| Error::Internal(format!("timer key: {e}")))?;
+        let Some(room) = istore::room(conn, room_id, true).await? else { return Ok(()) };
+        if room.status != "creating" {
+            return Ok(());
+        }
+        let video = self.state.video()?;
+        let spec = room.spec(&self.state.settings.video.tag);
+        let created = video.create_room(&spec).await.map_err(|e| Error::Unavailable(format!("video server: {e}")))?;
+        if self.state.settings.video.hang_after_room_create {
+            tracing::warn!(room = room_id, "fault injection: hanging after the video server created the room");
+            std::future::pending::<()>().await;
+        }
+        let now = self.state.clock.now();
+        self.state.room_created(conn, room, created, now).await
+    }
+
+    /// Destroys the room (absent is fine) and references its recordings.
+    async fn room_close(&self, conn: &mut PgConnection, timer: &Timer) -> Result<(), Error> {
+        let room_id: i64 = timer.key.parse().map_err(|e| Error::Internal(format!("timer key: {e}")))?;
+        let Some(peek) = istore::room(conn, room_id, false).await? else { return Ok(()) };
+        let Some(_case) = store::case(conn, peek.case_id, true).await? else { return Ok(()) };
+        let Some(room) = istore::room(conn, room_id, true).await? else { return Ok(()) };
+        if room.status != "closing" {
+            return Ok(());
+        }
+        let video = self.state.video()?;
+        let id = u64::try_from(room_id).unwrap_or(0);
+        video.destroy_room(id).await.map_err(|e| Error::Unavailable(format!("video server: {e}")))?;
+        let recordings = video
+            .recordings(id)
+            .await
+            .map_err(|e| Error::Unavailable(format!("recordings: {e}")))?
+            .into_iter()
+            .map(|r| StoredRecording { path: r.path.display().to_string(), sha256: r.sha256, bytes: r.bytes })
+            .collect();
+        let now = self.state.clock.now();
+        self.state.room_closed(conn, room, recordings, &timer.id.to_string(), now).await
+    }
+
+    async fn record_due(&self, conn: &mut PgConnection, timer: &Timer) -> Result<(), Error> {
+        let interview_id = key(timer)?;
+        let now = self.state.clock.now();
+        self.state.record_overdue(conn, interview_id, timer.id, now).await
+    }
+}
+
 impl TimerHandler for SchedulingTimers {
     async fn fire(&self, conn: &mut PgConnection, timer: &Timer) -> Result<(), String> {
         let result = match timer.kind.as_str() {
             NOTICE_TIMER => self.notice_deadline(conn, timer).await,
             SEND_TIMER => self.send(conn, timer).await,
             ARRIVAL_TIMER => self.arrival(conn, timer).await,
+            ROOM_OPEN_TIMER => self.room_open(conn, timer).await,
+            ROOM_CLOSE_TIMER => self.room_close(conn, timer).await,
+            RECORD_TIMER => self.record_due(conn, timer).await,
             other => return Err(format!("scheduling has no timer kind {other:?}")),
         };
         result.map_err(|e| e.to_string())

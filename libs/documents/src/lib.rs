@@ -1,7 +1,8 @@
 //! The scheduling documents as PDF: the interview notice (行政约谈通知书,
-//! R-NOTICE-1) and the delivery receipt (送达回证, LAW.md §3), laid out after
-//! GB/T 9704-2012 by typst used as a library; and the organ's seal over a
-//! file's SHA-256 (R-DOC-2), in [`seal`].
+//! R-NOTICE-1), the delivery receipt (送达回证, LAW.md §3), the interview
+//! outline (约谈提纲, R-DOC-1) and the interview record (行政约谈记录,
+//! R-INT-4), laid out after GB/T 9704-2012 by typst used as a library; and
+//! the organ's seal over a file's SHA-256 (R-DOC-2), in [`seal`].
 //!
 //! The data never becomes markup: the [`Renderer`] hands it to one fixed
 //! template (src/template.typ) as a JSON file that the template reads, so

@@ -14,7 +14,10 @@ use typst::utils::LazyHash;
 use typst::{Library, LibraryExt, World};
 use typst_layout::PagedDocument;
 
-use crate::{format_date, format_datetime, seal, DeliveryReceipt, Document, DocumentError, FontConfig, InterviewNotice, Rendered};
+use crate::{
+    format_date, format_datetime, seal, Attendance, DeliveryReceipt, Document, DocumentError, FontConfig, InterviewNotice, InterviewOutline,
+    InterviewRecord, RecordItem, RecordPerson, Rendered, SignatureLine,
+};
 
 const TEMPLATE: &str = include_str!("template.typ");
 
@@ -69,8 +72,11 @@ impl Renderer {
         })
     }
 
+    /// Renders one document. The same document renders to the same bytes.
+    /// A record of version 0, or one that ends before it starts, is refused
+    /// with [`DocumentError::Field`] naming the field.
     pub fn render(&self, doc: &Document) -> Result<Rendered, DocumentError> {
-        let data = serde_json::to_vec(&self.data(doc)).expect("a JSON value serialises");
+        let data = serde_json::to_vec(&self.data(doc)?).expect("a JSON value serialises");
         let world = DocWorld { renderer: self, data: Bytes::new(data) };
         let result = typst::compile::<PagedDocument>(&world).output;
         if self.renders.fetch_add(1, Ordering::Relaxed) % EVICT_EVERY == EVICT_EVERY - 1 {
@@ -85,9 +91,9 @@ impl Renderer {
     }
 
     /// The template's input: everything it prints, already formatted.
-    fn data(&self, doc: &Document) -> Value {
+    fn data(&self, doc: &Document) -> Result<Value, DocumentError> {
         let fonts = json!({ "body": self.body_family, "title": self.title_family });
-        match doc {
+        Ok(match doc {
             Document::InterviewNotice(n) => {
                 let InterviewNotice {
                     issuing_organ,
@@ -127,7 +133,8 @@ impl Renderer {
                     },
                 })
             }
-            Document::InterviewOutline(_) | Document::InterviewRecord(_) => unimplemented!("helper"),
+            Document::InterviewOutline(o) => outline_data(o, fonts),
+            Document::InterviewRecord(r) => record_data(r, fonts)?,
             Document::DeliveryReceipt(r) => {
                 let DeliveryReceipt {
                     issuing_organ,
@@ -165,8 +172,183 @@ impl Renderer {
                     },
                 })
             }
-        }
+        })
     }
+}
+
+/// Roles whose members sign the record (R-INT-4): on the unsigned record each
+/// of them gets a blank signature line.
+const SIGNING_ROLES: [&str; 4] = ["约谈人", "记录人", "联合约谈部门", "当事人"];
+
+/// 地点 as printed: the place, or for a video interview "视频约谈" with the
+/// caller's text in brackets (once, if the text already says 视频约谈).
+fn place_text(place: &str, video: bool) -> String {
+    let place = place.trim();
+    if !video {
+        place.to_owned()
+    } else if place.is_empty() {
+        "视频约谈".to_owned()
+    } else if place.contains("视频约谈") {
+        place.to_owned()
+    } else {
+        format!("视频约谈（{place}）")
+    }
+}
+
+fn outline_data(o: &InterviewOutline, fonts: Value) -> Value {
+    let InterviewOutline {
+        issuing_organ,
+        number,
+        case_number,
+        party_name,
+        interview_at,
+        place,
+        video,
+        interviewers,
+        recorder,
+        participants,
+        facts,
+        provisions,
+        evidence,
+        points,
+        prepared_on,
+    } = o;
+    json!({
+        "kind": "interview_outline",
+        "fonts": fonts,
+        "title": format!("行政约谈提纲 {number}"),
+        "issuing_organ": issuing_organ,
+        "number": number,
+        "issued_on": format_date(*prepared_on),
+        "outline": {
+            "case_number": case_number,
+            "party_name": party_name,
+            "interview_at": format_datetime(*interview_at),
+            "place": place_text(place, *video),
+            "interviewers": interviewers,
+            "recorder": recorder,
+            "participants": participants,
+            "facts": facts,
+            "provisions": provisions,
+            "evidence": evidence,
+            "points": points,
+        },
+    })
+}
+
+fn record_data(r: &InterviewRecord, fonts: Value) -> Result<Value, DocumentError> {
+    let InterviewRecord {
+        issuing_organ,
+        number,
+        version,
+        correction_reason,
+        case_number,
+        party_name,
+        started_at,
+        ended_at,
+        place,
+        video,
+        people,
+        attendance,
+        opening,
+        facts,
+        provisions,
+        evidence,
+        informing,
+        party_statement,
+        party_commitments,
+        items,
+        recordings,
+        signatures,
+        party_refusal,
+        criminal_clue,
+    } = r;
+    if *version == 0 {
+        return Err(DocumentError::Field { field: "version".to_owned(), reason: "versions start at 1".to_owned() });
+    }
+    if ended_at < started_at {
+        return Err(DocumentError::Field {
+            field: "ended_at".to_owned(),
+            reason: format!("{} is before the start, {}", format_datetime(*ended_at), format_datetime(*started_at)),
+        });
+    }
+    // "2026年10月12日 09时30分至11时05分" on one day, both in full otherwise.
+    let time = if ended_at.date() == started_at.date() {
+        format!("{}至{}", format_datetime(*started_at), ended_at.format("%H时%M分"))
+    } else {
+        format!("{}至{}", format_datetime(*started_at), format_datetime(*ended_at))
+    };
+    let people: Vec<Value> =
+        people.iter().map(|RecordPerson { name, role, detail }| json!({ "name": name, "role": role, "detail": detail })).collect();
+    let signers: Vec<Value> =
+        r.people.iter().filter(|p| SIGNING_ROLES.contains(&p.role.trim())).map(|p| json!({ "name": p.name, "role": p.role })).collect();
+    let attendance: Vec<Value> = attendance
+        .iter()
+        .map(|Attendance { name, role, from, until }| {
+            json!({
+                "name": name,
+                "role": role,
+                "from": format_datetime(*from),
+                "until": until.map_or_else(|| "—".to_owned(), format_datetime),
+            })
+        })
+        .collect();
+    let items: Vec<Value> = items
+        .iter()
+        .map(|RecordItem { content, deadline, acceptance_standard, check_method, extended_note }| {
+            json!({
+                "content": content,
+                "deadline": format_date(*deadline),
+                "acceptance_standard": acceptance_standard,
+                "check_method": check_method,
+                "extended_note": extended_note.trim(),
+            })
+        })
+        .collect();
+    let signatures: Vec<Value> = signatures
+        .iter()
+        .map(|SignatureLine { role, name, method, signed_at, fingerprint }| {
+            json!({
+                "role": role,
+                "name": name,
+                "method": method,
+                "signed_at": format_datetime(*signed_at),
+                "fingerprint": fingerprint,
+            })
+        })
+        .collect();
+    let title = if *version > 1 { format!("行政约谈记录 {number} 第{version}版") } else { format!("行政约谈记录 {number}") };
+    Ok(json!({
+        "kind": "interview_record",
+        "fonts": fonts,
+        "title": title,
+        "issuing_organ": issuing_organ,
+        "number": number,
+        "issued_on": format_date(ended_at.date()),
+        "record": {
+            // Printed only for a correction.
+            "correction": (*version > 1).then(|| json!({ "version": version, "reason": correction_reason })),
+            "case_number": case_number,
+            "party_name": party_name,
+            "time": time,
+            "place": place_text(place, *video),
+            "people": people,
+            "attendance": attendance,
+            "opening": opening,
+            "facts": facts,
+            "provisions": provisions,
+            "evidence": evidence,
+            "informing": informing,
+            "party_statement": party_statement,
+            "party_commitments": party_commitments,
+            "items": items,
+            "recordings": recordings,
+            "signers": signers,
+            "signatures": signatures,
+            "party_refusal": party_refusal.trim(),
+            "criminal_clue": criminal_clue.trim(),
+        },
+    }))
 }
 
 /// The diagnostics as one line of text, with the template line where known.

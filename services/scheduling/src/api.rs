@@ -285,7 +285,9 @@ impl SchedulingApi {
         }
         let case = self.case_for_change(&mut tx, actor, case_id).await?;
         let plan = store::plan_of_case(&mut tx, case_id, true).await?.ok_or_else(|| Error::FailedPrecondition(format!("case {case_id} is not approved yet: no interview plan")))?;
-        if !matches!(plan.status.as_str(), "open" | "planned" | "notice_returned" | "reschedule_needed") {
+        // After the party's absence the officer replans a served plan once (R-INT-3, no-show).
+        let after_absence = plan.status == "served" && store::interview::interview_of_case(&mut tx, case_id, false).await?.is_some_and(|i| i.status == "absent");
+        if !after_absence && !matches!(plan.status.as_str(), "open" | "planned" | "notice_returned" | "reschedule_needed") {
             return Err(Error::FailedPrecondition(format!("the notice is already issued (plan is {}); a served plan is moved with RecordRescheduleRequest", plan.status)));
         }
         let plan = self.state.plan_interview(&mut tx, actor, case.clone(), plan, input, None, &req.request_id, self.now()).await?;

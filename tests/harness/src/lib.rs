@@ -18,6 +18,7 @@
 //! The services it can start are one table in `services.rs`.
 
 mod events;
+pub mod interview;
 pub mod intake;
 mod officers;
 pub mod review;
@@ -268,6 +269,9 @@ impl Replica {
 pub const PORTAL_SMS_SECRET: &str = "sms-callback-secret-for-tests-0001";
 pub const PORTAL_EGOV_APP_ID: &str = "yuetan-test";
 pub const PORTAL_EGOV_SECRET: &str = "egov-callback-secret-for-tests-001";
+/// Janus's event handler authenticates to the portal with these.
+pub const PORTAL_JANUS_USER: &str = "janus";
+pub const PORTAL_JANUS_PASSWORD: &str = "janus-events-secret-for-tests-01";
 
 /// A portal started on a system (its own schema, the system's stream and clock).
 pub struct RunningPortal {
@@ -287,7 +291,7 @@ impl System {
     /// Starts the party portal on a free port, with the test callback secrets.
     pub async fn start_portal(&self) -> RunningPortal {
         let toml = format!(
-            "[portal]\nlisten = \"127.0.0.1:0\"\ndivision = \"620102\"\nsms_callback_secret = \"{PORTAL_SMS_SECRET}\"\negov_app_id = \"{PORTAL_EGOV_APP_ID}\"\negov_secret = \"{PORTAL_EGOV_SECRET}\"\n"
+            "[portal]\nlisten = \"127.0.0.1:0\"\ndivision = \"620102\"\nsms_callback_secret = \"{PORTAL_SMS_SECRET}\"\negov_app_id = \"{PORTAL_EGOV_APP_ID}\"\negov_secret = \"{PORTAL_EGOV_SECRET}\"\njanus_event_user = \"{PORTAL_JANUS_USER}\"\njanus_event_password = \"{PORTAL_JANUS_PASSWORD}\"\n"
         );
         let figment = Figment::new().merge(Toml::string(&toml));
         let settings = yuetan_portal::PortalConfig::from_figment(&figment, &self.config).expect("the portal's test settings");

@@ -67,6 +67,11 @@ impl System {
 
     /// A case of organ A through intake and review to approval; returns its id.
     pub async fn approved_case(&self, serial: u32, urgent: bool) -> String {
+        self.approved_case_with(serial, urgent, &[]).await
+    }
+
+    /// [`System::approved_case`], a joint case with these co-departments (organ codes).
+    pub async fn approved_case_with(&self, serial: u32, urgent: bool, co_departments: &[&str]) -> String {
         let officer: Officer = proposer();
         let party = self.register_party(&officer, enterprise("兰州某某餐饮有限公司", &credit_code(&officer.division, serial))).await;
         let mut c = clue(&party, "SJ-ANNUAL-REPORT");
@@ -74,7 +79,9 @@ impl System {
             c.urgency = ipb::Urgency::Urgent as i32;
         }
         let clue = self.intake().register_clue(req(&officer, c)).await.expect("register clue").into_inner();
-        let verified = self.intake().verify_clue(req(&officer, verification(&clue.id))).await.expect("verify clue").into_inner();
+        let mut verify = verification(&clue.id);
+        verify.co_departments = co_departments.iter().map(|c| c.to_string()).collect();
+        let verified = self.intake().verify_clue(req(&officer, verify)).await.expect("verify clue").into_inner();
         let case_id = verified.case.expect("an eligible case").id;
         self.intake()
             .submit_for_review(req(
@@ -137,7 +144,20 @@ pub struct Peers {
     pub sms: yuetan_testkit::peers::SmsPeer,
     pub egov: yuetan_testkit::peers::EgovPeer,
     pub smtp: yuetan_testkit::peers::SmtpPeer,
+    /// A real Janus (video interviews), when asked for.
+    pub janus: Option<yuetan_testkit::JanusPeer>,
 }
+
+/// The video side of [`System::start_scheduling_stack`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct VideoOptions {
+    /// The crash test's fault injection: hang after Janus created a room.
+    pub hang_after_room_create: bool,
+}
+
+/// The VideoRoom `admin_key` and the room-key of the harness's Janus.
+pub const JANUS_ADMIN_KEY: &str = "janus-admin-key-for-tests";
+pub const JANUS_ROOM_KEY: &str = "janus-room-key-for-tests-000001";
 
 impl System {
     /// Starts the portal, the SMS gateway and e-gov platform (reporting to the
@@ -145,8 +165,37 @@ impl System {
     /// with its three channels pointed at them, and fills organ A's directory.
     /// `hang_after_send`: the crash test's fault injection.
     pub async fn start_scheduling_with_peers(&mut self, hang_after_send: bool) -> Peers {
+        self.start_scheduling_stack(hang_after_send, None).await
+    }
+
+    /// [`System::start_scheduling_with_peers`], and with `video` a real Janus
+    /// (HTTP API on an ephemeral port, its event handler posting to the
+    /// portal) as scheduling's video provider.
+    pub async fn start_scheduling_stack(&mut self, hang_after_send: bool, video: Option<VideoOptions>) -> Peers {
         use yuetan_testkit::peers::{EgovPeer, EgovPeerConfig, SmsPeer, SmsPeerConfig, SmtpPeer};
         let portal = self.start_portal().await;
+        let janus = match video {
+            None => None,
+            Some(options) => {
+                let janus = yuetan_testkit::JanusPeer::start(yuetan_testkit::JanusOptions {
+                    event_backend: Some(format!("{}/callbacks/janus", portal.base_url())),
+                    event_user: Some(crate::PORTAL_JANUS_USER.into()),
+                    event_password: Some(crate::PORTAL_JANUS_PASSWORD.into()),
+                    admin_key: JANUS_ADMIN_KEY.into(),
+                })
+                .await
+                .expect("janus starts");
+                self.set_scheduling(serde_json::json!({
+                    "video": {
+                        "provider": "janus",
+                        "janus": { "url": janus.url(), "admin_key": JANUS_ADMIN_KEY, "room_key": JANUS_ROOM_KEY, "recordings_dir": janus.recordings_dir() },
+                        "reconcile_seconds": 3600,
+                        "hang_after_room_create": options.hang_after_room_create,
+                    }
+                }));
+                Some(janus)
+            }
+        };
         let sms = SmsPeer::start(SmsPeerConfig {
             access_key_id: "LTAI-test".into(),
             access_key_secret: "sms-access-secret".into(),
@@ -165,7 +214,7 @@ impl System {
         }));
         self.start_service(crate::Service::Scheduling).await;
         self.put_directory().await;
-        Peers { portal, sms, egov, smtp }
+        Peers { portal, sms, egov, smtp, janus }
     }
 
     /// Stores a file in the object store; its sha256.
@@ -200,8 +249,13 @@ impl System {
     /// Plans the interview at `interview_at`, issues the notice and passes
     /// its document review; returns the notice.
     pub async fn notice_passed(&self, case_id: &str, interview_at: DateTime<Utc>) -> pb::Document {
+        self.notice_passed_with(case_id, plan(case_id, interview_at, "第一约谈室")).await
+    }
+
+    /// [`System::notice_passed`] with this plan.
+    pub async fn notice_passed_with(&self, case_id: &str, plan: pb::PlanInterviewRequest) -> pb::Document {
         self.plan_of(case_id).await;
-        self.scheduling().plan_interview(req(&proposer(), plan(case_id, interview_at, "第一约谈室"))).await.expect("plan");
+        self.scheduling().plan_interview(req(&proposer(), plan)).await.expect("plan");
         let notice = self
             .scheduling()
             .issue_notice(req(&proposer(), pb::IssueNoticeRequest { request_id: uuid::Uuid::now_v7().to_string(), case_id: case_id.into() }))

@@ -588,6 +588,7 @@ impl State {
         Ok(interview)
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn save_interview(&self, conn: &mut PgConnection, actor: &Actor, before: serde_json::Value, interview: &mut InterviewRow, content: Option<&Content>, action: &str, now: DateTime<Utc>) -> Result<(), Error> {
         if let Some(content) = content {
             interview.content_sealed = self.seal_content(interview.case_id, content)?;
@@ -648,6 +649,7 @@ impl State {
 
     /// The party did not come or left: time and evidence; the officer then
     /// reschedules once or closes the interview as refused.
+    #[allow(clippy::too_many_arguments)]
     pub async fn record_party_absent(&self, conn: &mut PgConnection, actor: &Actor, mut case: CaseRow, plan: &PlanRow, absence: Absence, causation: &str, now: DateTime<Utc>) -> Result<InterviewRow, Error> {
         let mut interview = match istore::interview_of_case(conn, case.case_id, true).await? {
             Some(i) => i,
@@ -782,6 +784,7 @@ impl State {
     /// Step 5: the interview closes; R-INT-1 holds for those present; the
     /// record is due in 5 working days (durable timer); a video room closes
     /// first and the record is drawn up when its recordings are in.
+    #[allow(clippy::too_many_arguments)]
     pub async fn close_interview(&self, conn: &mut PgConnection, actor: &Actor, mut case: CaseRow, plan: &PlanRow, recordings: Vec<StoredRecording>, causation: &str, now: DateTime<Utc>) -> Result<InterviewRow, Error> {
         let mut interview = self.interview_in(conn, case.case_id, &["started"]).await?;
         let before = audit_interview(&interview);
@@ -1099,6 +1102,7 @@ impl State {
     }
 
     /// The party signed on paper or a tablet (the image is in the object store).
+    #[allow(clippy::too_many_arguments)]
     pub async fn record_party_signature(&self, conn: &mut PgConnection, actor: &Actor, record: RecordRow, method: &str, signer_name: String, image_sha256: String, causation: &str, now: DateTime<Utc>) -> Result<RecordRow, Error> {
         if record.party_refused {
             return Err(Error::FailedPrecondition("the party's refusal to sign is already recorded on this version".into()));
@@ -1119,6 +1123,7 @@ impl State {
     }
 
     /// The party refused to sign: the record says so; two or more witnesses sign (R-INT-4).
+    #[allow(clippy::too_many_arguments)]
     pub async fn record_party_refusal(&self, conn: &mut PgConnection, actor: &Actor, mut record: RecordRow, reason: String, witnesses: Vec<WitnessInput>, causation: &str, now: DateTime<Utc>) -> Result<RecordRow, Error> {
         if record.status != "signing" {
             return Err(Error::FailedPrecondition(format!("record {} version {} is {}; a signed record cannot change", record.number, record.version, record.status)));

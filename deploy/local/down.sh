@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Stops what up.sh started, in this order: `yuetan serve all`, the provider
-# peers (yuetan-peers), nats-server,
+# peers (yuetan-peers), Janus, nats-server,
 # PostgreSQL (fast shutdown: open transactions are rolled back, data is kept).
 # Idempotent: what is not running is skipped.
 #
 # Usage: deploy/local/down.sh [--purge]     (from any folder)
-#   --purge   also deletes .local/ (the NATS store, the PostgreSQL cluster, logs).
+#   --purge   also deletes .local/ (the NATS store, the PostgreSQL cluster,
+#             Janus's configuration and recordings, logs).
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -52,6 +53,8 @@ stop_server() {
 
 stop_server yuetan "$LOCAL_DIR/yuetan.pid" yuetan "--config $REPO_ROOT/deploy/local/yuetan.toml serve" TERM 30
 stop_server peers "$LOCAL_DIR/peers.pid" yuetan-peers "--callback-base" TERM 10
+stop_server janus "$LOCAL_DIR/janus.pid" janus "$LOCAL_DIR/janus/conf/janus.jcfg" TERM 30
+rm -f "$LOCAL_DIR/janus.port"
 stop_server nats "$LOCAL_DIR/nats.pid" nats-server "-sd $LOCAL_DIR/nats" TERM 30
 rm -f "$LOCAL_DIR/nats.ports"
 

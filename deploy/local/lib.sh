@@ -15,6 +15,12 @@
 #   DB_OWNER, DB_APP           the database roles of yuetan.toml (migrations, services)
 #   reassign_to_owner_sql OWNER FROM...  SQL giving OWNER the schemas, tables,
 #                              sequences and functions that roles FROM own
+#   toml_string FILE SECTION KEY  the string value of KEY in [SECTION] of FILE
+#   find_janus / find_janus_lib   the janus binary; the folder of its modules
+#   render_janus_config DIR OUT PORT ADMIN_KEY BACKEND USER PASSWORD
+#                              writes Janus's configuration for DIR into OUT
+#                              (from deploy/local/janus/*.jcfg.in)
+#   link_janus_modules DIR LIB the module folders of DIR: only the three modules
 
 # shellcheck disable=SC2034  # used by the scripts that source this file
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -236,4 +242,102 @@ BEGIN
 END
 \$\$
 SQL
+}
+
+# Prints the value of `KEY = "value"` in [SECTION] of a simple TOML FILE (the
+# string forms deploy/local/yuetan.toml uses: basic strings with \" and \\
+# escapes); fails when absent.
+toml_string() {
+    local file="$1" section="$2" key="$3"
+    awk -v section="[$section]" -v key="$key" '
+        /^[[:space:]]*\[/ { line = $0; sub(/[[:space:]]*(#.*)?$/, "", line); sub(/^[[:space:]]*/, "", line); current = line; next }
+        current == section && $0 ~ "^[[:space:]]*" key "[[:space:]]*=" {
+            value = $0
+            sub(/^[^=]*=[[:space:]]*"/, "", value)
+            out = ""
+            for (i = 1; i <= length(value); i++) {
+                c = substr(value, i, 1)
+                if (c == "\\") { i++; out = out substr(value, i, 1); continue }
+                if (c == "\"") { print out; found = 1; exit }
+                out = out c
+            }
+        }
+        END { exit found ? 0 : 1 }
+    ' "$file"
+}
+
+# The janus binary: $YUETAN_JANUS, `janus` on PATH, /usr/bin/janus (as the
+# tests' JanusPeer looks for it). `janus --version` exits with status 1, so
+# "works" means: it is an executable file.
+find_janus() {
+    local candidate
+    for candidate in "${YUETAN_JANUS:-}" "$(command -v janus 2>/dev/null || true)" /usr/bin/janus; do
+        if [ -n "$candidate" ] && [ -f "$candidate" ] && [ -x "$candidate" ]; then
+            readlink -f "$candidate"; return 0
+        fi
+    done
+    return 1
+}
+
+# The folder holding Janus's plugins/, transports/ and events/:
+# $YUETAN_JANUS_LIB, Debian's /usr/lib/<multiarch>/janus, /usr/lib/janus,
+# /usr/local/lib/janus.
+find_janus_lib() {
+    local dir
+    for dir in "${YUETAN_JANUS_LIB:-}" /usr/lib/*/janus /usr/lib/janus /usr/local/lib/janus /opt/janus/lib/janus; do
+        if [ -n "$dir" ] && [ -f "$dir/plugins/libjanus_videoroom.so" ]; then
+            echo "$dir"; return 0
+        fi
+    done
+    return 1
+}
+
+# A value for a .jcfg file: quoted, with \ and " escaped.
+jcfg_quote() {
+    local value="${1//\\/\\\\}"
+    printf '"%s"' "${value//\"/\\\"}"
+}
+
+# Writes Janus's configuration for the folder DIR into OUT (a folder) from
+# deploy/local/janus/*.jcfg.in; its paths name DIR/conf and the module
+# folders DIR/{plugins,transports,events,loggers} (link_janus_modules).
+render_janus_config() {
+    local dir="$1" out="$2" port="$3" admin_key="$4" backend="$5" user="$6" password="$7"
+    local template text name
+    rm -rf "$out"
+    mkdir -p "$out"
+    chmod 700 "$out"
+    for template in "$REPO_ROOT"/deploy/local/janus/*.jcfg.in; do
+        name="$(basename "$template" .in)"
+        text="$(cat "$template")"
+        # Quoted replacements are taken literally (no & or \ expansion).
+        text="${text//@CONF@/"$(jcfg_quote "$dir/conf")"}"
+        text="${text//@PLUGINS@/"$(jcfg_quote "$dir/plugins")"}"
+        text="${text//@TRANSPORTS@/"$(jcfg_quote "$dir/transports")"}"
+        text="${text//@EVENTS@/"$(jcfg_quote "$dir/events")"}"
+        text="${text//@LOGGERS@/"$(jcfg_quote "$dir/loggers")"}"
+        text="${text//@PORT@/"$port"}"
+        text="${text//@ADMIN_KEY@/"$(jcfg_quote "$admin_key")"}"
+        text="${text//@BACKEND@/"$(jcfg_quote "$backend")"}"
+        text="${text//@USER@/"$(jcfg_quote "$user")"}"
+        text="${text//@PASSWORD@/"$(jcfg_quote "$password")"}"
+        printf '%s\n' "$text" >"$out/$name"
+    done
+}
+
+# Makes DIR/{plugins,transports,events} hold a symlink to the one module of
+# each kind Janus is to load (VideoRoom, HTTP, the sample event handler) from
+# LIB, so nothing else installed is loaded; DIR/loggers stays empty.
+link_janus_modules() {
+    local dir="$1" lib="$2" kind module
+    for kind in plugins:libjanus_videoroom.so transports:libjanus_http.so events:libjanus_sampleevh.so; do
+        module="${kind#*:}"
+        kind="${kind%%:*}"
+        [ -f "$lib/$kind/$module" ] || die "$lib/$kind/$module is missing: apt-get install janus, or set YUETAN_JANUS_LIB"
+        rm -rf "${dir:?}/$kind"
+        mkdir -p "$dir/$kind"
+        ln -s "$lib/$kind/$module" "$dir/$kind/$module"
+    done
+    rm -rf "${dir:?}/loggers"
+    mkdir -p "$dir/loggers"
 }

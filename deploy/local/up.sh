@@ -8,6 +8,15 @@
 #      `postgres`), the roles `yuetan_owner` (owns the database, runs the
 #      migrations) and `yuetan_app` (the services run as it), and the
 #      database `yuetan`;
+#   3b. starts Janus (the WebRTC gateway of video interviews) on 127.0.0.1
+#      with only the HTTP transport (port 7088, admin API off), only the
+#      VideoRoom plugin (admin_key from yuetan.toml) and only the sample HTTP
+#      event handler, which posts joins and leaves to the portal
+#      (http://127.0.0.1:7400/callbacks/janus, Basic authentication with the
+#      portal's janus_event_user/password); configuration generated from
+#      deploy/local/janus/*.jcfg.in into .local/janus/conf, recordings in
+#      .local/janus/recordings, pid and log in .local/janus.{pid,log}; a
+#      running one is kept unless its configuration changed;
 #   4. builds the `yuetan` command and the provider peers (cargo build --bin
 #      yuetan --bin yuetan-peers) and starts the peers (SMS gateway, e-gov
 #      platform, SMTP server; pid and log in .local/peers.{pid,log});
@@ -18,8 +27,11 @@
 #      to a case submitted for review, passed by the legal reviewer and
 #      approved by the deputy leader; then the interview planned, the notice
 #      numbered, reviewed, sealed and served by SMS and e-mail with delivery
-#      receipts; printing the numbers, the notice's PDF, the evidence and the
-#      events.
+#      receipts; the outline issued; the video interview held on the local
+#      Janus (the party and both interviewers join through Janus's HTTP API)
+#      with two rectification items; the record signed by the officers and,
+#      on a tablet, by the party; printing the numbers, the notice's and the
+#      record's PDFs, the evidence, who was present and the events.
 #
 # Usage: deploy/local/up.sh      (from any folder)
 #
@@ -27,7 +39,9 @@
 #   YUETAN_NATS_PORT=4222        NATS client port
 #   YUETAN_NATS_HTTP_PORT=8222   NATS monitoring port
 #   YUETAN_PG_PORT=5432          PostgreSQL port
-#   YUETAN_UP_SKIP_DEMO=1        stop after step 3 (servers only: no build, no yuetan, no demo)
+#   YUETAN_JANUS_PORT=7088       Janus HTTP API port
+#   YUETAN_JANUS, YUETAN_JANUS_LIB  the janus binary, the folder of its modules
+#   YUETAN_UP_SKIP_DEMO=1        stop after step 3b (servers only: no build, no yuetan, no demo)
 #   YUETAN_GRPC__LISTEN, YUETAN_DATABASE__URL, ...  override deploy/local/yuetan.toml
 #
 # Idempotent: what already runs is left running. Stop with deploy/local/down.sh.
@@ -54,7 +68,9 @@ NATS_HTTP_PORT="${YUETAN_NATS_HTTP_PORT:-8222}"
 PG_PORT="${YUETAN_PG_PORT:-5432}"
 check_port YUETAN_NATS_PORT "$NATS_PORT"
 check_port YUETAN_NATS_HTTP_PORT "$NATS_HTTP_PORT"
+JANUS_PORT="${YUETAN_JANUS_PORT:-7088}"
 check_port YUETAN_PG_PORT "$PG_PORT"
+check_port YUETAN_JANUS_PORT "$JANUS_PORT"
 CONFIG="$REPO_ROOT/deploy/local/yuetan.toml"
 
 # --- 1. Install ---------------------------------------------------------------
@@ -63,6 +79,8 @@ NATS="$(find_nats_server)" || die "nats-server not found after install.sh"
 PG_BIN="$(find_pg_bin)" || die "PostgreSQL not found after install.sh"
 PSQL="$(pg_tool psql)" || die "psql not found after install.sh"
 PG_ISREADY="$(pg_tool pg_isready)" || die "pg_isready not found after install.sh"
+JANUS="$(find_janus)" || die "janus not found after install.sh (or set YUETAN_JANUS)"
+JANUS_LIB="$(find_janus_lib)" || die "Janus's modules (plugins/libjanus_videoroom.so) not found; apt-get install janus, or set YUETAN_JANUS_LIB"
 mkdir -p "$LOCAL_DIR/nats"
 
 # Before starting anything: the ports of the servers that are not running yet
@@ -77,6 +95,14 @@ pg_data_now="$(readlink -f "$LOCAL_DIR/pg" 2>/dev/null || true)/data"   # .local
 if ! { [ -f "$pg_data_now/postmaster.pid" ] \
     && as_pg_user "$PG_BIN/pg_ctl" status -D "$pg_data_now" >/dev/null 2>&1; }; then
     port_open "$PG_PORT" && die "port $PG_PORT (PostgreSQL) is taken by another program; choose another with YUETAN_PG_PORT=<port>"
+fi
+JANUS_PID_FILE="$LOCAL_DIR/janus.pid"
+JANUS_DIR="$LOCAL_DIR/janus"
+JANUS_NEEDLE="$JANUS_DIR/conf/janus.jcfg"   # on the command line of a Janus of this checkout
+if ! pid_alive "$JANUS_PID_FILE" janus; then
+    orphans="$(pids_with_arg "$JANUS_NEEDLE" | paste -sd ' ')"
+    [ -z "$orphans" ] || die "a janus of this checkout runs without its pid file (pid $orphans); run deploy/local/down.sh first"
+    port_open "$JANUS_PORT" && die "port $JANUS_PORT (Janus) is taken by another program; choose another with YUETAN_JANUS_PORT=<port>"
 fi
 
 # --- 2. NATS --------------------------------------------------------------------
@@ -217,6 +243,77 @@ if [ -n "${YUETAN_NATS_PORT:-}" ] || [ "$NATS_PORT" != 4222 ]; then
     export YUETAN_NATS__URL="nats://127.0.0.1:$NATS_PORT"
 fi
 say "ready: NATS nats://127.0.0.1:$NATS_PORT, PostgreSQL postgres://$DB_APP@127.0.0.1:$PG_PORT/yuetan (migrations as $DB_OWNER)"
+
+# --- 3b. Janus ------------------------------------------------------------------
+# Its settings come from yuetan.toml (or the YUETAN_... variables that
+# override it), so Janus and the platform agree: the VideoRoom admin_key,
+# the portal's address and its Janus event credentials.
+JANUS_LOG="$LOCAL_DIR/janus.log"
+config_value() {   # ENV_NAME SECTION KEY: the environment's value, else yuetan.toml's
+    if [ -n "${!1:-}" ]; then printf '%s\n' "${!1}"; else toml_string "$CONFIG" "$2" "$3"; fi
+}
+janus_admin_key="$(config_value YUETAN_SCHEDULING__VIDEO__JANUS__ADMIN_KEY scheduling.video.janus admin_key)" \
+    || die "$CONFIG has no [scheduling.video.janus] admin_key"
+portal_listen="$(config_value YUETAN_PORTAL__LISTEN portal listen)" || die "$CONFIG has no [portal] listen"
+janus_event_user="$(config_value YUETAN_PORTAL__JANUS_EVENT_USER portal janus_event_user)" \
+    || die "$CONFIG has no [portal] janus_event_user"
+janus_event_password="$(config_value YUETAN_PORTAL__JANUS_EVENT_PASSWORD portal janus_event_password)" \
+    || die "$CONFIG has no [portal] janus_event_password"
+case "$portal_listen" in 0.0.0.0:*) portal_listen="127.0.0.1:${portal_listen##*:}" ;; esac
+janus_backend="http://$portal_listen/callbacks/janus"
+
+# The configuration of this run, rendered next to the running one: a
+# running Janus is kept when nothing changed, restarted otherwise.
+if pid_alive "$JANUS_PID_FILE" janus; then
+    running_port="$(cat "$LOCAL_DIR/janus.port" 2>/dev/null || echo "$JANUS_PORT")"
+    if [ -z "${YUETAN_JANUS_PORT:-}" ]; then JANUS_PORT="$running_port"; fi
+fi
+mkdir -p "$JANUS_DIR/recordings"
+render_janus_config "$JANUS_DIR" "$JANUS_DIR/conf.next" "$JANUS_PORT" "$janus_admin_key" "$janus_backend" "$janus_event_user" "$janus_event_password"
+janus_healthy() {   # no name check: right after the start, nohup may not have exec'd janus yet
+    pid_alive "$JANUS_PID_FILE" || return 99
+    [ "$(http_status "$JANUS_PORT" /janus/info)" = "200" ]
+}
+janus_same_config() {
+    [ -d "$JANUS_DIR/conf" ] && diff -r "$JANUS_DIR/conf" "$JANUS_DIR/conf.next" >/dev/null 2>&1 \
+        && [ "$(cat "$LOCAL_DIR/janus.port" 2>/dev/null)" = "$JANUS_PORT" ]
+}
+if pid_alive "$JANUS_PID_FILE" janus && janus_same_config && janus_healthy; then
+    rm -rf "$JANUS_DIR/conf.next"
+    say "janus: already running on 127.0.0.1:$JANUS_PORT (pid $(cat "$JANUS_PID_FILE"))"
+else
+    if pid_alive "$JANUS_PID_FILE" janus; then
+        old="$(cat "$JANUS_PID_FILE")"
+        kill -TERM "$old" 2>/dev/null || true
+        janus_stopped() { ! pid_alive "$JANUS_PID_FILE" janus; }
+        wait_for 30 janus_stopped || die "the running janus (pid $old) did not stop within 30 s"
+        say "janus: stopped the running one (pid $old): its configuration changed or it did not answer"
+    fi
+    rm -f "$JANUS_PID_FILE" "$LOCAL_DIR/janus.port"
+    orphans="$(pids_with_arg "$JANUS_NEEDLE" | paste -sd ' ')"
+    [ -z "$orphans" ] || die "a janus of this checkout runs without its pid file (pid $orphans); run deploy/local/down.sh first"
+    port_open "$JANUS_PORT" && die "port $JANUS_PORT (Janus) is taken by another program; choose another with YUETAN_JANUS_PORT=<port>"
+    rm -rf "$JANUS_DIR/conf"
+    mv "$JANUS_DIR/conf.next" "$JANUS_DIR/conf"
+    link_janus_modules "$JANUS_DIR" "$JANUS_LIB"
+    janus_args=(-C "$JANUS_DIR/conf/janus.jcfg" -F "$JANUS_DIR/conf" -o)
+    printf '\n=== %s: %s %s\n' "$(date -u +%FT%TZ)" "$JANUS" "${janus_args[*]}" >>"$JANUS_LOG"
+    (cd "$JANUS_DIR" && exec nohup "$JANUS" "${janus_args[@]}" >>"$JANUS_LOG" 2>&1 </dev/null) &
+    echo $! >"$JANUS_PID_FILE"
+    echo "$JANUS_PORT" >"$LOCAL_DIR/janus.port"
+    if ! wait_for 30 janus_healthy; then
+        tail -n 20 "$JANUS_LOG" >&2
+        pid_alive "$JANUS_PID_FILE" && kill "$(cat "$JANUS_PID_FILE")" 2>/dev/null
+        rm -f "$JANUS_PID_FILE" "$LOCAL_DIR/janus.port"
+        die "janus did not start (or did not answer GET /janus/info within 30 s); log: $JANUS_LOG"
+    fi
+    say "janus: started on 127.0.0.1:$JANUS_PORT (pid $(cat "$JANUS_PID_FILE"), VideoRoom, events to $janus_backend, log $JANUS_LOG)"
+fi
+# The platform creates rooms on it, recording into the absolute folder Janus writes.
+export YUETAN_SCHEDULING__VIDEO__JANUS__RECORDINGS_DIR="$JANUS_DIR/recordings"
+if [ -n "${YUETAN_JANUS_PORT:-}" ] || [ "$JANUS_PORT" != 7088 ]; then
+    export YUETAN_SCHEDULING__VIDEO__JANUS__URL="http://127.0.0.1:$JANUS_PORT/janus"
+fi
 
 if [ "${YUETAN_UP_SKIP_DEMO:-0}" = "1" ]; then
     say "YUETAN_UP_SKIP_DEMO=1: not building, no demo; stop the servers with deploy/local/down.sh"

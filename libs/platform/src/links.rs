@@ -25,6 +25,9 @@ pub const MAX_TOKEN_LEN: usize = 2048;
 
 /// The purpose of a link that serves a document: view, download, confirm receipt.
 pub const PURPOSE_SERVE: &str = "serve";
+/// The purpose of a link to a record the party signs by reading it and
+/// confirming (the interview record): view, download, sign.
+pub const PURPOSE_SIGN: &str = "sign";
 
 /// Versions the MAC input, so a future format cannot collide with this one.
 const MAC_DOMAIN: &str = "yuetan.link.v1";

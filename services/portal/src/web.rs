@@ -18,7 +18,7 @@ use chrono::{DateTime, FixedOffset, Utc};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
-use yuetan_platform::links::{LinkClaims, MAX_TOKEN_LEN, PURPOSE_SERVE};
+use yuetan_platform::links::{LinkClaims, MAX_TOKEN_LEN, PURPOSE_SERVE, PURPOSE_SIGN};
 use yuetan_platform::Error;
 
 use crate::callbacks::{self, EgovHeaders, Refusal, MAX_CALLBACK_BYTES, MAX_JANUS_BYTES};
@@ -134,7 +134,7 @@ fn check_link(state: &State, token: &str) -> Result<(Uuid, LinkClaims), Response
         return Err(page(StatusCode::URI_TOO_LONG, "链接无效", "<h1>链接无效</h1><p>链接过长。</p>"));
     }
     match state.signer.verify(token, state.clock.now()) {
-        Ok(claims) if claims.purpose == PURPOSE_SERVE => match Uuid::parse_str(&claims.link_id) {
+        Ok(claims) if claims.purpose == PURPOSE_SERVE || claims.purpose == PURPOSE_SIGN => match Uuid::parse_str(&claims.link_id) {
             Ok(id) => Ok((id, claims)),
             Err(_) => {
                 tracing::warn!("a genuine link whose link_id is no UUID");
@@ -207,22 +207,29 @@ async fn open_page(AxumState(state): Shared, Path(token): Path<String>, method: 
         Err(err) => return unavailable(&err),
     };
     let token = escape(&token);
-    let action = match confirmed {
-        Some(at) => format!("<p><strong>您已于 {} 确认收到本文书。</strong></p>", cst(at)),
-        None => format!(
+    let sign = claims.purpose == PURPOSE_SIGN;
+    let action = match (confirmed, sign) {
+        (Some(at), false) => format!("<p><strong>您已于 {} 确认收到本文书。</strong></p>", cst(at)),
+        (Some(at), true) => format!("<p><strong>您已于 {} 阅读并签字确认本记录。</strong></p>", cst(at)),
+        (None, false) => format!(
             "<form method=\"post\" action=\"{token}/confirm\"><button type=\"submit\">确认收到</button></form>\
              <p class=\"note\">阅读文书后，请点击“确认收到”。</p>"
         ),
+        (None, true) => format!(
+            "<form method=\"post\" action=\"{token}/confirm\"><button type=\"submit\">已阅读，确认无误并签字</button></form>\
+             <p class=\"note\">请先点击“查看 / 下载”完整阅读记录。确认即视为您在本记录上签字；如有异议，请勿确认，并联系约谈机关。</p>"
+        ),
     };
+    let heading = if sign { "约谈记录签字" } else { "文书送达" };
     let body = format!(
-        "<h1>文书送达</h1><div class=\"doc\"><p>送达机关：{organ}</p><p>文书：{name}</p></div>\
+        "<h1>{heading}</h1><div class=\"doc\"><p>送达机关：{organ}</p><p>文书：{name}</p></div>\
          <a class=\"button\" href=\"{token}/file\">查看 / 下载</a>{action}\
          <p class=\"note\">本链接仅供受送达人使用，有效期至 {expires}（北京时间）。请勿转发。</p>",
         organ = escape(&claims.organ),
         name = escape(&claims.document_name),
         expires = cst(claims.expires_at),
     );
-    page(StatusCode::OK, "文书送达", &body)
+    page(StatusCode::OK, heading, &body)
 }
 
 /// `filename*=` of RFC 6266/5987: UTF-8, percent-encoded.
@@ -291,14 +298,15 @@ async fn confirm(AxumState(state): Shared, Path(token): Path<String>, extensions
         Ok(None) => return unavailable(&Error::Internal("receipt missing after commit".into())),
         Err(err) => return unavailable(&err),
     };
+    let title = if claims.purpose == PURPOSE_SIGN { "已签字确认" } else { "已确认收到" };
     let body = format!(
-        "<h1>已确认收到</h1><div class=\"doc\"><p>送达机关：{organ}</p><p>文书：{name}</p>\
+        "<h1>{title}</h1><div class=\"doc\"><p>送达机关：{organ}</p><p>文书：{name}</p>\
          <p>确认时间：{at}（北京时间）</p></div><a class=\"button\" href=\"file\">查看 / 下载</a>",
         organ = escape(&claims.organ),
         name = escape(&claims.document_name),
         at = cst(at),
     );
-    page(StatusCode::OK, "已确认收到", &body)
+    page(StatusCode::OK, title, &body)
 }
 
 // ---- providers ----

@@ -62,6 +62,7 @@ pub const TABLE: &AccessTable = &[
     Rule::new(method!("SignRecord"), INTERVIEW_PARTICIPANTS),
     Rule::new(method!("RecordPartySignature"), PLANNERS),
     Rule::new(method!("RecordPartyRefusal"), PLANNERS),
+    Rule::new(method!("SendRecordForSignature"), PLANNERS),
     Rule::new(method!("CorrectRecord"), PLANNERS),
     Rule::new(method!("GetRecord"), CASE_READERS),
     Rule::new(method!("ListRecords"), CASE_READERS),

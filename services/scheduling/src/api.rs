@@ -663,4 +663,10 @@ impl SchedulingService for SchedulingApi {
         let actor = auth::actor(&request)?;
         reply(SchedulingApi::list_records(self, actor, request.get_ref()).await)
     }
+
+    async fn send_record_for_signature(&self, request: Request<pb::SendRecordForSignatureRequest>) -> Result<Response<pb::Service>, Status> {
+        let (actor, req) = (auth::actor(&request)?, request.get_ref());
+        let result = SchedulingApi::send_record_for_signature(self, actor, req).await;
+        reply(self.or_replay(actor, &req.request_id, "SendRecordForSignature", req, result).await)
+    }
 }

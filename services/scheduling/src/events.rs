@@ -142,6 +142,7 @@ impl SchedulingEvents {
                 let Ok(service) = Uuid::parse_str(&confirmed.service_id) else { return Ok(()) };
                 let at = from_timestamp(confirmed.confirmed_at.as_ref()).unwrap_or(occurred_at);
                 self.state.portal_evidence(conn, service, "receipt confirmed", at, &confirmed.evidence_sealed, causation, now).await?;
+                self.state.party_signed_on_portal(conn, service, &confirmed.link_id, at, causation, now).await?;
             }
             Some(Payload::PortalVideoEvent(video)) => {
                 self.state.video_event(conn, video, causation).await?;

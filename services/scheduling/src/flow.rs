@@ -881,7 +881,7 @@ impl State {
             document_sha256: service.document_sha256.clone(),
             document_name: format!("{} {}", service.document_name, service.document_number),
             service_id: service.id.to_string(),
-            purpose: "serve".into(),
+            purpose: if service.document_kind == interview::RECORD_KIND { yuetan_platform::links::PURPOSE_SIGN.into() } else { yuetan_platform::links::PURPOSE_SERVE.into() },
             organ: service.organ.clone(),
             expires_at: now + Duration::days(self.settings.link_valid_days),
         };

@@ -104,6 +104,21 @@ async fn r_int_2_r_int_4_a_video_interview_on_janus_reports_who_joined_and_ends_
     let case_id = w.served(1001, true, &[]).await;
     let room = w.room_open(&case_id).await;
     assert_eq!(room.provider, "janus");
+    // R-DOC-1: the outline, numbered, before the interview.
+    let outline = s
+        .scheduling()
+        .issue_outline(req(
+            &proposer(),
+            pb::IssueOutlineRequest { request_id: rid(), case_id: case_id.clone(), facts: String::new(), provisions: Vec::new(), evidence: vec!["日常检查记录".into()], points: vec!["核实未报送原因".into(), "明确补报期限".into()] },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(outline.number.starts_with("兰城市监约纲〔2026〕"), "{}", outline.number);
+    let text = pdf_text(s, &outline.sha256);
+    assert!(text.contains("明确补报期限") && text.contains("未按期报送2025年度报告"), "the points and the plan's matter: {text}");
+    let err = s.scheduling().issue_outline(req(&proposer(), pb::IssueOutlineRequest { request_id: rid(), case_id: case_id.clone(), points: Vec::new(), ..Default::default() })).await.unwrap_err();
+    assert!(err.message().contains("points"), "{}", err.message());
     let janus = w.janus();
     assert!(janus.list_rooms("yuetan").await.unwrap().iter().any(|r| r.room_id == room.room_id), "Janus has the room");
 
@@ -427,4 +442,52 @@ async fn a_room_created_by_janus_before_the_crash_is_adopted_after_restart_and_a
         assert!(tokio::time::Instant::now() < deadline, "Janus still has {listed:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+#[tokio::test]
+async fn r_int_4_the_party_signs_through_a_portal_link_after_reading_the_record() {
+    let w = world(false, false).await;
+    let s = &w.s;
+    let case_id = w.served(1010, false, &[]).await;
+    let record = w.held_in_person(&case_id).await;
+    w.officers_sign(&record.record_id).await;
+    let service = s
+        .scheduling()
+        .send_record_for_signature(req(&proposer(), pb::SendRecordForSignatureRequest { request_id: rid(), record_id: record.record_id.clone() }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(service.document_sha256, record.content_sha256, "the party reads exactly what the officers signed");
+    // The SMS carries a signing link to the portal.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let link = loop {
+        let found = w.peers.sms.messages().into_iter().filter_map(|m| m.template_param.get("link").and_then(|l| l.as_str()).map(str::to_string)).find(|l| !l.is_empty());
+        let sent_for_record = s.services_until(&case_id, |_| true).await.iter().any(|x| x.service_id == service.service_id && x.attempts.iter().any(|a| a.status == "sent"));
+        if let (Some(link), true) = (found.clone(), sent_for_record) {
+            let all: Vec<String> = w.peers.sms.messages().into_iter().filter_map(|m| m.template_param.get("link").and_then(|l| l.as_str()).map(str::to_string)).collect();
+            break all.last().cloned().unwrap_or(link);
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no signing link was sent");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    // The test configuration's public base is a placeholder: the same path on the running portal.
+    let link = format!("{}{}", w.peers.portal.base_url(), &link[link.find("/d/").expect("a portal link")..]);
+    let http = reqwest::Client::new();
+    let page = http.get(&link).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("约谈记录签字") && page.contains("确认无误并签字"), "{page}");
+    let pdf = http.get(format!("{link}/file")).send().await.unwrap().bytes().await.unwrap();
+    assert_eq!(yuetan_documents::seal::sha256_hex(&pdf), record.content_sha256);
+    let done = http.post(format!("{link}/confirm")).send().await.unwrap().text().await.unwrap();
+    assert!(done.contains("已签字确认"), "{done}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let signed = loop {
+        let r = s.scheduling().get_record(req(&proposer(), pb::GetRecordRequest { record_id: record.record_id.clone() })).await.unwrap().into_inner();
+        if r.status == "signed" {
+            break r;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the portal confirmation never signed the record: {:?}", r.missing);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let party = signed.signatures.iter().find(|x| x.signer == "party").expect("the party's signature");
+    assert_eq!(party.method, pb::SignatureMethod::Portal as i32);
 }

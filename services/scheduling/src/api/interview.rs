@@ -123,6 +123,7 @@ fn method_proto(method: &str) -> i32 {
         "paper" => pb::SignatureMethod::Paper,
         "tablet" => pb::SignatureMethod::Tablet,
         "witness" => pb::SignatureMethod::Witness,
+        "portal" => pb::SignatureMethod::Portal,
         _ => pb::SignatureMethod::Unspecified,
     }) as i32
 }
@@ -499,6 +500,20 @@ impl SchedulingApi {
         let record = self.record_for_change(&mut tx, actor, id, true).await?;
         let record = self.state.record_party_refusal(&mut tx, actor, record, reason, witnesses, &req.request_id, self.now()).await?;
         let answer = record_proto(&mut tx, &record).await?;
+        self.finish(tx, &key, answer).await
+    }
+
+    pub(super) async fn send_record_for_signature(&self, actor: &Actor, req: &pb::SendRecordForSignatureRequest) -> Result<pb::Service, Error> {
+        let id = parse_uuid("record_id", &req.record_id)?;
+        let key = self.begin_key(actor, &req.request_id, "SendRecordForSignature", req)?;
+        let mut tx = self.begin().await?;
+        if let Some(done) = requests::replay(&mut tx, &self.state.vault, &key).await? {
+            return Ok(done);
+        }
+        let record = self.record_for_change(&mut tx, actor, id, true).await?;
+        let service = self.state.send_record_for_signature(&mut tx, actor, &record, &req.request_id, self.now()).await?;
+        let attempts = store::attempts_of(&mut tx, &[service.id]).await?;
+        let answer = crate::convert::service_proto(&service, &attempts);
         self.finish(tx, &key, answer).await
     }
 

@@ -1034,7 +1034,13 @@ impl State {
                 name: if s.detail.is_empty() { s.name.clone() } else { format!("{}（{}）", s.name, s.detail) },
                 method: method_zh(&s.method).into(),
                 signed_at: cst_naive(s.signed_at),
-                fingerprint: if s.signature.is_empty() { s.image_sha256.chars().take(16).collect() } else { hex_prefix(&s.signature) },
+                fingerprint: if !s.signature.is_empty() {
+                    hex_prefix(&s.signature)
+                } else if s.image_sha256.is_empty() {
+                    s.detail.chars().rev().take(16).collect::<Vec<_>>().into_iter().rev().collect()
+                } else {
+                    s.image_sha256.chars().take(16).collect()
+                },
             })
             .collect();
         let refusal = if record.party_refused { format!("当事人拒绝在记录上签字（{}），由见证人签名证明。", record.refusal_reason) } else { String::new() };
@@ -1199,6 +1205,57 @@ impl State {
     }
 }
 
+impl State {
+    /// Serves the record to the party with a signing link (purpose "sign").
+    pub async fn send_record_for_signature(&self, conn: &mut PgConnection, actor: &Actor, record: &RecordRow, causation: &str, now: DateTime<Utc>) -> Result<crate::store::ServiceRow, Error> {
+        if record.status != "signing" || record.party_refused {
+            return Err(Error::FailedPrecondition(format!("record {} version {} is {}; only a record waiting for the party's signature is sent", record.number, record.version, record.status)));
+        }
+        let request = super::ServeRequest {
+            case_id: record.case_id,
+            division: record.division.clone(),
+            organ: record.organ.clone(),
+            document_id: record.id.to_string(),
+            document_sha256: record.content_sha256.clone(),
+            document_name: RECORD_TITLE.into(),
+            document_number: record.number.clone(),
+            document_kind: RECORD_KIND.into(),
+            source_service: crate::SERVICE.into(),
+            channels: Vec::new(),
+            requested_by: actor.officer_id.clone(),
+        };
+        self.start_service(conn, By::Officer(actor), request, causation, now).await
+    }
+
+    /// portal.receipt_confirmed on a record's signing link: the party's
+    /// signature (method "portal"), if that version still waits for it.
+    pub async fn party_signed_on_portal(&self, conn: &mut PgConnection, service_id: Uuid, link_id: &str, at: DateTime<Utc>, causation: &str, now: DateTime<Utc>) -> Result<(), Error> {
+        let Some(service) = store::service(conn, service_id, false).await? else { return Ok(()) };
+        if service.document_kind != RECORD_KIND {
+            return Ok(());
+        }
+        let Ok(record_id) = Uuid::parse_str(&service.document_id) else { return Ok(()) };
+        let Some(case) = store::case(conn, service.case_id, true).await? else { return Ok(()) };
+        let Some(record) = istore::record(conn, record_id, true).await? else { return Ok(()) };
+        if record.status != "signing" || record.party_refused || record.content_sha256 != service.document_sha256 {
+            return Ok(());
+        }
+        let row = SignatureRow {
+            record_id: record.id,
+            signer: PARTY.into(),
+            name: case.party_name.clone(),
+            role: "当事人".into(),
+            method: "portal".into(),
+            signature: String::new(),
+            key_id: String::new(),
+            image_sha256: String::new(),
+            detail: format!("门户链接 {link_id}"),
+            signed_at: at,
+        };
+        self.add_signature(conn, BY_SERVICE, record, row, causation, now).await.map(|_| ())
+    }
+}
+
 /// Steps 2–4 of R-INT-3.
 #[derive(Debug, Clone)]
 pub enum Step {
@@ -1232,6 +1289,7 @@ fn method_zh(method: &str) -> &'static str {
         "paper" => "手写签名（纸质）",
         "tablet" => "手写签名（平板）",
         "witness" => "见证人签名",
+        "portal" => "门户阅读确认",
         _ => "签名",
     }
 }

@@ -403,7 +403,7 @@ impl State {
             matter: plan.matter.clone(),
             legal_basis: plan.legal_basis.clone(),
             interview_at: cst_naive(interview_at),
-            place: if plan.mode == "video" { format!("视频约谈（{}，链接另行送达）", plan.place) } else { plan.place.clone() },
+            place: if plan.mode == "video" { self.video_place(conn, &case, &plan).await? } else { plan.place.clone() },
             video: plan.mode == "video",
             interviewers: names,
             participants,

@@ -134,6 +134,11 @@ async fn r_int_2_r_int_4_a_video_interview_on_janus_reports_who_joined_and_ends_
         display: party.display.clone(),
         expires_at: Utc::now(),
     };
+    // The notice served to the party carries the party's own credentials.
+    let plan = s.plan_of(&case_id).await;
+    let notice = s.scheduling().get_document(req(&proposer(), pb::GetDocumentRequest { document_id: plan.notice_document_id.clone() })).await.unwrap().into_inner();
+    let text = pdf_text(s, &notice.sha256);
+    assert!(text.contains(&party.pin) && text.contains(&party.room), "the notice names the room and PIN: {text}");
     // A wrong token is refused by Janus itself.
     let mut intruder = JanusParticipant::connect(&join.url).await.unwrap();
     let wrong = yuetan_video::JoinInfo { token: "0".repeat(32), ..join.clone() };

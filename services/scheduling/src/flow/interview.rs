@@ -302,6 +302,25 @@ impl State {
             .await
     }
 
+    /// The notice's place for a video interview: the room and the party's own
+    /// credentials (derived from the room id, so known before the server has
+    /// the room). The notice is served to the party alone, like any document.
+    pub(crate) async fn video_place(&self, conn: &mut PgConnection, case: &CaseRow, plan: &PlanRow) -> Result<String, Error> {
+        let Some(room) = istore::room_of_case(conn, case.case_id, false).await? else {
+            return Ok(format!("视频约谈（{}，接入方式另行送达）", plan.place));
+        };
+        let Some(party) = room.participants.0.iter().find(|m| m.key == PARTY) else {
+            return Ok(format!("视频约谈（{}）", plan.place));
+        };
+        let until = plan.interview_at.unwrap_or(room.created_at) + Duration::hours(self.settings.video.join_valid_hours);
+        let join = self.video()?.join_info(&room.spec(&self.settings.video.tag), &party.participant(), until).map_err(|e| Error::Unavailable(format!("video provider: {e}")))?;
+        Ok(if join.pin.is_empty() {
+            format!("视频约谈（{}）。接入地址：{}", plan.place, join.url)
+        } else {
+            format!("视频约谈（{}）。接入地址：{}，房间号：{}，PIN：{}，参会口令：{}，参会编号：{}", plan.place, join.url, join.room, join.pin, join.token, join.feed_id)
+        })
+    }
+
     /// The plan changed to in person: the room goes.
     pub(crate) async fn drop_room(&self, conn: &mut PgConnection, case: &CaseRow, now: DateTime<Utc>) -> Result<(), Error> {
         if let Some(mut room) = istore::room_of_case(conn, case.case_id, true).await? {

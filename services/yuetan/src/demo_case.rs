@@ -7,7 +7,9 @@
 //! submits the approval form to legality review → review opens the legality
 //! review on intake's event; a legal reviewer of the organ (not the proposer:
 //! separation of duties) passes all five points → the approval task opens;
-//! the deputy leader (the leader, for a major case) approves.
+//! the deputy leader (the leader, for a major case) approves. Scheduling
+//! then plans a video interview, serves the notice, and the interview is held
+//! on the local Janus to a signed record (demo_scheduling.rs, demo_interview.rs).
 //!
 //! Tokens are signed with the configured HS256 development key, so the demo
 //! runs against a local deployment only.
@@ -259,52 +261,68 @@ pub async fn run(config_file: Option<&Path>, args: Args) -> anyhow::Result<ExitC
         .into_inner();
     println!("approval   {} {} by {}", file.case_number, past_tense(&approved.decision), role.replace('_', " "));
 
-    // Past approval: plan, notice, review of the notice, seal, service (issue 9).
-    let notice_number = crate::demo_scheduling::run(&config, channel, &tokens, &case.id, serial).await?;
+    // Past approval: plan, notice, review of the notice, seal, service (issue 9);
+    // then the video interview on the local Janus and its signed record.
+    let numbers = crate::demo_scheduling::run(&config, channel, &tokens, &case.id, serial).await?;
 
     // The events of this case, as any subscriber of the stream sees them,
-    // printed in the case's order.
-    let expected = [
-        "intake.clue_registered",
-        "intake.clue_verified",
-        "intake.case_opened",
-        "intake.case_submitted",
-        "review.review_opened",
-        "review.review_passed",
-        "review.case_approved",
-        "scheduling.plan_opened",
-        "scheduling.interview_planned",
-        "scheduling.notice_issued",
-        "scheduling.document_review_requested",
-        "review.document_review_decided",
-        "scheduling.service_requested",
-        "scheduling.document_served",
+    // printed in the case's order (each join and leave: three participants).
+    let expected: &[(&str, usize)] = &[
+        ("intake.clue_registered", 1),
+        ("intake.clue_verified", 1),
+        ("intake.case_opened", 1),
+        ("intake.case_submitted", 1),
+        ("review.review_opened", 1),
+        ("review.review_passed", 1),
+        ("review.case_approved", 1),
+        ("scheduling.plan_opened", 1),
+        ("scheduling.interview_planned", 1),
+        ("scheduling.notice_issued", 1),
+        ("scheduling.document_review_requested", 1),
+        ("review.document_review_decided", 1),
+        ("scheduling.service_requested", 1),
+        ("scheduling.document_served", 1),
+        ("scheduling.participant_joined", 3),
+        ("scheduling.interview_started", 1),
+        ("scheduling.participant_left", 3),
+        ("scheduling.interview_held", 1),
+        ("scheduling.record_signed", 1),
     ];
-    let mut seen: HashMap<String, String> = HashMap::new();
+    let wanted = |event_type: &str| expected.iter().find(|(t, _)| *t == event_type).map(|(_, n)| *n);
+    let complete = |seen: &HashMap<String, Vec<String>>| expected.iter().all(|(t, n)| seen.get(*t).map_or(0, Vec::len) >= *n);
+    let mut seen: HashMap<String, Vec<String>> = HashMap::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while seen.len() < expected.len() {
+    while !complete(&seen) {
         let Ok(Some(message)) = tokio::time::timeout_at(deadline, events.next()).await else {
-            let missing: Vec<&str> = expected.iter().copied().filter(|t| !seen.contains_key(*t)).collect();
+            let missing: Vec<&str> = expected.iter().filter(|(t, n)| seen.get(*t).map_or(0, Vec::len) < *n).map(|(t, _)| *t).collect();
             bail!("the case's events {missing:?} did not appear on the bus within 30 s");
         };
         let Ok(event) = Event::decode(message.payload.as_ref()) else { continue };
         let ours = event.case_id == case.id
             || matches!(&event.payload, Some(Payload::ClueRegistered(c)) if c.clue_id == clue.id);
-        if ours && expected.contains(&event.r#type.as_str()) && !seen.contains_key(&event.r#type) {
-            let line = format!("event      {:<38} subject={} case_version={} id={}", event.r#type, message.subject, event.case_version, event.id);
-            seen.insert(event.r#type.clone(), line);
+        let Some(n) = wanted(&event.r#type).filter(|_| ours) else { continue };
+        let lines = seen.entry(event.r#type.clone()).or_default();
+        if lines.len() < n {
+            let line = format!("event      {:<38} subject={} case_version={} id={}{}", event.r#type, message.subject, event.case_version, event.id, detail(&event));
+            lines.push(line);
         }
     }
-    for event_type in expected {
-        println!("{}", seen[event_type]);
+    for (event_type, _) in expected {
+        for line in &seen[*event_type] {
+            println!("{line}");
+        }
     }
-    // The scheduling events the contract fixes (issue 9), and which of them
-    // this run produced; the others need a failure or time to pass.
+    // The scheduling events the contract fixes (issue 9, the interview), and
+    // which of them this run produced; the others need a failure or time to pass.
     for (event_type, when) in SCHEDULING_EVENTS {
         let mark = if seen.contains_key(*event_type) { "seen in this run" } else { when };
-        println!("contract   {event_type:<34} {mark}");
+        println!("contract   {event_type:<38} {mark}");
     }
-    println!("demo ok: case {} approved, notice {notice_number} served by SMS and e-mail; {} events seen on the bus", submitted.number, seen.len());
+    let total: usize = seen.values().map(Vec::len).sum();
+    println!(
+        "demo ok: case {} approved, notice {} served by SMS and e-mail, outline {}, video interview held on Janus, record {} signed; {total} events seen on the bus",
+        submitted.number, numbers.notice, numbers.outline, numbers.record
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -318,7 +336,33 @@ const SCHEDULING_EVENTS: &[(&str, &str)] = &[
     ("scheduling.service_failed", "not in this run: when a channel fails (bounce, failed report, no report in time)"),
     ("scheduling.notice_deadline_missed", "not in this run: 2 working days after approval without a notice"),
     ("scheduling.reschedule_needed", "not in this run: when service comes too late for the planned time"),
+    ("scheduling.interview_started", "on StartInterview"),
+    ("scheduling.participant_joined", "when Janus reports a participant in the room"),
+    ("scheduling.participant_left", "when Janus reports a participant gone"),
+    ("scheduling.interview_held", "on CloseInterview"),
+    ("scheduling.record_signed", "when the last signature is in"),
+    ("scheduling.party_absent", "not in this run: on RecordPartyAbsent (no-show or left)"),
+    ("scheduling.interview_refused", "not in this run: on CloseInterviewAsRefused"),
+    ("scheduling.record_overdue", "not in this run: 5 working days after the interview without a signed record"),
+    ("scheduling.criminal_clue_transferred", "not in this run: on FlagCriminalClue (R-INT-5)"),
 ];
+
+/// The payload's gist for the interview's events.
+fn detail(event: &Event) -> String {
+    let cst = |at: Option<&prost_types::Timestamp>| {
+        yuetan_platform::fields::from_timestamp(at).map(|t| (t + chrono::Duration::hours(8)).format("%H:%M:%S").to_string()).unwrap_or_default()
+    };
+    match &event.payload {
+        Some(Payload::InterviewStarted(e)) => format!(" mode={} room={} present={}", e.mode, e.room_id, e.interviewers_present.join(",")),
+        Some(Payload::ParticipantJoined(e)) => format!(" {} ({}) at {} CST via {}", e.participant_key, e.role, cst(e.at.as_ref()), e.source),
+        Some(Payload::ParticipantLeft(e)) => format!(" {} ({}) at {} CST via {}", e.participant_key, e.role, cst(e.at.as_ref()), e.source),
+        Some(Payload::InterviewHeld(e)) => {
+            format!(" items={} record_due={}", e.items.len(), e.record_due.as_ref().map(|d| d.iso.as_str()).unwrap_or_default())
+        }
+        Some(Payload::RecordSigned(e)) => format!(" {} v{} signers={}", e.number, e.version, e.signers.join(",")),
+        _ => String::new(),
+    }
+}
 
 /// "pass" → "passed", "approve" → "approved" (the decisions the demo makes).
 fn past_tense(decision: &str) -> String {

@@ -4,7 +4,9 @@
 //! issues the notice; the legal reviewer passes it; scheduling seals it and
 //! serves it by SMS (the local gateway's delivery report, through the
 //! portal), then — asked by the officer — by e-mail too (the local SMTP
-//! server's acceptance); each service ends with a delivery receipt.
+//! server's acceptance); each service ends with a delivery receipt. The
+//! interview is a video interview: it is then held on the local Janus and
+//! ends in a signed record (demo_interview.rs).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -31,16 +33,23 @@ const WAIT: Duration = Duration::from_secs(30);
 const PHONE: &str = "13800000000";
 const EMAIL: &str = "wangwu@demo-party.example.cn";
 
-/// Runs the scheduling stage of the case; returns the notice's number.
-pub async fn run(config: &Config, channel: Channel, tokens: &Tokens, case_id: &str, serial: u32) -> anyhow::Result<String> {
+/// What the scheduling stage produced, for the summary line.
+pub struct Numbers {
+    pub notice: String,
+    pub outline: String,
+    pub record: String,
+}
+
+/// Runs the scheduling stage of the case, the interview included.
+pub async fn run(config: &Config, channel: Channel, tokens: &Tokens, case_id: &str, serial: u32) -> anyhow::Result<Numbers> {
     let mut scheduling = SchedulingServiceClient::new(channel.clone());
     let mut intake = IntakeServiceClient::new(channel.clone());
-    let mut review = ReviewServiceClient::new(channel);
+    let mut review = ReviewServiceClient::new(channel.clone());
 
     // The directory (R-INT-1): two qualified interviewers, one with legal-review
     // qualification, and a recorder; new ids each run, so no booking clashes.
     let (legal, second, recorder) = (format!("demo-int-legal-{serial}"), format!("demo-int-{serial}"), format!("demo-rec-{serial}"));
-    for (id, name, qualified) in [(&legal, "李法制", true), (&second, "张执法", false), (&recorder, "赵记录", false)] {
+    for (i, (id, name, qualified)) in [(&legal, "李法制", true), (&second, "张执法", false), (&recorder, "赵记录", false)].into_iter().enumerate() {
         scheduling
             .put_officer(tokens.bearer("demo-admin", "62-ADMIN", "620000", &["admin"], pb::PutOfficerRequest {
                 request_id: format!("demo-officer-{id}"),
@@ -48,7 +57,8 @@ pub async fn run(config: &Config, channel: Channel, tokens: &Tokens, case_id: &s
                 name: name.into(),
                 organ: ORGAN.into(),
                 division: DIVISION.into(),
-                certificate_number: format!("62010220{serial:06}"),
+                // Each officer's own 行政执法证 number.
+                certificate_number: format!("6201022{i}{serial:06}"),
                 certificate_valid_until: Some(date(cst_date(Utc::now()) + Span::days(3 * 365))),
                 experience_since: Some(date(cst_date(Utc::now()) - Span::days(6 * 365))),
                 interviewer_certified_on: Some(date(cst_date(Utc::now()) - Span::days(200))),
@@ -101,7 +111,8 @@ pub async fn run(config: &Config, channel: Channel, tokens: &Tokens, case_id: &s
         .into_inner();
     println!("consent    SMS {} and e-mail {} (送达地址确认书 sha256 {})", address.sms_number_masked, address.email_masked, address.confirmation_sha256);
 
-    // The interview: the next working day, 09:30 China Standard Time (R-NOTICE-3).
+    // The interview: a video interview (R-INT-2) the next working day, 09:30
+    // China Standard Time (R-NOTICE-3: after the lead time from service).
     let day = Calendar::builtin().add_working_days(cst_date(Utc::now()), 1).context("calendar")?.value;
     let interview_at = day.and_time(NaiveTime::from_hms_opt(9, 30, 0).unwrap_or_default()).and_utc() - Span::hours(8);
     let planned = scheduling
@@ -109,8 +120,8 @@ pub async fn run(config: &Config, channel: Channel, tokens: &Tokens, case_id: &s
             request_id: format!("demo-plan-{serial}"),
             case_id: case_id.into(),
             interview_at: Some(timestamp(interview_at)),
-            mode: pb::InterviewMode::InPerson as i32,
-            place: format!("城关区市场监管局第一约谈室（演示{serial}）"),
+            mode: pb::InterviewMode::Video as i32,
+            place: "视频约谈室".into(),
             interviewers: vec![legal.clone(), second.clone()],
             recorder: recorder.clone(),
             experts: Vec::new(),
@@ -122,7 +133,7 @@ pub async fn run(config: &Config, channel: Channel, tokens: &Tokens, case_id: &s
         })?)
         .await?
         .into_inner();
-    println!("interview  planned {day} 09:30 at {} (R-INT-1 panel checked)", planned.place);
+    println!("interview  planned {day} 09:30 CST, {} (video; R-INT-1 panel checked)", planned.place);
 
     let notice = scheduling
         .issue_notice(tokens.officer(pb::IssueNoticeRequest { request_id: format!("demo-notice-{serial}"), case_id: case_id.into() })?)
@@ -166,7 +177,11 @@ pub async fn run(config: &Config, channel: Channel, tokens: &Tokens, case_id: &s
         .await?;
     let both = served(&scheduling, tokens, case_id, 2).await?;
     print_service("e-mail", &both[1]);
-    Ok(notice.number)
+
+    // The interview itself, on the local Janus, to the signed record.
+    let panel = crate::demo_interview::Panel { legal, second, recorder };
+    let outcome = crate::demo_interview::run(config, channel, tokens, case_id, serial, &panel).await?;
+    Ok(Numbers { notice: notice.number, outline: outcome.outline_number, record: outcome.record_number })
 }
 
 fn print_service(how: &str, service: &pb::Service) {
@@ -194,7 +209,7 @@ async fn served(scheduling: &SchedulingServiceClient<Channel>, tokens: &Tokens, 
 }
 
 /// Polls `step` until it gives a value, at most [`WAIT`].
-async fn wait<T, F, Fut>(step: F) -> anyhow::Result<T>
+pub(crate) async fn wait<T, F, Fut>(step: F) -> anyhow::Result<T>
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<Option<T>>>,

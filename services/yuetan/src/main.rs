@@ -10,6 +10,7 @@ mod calendar_cmd;
 mod deadletter_cmd;
 mod document_cmd;
 mod demo_case;
+mod demo_interview;
 mod demo_scheduling;
 mod demo_pipeline;
 mod serve;

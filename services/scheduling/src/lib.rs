@@ -126,6 +126,9 @@ pub struct SchedulingConfig {
     pub hang_after_send: bool,
     /// `[scheduling.video]`: the video provider of video interviews.
     pub video: video::VideoSettings,
+    /// How long before its planned time an interview may start (the party
+    /// was served for the planned time, R-NOTICE-3).
+    pub start_early_minutes: i64,
 }
 
 impl Default for SchedulingConfig {
@@ -144,6 +147,7 @@ impl Default for SchedulingConfig {
             egov: None,
             hang_after_send: false,
             video: video::VideoSettings::default(),
+            start_early_minutes: 30,
         }
     }
 }

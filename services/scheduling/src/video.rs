@@ -11,6 +11,9 @@
 //! the description tag) at start and every `reconcile_seconds`, and
 //! destroys every one the database does not hold as creating or open: a room
 //! can outlive its row only if something went wrong, and it never stays.
+//! The other way round, a room the database holds open and the server lost
+//! (Janus keeps rooms in memory, a restart forgets them) is created again
+//! with the same id, so its participants' credentials still work.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -75,11 +78,21 @@ impl State {
         let Some(video) = &self.video else { return Ok(0) };
         let tag = &self.settings.video.tag;
         let listed = video.list_rooms(tag).await.map_err(|e| Error::Unavailable(format!("video server: {e}")))?;
-        if listed.is_empty() {
-            return Ok(0);
-        }
         let mut conn = self.pool.acquire().await?;
         let live = store::interview::live_room_ids(&mut conn).await?;
+        // Rooms the database holds open that the server lost (Janus keeps
+        // rooms in memory: a restart forgets them) are created again.
+        for id in &live {
+            if listed.iter().any(|r| u64::try_from(*id).ok() == Some(r.room_id)) {
+                continue;
+            }
+            if let Some(room) = store::interview::room(&mut conn, *id, false).await? {
+                if room.status == "open" {
+                    video.create_room(&room.spec(tag)).await.map_err(|e| Error::Unavailable(format!("video server: {e}")))?;
+                    tracing::warn!(room = id, "reconciliation created a room the video server had lost");
+                }
+            }
+        }
         let mut destroyed = 0;
         for room in listed {
             if live.iter().any(|id| u64::try_from(*id).ok() == Some(room.room_id)) {

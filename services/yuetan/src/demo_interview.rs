@@ -234,9 +234,26 @@ pub async fn run(config: &Config, channel: Channel, tokens: &Tokens, case_id: &s
     .await
     .context("waiting for Janus's join and leave reports to reach scheduling (Janus event handler → portal /callbacks/janus)")?;
 
+    // R-INT-2: recorded in full. The demo's participants publish no media, so
+    // Janus has nothing; the officer's own recording of the session is uploaded.
+    let recording = intake
+        .upload_evidence(tokens.officer(ipb::UploadEvidenceRequest {
+            file_name: "约谈录像.webm".into(),
+            media_type: "video/webm".into(),
+            content: format!("demo screen recording of the video interview of case {case_id} (stand-in bytes)").into_bytes(),
+        })?)
+        .await
+        .context("uploading the interview's recording")?
+        .into_inner();
+    println!("recording  the officer's recording uploaded (sha256 {}…); Janus recorded no published media", &recording.sha256[..16]);
+
     // Step 5: closed; the room is destroyed, then the record is drawn up.
     let closed = scheduling
-        .close_interview(tokens.officer(pb::CloseInterviewRequest { request_id: format!("demo-close-{serial}"), case_id: case_id.into(), recording_sha256: Vec::new() })?)
+        .close_interview(tokens.officer(pb::CloseInterviewRequest {
+            request_id: format!("demo-close-{serial}"),
+            case_id: case_id.into(),
+            recording_sha256: vec![recording.sha256.clone()],
+        })?)
         .await
         .context("CloseInterview")?
         .into_inner();

@@ -162,7 +162,11 @@ async fn r_int_2_r_int_4_a_video_interview_on_janus_reports_who_joined_and_ends_
     assert_eq!(held.items.len(), 2);
     participant.leave().await.expect("the party leaves");
     s.wait_for_event(|e| e.r#type == "scheduling.participant_left" && e.case_id == case_id).await;
-    let closed = s.close_interview(&case_id, Vec::new()).await.expect("close");
+    // R-INT-2: no media was published, so Janus recorded nothing: the officer's recording is needed.
+    let err = s.close_interview(&case_id, Vec::new()).await.unwrap_err();
+    assert!(err.message().contains("recording_sha256") && err.message().contains("no recording"), "{}", err.message());
+    let recording = s.upload(b"officer's screen recording of the video interview").await;
+    let closed = s.close_interview(&case_id, vec![recording.clone()]).await.expect("close");
     assert_eq!(closed.record_due.as_ref().unwrap().iso, "2026-05-11", "R-INT-4: 5 working days across May Day");
     let event = s.wait_for_event(|e| e.r#type == "scheduling.interview_held" && e.case_id == case_id).await;
     let Some(Payload::InterviewHeld(h)) = event.payload else { panic!("payload") };
@@ -175,6 +179,7 @@ async fn r_int_2_r_int_4_a_video_interview_on_janus_reports_who_joined_and_ends_
     assert!(!janus.list_rooms("yuetan").await.unwrap().iter().any(|r| r.room_id == room.room_id), "the room is gone");
     assert_eq!(record.version, 1);
     assert!(record.number.starts_with("兰城市监约录〔2026〕"), "{}", record.number);
+    assert!(record.recordings.iter().any(|r| r.contains(&recording)), "the recording is referenced: {:?}", record.recordings);
     assert_eq!(record.missing.len(), 4, "three officers and the party: {:?}", record.missing);
     let text = pdf_text(s, &record.content_sha256);
     assert!(text.contains("补报2025年度报告") && text.contains(&record.number), "{text}");
@@ -240,6 +245,12 @@ async fn r_int_3_a_rectification_item_of_31_days_is_refused_without_the_section_
     let w = world(false, false).await;
     let s = &w.s;
     let case_id = w.served(1003, false, &[]).await;
+    // R-NOTICE-3: the party was served for 09:30; not started at 08:59.
+    s.clock.set(at("2026-04-30T00:59:00Z"));
+    let early = s.start_interview(&case_id, &[INTERVIEWER_LEGAL, INTERVIEWER]).await.unwrap_err();
+    assert_eq!(early.code(), Code::FailedPrecondition);
+    assert!(early.message().contains("2026-04-30 09:00"), "{}", early.message());
+    s.clock.set(at("2026-04-30T01:00:00Z"));
     s.start_interview(&case_id, &[INTERVIEWER_LEGAL, INTERVIEWER]).await.unwrap();
     // Interview day 2026-04-30: 30 days is 2026-05-30, 31 days 2026-05-31.
     let err = s.hold_steps(&case_id, vec![item("更换设备", "2026-05-31")]).await.unwrap_err();
@@ -447,6 +458,11 @@ async fn a_room_created_by_janus_before_the_crash_is_adopted_after_restart_and_a
         assert!(tokio::time::Instant::now() < deadline, "Janus still has {listed:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // Janus forgets its rooms when it restarts: reconciliation makes the open room again.
+    janus.destroy_room(room.room_id).await.unwrap();
+    let scheduling = w.s.handle::<yuetan_scheduling::Scheduling>(Service::Scheduling);
+    scheduling.state.reconcile_rooms().await.unwrap();
+    assert!(janus.list_rooms("yuetan").await.unwrap().iter().any(|r| r.room_id == room.room_id), "the lost room is back");
 }
 
 #[tokio::test]

@@ -364,7 +364,9 @@ impl State {
         if interview.status != "closing" {
             return Ok(());
         }
-        interview.recordings = Json(recordings);
+        let mut all = interview.recordings.0.clone();
+        all.extend(recordings);
+        interview.recordings = Json(all);
         interview.status = "held".into();
         self.draw_record(conn, &mut case, &mut interview, None, causation, now).await.map(|_| ())
     }
@@ -522,6 +524,17 @@ impl State {
     ) -> Result<InterviewRow, Error> {
         if plan.status != "served" {
             return Err(Error::FailedPrecondition(format!("the interview notice is not served yet (plan is {})", plan.status)));
+        }
+        // The party was served for the planned time (R-NOTICE-3): not much earlier.
+        if let Some(planned) = plan.interview_at {
+            let earliest = planned - Duration::minutes(self.settings.start_early_minutes);
+            if now < earliest {
+                return Err(Error::FailedPrecondition(format!(
+                    "the interview is planned for {} CST; it may start from {} CST (the party was served for that time, R-NOTICE-3)",
+                    crate::domain::cst(planned),
+                    crate::domain::cst(earliest)
+                )));
+            }
         }
         let existing = istore::interview_of_case(conn, case.case_id, true).await?;
         if let Some(i) = &existing {
@@ -831,15 +844,29 @@ impl State {
             }
         }
         let video = interview.mode == "video";
+        // R-INT-2: recorded in full either way. A video room's own recordings
+        // count (Janus writes them while the room is open); otherwise the
+        // officer's upload.
+        let room = if video { istore::room_of_case(conn, case.case_id, true).await? } else { None };
+        let mut recordings = recordings;
+        if let Some(room) = &room {
+            let server = self.video()?.recordings(u64::try_from(room.room_id).unwrap_or(0)).await.map_err(|e| Error::Unavailable(format!("recordings: {e}")))?;
+            if recordings.is_empty() && server.is_empty() {
+                return Err(Error::invalid(
+                    "recording_sha256",
+                    "the video server has no recording of this room (no media was published, or the provider does not record): upload the interview's recording and name it (R-INT-2)",
+                ));
+            }
+        }
         if !video && recordings.is_empty() {
             return Err(Error::invalid("recording_sha256", "an in-person interview is recorded in full (R-INT-2): upload the recording and name it"));
         }
+        recordings.retain(|r| !r.sha256.is_empty());
         let due = rules::record_due(&self.calendar.current(), day).map_err(|e| Error::Internal(format!("calendar: {e}")))?;
         interview.ended_at = Some(now);
         interview.record_due = Some(due);
         interview.recordings = Json(recordings);
         timers::schedule(conn, RECORD_TIMER, &interview.id.to_string(), end_of_cst_day(due), &json!({ "case_id": case.case_id })).await?;
-        let room = if video { istore::room_of_case(conn, case.case_id, true).await? } else { None };
         interview.status = if room.is_some() { "closing".into() } else { "held".into() };
         self.save_interview(conn, actor, before, &mut interview, None, "interview.close", now).await?;
         let payload = Payload::InterviewHeld(ev::InterviewHeld {

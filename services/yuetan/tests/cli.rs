@@ -239,7 +239,7 @@ fn serve_review_runs_review_alone() {
 }
 
 #[test]
-fn r_start_3_r_start_4_r_notice_1_r_notice_2_the_case_demo_takes_a_case_through_approval_to_the_served_notice() {
+fn r_start_3_r_start_4_r_notice_1_r_notice_2_r_int_2_r_int_4_the_case_demo_takes_a_case_through_approval_and_the_served_notice_to_the_signed_interview_record() {
     use yuetan_testkit::peers::{SmsPeer, SmsPeerConfig, SmtpPeer};
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let env = test_env(&runtime);
@@ -254,7 +254,18 @@ fn r_start_3_r_start_4_r_notice_1_r_notice_2_the_case_demo_takes_a_case_through_
         callback_url: Some(format!("{portal}/callbacks/sms")),
         callback_secret: "local-sms-callback-secret".into(),
     }));
+    // A real Janus for the video interview, its event handler posting to the portal
+    // with the credentials of deploy/local/yuetan.toml.
+    let janus = runtime
+        .block_on(yuetan_testkit::JanusPeer::start(yuetan_testkit::JanusOptions {
+            event_backend: Some(format!("{portal}/callbacks/janus")),
+            event_user: Some("janus".into()),
+            event_password: Some("local-janus-event-password".into()),
+            admin_key: "local-janus-videoroom-admin-key".into(),
+        }))
+        .expect("janus starts");
     let (listen, smtp_port) = (format!("127.0.0.1:{portal_port}"), smtp.port().to_string());
+    let recordings = janus.recordings_dir().display().to_string();
     let serve = Serve::start(
         "all",
         &env,
@@ -263,6 +274,8 @@ fn r_start_3_r_start_4_r_notice_1_r_notice_2_the_case_demo_takes_a_case_through_
             ("YUETAN_LINKS__BASE_URL", &portal),
             ("YUETAN_SCHEDULING__SMS__ENDPOINT", &sms.endpoint()),
             ("YUETAN_SCHEDULING__EMAIL__PORT", &smtp_port),
+            ("YUETAN_SCHEDULING__VIDEO__JANUS__URL", &janus.url()),
+            ("YUETAN_SCHEDULING__VIDEO__JANUS__RECORDINGS_DIR", &recordings),
         ],
     );
     let url = serve.url();
@@ -284,7 +297,7 @@ fn r_start_3_r_start_4_r_notice_1_r_notice_2_the_case_demo_takes_a_case_through_
     let events: Vec<&str> = out.lines().filter(|l| l.starts_with("event ")).collect();
     let types: Vec<&str> = events.iter().map(|l| l.split_whitespace().nth(1).unwrap()).collect();
     assert_eq!(
-        types,
+        types[..14],
         [
             "intake.clue_registered",
             "intake.clue_verified",
@@ -327,8 +340,19 @@ fn r_start_3_r_start_4_r_notice_1_r_notice_2_the_case_demo_takes_a_case_through_
     }
     assert_eq!(sms.messages().len(), 1, "the gateway got the notice once");
     assert_eq!(smtp.messages().len(), 1, "the mail server got it once");
+    // The video interview on Janus to the signed record.
+    for event_type in ["scheduling.interview_started", "scheduling.participant_joined", "scheduling.participant_left", "scheduling.interview_held", "scheduling.record_signed"] {
+        assert!(types.contains(&event_type), "{event_type} not on the bus:\n{out}");
+    }
+    assert!(out.lines().any(|l| l.starts_with("janus ") && l.contains("wrong token is refused")), "{out}");
+    let record = line("record     兰城市监约录〔");
+    assert!(out.lines().any(|l| l.starts_with("record ") && l.contains("version 1 signed")), "{record}\n{out}");
+    assert!(out.lines().any(|l| l.starts_with("record     signed PDF at ") && l.contains("/sha256/")), "{out}");
+    assert_eq!(out.lines().filter(|l| l.starts_with("item ")).count(), 2, "two rectification items: {out}");
+    assert!(out.lines().any(|l| l.starts_with("present ") && l.contains("(party, party)")), "{out}");
     assert!(out.lines().last().unwrap().starts_with("demo ok: case 兰城市监约〔"), "{out}");
-    assert!(out.trim_end().ends_with("served by SMS and e-mail; 14 events seen on the bus"), "{out}");
+    let last = out.trim_end().lines().last().unwrap();
+    assert!(last.contains("served by SMS and e-mail") && last.contains("video interview held on Janus") && last.contains("signed;"), "{out}");
 
     // R-DOC-2: the notice's PDF verifies against its record and seal; one byte changed does not.
     let pdf = line("notice     PDF at ").trim_start_matches("notice     PDF at ").trim().to_string();

@@ -669,4 +669,9 @@ impl SchedulingService for SchedulingApi {
         let result = SchedulingApi::send_record_for_signature(self, actor, req).await;
         reply(self.or_replay(actor, &req.request_id, "SendRecordForSignature", req, result).await)
     }
+
+    async fn list_records_to_sign(&self, request: Request<pb::ListRecordsToSignRequest>) -> Result<Response<pb::ListRecordsResponse>, Status> {
+        let actor = auth::actor(&request)?;
+        reply(SchedulingApi::list_records_to_sign(self, actor, request.get_ref()).await)
+    }
 }

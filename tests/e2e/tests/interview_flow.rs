@@ -372,7 +372,11 @@ async fn joint_interview_a_co_department_officer_signs_and_sees_the_record_and_a
     s.party_signs(&record.record_id).await.unwrap();
     let seen = s.scheduling().get_record(req(&co_officer(), pb::GetRecordRequest { record_id: record.record_id.clone() })).await.unwrap().into_inner();
     assert_eq!(seen.status, "signing", "not signed without the co-department");
+    let queue = |o: Officer| async move { s.scheduling().list_records_to_sign(req(&o, pb::ListRecordsToSignRequest { page_size: 20 })).await.unwrap().into_inner().records };
+    assert!(queue(co_officer()).await.iter().any(|r| r.record_id == record.record_id), "in the co-department officer's own queue");
+    assert!(queue(interviewer(INTERVIEWER)).await.is_empty(), "signed: out of the interviewer's queue");
     let signed = s.sign(&co_officer(), &record.record_id).await.expect("the co-department officer signs");
+    assert!(queue(co_officer()).await.is_empty());
     assert_eq!(signed.status, "signed");
     s.scheduling().get_interview(req(&co_officer(), pb::GetInterviewRequest { case_id: case_id.clone() })).await.expect("the co-department sees the interview");
     let err = s.scheduling().get_record(req(&unrelated_officer(), pb::GetRecordRequest { record_id: record.record_id.clone() })).await.unwrap_err();

@@ -547,6 +547,19 @@ impl SchedulingApi {
         record_proto(&mut conn, &record).await
     }
 
+    pub(super) async fn list_records_to_sign(&self, actor: &Actor, req: &pb::ListRecordsToSignRequest) -> Result<pb::ListRecordsResponse, Error> {
+        let limit = yuetan_platform::fields::page_size(req.page_size)?;
+        let mut conn = self.state.pool.acquire().await?;
+        let mut records = Vec::new();
+        for r in istore::records_to_sign(&mut conn, &actor.officer_id, limit).await? {
+            // The signer list names the caller; the scope still holds (a transferred officer sees nothing).
+            if actor.require_scope_of(&r.division, &r.co_departments).is_ok() {
+                records.push(record_proto(&mut conn, &r).await?);
+            }
+        }
+        Ok(pb::ListRecordsResponse { records })
+    }
+
     pub(super) async fn list_records(&self, actor: &Actor, req: &pb::ListRecordsRequest) -> Result<pb::ListRecordsResponse, Error> {
         let case_id = parse_uuid("case_id", &req.case_id)?;
         let mut conn = self.state.pool.acquire().await?;

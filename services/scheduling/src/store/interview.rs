@@ -412,3 +412,17 @@ pub async fn insert_signature(conn: &mut PgConnection, s: &SignatureRow) -> Resu
 pub async fn signatures_of(conn: &mut PgConnection, record_id: Uuid) -> Result<Vec<SignatureRow>, Error> {
     Ok(sqlx::query_as("SELECT * FROM record_signatures WHERE record_id = $1 ORDER BY signed_at, signer").bind(record_id).fetch_all(&mut *conn).await?)
 }
+
+/// Records waiting for `signer`'s signature (on the list, not yet signed), oldest first.
+pub async fn records_to_sign(conn: &mut PgConnection, signer: &str, limit: i64) -> Result<Vec<RecordRow>, Error> {
+    Ok(sqlx::query_as(
+        "SELECT r.* FROM records r
+          WHERE r.status = 'signing' AND r.required @> jsonb_build_array(jsonb_build_object('signer', $1::text))
+            AND NOT EXISTS (SELECT 1 FROM record_signatures s WHERE s.record_id = r.id AND s.signer = $1)
+          ORDER BY r.created_at, r.id LIMIT $2",
+    )
+    .bind(signer)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?)
+}

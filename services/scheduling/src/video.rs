@@ -124,3 +124,25 @@ pub async fn run_reconciler(state: Arc<State>, shutdown: CancellationToken) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(value: serde_json::Value) -> VideoSettings {
+        serde_json::from_value(value).expect("video settings")
+    }
+
+    #[test]
+    fn r_int_2_the_configuration_picks_the_video_provider() {
+        let jitsi = settings(serde_json::json!({ "provider": "jitsi", "jitsi": { "domain": "meet.gansu.example.cn", "app_id": "yuetan", "app_secret": "a-jitsi-secret-of-some-length" } }));
+        assert_eq!(provider(&jitsi).unwrap().expect("a provider").kind(), "jitsi");
+        let janus = settings(serde_json::json!({ "janus": { "url": "http://127.0.0.1:7088/janus", "admin_key": "k", "room_key": "r", "recordings_dir": "/tmp" } }));
+        assert_eq!(provider(&janus).unwrap().expect("janus is the default when configured").kind(), "janus");
+        assert!(provider(&VideoSettings::default()).unwrap().is_none(), "none configured: no video interviews");
+        let err = provider(&settings(serde_json::json!({ "provider": "zoom" }))).err().unwrap().to_string();
+        assert!(err.contains("scheduling.video.provider"), "{err}");
+        let err = provider(&settings(serde_json::json!({ "provider": "jitsi" }))).err().unwrap().to_string();
+        assert!(err.contains("scheduling.video.jitsi"), "{err}");
+    }
+}

@@ -56,6 +56,10 @@ pub enum Document {
     DeliveryReceipt(DeliveryReceipt),
     InterviewOutline(InterviewOutline),
     InterviewRecord(InterviewRecord),
+    RectificationNotice(RectificationNotice),
+    AcceptanceOpinion(AcceptanceOpinion),
+    AcceptanceCertificate(AcceptanceCertificate),
+    PenaltyPriorNotice(PenaltyPriorNotice),
 }
 
 /// A rendered PDF.
@@ -245,6 +249,105 @@ pub struct InterviewRecord {
     pub party_refusal: String,
     /// R-INT-5: a criminal clue found and transferred (empty if none).
     pub criminal_clue: String,
+}
+
+/// One rectification item as the rectification documents print it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RectItem {
+    pub content: String,
+    pub deadline: NaiveDate,
+    /// 验收标准.
+    pub acceptance_standard: String,
+}
+
+/// 整改通知书 (R-RECT-1): sealed and served like the interview notice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RectificationNotice {
+    pub issuing_organ: String,
+    /// 文号, e.g. "兰城市监整改〔2026〕3号".
+    pub number: String,
+    pub party_name: String,
+    pub case_number: String,
+    /// The interview record it follows, e.g. "兰城市监约录〔2026〕2号".
+    pub record_number: String,
+    /// 依据: the provisions.
+    pub legal_basis: String,
+    pub items: Vec<RectItem>,
+    /// The overall deadline (the latest item's).
+    pub deadline: NaiveDate,
+    /// The report (整改报告) is due by this day (3 working days before the deadline).
+    pub report_due: NaiveDate,
+    /// 逾期未整改的后果.
+    pub consequence: String,
+    /// Where the party submits the report (a portal address, or empty).
+    pub report_channel: String,
+    pub contact: String,
+    pub issued_on: NaiveDate,
+}
+
+/// One acceptance officer's answers (R-RECT-4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcceptanceAnswer {
+    pub officer: String,
+    pub complete: bool,
+    pub lawful: bool,
+    pub goal_reached: bool,
+    pub comments: String,
+    pub answered_at: NaiveDateTime,
+}
+
+/// 整改验收意见书 (R-RECT-4): the officers' answers and the conclusion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcceptanceOpinion {
+    pub issuing_organ: String,
+    pub number: String,
+    pub party_name: String,
+    pub case_number: String,
+    pub notice_number: String,
+    pub report_received_on: NaiveDate,
+    pub items: Vec<RectItem>,
+    pub answers: Vec<AcceptanceAnswer>,
+    /// true: 验收合格; false: 验收不合格.
+    pub passed: bool,
+    pub conclusion: String,
+    pub issued_on: NaiveDate,
+}
+
+/// 整改验收合格书 (R-RECT-5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcceptanceCertificate {
+    pub issuing_organ: String,
+    pub number: String,
+    pub party_name: String,
+    pub case_number: String,
+    pub notice_number: String,
+    pub items: Vec<RectItem>,
+    pub conclusion: String,
+    /// 后续监管: a follow-up supervision period, or empty.
+    pub follow_up: String,
+    pub issued_on: NaiveDate,
+}
+
+/// 行政处罚告知书 (R-RECT-6), a DRAFT for the legal section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PenaltyPriorNotice {
+    pub issuing_organ: String,
+    /// Empty while a draft: printed as "（草稿，待法制审核）".
+    pub number: String,
+    pub party_name: String,
+    pub case_number: String,
+    /// The facts found, including that the agreed rectification was not done.
+    pub facts: String,
+    pub provisions: Vec<String>,
+    /// The failed items.
+    pub failed_items: Vec<RectItem>,
+    /// Evidence: the interview record, the rectification notice, the ledger… (name and number / sha256).
+    pub evidence: Vec<String>,
+    /// The proposed penalty (拟作出的行政处罚).
+    pub proposed_penalty: String,
+    /// 陈述、申辩 (and hearing) rights and the time limit to use them.
+    pub rights: String,
+    pub issued_on: NaiveDate,
 }
 
 /// What went wrong, naming the font file, the family or the template's

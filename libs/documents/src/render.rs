@@ -135,6 +135,12 @@ impl Renderer {
             }
             Document::InterviewOutline(o) => outline_data(o, fonts),
             Document::InterviewRecord(r) => record_data(r, fonts)?,
+            Document::RectificationNotice(_)
+            | Document::AcceptanceOpinion(_)
+            | Document::AcceptanceCertificate(_)
+            | Document::PenaltyPriorNotice(_) => {
+                return Err(DocumentError::Field { field: "kind".to_owned(), reason: "the rectification documents are not rendered yet".to_owned() })
+            }
             Document::DeliveryReceipt(r) => {
                 let DeliveryReceipt {
                     issuing_organ,

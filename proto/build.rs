@@ -15,6 +15,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "yuetan/intake/v1/intake.proto",
         "yuetan/review/v1/review.proto",
         "yuetan/scheduling/v1/scheduling.proto",
+        "yuetan/rectification/v1/rectification.proto",
     ];
     for proto in protos {
         println!("cargo:rerun-if-changed={proto}");

@@ -1,7 +1,7 @@
 //! Generated protobuf and gRPC code for Yuetan.
 //!
 //! The packages mirror the `.proto` files: `yuetan::common::v1`,
-//! `yuetan::events::v1`, `yuetan::platform::v1`, `yuetan::intake::v1`, `yuetan::review::v1`, `yuetan::scheduling::v1`. [`FILE_DESCRIPTOR_SET`] feeds gRPC reflection.
+//! `yuetan::events::v1`, `yuetan::platform::v1`, `yuetan::intake::v1`, `yuetan::review::v1`, `yuetan::scheduling::v1`, `yuetan::rectification::v1`. [`FILE_DESCRIPTOR_SET`] feeds gRPC reflection.
 
 #![allow(clippy::all, missing_docs)]
 
@@ -36,6 +36,11 @@ pub mod yuetan {
             tonic::include_proto!("yuetan.scheduling.v1");
         }
     }
+    pub mod rectification {
+        pub mod v1 {
+            tonic::include_proto!("yuetan.rectification.v1");
+        }
+    }
 }
 
 pub use yuetan::common::v1 as common;
@@ -44,6 +49,7 @@ pub use yuetan::platform::v1 as platform;
 pub use yuetan::intake::v1 as intake;
 pub use yuetan::review::v1 as review;
 pub use yuetan::scheduling::v1 as scheduling;
+pub use yuetan::rectification::v1 as rectification;
 
 /// Every Yuetan message and service, for `tonic-reflection`.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("yuetan_descriptor");

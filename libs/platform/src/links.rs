@@ -28,6 +28,9 @@ pub const PURPOSE_SERVE: &str = "serve";
 /// The purpose of a link to a record the party signs by reading it and
 /// confirming (the interview record): view, download, sign.
 pub const PURPOSE_SIGN: &str = "sign";
+/// The purpose of a link where the party submits the rectification report
+/// (整改报告) with its proof; `service_id` names the rectification.
+pub const PURPOSE_REPORT: &str = "report";
 
 /// Versions the MAC input, so a future format cannot collide with this one.
 const MAC_DOMAIN: &str = "yuetan.link.v1";

@@ -27,6 +27,7 @@ pub mod ordering;
 pub mod outbox;
 pub mod pii;
 pub mod requests;
+pub mod seals;
 pub mod secret;
 pub mod server;
 pub mod telemetry;

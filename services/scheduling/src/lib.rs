@@ -28,11 +28,9 @@ pub mod timers;
 pub mod verify;
 pub mod video;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ed25519_dalek::SigningKey;
 use serde::Deserialize;
 use sqlx::PgPool;
 use tokio::task::JoinHandle;
@@ -55,14 +53,6 @@ use crate::domain::LeadTime;
 pub const SERVICE: &str = "scheduling";
 /// The one durable consumer of scheduling (also its inbox key).
 pub const CONSUMER: &str = "scheduling-events";
-
-/// One organ's seal key (Ed25519; base64 of the 32-byte seed).
-#[derive(Debug, Clone, Deserialize, Default)]
-pub struct SealKey {
-    pub organ: String,
-    pub id: String,
-    pub secret: Secret,
-}
 
 /// The e-mail relay (SMTP) that takes the party's mail.
 #[derive(Debug, Clone, Deserialize)]
@@ -158,50 +148,7 @@ impl SchedulingConfig {
     }
 }
 
-/// The organs' seal keys, by organ code.
-#[derive(Debug, Default)]
-pub struct Seals {
-    keys: HashMap<String, (String, SigningKey)>,
-}
-
-/// The seal key published in `deploy/local/yuetan.toml`.
-pub const DEV_SEAL_KEY: &str = "bG9jYWwtZGV2ZWxvcG1lbnQtc2VhbC1rZXktMDAwMDE=";
-
-impl Seals {
-    /// The configured keys. Off a loopback address (`local_only` false) the
-    /// published development key and the any-organ key `"*"` are refused:
-    /// anyone who read the repository could seal with the one, and the other
-    /// would seal for organs that never chose it.
-    pub fn new(keys: &[SealKey], local_only: bool) -> Result<Seals, Error> {
-        let mut map = HashMap::new();
-        for (i, key) in keys.iter().enumerate() {
-            let field = format!("scheduling.seal_keys[{i}].secret");
-            if !local_only && (key.organ == "*" || key.secret.expose().trim() == DEV_SEAL_KEY) {
-                return Err(Error::invalid(
-                    format!("scheduling.seal_keys[{i}]"),
-                    "the any-organ seal key and the published development key are for local development only (grpc.listen on a loopback address)",
-                ));
-            }
-            let signing = yuetan_documents::seal::signing_key_from_base64(&field, key.secret.expose()).map_err(|e| Error::invalid(&field, e.to_string()))?;
-            map.insert(key.organ.clone(), (key.id.clone(), signing));
-        }
-        Ok(Seals { keys: map })
-    }
-
-    /// The public half of the key with this id (documents name the key that sealed them).
-    pub fn verifying_key(&self, key_id: &str) -> Option<ed25519_dalek::VerifyingKey> {
-        self.keys.values().find(|(id, _)| id == key_id).map(|(_, key)| key.verifying_key())
-    }
-
-    /// The organ's key id and key; an organ without one cannot seal. A key
-    /// configured for organ `"*"` seals for every organ (tests, the local demo).
-    pub fn of(&self, organ: &str) -> Result<&(String, SigningKey), Error> {
-        self.keys
-            .get(organ)
-            .or_else(|| self.keys.get("*"))
-            .ok_or_else(|| Error::FailedPrecondition(format!("organ {organ} has no seal key configured ([scheduling] seal_keys)")))
-    }
-}
+pub use yuetan_platform::seals::{SealKey, Seals, DEV_SEAL_KEY};
 
 /// What every RPC, event handler and timer of scheduling works with.
 pub struct State {
@@ -252,7 +199,7 @@ impl Scheduling {
             vault: PiiVault::new(&config.pii)?,
             objects: Objects::new(&config.objects)?,
             renderer,
-            seals: Seals::new(&settings.seal_keys, config.grpc.listen.ip().is_loopback())?,
+            seals: Seals::new("scheduling.seal_keys", &settings.seal_keys, config.grpc.listen.ip().is_loopback())?,
             links: LinkSigner::new(&config.links)?,
             channels: send::Channels::new(&settings),
             video: video::provider(&settings.video)?,
@@ -296,22 +243,6 @@ impl Scheduling {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn key(organ: &str, secret: &str) -> SealKey {
-        SealKey { organ: organ.into(), id: "k".into(), secret: Secret::new(secret) }
-    }
-
-    #[test]
-    fn r_doc_2_development_seal_keys_are_refused_off_loopback() {
-        const OTHER: &str = "b3JnYW4tc2VhbC1rZXktb2YtY2hlbmdndWFuLTAwMDE=";
-        assert!(Seals::new(&[key("*", DEV_SEAL_KEY)], true).is_ok());
-        let err = Seals::new(&[key("*", OTHER)], false).unwrap_err().to_string();
-        assert!(err.contains("scheduling.seal_keys[0]"), "{err}");
-        assert!(Seals::new(&[key("620102-SJ", DEV_SEAL_KEY)], false).is_err());
-        let seals = Seals::new(&[key("620102-SJ", OTHER)], false).unwrap();
-        assert!(seals.of("620102-SJ").is_ok());
-        assert!(seals.of("620103-SJ").is_err(), "an organ without a key cannot seal");
-    }
 
     #[test]
     fn the_published_seal_key_is_the_one_in_the_local_config() {

@@ -21,7 +21,7 @@ pub async fn run(config_file: Option<&Path>, command: Command) -> anyhow::Result
     let Command::Verify { file } = command;
     let config = Config::load("scheduling", config_file)?;
     let settings: SchedulingConfig = config.section("scheduling")?;
-    let seals = Seals::new(&settings.seal_keys, config.grpc.listen.ip().is_loopback())?;
+    let seals = Seals::new("scheduling.seal_keys", &settings.seal_keys, config.grpc.listen.ip().is_loopback())?;
     let content = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
     let pool = db::connect(config.database.url.expose(), &config.schema(), 1).await?;
     let mut conn = pool.acquire().await?;

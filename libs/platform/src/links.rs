@@ -184,9 +184,10 @@ impl LinkSigner {
         format!("{body}.{}", URL_SAFE_NO_PAD.encode(tag))
     }
 
-    /// The link to send: `base_url/d/<token>`.
+    /// The link to send: `base_url/d/<token>` (a report link: `base_url/r/<token>`).
     pub fn url(&self, claims: &LinkClaims) -> String {
-        format!("{}/d/{}", self.base_url, self.sign(claims))
+        let path = if claims.purpose == PURPOSE_REPORT { "r" } else { "d" };
+        format!("{}/{path}/{}", self.base_url, self.sign(claims))
     }
 
     /// The claims of a genuine, unexpired token. The MAC is checked

@@ -1,13 +1,15 @@
 //! Writes a sample notice, receipt, interview outline and interview record
-//! (unsigned, signed, and a signed correction) with the default fonts, to
-//! look at:
+//! (unsigned, signed, and a signed correction), and the rectification
+//! documents (rectification notice, acceptance opinion, acceptance
+//! certificate, draft penalty prior notice) with the default fonts, to look
+//! at:
 //!
 //!     cargo run -p yuetan-documents --example sample -- /tmp/out
 
 use chrono::{NaiveDate, NaiveDateTime};
 use yuetan_documents::{
-    Attendance, DeliveryReceipt, Document, FontConfig, InterviewNotice, InterviewOutline, InterviewRecord, RecordItem, RecordPerson, Renderer,
-    SignatureLine,
+    AcceptanceAnswer, AcceptanceCertificate, AcceptanceOpinion, Attendance, DeliveryReceipt, Document, FontConfig, InterviewNotice, InterviewOutline,
+    InterviewRecord, PenaltyPriorNotice, RecordItem, RecordPerson, RectItem, RectificationNotice, Renderer, SignatureLine,
 };
 
 fn main() {
@@ -146,7 +148,85 @@ fn main() {
     let signed = Document::InterviewRecord(record.clone());
     record.version = 2;
     record.correction_reason = "第三项整改事项的期限误记为2026年12月1日，更正为2026年12月10日".into();
+    let rect_items: Vec<RectItem> = record
+        .items
+        .iter()
+        .map(|it| RectItem { content: it.content.clone(), deadline: it.deadline, acceptance_standard: it.acceptance_standard.clone() })
+        .collect();
     let corrected = Document::InterviewRecord(record);
+    let rectification = Document::RectificationNotice(RectificationNotice {
+        issuing_organ: "兰州市城关区市场监督管理局".into(),
+        number: "兰城市监整改〔2026〕3号".into(),
+        party_name: "兰州某某餐饮有限公司".into(),
+        case_number: "兰城市监约〔2026〕17号".into(),
+        record_number: "兰城市监约录〔2026〕3号".into(),
+        legal_basis: "《中华人民共和国食品安全法》第一百一十四条".into(),
+        items: rect_items.clone(),
+        deadline: day("2026-12-10"),
+        report_due: day("2026-12-07"),
+        consequence: "逾期未整改或者整改不到位的，本局将依据《中华人民共和国食品安全法》的有关规定依法查处。".into(),
+        report_channel: "约谈平台当事人门户（https://portal.example.cn）".into(),
+        contact: "王某某 0931-0000000".into(),
+        issued_on: day("2026-10-13"),
+    });
+    let opinion = Document::AcceptanceOpinion(AcceptanceOpinion {
+        issuing_organ: "兰州市城关区市场监督管理局".into(),
+        number: "兰城市监验意〔2026〕3号".into(),
+        party_name: "兰州某某餐饮有限公司".into(),
+        case_number: "兰城市监约〔2026〕17号".into(),
+        notice_number: "兰城市监整改〔2026〕3号".into(),
+        report_received_on: day("2026-12-05"),
+        items: rect_items.clone(),
+        answers: vec![
+            AcceptanceAnswer {
+                officer: "张某某".into(),
+                complete: true,
+                lawful: true,
+                goal_reached: true,
+                comments: "现场核查，生熟分区、标识清楚，冷库分区已投入使用".into(),
+                answered_at: at("2026-12-08 10:30"),
+            },
+            AcceptanceAnswer {
+                officer: "李某某".into(),
+                complete: true,
+                lawful: true,
+                goal_reached: true,
+                comments: "从业人员健康证均在有效期内".into(),
+                answered_at: at("2026-12-08 15:45"),
+            },
+        ],
+        passed: true,
+        conclusion: "整改事项全部完成，符合验收标准，验收合格。".into(),
+        issued_on: day("2026-12-09"),
+    });
+    let certificate = Document::AcceptanceCertificate(AcceptanceCertificate {
+        issuing_organ: "兰州市城关区市场监督管理局".into(),
+        number: "兰城市监验合〔2026〕3号".into(),
+        party_name: "兰州某某餐饮有限公司".into(),
+        case_number: "兰城市监约〔2026〕17号".into(),
+        notice_number: "兰城市监整改〔2026〕3号".into(),
+        items: rect_items.clone(),
+        conclusion: "你（单位）已按期完成全部整改事项，符合验收标准，验收合格。".into(),
+        follow_up: "自2026年12月10日起六个月内，本局将对你（单位）进行不少于两次回访检查。".into(),
+        issued_on: day("2026-12-10"),
+    });
+    let penalty = Document::PenaltyPriorNotice(PenaltyPriorNotice {
+        issuing_organ: "兰州市城关区市场监督管理局".into(),
+        number: String::new(),
+        party_name: "兰州某某餐饮有限公司".into(),
+        case_number: "兰城市监约〔2026〕17号".into(),
+        facts: "2026年9月28日，执法人员检查发现当事人后厨生熟食品混放。\n2026年10月12日经行政约谈，当事人承诺于2026年12月10日前完成冷库改造，逾期未完成，经验收不合格。".into(),
+        provisions: vec!["《中华人民共和国食品安全法》第三十三条第一款第（四）项".into()],
+        failed_items: rect_items[2..].to_vec(),
+        evidence: vec![
+            "行政约谈记录 兰城市监约录〔2026〕3号".into(),
+            "整改通知书 兰城市监整改〔2026〕3号".into(),
+            "整改台账 (sha256 3f2a9c0d1e4b5a6f77e0c3d2b1a09f8e7d6c5b4a3928170f6e5d4c3b2a190817)".into(),
+        ],
+        proposed_penalty: "依据《中华人民共和国食品安全法》第一百三十二条，拟给予警告，并处罚款人民币五千元。".into(),
+        rights: "根据《中华人民共和国行政处罚法》第四十五条的规定，你（单位）享有陈述、申辩的权利，可在收到本告知书之日起五个工作日内向本局提出；逾期未提出的，视为放弃上述权利。".into(),
+        issued_on: day("2026-12-15"),
+    });
     for (name, doc) in [
         ("notice.pdf", notice),
         ("receipt.pdf", receipt),
@@ -154,6 +234,10 @@ fn main() {
         ("record-unsigned.pdf", unsigned),
         ("record-signed.pdf", signed),
         ("record-v2.pdf", corrected),
+        ("rectification-notice.pdf", rectification),
+        ("acceptance-opinion.pdf", opinion),
+        ("acceptance-certificate.pdf", certificate),
+        ("penalty-prior-notice-draft.pdf", penalty),
     ] {
         let rendered = renderer.render(&doc).expect("renders");
         std::fs::write(dir.join(name), &rendered.pdf).expect("writable");

@@ -15,8 +15,9 @@ use typst::{Library, LibraryExt, World};
 use typst_layout::PagedDocument;
 
 use crate::{
-    format_date, format_datetime, seal, Attendance, DeliveryReceipt, Document, DocumentError, FontConfig, InterviewNotice, InterviewOutline,
-    InterviewRecord, RecordItem, RecordPerson, Rendered, SignatureLine,
+    format_date, format_datetime, seal, AcceptanceAnswer, AcceptanceCertificate, AcceptanceOpinion, Attendance, DeliveryReceipt, Document,
+    DocumentError, FontConfig, InterviewNotice, InterviewOutline, InterviewRecord, PenaltyPriorNotice, RecordItem, RecordPerson, RectItem,
+    RectificationNotice, Rendered, SignatureLine,
 };
 
 const TEMPLATE: &str = include_str!("template.typ");
@@ -135,12 +136,10 @@ impl Renderer {
             }
             Document::InterviewOutline(o) => outline_data(o, fonts),
             Document::InterviewRecord(r) => record_data(r, fonts)?,
-            Document::RectificationNotice(_)
-            | Document::AcceptanceOpinion(_)
-            | Document::AcceptanceCertificate(_)
-            | Document::PenaltyPriorNotice(_) => {
-                return Err(DocumentError::Field { field: "kind".to_owned(), reason: "the rectification documents are not rendered yet".to_owned() })
-            }
+            Document::RectificationNotice(n) => rectification_notice_data(n, fonts)?,
+            Document::AcceptanceOpinion(o) => acceptance_opinion_data(o, fonts),
+            Document::AcceptanceCertificate(c) => acceptance_certificate_data(c, fonts),
+            Document::PenaltyPriorNotice(p) => penalty_prior_notice_data(p, fonts),
             Document::DeliveryReceipt(r) => {
                 let DeliveryReceipt {
                     issuing_organ,
@@ -355,6 +354,183 @@ fn record_data(r: &InterviewRecord, fonts: Value) -> Result<Value, DocumentError
             "criminal_clue": criminal_clue.trim(),
         },
     }))
+}
+
+/// The rectification items as the rectification documents' table prints them.
+fn rect_items(items: &[RectItem]) -> Vec<Value> {
+    items
+        .iter()
+        .map(|RectItem { content, deadline, acceptance_standard }| {
+            json!({ "content": content, "deadline": format_date(*deadline), "acceptance_standard": acceptance_standard })
+        })
+        .collect()
+}
+
+fn yes_no(b: bool) -> &'static str {
+    if b {
+        "是"
+    } else {
+        "否"
+    }
+}
+
+/// 整改通知书 (R-RECT-1). An item due after the overall deadline, or a report
+/// due after it, is refused with [`DocumentError::Field`] naming the field.
+fn rectification_notice_data(n: &RectificationNotice, fonts: Value) -> Result<Value, DocumentError> {
+    let RectificationNotice {
+        issuing_organ,
+        number,
+        party_name,
+        case_number,
+        record_number,
+        legal_basis,
+        items,
+        deadline,
+        report_due,
+        consequence,
+        report_channel,
+        contact,
+        issued_on,
+    } = n;
+    if let Some((i, late)) = items.iter().enumerate().find(|(_, it)| it.deadline > *deadline) {
+        return Err(DocumentError::Field {
+            field: format!("items[{i}].deadline"),
+            reason: format!("{} is after the overall deadline, {}", format_date(late.deadline), format_date(*deadline)),
+        });
+    }
+    if report_due > deadline {
+        return Err(DocumentError::Field {
+            field: "report_due".to_owned(),
+            reason: format!("{} is after the deadline, {}", format_date(*report_due), format_date(*deadline)),
+        });
+    }
+    Ok(json!({
+        "kind": "rectification_notice",
+        "fonts": fonts,
+        "title": format!("整改通知书 {number}"),
+        "issuing_organ": issuing_organ,
+        "number": number,
+        "issued_on": format_date(*issued_on),
+        "rect": {
+            "party_name": party_name,
+            "case_number": case_number,
+            "record_number": record_number,
+            "legal_basis": legal_basis,
+            "items": rect_items(items),
+            "deadline": format_date(*deadline),
+            "report_due": format_date(*report_due),
+            "consequence": consequence,
+            "report_channel": report_channel.trim(),
+            "contact": contact,
+        },
+    }))
+}
+
+fn acceptance_opinion_data(o: &AcceptanceOpinion, fonts: Value) -> Value {
+    let AcceptanceOpinion {
+        issuing_organ,
+        number,
+        party_name,
+        case_number,
+        notice_number,
+        report_received_on,
+        items,
+        answers,
+        passed,
+        conclusion,
+        issued_on,
+    } = o;
+    let answers: Vec<Value> = answers
+        .iter()
+        .map(|AcceptanceAnswer { officer, complete, lawful, goal_reached, comments, answered_at }| {
+            json!({
+                "officer": officer,
+                "complete": yes_no(*complete),
+                "lawful": yes_no(*lawful),
+                "goal_reached": yes_no(*goal_reached),
+                "comments": comments,
+                "answered_at": format_datetime(*answered_at),
+            })
+        })
+        .collect();
+    json!({
+        "kind": "acceptance_opinion",
+        "fonts": fonts,
+        "title": format!("整改验收意见书 {number}"),
+        "issuing_organ": issuing_organ,
+        "number": number,
+        "issued_on": format_date(*issued_on),
+        "opinion": {
+            "party_name": party_name,
+            "case_number": case_number,
+            "notice_number": notice_number,
+            "report_received_on": format_date(*report_received_on),
+            "items": rect_items(items),
+            "answers": answers,
+            "result": if *passed { "验收合格" } else { "验收不合格" },
+            "conclusion": conclusion,
+        },
+    })
+}
+
+fn acceptance_certificate_data(c: &AcceptanceCertificate, fonts: Value) -> Value {
+    let AcceptanceCertificate { issuing_organ, number, party_name, case_number, notice_number, items, conclusion, follow_up, issued_on } = c;
+    json!({
+        "kind": "acceptance_certificate",
+        "fonts": fonts,
+        "title": format!("整改验收合格书 {number}"),
+        "issuing_organ": issuing_organ,
+        "number": number,
+        "issued_on": format_date(*issued_on),
+        "certificate": {
+            "party_name": party_name,
+            "case_number": case_number,
+            "notice_number": notice_number,
+            "items": rect_items(items),
+            "conclusion": conclusion,
+            "follow_up": follow_up.trim(),
+        },
+    })
+}
+
+/// What a draft prints where the 文号 goes.
+const DRAFT_MARK: &str = "（草稿，待法制审核）";
+
+fn penalty_prior_notice_data(p: &PenaltyPriorNotice, fonts: Value) -> Value {
+    let PenaltyPriorNotice {
+        issuing_organ,
+        number,
+        party_name,
+        case_number,
+        facts,
+        provisions,
+        failed_items,
+        evidence,
+        proposed_penalty,
+        rights,
+        issued_on,
+    } = p;
+    let draft = number.trim().is_empty();
+    let title = if draft { format!("行政处罚告知书 {DRAFT_MARK}") } else { format!("行政处罚告知书 {number}") };
+    json!({
+        "kind": "penalty_prior_notice",
+        "fonts": fonts,
+        "title": title,
+        "issuing_organ": issuing_organ,
+        "number": if draft { DRAFT_MARK } else { number.as_str() },
+        "issued_on": format_date(*issued_on),
+        "penalty": {
+            "draft": draft,
+            "party_name": party_name,
+            "case_number": case_number,
+            "facts": facts,
+            "provisions": provisions,
+            "failed_items": rect_items(failed_items),
+            "evidence": evidence,
+            "proposed_penalty": proposed_penalty,
+            "rights": rights,
+        },
+    })
 }
 
 /// The diagnostics as one line of text, with the template line where known.

@@ -21,6 +21,8 @@ use crate::State;
 pub const EVIDENCE_CONTEXT: &str = "portal.evidence";
 /// The PII vault context of a stored SMS report (it holds the phone number).
 pub const SMS_REPORT_CONTEXT: &str = "portal.sms_report";
+/// The PII vault context of the text of a rectification report.
+pub const REPORT_CONTEXT: &str = "portal.report";
 /// Most events (each with its audit row) sent in one statement while
 /// recording a Janus post: the post stays one transaction, in statements of
 /// at most this many events.
@@ -158,6 +160,87 @@ impl State {
             .bind(link_id)
             .fetch_optional(&self.pool)
             .await?)
+    }
+
+    /// When a rectification report was submitted through the link, if one was.
+    pub async fn report_submitted_at(&self, link_id: Uuid) -> Result<Option<DateTime<Utc>>, Error> {
+        Ok(sqlx::query_scalar("SELECT submitted_at FROM reports WHERE link_id = $1")
+            .bind(link_id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    /// Records the party's rectification report submitted through a
+    /// `report` link: the row (once per link: its primary key), the
+    /// `portal.report_submitted` event and the audit row in one
+    /// transaction. The text is sealed (context [`REPORT_CONTEXT`]), and so
+    /// is the evidence; the attachments are already in the object store
+    /// (`attachment_sha256`). A link that has a report already records
+    /// nothing and answers when that one was submitted.
+    pub async fn record_report(
+        &self,
+        link_id: Uuid,
+        claims: &LinkClaims,
+        text: &str,
+        attachment_sha256: &[String],
+        evidence: &Evidence,
+    ) -> Result<ReportRecorded, Error> {
+        let now = self.clock.now();
+        let text_sealed = self.vault.seal(text, REPORT_CONTEXT)?;
+        let evidence_sealed = self.seal_evidence(evidence)?;
+        let mut tx = self.pool.begin().await?;
+        let inserted: Option<i32> = sqlx::query_scalar(
+            "INSERT INTO reports (link_id, rectification_id, notice_sha256, organ, submitted_at, attachment_sha256, text_sealed, evidence_sealed)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (link_id) DO NOTHING RETURNING 1",
+        )
+        .bind(link_id)
+        .bind(&claims.service_id)
+        .bind(&claims.document_sha256)
+        .bind(&claims.organ)
+        .bind(now)
+        .bind(attachment_sha256)
+        .bind(&text_sealed)
+        .bind(&evidence_sealed)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if inserted.is_none() {
+            drop(tx);
+            let before = self
+                .report_submitted_at(link_id)
+                .await?
+                .ok_or_else(|| Error::Internal(format!("report of link {link_id} neither inserted nor found")))?;
+            return Ok(ReportRecorded::Before(before));
+        }
+        let payload = Payload::PortalReportSubmitted(ev::PortalReportSubmitted {
+            link_id: claims.link_id.clone(),
+            rectification_id: claims.service_id.clone(),
+            text_sealed,
+            attachment_sha256: attachment_sha256.to_vec(),
+            submitted_at: Some(timestamp(now)),
+            evidence_sealed,
+        });
+        // Ids, hashes and the time: the text and the evidence only travel sealed.
+        let after = json!({
+            "link_id": claims.link_id,
+            "rectification_id": claims.service_id,
+            "notice_sha256": claims.document_sha256,
+            "attachment_sha256": attachment_sha256,
+            "submitted_at": now,
+        });
+        self.commit_with(
+            tx,
+            "portal.report_submitted",
+            self.division_of(&claims.organ),
+            &claims.organ,
+            payload,
+            "party",
+            "report.submit",
+            &format!("link/{link_id}"),
+            &after,
+            now,
+        )
+        .await?;
+        Ok(ReportRecorded::New(now))
     }
 
     /// Records SMS delivery reports, all in one transaction; returns how
@@ -362,6 +445,15 @@ impl State {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// What [`State::record_report`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportRecorded {
+    /// Recorded now, at this time.
+    New(DateTime<Utc>),
+    /// The link had a report already, submitted then; nothing written.
+    Before(DateTime<Utc>),
 }
 
 /// What a party did with a link.

@@ -5,7 +5,10 @@
 //! Parties never hold officer tokens: scheduling sends them a signed,
 //! expiring, single-purpose link (`yuetan_platform::links`); the portal
 //! verifies it and lets them view and download the document and confirm its
-//! receipt. The SMS and e-government providers report deliveries here.
+//! receipt, or sign the interview record. Through a link of purpose
+//! `report` the party submits the rectification report (整改报告) with its
+//! proofs (`report.rs`). The SMS and e-government providers report
+//! deliveries here.
 //! Every accepted open, confirmation and callback is one transaction of the
 //! portal's own schema `portal`: its row, its outbox event and its audit
 //! row (`flow.rs`); the answer goes out only after the commit. See
@@ -14,6 +17,7 @@
 pub mod callbacks;
 pub mod config;
 pub mod flow;
+pub mod report;
 pub mod web;
 
 use std::net::SocketAddr;

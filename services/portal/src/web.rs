@@ -1,5 +1,6 @@
 //! The HTTP routes: the party's pages (server-rendered, Chinese, no
-//! JavaScript) and the providers' callbacks (SMS, e-gov, the Janus video
+//! JavaScript: the served documents under `/d/`, the rectification report
+//! under `/r/`) and the providers' callbacks (SMS, e-gov, the Janus video
 //! server's event handler). Every input is bounded before
 //! any work: tokens by length, bodies by `DefaultBodyLimit`, callback fields
 //! by `callbacks.rs`. A refused link gets one page that says only that the
@@ -9,7 +10,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State as AxumState};
+use axum::extract::multipart::MultipartRejection;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Multipart, Path, State as AxumState};
 use axum::http::{header, Extensions, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -18,15 +20,20 @@ use chrono::{DateTime, FixedOffset, Utc};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
-use yuetan_platform::links::{LinkClaims, MAX_TOKEN_LEN, PURPOSE_SERVE, PURPOSE_SIGN};
+use yuetan_platform::links::{LinkClaims, MAX_TOKEN_LEN, PURPOSE_REPORT, PURPOSE_SERVE, PURPOSE_SIGN};
 use yuetan_platform::Error;
 
 use crate::callbacks::{self, EgovHeaders, Refusal, MAX_CALLBACK_BYTES, MAX_JANUS_BYTES};
-use crate::flow::Evidence;
+use crate::flow::{Evidence, ReportRecorded};
+use crate::report::{self, FieldRefusal, MAX_FILES, MAX_FILE_BYTES, MAX_REPORT_BODY_BYTES, MAX_TEXT_CHARS};
 use crate::State;
 
 /// Longest user agent kept as evidence (characters); the rest is cut.
 pub const MAX_USER_AGENT_CHARS: usize = 512;
+/// The purposes of the links `/d/` serves.
+const DOCUMENT_PURPOSES: &[&str] = &[PURPOSE_SERVE, PURPOSE_SIGN];
+/// The purpose of the links `/r/` serves.
+const REPORT_PURPOSES: &[&str] = &[PURPOSE_REPORT];
 /// Most `X-Forwarded-For` entries looked at.
 const MAX_FORWARDED: usize = 32;
 
@@ -38,6 +45,11 @@ pub fn router(state: Arc<State>) -> Router {
         .route("/d/{token}", get(open_page))
         .route("/d/{token}/file", get(file))
         .route("/d/{token}/confirm", post(confirm).layer(DefaultBodyLimit::max(4096)))
+        .route(
+            "/r/{token}",
+            get(report_page).post(submit_report).layer(DefaultBodyLimit::max(MAX_REPORT_BODY_BYTES)),
+        )
+        .route("/r/{token}/notice", get(notice))
         .route("/callbacks/sms", post(sms))
         .route("/callbacks/egov", post(egov))
         .route("/callbacks/janus", post(janus).layer(DefaultBodyLimit::max(MAX_JANUS_BYTES)))
@@ -127,14 +139,15 @@ fn unavailable(err: &Error) -> Response {
     )
 }
 
-/// The verified claims of a link, or the page that refuses it.
+/// The verified claims of a link of one of `purposes`, or the page that
+/// refuses it (a genuine link of another purpose is refused like a forged one).
 #[allow(clippy::result_large_err)] // built once per refused request; boxing buys nothing
-fn check_link(state: &State, token: &str) -> Result<(Uuid, LinkClaims), Response> {
+fn check_link(state: &State, token: &str, purposes: &[&str]) -> Result<(Uuid, LinkClaims), Response> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(page(StatusCode::URI_TOO_LONG, "链接无效", "<h1>链接无效</h1><p>链接过长。</p>"));
     }
     match state.signer.verify(token, state.clock.now()) {
-        Ok(claims) if claims.purpose == PURPOSE_SERVE || claims.purpose == PURPOSE_SIGN => match Uuid::parse_str(&claims.link_id) {
+        Ok(claims) if purposes.contains(&claims.purpose.as_str()) => match Uuid::parse_str(&claims.link_id) {
             Ok(id) => Ok((id, claims)),
             Err(_) => {
                 tracing::warn!("a genuine link whose link_id is no UUID");
@@ -192,7 +205,7 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAdd
 }
 
 async fn open_page(AxumState(state): Shared, Path(token): Path<String>, method: Method, extensions: Extensions, headers: HeaderMap) -> Response {
-    let (link_id, claims) = match check_link(&state, &token) {
+    let (link_id, claims) = match check_link(&state, &token, DOCUMENT_PURPOSES) {
         Ok(checked) => checked,
         Err(refused) => return refused,
     };
@@ -250,38 +263,55 @@ fn content_disposition(name: &str) -> String {
 }
 
 async fn file(AxumState(state): Shared, Path(token): Path<String>, extensions: Extensions, headers: HeaderMap) -> Response {
-    let (link_id, claims) = match check_link(&state, &token) {
+    let (link_id, claims) = match check_link(&state, &token, DOCUMENT_PURPOSES) {
         Ok(checked) => checked,
         Err(refused) => return refused,
     };
-    let bytes = match state.objects.get(&claims.document_sha256).await {
+    let bytes = match linked_pdf(&state, link_id, &claims).await {
         Ok(bytes) => bytes,
-        Err(Error::NotFound(_)) => {
-            tracing::warn!(link_id = %link_id, "the linked document is not in the object store");
-            return page(StatusCode::NOT_FOUND, "文书不存在", "<h1>文书暂不可用</h1><p>请联系送达文书的机关。</p>");
-        }
-        Err(err) => return unavailable(&err),
+        Err(refused) => return refused,
     };
-    // The store checks its address; this checks that it is the linked document.
-    if hex::encode(Sha256::digest(&bytes)) != claims.document_sha256 {
-        return unavailable(&Error::Internal(format!("object for link {link_id} does not match the link's sha256")));
-    }
     // Downloading the file is opening the link too (the first open counts).
     if let Err(err) = state.record_open(link_id, &claims, &evidence(&state, &extensions, &headers)).await {
         return unavailable(&err);
     }
+    pdf_response(bytes, &claims.document_name)
+}
+
+/// The linked PDF (`document_sha256`) from the object store, checked
+/// against the link's SHA-256, or the page that says why not.
+#[allow(clippy::result_large_err)] // built once per refused request; boxing buys nothing
+async fn linked_pdf(state: &State, link_id: Uuid, claims: &LinkClaims) -> Result<Vec<u8>, Response> {
+    let bytes = match state.objects.get(&claims.document_sha256).await {
+        Ok(bytes) => bytes,
+        Err(Error::NotFound(_)) => {
+            tracing::warn!(link_id = %link_id, "the linked document is not in the object store");
+            return Err(page(StatusCode::NOT_FOUND, "文书不存在", "<h1>文书暂不可用</h1><p>请联系送达文书的机关。</p>"));
+        }
+        Err(err) => return Err(unavailable(&err)),
+    };
+    // The store checks its address; this checks that it is the linked document.
+    if hex::encode(Sha256::digest(&bytes)) != claims.document_sha256 {
+        return Err(unavailable(&Error::Internal(format!(
+            "object for link {link_id} does not match the link's sha256"
+        ))));
+    }
+    Ok(bytes)
+}
+
+fn pdf_response(bytes: Vec<u8>, name: &str) -> Response {
     let mut response = (StatusCode::OK, bytes).into_response();
     let headers = response.headers_mut();
     secure(headers);
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/pdf"));
-    if let Ok(value) = HeaderValue::from_str(&content_disposition(&claims.document_name)) {
+    if let Ok(value) = HeaderValue::from_str(&content_disposition(name)) {
         headers.insert(header::CONTENT_DISPOSITION, value);
     }
     response
 }
 
 async fn confirm(AxumState(state): Shared, Path(token): Path<String>, extensions: Extensions, headers: HeaderMap) -> Response {
-    let (link_id, claims) = match check_link(&state, &token) {
+    let (link_id, claims) = match check_link(&state, &token, DOCUMENT_PURPOSES) {
         Ok(checked) => checked,
         Err(refused) => return refused,
     };
@@ -307,6 +337,157 @@ async fn confirm(AxumState(state): Shared, Path(token): Path<String>, extensions
         at = cst(at),
     );
     page(StatusCode::OK, title, &body)
+}
+
+// ---- the rectification report (整改报告) ----
+
+/// `GET /r/{token}`: the organ, the notice (and its PDF), and the form, or
+/// when the report was submitted if it was. Records nothing.
+async fn report_page(AxumState(state): Shared, Path(token): Path<String>) -> Response {
+    let (link_id, claims) = match check_link(&state, &token, REPORT_PURPOSES) {
+        Ok(checked) => checked,
+        Err(refused) => return refused,
+    };
+    let submitted = match state.report_submitted_at(link_id).await {
+        Ok(at) => at,
+        Err(err) => return unavailable(&err),
+    };
+    let token = escape(&token);
+    let action = match submitted {
+        Some(at) => format!(
+            "<p><strong>您已于 {}（北京时间）通过本链接提交整改报告。</strong></p>\
+             <p class=\"note\">如需补充材料，请联系作出整改通知的机关。</p>",
+            cst(at)
+        ),
+        None => format!(
+            "<form method=\"post\" action=\"{token}\" enctype=\"multipart/form-data\">\
+             <p><label for=\"text\">整改情况说明</label><br>\
+             <textarea id=\"text\" name=\"text\" rows=\"10\" maxlength=\"{MAX_TEXT_CHARS}\" required \
+             style=\"width:100%;box-sizing:border-box;font-size:1rem\"></textarea></p>\
+             <p><label for=\"files\">证明材料（照片、检测报告、制度文件）</label><br>\
+             <input id=\"files\" type=\"file\" name=\"files\" multiple accept=\"image/jpeg,image/png,application/pdf\"></p>\
+             <p class=\"note\">整改情况说明不超过 {MAX_TEXT_CHARS} 字；最多 {MAX_FILES} 个文件，每个不超过 {file_mib} MiB，\
+             限 JPEG、PNG 图片或 PDF 文件。每个链接只能提交一次，提交后不能修改。</p>\
+             <button type=\"submit\">提交整改报告</button></form>",
+            file_mib = MAX_FILE_BYTES / (1024 * 1024),
+        ),
+    };
+    let body = format!(
+        "<h1>提交整改报告</h1><div class=\"doc\"><p>机关：{organ}</p><p>整改通知：{name}</p></div>\
+         <a class=\"button\" href=\"{token}/notice\">查看整改通知</a>{action}\
+         <p class=\"note\">本链接仅供被约谈方使用，有效期至 {expires}（北京时间）。请勿转发。</p>",
+        organ = escape(&claims.organ),
+        name = escape(&claims.document_name),
+        expires = cst(claims.expires_at),
+    );
+    page(StatusCode::OK, "提交整改报告", &body)
+}
+
+/// `GET /r/{token}/notice`: the rectification notice's PDF, checked
+/// against the link's SHA-256. Records nothing.
+async fn notice(AxumState(state): Shared, Path(token): Path<String>) -> Response {
+    let (link_id, claims) = match check_link(&state, &token, REPORT_PURPOSES) {
+        Ok(checked) => checked,
+        Err(refused) => return refused,
+    };
+    match linked_pdf(&state, link_id, &claims).await {
+        Ok(bytes) => pdf_response(bytes, &claims.document_name),
+        Err(refused) => refused,
+    }
+}
+
+/// A field of the report refused (400, 413): the page names it.
+fn report_refused(refusal: &FieldRefusal) -> Response {
+    let body = format!(
+        "<h1>提交未成功</h1><div class=\"doc\"><p>字段 <code>{field}</code>：{why}</p></div>\
+         <p>整改报告没有提交，也没有保存任何内容。请返回修改后重新提交。</p>",
+        field = escape(&refusal.field),
+        why = escape(&refusal.why),
+    );
+    page(refusal.status, "提交未成功", &body)
+}
+
+/// A report link through which a report was submitted already: 409.
+fn report_already_submitted(at: DateTime<Utc>) -> Response {
+    let body = format!(
+        "<h1>整改报告已提交过</h1><p>您已于 {}（北京时间）通过本链接提交整改报告，本次提交未被接受，也没有保存任何内容。</p>\
+         <p class=\"note\">每个链接只能提交一次。如需补充材料，请联系作出整改通知的机关。</p>",
+        cst(at)
+    );
+    page(StatusCode::CONFLICT, "整改报告已提交过", &body)
+}
+
+/// `POST /r/{token}`: the link (forged, expired, another purpose: the
+/// refusal page; used: 409), then the whole form (`report::read_form`),
+/// all before anything is written; then the files into the object store
+/// and the report, its event and its audit row in one transaction.
+async fn submit_report(
+    AxumState(state): Shared,
+    Path(token): Path<String>,
+    extensions: Extensions,
+    headers: HeaderMap,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Response {
+    let (link_id, claims) = match check_link(&state, &token, REPORT_PURPOSES) {
+        Ok(checked) => checked,
+        Err(refused) => return refused,
+    };
+    match state.report_submitted_at(link_id).await {
+        Ok(Some(at)) => return report_already_submitted(at),
+        Ok(None) => {}
+        Err(err) => return unavailable(&err),
+    }
+    let mut multipart = match multipart {
+        Ok(multipart) => multipart,
+        Err(rejection) => {
+            tracing::info!(%rejection, "report not posted as multipart/form-data");
+            return report_refused(&FieldRefusal {
+                status: StatusCode::BAD_REQUEST,
+                field: "body".into(),
+                why: "提交的内容不是有效的表单（multipart/form-data）".into(),
+            });
+        }
+    };
+    let form = match report::read_form(&mut multipart).await {
+        Ok(form) => form,
+        Err(refusal) => {
+            tracing::info!(field = %refusal.field, status = %refusal.status, "report refused");
+            return report_refused(&refusal);
+        }
+    };
+    let files = form.files.len();
+    let mut attachments = Vec::with_capacity(files);
+    for (i, file) in form.files.into_iter().enumerate() {
+        match state.objects.put(file.bytes).await {
+            Ok(stored) => attachments.push(stored.sha256),
+            // The store's own bound ([objects] max_object_bytes) is lower.
+            Err(Error::InvalidArgument { reason, .. }) => {
+                tracing::warn!(%reason, "the object store refused a report file");
+                return report_refused(&FieldRefusal {
+                    status: StatusCode::PAYLOAD_TOO_LARGE,
+                    field: format!("files[{i}]"),
+                    why: "文件过大，无法保存".into(),
+                });
+            }
+            Err(err) => return unavailable(&err),
+        }
+    }
+    let evidence = evidence(&state, &extensions, &headers);
+    let at = match state.record_report(link_id, &claims, &form.text, &attachments, &evidence).await {
+        Ok(ReportRecorded::New(at)) => at,
+        Ok(ReportRecorded::Before(at)) => return report_already_submitted(at),
+        Err(err) => return unavailable(&err),
+    };
+    tracing::info!(link_id = %link_id, files, "rectification report submitted");
+    let body = format!(
+        "<h1>整改报告已提交</h1><div class=\"doc\"><p>机关：{organ}</p><p>整改通知：{name}</p>\
+         <p>提交时间：{at}（北京时间）</p><p>证明材料：{files} 个文件</p></div>\
+         <p class=\"note\">机关将审查您的整改报告。如需补充材料，请联系作出整改通知的机关。</p>",
+        organ = escape(&claims.organ),
+        name = escape(&claims.document_name),
+        at = cst(at),
+    );
+    page(StatusCode::OK, "整改报告已提交", &body)
 }
 
 // ---- providers ----

@@ -564,3 +564,200 @@ async fn health_answers() {
     let answer = s.http.get(format!("{}/healthz", s.base)).send().await.unwrap();
     assert_eq!(answer.status(), 200);
 }
+
+// ---- the rectification report (POST /r/{token}) ----
+
+const BOUNDARY: &str = "yuetan-test-boundary-7MA4YWxkTrZu0gW";
+const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89 a photo";
+const PDF: &[u8] = b"%PDF-1.7\n% a test report\n%%EOF\n";
+const REPORT_TEXT: &str = "已更换过期灭火器 12 具，并建立每月巡查制度。<b>负责人：李四</b>";
+
+/// A multipart/form-data body: the text (if given), then each file
+/// (`files`, with its file name and declared type).
+fn report_form(text: Option<&str>, files: &[(&str, &str, &[u8])]) -> Vec<u8> {
+    let mut body = Vec::new();
+    if let Some(text) = text {
+        body.extend_from_slice(format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"text\"\r\n\r\n{text}\r\n").as_bytes());
+    }
+    for (name, content_type, bytes) in files {
+        body.extend_from_slice(
+            format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"{name}\"\r\nContent-Type: {content_type}\r\n\r\n")
+                .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+    body
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(Sha256::digest(bytes))
+}
+
+impl Setup {
+    /// A report link for rectification `rect-0001` on the notice `notice_sha256`.
+    fn report_claims(&self, notice_sha256: &str, expires_at: DateTime<Utc>) -> LinkClaims {
+        LinkClaims {
+            document_name: "责令整改通知书 兰城市监整〔2026〕3号".into(),
+            service_id: "rect-0001".into(),
+            purpose: yuetan_platform::links::PURPOSE_REPORT.into(),
+            ..self.claims(notice_sha256, expires_at)
+        }
+    }
+
+    async fn post_report(&self, token: &str, body: Vec<u8>) -> (reqwest::StatusCode, String) {
+        let answer = self
+            .http
+            .post(format!("{}/r/{token}", self.base))
+            .header("content-type", format!("multipart/form-data; boundary={BOUNDARY}"))
+            .header("user-agent", "TestPhone/3.0")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = answer.status();
+        (status, answer.text().await.unwrap())
+    }
+
+    /// Nothing of a report stored, queued, published or audited.
+    async fn assert_no_report(&self) {
+        assert_eq!((self.count("reports").await, self.count("outbox").await), (0, 0));
+        assert!(self.events().await.is_empty());
+        assert!(self.audit_actors().await.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn a_report_is_stored_sealed_and_announced_once_per_link() {
+    let s = setup().await;
+    let notice = s.objects.put(b"%PDF-1.7\n% the rectification notice\n%%EOF\n".to_vec()).await.unwrap();
+    let claims = s.report_claims(&notice.sha256, s.clock.now() + chrono::Duration::days(30));
+    let token = s.signer.sign(&claims);
+
+    // The page: the organ, the notice and its PDF, the form; security headers.
+    let page = s.http.get(format!("{}/r/{token}", s.base)).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.headers()["referrer-policy"], "no-referrer");
+    assert!(page.headers()["content-security-policy"].to_str().unwrap().contains("default-src 'none'"));
+    let html = page.text().await.unwrap();
+    assert!(html.contains("620102-SJ") && html.contains("责令整改通知书 兰城市监整〔2026〕3号"), "{html}");
+    assert!(
+        html.contains("enctype=\"multipart/form-data\"") && html.contains("name=\"text\"") && html.contains("name=\"files\""),
+        "{html}"
+    );
+    assert!(html.contains(&format!("href=\"{token}/notice\"")), "{html}");
+    let pdf = s.http.get(format!("{}/r/{token}/notice", s.base)).send().await.unwrap();
+    assert_eq!((pdf.status(), pdf.headers()["content-type"].to_str().unwrap()), (reqwest::StatusCode::OK, "application/pdf"));
+    assert!(pdf.bytes().await.unwrap().starts_with(b"%PDF-1.7\n% the rectification notice"));
+
+    let (status, html) = s
+        .post_report(&token, report_form(Some(REPORT_TEXT), &[("灭火器.png", "image/png", PNG), ("检测报告.pdf", "application/pdf", PDF)]))
+        .await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("整改报告已提交") && html.contains("2 个文件"), "{html}");
+
+    let events = s.settled("portal.report_submitted", 1).await;
+    let (subject, event) = &events[0];
+    assert!(subject.ends_with(".62.01.02.portal.report_submitted"), "{subject}");
+    assert_eq!(
+        (event.jurisdiction.as_str(), event.organ.as_str(), event.case_id.as_str()),
+        ("620102", "620102-SJ", "")
+    );
+    let Some(Payload::PortalReportSubmitted(report)) = &event.payload else {
+        panic!("{event:?}")
+    };
+    assert_eq!((report.link_id.as_str(), report.rectification_id.as_str()), (claims.link_id.as_str(), "rect-0001"));
+    assert_eq!(report.attachment_sha256, vec![sha256_hex(PNG), sha256_hex(PDF)]);
+    for (sha256, bytes) in report.attachment_sha256.iter().zip([PNG, PDF]) {
+        assert_eq!(s.objects.get(sha256).await.unwrap(), bytes);
+    }
+    // The text travels only sealed; the rectification service opens it.
+    assert!(!format!("{event:?}").contains("灭火器") && !String::from_utf8_lossy(&report.text_sealed).contains("灭火器"));
+    assert_eq!(s.vault.open(&report.text_sealed, "portal.report").unwrap(), REPORT_TEXT);
+    let evidence = s.vault.open(&report.evidence_sealed, "portal.evidence").unwrap();
+    assert!(evidence.contains("TestPhone/3.0"), "{evidence}");
+    assert!(report.submitted_at.is_some());
+    assert_eq!(s.count("reports").await, 1);
+    assert_eq!(s.audit_actors().await, vec!["party"]);
+    // The report link is no served document: no open is recorded.
+    assert_eq!(s.count("link_opens").await, 0);
+
+    // The same link again: 409, nothing more written.
+    let other = [0xFF, 0xD8, 0xFF, 0xE0, b'j', b'p', b'g'];
+    let (status, html) = s.post_report(&token, report_form(Some("再次提交"), &[("x.jpg", "image/jpeg", &other)])).await;
+    assert_eq!(status, 409, "{html}");
+    assert!(html.contains("已提交过"), "{html}");
+    s.settled("portal.report_submitted", 1).await;
+    assert_eq!(s.count("reports").await, 1);
+    assert!(!s.objects.exists(&sha256_hex(&other)).await.unwrap());
+    assert_eq!(s.audit_actors().await, vec!["party"]);
+
+    // The page now says when, and has no form.
+    let html = s.http.get(format!("{}/r/{token}", s.base)).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("提交整改报告。") && !html.contains("<form") && !html.contains("<button"), "{html}");
+}
+
+#[tokio::test]
+async fn a_report_not_in_order_is_refused_naming_the_field_and_writes_nothing() {
+    let s = setup().await;
+    let notice = "ab".repeat(32);
+    let files = |png: &'static [u8]| vec![("a.png", "image/png", png)];
+
+    // An expired report link: the refusal page of every link.
+    let expired = s.signer.sign(&s.report_claims(&notice, s.clock.now() + chrono::Duration::hours(1)));
+    s.clock.advance(chrono::Duration::hours(2));
+    let (status, html) = s.post_report(&expired, report_form(Some(REPORT_TEXT), &files(PNG))).await;
+    assert_eq!(status, 403);
+    assert!(html.contains("链接无效或已过期") && !html.contains("整改"), "{html}");
+    assert_eq!(s.http.get(format!("{}/r/{expired}", s.base)).send().await.unwrap().status(), 403);
+
+    // A link of another purpose, either way round.
+    let serve = s.signer.sign(&s.claims(&notice, s.clock.now() + chrono::Duration::days(7)));
+    let (status, html) = s.post_report(&serve, report_form(Some(REPORT_TEXT), &files(PNG))).await;
+    assert_eq!(status, 403);
+    assert!(html.contains("链接无效或已过期"), "{html}");
+    assert_eq!(s.http.get(format!("{}/r/{serve}", s.base)).send().await.unwrap().status(), 403);
+    assert_eq!(s.http.get(format!("{}/r/{serve}/notice", s.base)).send().await.unwrap().status(), 403);
+    let report = s.signer.sign(&s.report_claims(&notice, s.clock.now() + chrono::Duration::days(7)));
+    assert_eq!(s.http.get(format!("{}/d/{report}", s.base)).send().await.unwrap().status(), 403);
+    assert_eq!(s.http.post(format!("{}/d/{report}/confirm", s.base)).send().await.unwrap().status(), 403);
+
+    // A good link and a form not in order.
+    let text_named_png: &[u8] = b"this is text, not a picture";
+    let over = {
+        let mut big = PNG.to_vec();
+        big.resize(10 * 1024 * 1024 + 1, 0);
+        big
+    };
+    let eleven: Vec<(&str, &str, &[u8])> = vec![("a.png", "image/png", PNG); 11];
+    let long = "整".repeat(5001);
+    for (body, expected, field) in [
+        (report_form(Some(REPORT_TEXT), &[("photo.png", "image/png", text_named_png)]), 400, "files[0]"),
+        (report_form(Some(REPORT_TEXT), &[("a.pdf", "application/pdf", PDF), ("b.png", "image/png", text_named_png)]), 400, "files[1]"),
+        (report_form(Some(REPORT_TEXT), &[("big.png", "image/png", &over)]), 413, "files[0]"),
+        (report_form(None, &files(PNG)), 400, "text"),
+        (report_form(Some(" \r\n "), &files(PNG)), 400, "text"),
+        (report_form(Some(&long), &files(PNG)), 400, "text"),
+        (report_form(Some(REPORT_TEXT), &eleven), 400, "files"),
+    ] {
+        let (status, html) = s.post_report(&report, body).await;
+        assert_eq!(status, expected, "{field}: {html}");
+        assert!(html.contains(&format!("<code>{field}</code>")), "{field}: {html}");
+    }
+    // Not multipart at all.
+    let answer = s.http.post(format!("{}/r/{report}", s.base)).header("content-type", "application/x-www-form-urlencoded")
+        .body("text=done")
+        .send().await.unwrap();
+    assert_eq!(answer.status(), 400);
+    assert!(answer.text().await.unwrap().contains("<code>body</code>"));
+
+    s.assert_no_report().await;
+    for bytes in [PNG, PDF, text_named_png, &over] {
+        assert!(!s.objects.exists(&sha256_hex(bytes)).await.unwrap());
+    }
+    // The link is still unused: the page still has the form.
+    let html = s.http.get(format!("{}/r/{report}", s.base)).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("<form"), "{html}");
+}

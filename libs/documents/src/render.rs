@@ -74,8 +74,9 @@ impl Renderer {
     }
 
     /// Renders one document. The same document renders to the same bytes.
-    /// A record of version 0, or one that ends before it starts, is refused
-    /// with [`DocumentError::Field`] naming the field.
+    /// A record of version 0, or one that ends before it starts, and a
+    /// rectification notice with an item or the report due after its
+    /// deadline, are refused with [`DocumentError::Field`] naming the field.
     pub fn render(&self, doc: &Document) -> Result<Rendered, DocumentError> {
         let data = serde_json::to_vec(&self.data(doc)?).expect("a JSON value serialises");
         let world = DocWorld { renderer: self, data: Bytes::new(data) };

@@ -322,8 +322,10 @@ fn penalty_draft_is_marked_and_numbered_notice_is_not() {
         ],
     );
     assert_items(&draft, &penalty().failed_items);
-    // The marker stands where the 文号 goes, before the title.
+    // The marker stands where the 文号 goes, before the title, and heads
+    // every further page.
     assert!(draft.find("（草稿，待法制审核）").unwrap() < draft.find("行政处罚告知书").unwrap(), "{draft}");
+    assert_eq!(draft.matches("（草稿，待法制审核）").count(), usize::try_from(rendered.pages).unwrap(), "{draft}");
 
     let mut p = penalty();
     p.number = "兰城市监罚告〔2026〕1号".into();

@@ -18,14 +18,15 @@ use yuetan_calendar::{Calendar, SharedCalendar};
 use yuetan_intake::Intake;
 use yuetan_platform::clock::SharedClock;
 use yuetan_review::Review;
+use yuetan_rectification::Rectification;
 use yuetan_scheduling::Scheduling;
 use yuetan_portal::{Portal, PortalConfig};
 use yuetan_platform::server::{self, Services};
 use yuetan_platform::{db, Config, SystemClock};
 
 /// Services that exist today. The business services arrive with their issues.
-const AVAILABLE: &[&str] = &["all", "platform", "intake", "review", "scheduling", "portal"];
-const PLANNED: &[&str] = &["rectification", "supervision"];
+const AVAILABLE: &[&str] = &["all", "platform", "intake", "review", "scheduling", "rectification", "portal"];
+const PLANNED: &[&str] = &["supervision"];
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -62,7 +63,7 @@ pub async fn run(config_file: Option<&Path>, args: Args) -> anyhow::Result<ExitC
         tasks.push(tokio::spawn(relay.run(background.clone())));
     }
     let runs = |name: &str| service == name || service == "all";
-    if runs("intake") || runs("review") || runs("scheduling") {
+    if runs("intake") || runs("review") || runs("scheduling") || runs("rectification") {
         // One clock and one calendar for every service of the process: a
         // SIGHUP reload reaches them all.
         let clock: SharedClock = Arc::new(SystemClock);
@@ -80,9 +81,14 @@ pub async fn run(config_file: Option<&Path>, args: Args) -> anyhow::Result<ExitC
             tasks.extend(review.tasks);
         }
         if runs("scheduling") {
-            let scheduling = Scheduling::start(&config, clock, calendar, background.clone()).await.context("starting scheduling")?;
+            let scheduling = Scheduling::start(&config, clock.clone(), calendar.clone(), background.clone()).await.context("starting scheduling")?;
             services = services.add_authenticated(scheduling.grpc());
             tasks.extend(scheduling.tasks);
+        }
+        if runs("rectification") {
+            let rectification = Rectification::start(&config, clock, calendar, background.clone()).await.context("starting rectification")?;
+            services = services.add_authenticated(rectification.grpc());
+            tasks.extend(rectification.tasks);
         }
     }
     if runs("portal") {

@@ -82,4 +82,5 @@ services! {
     Intake, intake: yuetan_intake::Intake, yuetan_proto::intake::intake_service_client::IntakeServiceClient<Channel>;
     Review, review: yuetan_review::Review, yuetan_proto::review::review_service_client::ReviewServiceClient<Channel>;
     Scheduling, scheduling: yuetan_scheduling::Scheduling, yuetan_proto::scheduling::scheduling_service_client::SchedulingServiceClient<Channel>;
+    Rectification, rectification: yuetan_rectification::Rectification, yuetan_proto::rectification::rectification_service_client::RectificationServiceClient<Channel>;
 }

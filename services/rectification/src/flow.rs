@@ -718,11 +718,19 @@ impl State {
     // -----------------------------------------------------------------------
     // Timers
 
-    /// An item's deadline passed with no report: handed off, once.
+    /// An item's deadline passed. The party reports once for all items, so
+    /// an earlier item's deadline is recorded (audit) and the hand-off waits
+    /// for the last one: the deadline passing with no report hands off, once.
     #[allow(clippy::too_many_arguments)]
-    pub async fn item_deadline_passed(&self, conn: &mut PgConnection, mut case: CaseRow, mut rect: RectRow, timer_id: Uuid, now: DateTime<Utc>) -> Result<(), Error> {
+    pub async fn item_deadline_passed(&self, conn: &mut PgConnection, mut case: CaseRow, mut rect: RectRow, item_no: u32, timer_id: Uuid, now: DateTime<Utc>) -> Result<(), Error> {
         if rect.status != "open" {
             return Ok(());
+        }
+        let due = rect.items.0.iter().find(|i| i.item_no == item_no).map(|i| i.deadline);
+        if due.is_some_and(|d| d < rect.deadline) {
+            let subject = format!("rectification/{}", rect.id);
+            let organ = rect.organ.clone();
+            return self.audit(conn, BY_SERVICE, &organ, "rectification.item_deadline_passed", &subject, None, Some(&json!({ "item_no": item_no, "deadline": due })), now).await;
         }
         self.hand_off(conn, BY_SERVICE, &mut case, &mut rect, "deadline_passed", &timer_id.to_string(), now).await
     }

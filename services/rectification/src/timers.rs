@@ -1,6 +1,7 @@
 //! Rectification's timers:
 //! - `rectification.item_deadline`: an item's deadline passed with the
-//!   rectification still open (no report) → the penalty hand-off, once;
+//!   rectification still open (no report): an earlier item is recorded, the
+//!   last (the rectification's deadline) → the penalty hand-off, once;
 //! - `rectification.report_due` (R-RECT-3): the report's due day passed
 //!   without it → `rectification.report_late`, once;
 //! - `rectification.follow_up` (R-RECT-2): no ledger entry within the
@@ -34,7 +35,10 @@ impl RectificationTimers {
         };
         let now = self.state.clock.now();
         match timer.kind.as_str() {
-            ITEM_TIMER => self.state.item_deadline_passed(conn, case, rect, timer.id, now).await,
+            ITEM_TIMER => {
+                let item_no = timer.key.rsplit('/').next().and_then(|n| n.parse().ok()).unwrap_or(0);
+                self.state.item_deadline_passed(conn, case, rect, item_no, timer.id, now).await
+            }
             REPORT_TIMER => self.state.report_overdue(conn, case, rect, timer.id, now).await,
             FOLLOW_UP_TIMER => self.state.follow_up_due(conn, case, rect, timer.id, now).await,
             other => Err(Error::Internal(format!("rectification has no timer kind {other:?}"))),

@@ -20,6 +20,7 @@
 mod events;
 pub mod interview;
 pub mod intake;
+pub mod rectification;
 mod officers;
 pub mod review;
 pub mod scheduling;

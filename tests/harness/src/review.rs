@@ -46,6 +46,21 @@ pub fn approve(task_id: &str) -> pb::DecideApprovalRequest {
 impl System {
     /// Waits (at most [`WAIT`]) for the case's review task of `kind` and
     /// `round`, as `as_officer` sees it; returns it.
+    /// The open document-review task of the document with this sha256.
+    pub async fn document_task(&self, as_officer: &Officer, case_id: &str, sha256: &str) -> pb::Task {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let file = self.review().get_review(req(as_officer, pb::GetReviewRequest { case_id: case_id.into() })).await;
+            if let Ok(file) = file {
+                if let Some(task) = file.into_inner().tasks.into_iter().find(|t| t.document.as_ref().is_some_and(|d| d.content_sha256 == sha256)) {
+                    return task;
+                }
+            }
+            assert!(tokio::time::Instant::now() < deadline, "no document-review task for {sha256} of case {case_id} within {WAIT:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     pub async fn task(&self, as_officer: &Officer, case_id: &str, kind: pb::TaskKind, round: u32) -> pb::Task {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {

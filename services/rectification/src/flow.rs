@@ -31,6 +31,10 @@ pub const ITEM_TIMER: &str = "rectification.item_deadline";
 pub const REPORT_TIMER: &str = "rectification.report_due";
 /// R-RECT-2: the follow-up cadence; the key is the rectification id.
 pub const FOLLOW_UP_TIMER: &str = "rectification.follow_up";
+/// R-RECT-3: the reminder 2 working days before the report's due day; the key is the rectification id.
+pub const REMINDER_TIMER: &str = "rectification.report_reminder";
+/// How many working days before the report's due day the party is reminded.
+pub const REMINDER_WORKING_DAYS: u32 = 2;
 
 pub const NOTICE_KIND: &str = "rectification_notice";
 pub const NOTICE_TITLE: &str = "整改通知书";
@@ -294,6 +298,10 @@ impl State {
             timers::schedule(conn, ITEM_TIMER, &format!("{}/{}", rect.id, item.item_no), end_of_cst_day(item.deadline), &json!({ "case_id": rect.case_id })).await?;
         }
         timers::schedule(conn, REPORT_TIMER, &rect.id.to_string(), end_of_cst_day(rect.report_due), &json!({ "case_id": rect.case_id })).await?;
+        // 09:00 CST on the reminder day.
+        let remind_on = domain::working_days_before(&self.calendar.current(), rect.report_due, REMINDER_WORKING_DAYS).map_err(Error::Internal)?;
+        let remind_at = end_of_cst_day(remind_on) - Duration::hours(15);
+        timers::schedule(conn, REMINDER_TIMER, &rect.id.to_string(), remind_at, &json!({ "case_id": rect.case_id })).await?;
         Ok(())
     }
 
@@ -302,6 +310,7 @@ impl State {
             timers::cancel(conn, ITEM_TIMER, &format!("{}/{}", rect.id, item.item_no), now).await?;
         }
         timers::cancel(conn, REPORT_TIMER, &rect.id.to_string(), now).await?;
+        timers::cancel(conn, REMINDER_TIMER, &rect.id.to_string(), now).await?;
         Ok(())
     }
 
@@ -602,6 +611,10 @@ impl State {
                 self.store_document(conn, &case, CERTIFICATE_KIND, CERTIFICATE_TITLE, &number, &Document::AcceptanceCertificate(certificate), "issued", &actor.officer_id, now).await?;
             self.seal(&mut document, now)?;
             store::update_document(conn, &document).await?;
+            if self.settings.hang_before_acceptance_commit {
+                tracing::warn!(rectification = %rect.id, "fault injection: hanging after the certificate was stored, before the acceptance commits");
+                std::future::pending::<()>().await;
+            }
             rect.status = "accepted".into();
             rect.certificate_document_id = Some(document.id);
             rect.reinspect_on = reinspect_on;
@@ -774,6 +787,24 @@ impl State {
             due: Some(date(due)),
         });
         self.emit(conn, &mut case, "rectification.follow_up_overdue", BY_SERVICE, &timer_id.to_string(), payload, now).await
+    }
+
+    /// R-RECT-3: 2 working days before the report's due day the party is
+    /// reminded through its channels: the sealed notice is served again as
+    /// a reminder (`rectification.service_requested`, kind
+    /// `rectification_reminder`). No report yet and a sealed notice only.
+    pub async fn remind(&self, conn: &mut PgConnection, case: CaseRow, rect: RectRow, timer_id: Uuid, now: DateTime<Utc>) -> Result<(), Error> {
+        if rect.status != "open" {
+            return Ok(());
+        }
+        let Some(notice) = rect.notice_document_id else { return Ok(()) };
+        let Some(mut document) = store::document(conn, notice, false).await?.filter(|d| d.status == "sealed") else {
+            return self.audit(conn, BY_SERVICE, &rect.organ, "rectification.reminder_skipped", &format!("rectification/{}", rect.id), None, Some(&json!({ "reason": "the notice is not sealed" })), now).await;
+        };
+        document.kind = "rectification_reminder".into();
+        document.title = format!("{}（提醒：请于{}前提交整改报告）", document.title, yuetan_documents::format_date(rect.report_due));
+        self.audit(conn, BY_SERVICE, &rect.organ, "rectification.reminder", &format!("rectification/{}", rect.id), None, Some(&json!({ "report_due": rect.report_due })), now).await?;
+        self.request_service(conn, &case, &document, &timer_id.to_string(), now).await
     }
 
     pub fn acceptance_limit(&self, day: NaiveDate) -> Result<NaiveDate, Error> {

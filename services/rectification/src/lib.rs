@@ -54,6 +54,10 @@ pub struct RectificationConfig {
     pub cadence_days: u32,
     /// Fonts of the documents (absent: Debian's fonts-noto-cjk).
     pub fonts: Option<FontSettings>,
+    /// Fault injection for the crash test: after the certificate is
+    /// rendered and stored, hang before the acceptance commits (the test
+    /// then kills the process).
+    pub hang_before_acceptance_commit: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -65,7 +69,7 @@ pub struct FontSettings {
 
 impl Default for RectificationConfig {
     fn default() -> Self {
-        RectificationConfig { cadence_days: domain::DEFAULT_CADENCE_DAYS, fonts: None }
+        RectificationConfig { cadence_days: domain::DEFAULT_CADENCE_DAYS, fonts: None, hang_before_acceptance_commit: false }
     }
 }
 

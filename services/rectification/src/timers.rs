@@ -5,7 +5,10 @@
 //! - `rectification.report_due` (R-RECT-3): the report's due day passed
 //!   without it → `rectification.report_late`, once;
 //! - `rectification.follow_up` (R-RECT-2): no ledger entry within the
-//!   cadence → `rectification.follow_up_overdue`; then every cadence again.
+//!   cadence → `rectification.follow_up_overdue`; then every cadence again;
+//! - `rectification.report_reminder` (R-RECT-3): 09:00 CST 2 working days
+//!   before the report's due day, no report yet → the sealed notice is
+//!   served again as a reminder through the party's channels.
 
 use std::sync::Arc;
 
@@ -14,7 +17,7 @@ use uuid::Uuid;
 use yuetan_platform::timers::{Timer, TimerHandler};
 use yuetan_platform::Error;
 
-use crate::flow::{FOLLOW_UP_TIMER, ITEM_TIMER, REPORT_TIMER};
+use crate::flow::{FOLLOW_UP_TIMER, ITEM_TIMER, REMINDER_TIMER, REPORT_TIMER};
 use crate::{store, State};
 
 #[derive(Debug, Clone)]
@@ -41,6 +44,7 @@ impl RectificationTimers {
             }
             REPORT_TIMER => self.state.report_overdue(conn, case, rect, timer.id, now).await,
             FOLLOW_UP_TIMER => self.state.follow_up_due(conn, case, rect, timer.id, now).await,
+            REMINDER_TIMER => self.state.remind(conn, case, rect, timer.id, now).await,
             other => Err(Error::Internal(format!("rectification has no timer kind {other:?}"))),
         }
     }

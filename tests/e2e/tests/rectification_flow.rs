@@ -32,10 +32,20 @@ struct World {
 }
 
 async fn world() -> World {
+    world_with(false).await
+}
+
+/// `hang`: the crash test's fault injection (hang before the acceptance commits).
+async fn world_with(hang: bool) -> World {
     let mut s = start_at(at(NOW)).await;
     let peers = s.start_scheduling_stack(false, None).await;
+    set_hang(&mut s, hang);
     s.start_service(Service::Rectification).await;
     World { s, peers }
+}
+
+fn set_hang(s: &mut System, hang: bool) {
+    s.config.sections.insert("rectification".into(), serde_json::json!({ "hang_before_acceptance_commit": hang }));
 }
 
 impl World {
@@ -78,6 +88,16 @@ async fn r_rect_1_the_rectification_opens_after_the_interview_and_its_notice_is_
     assert!(services.iter().any(|x| x.source_service == "rectification" && x.document_number == notice.number));
     let sealed = s.rectification().get_document(req(&proposer(), pb::GetDocumentRequest { document_id: notice.document_id.clone() })).await.unwrap().into_inner();
     assert_eq!(sealed.status, pb::DocumentStatus::Sealed as i32);
+    // R-RECT-3: reminded at 09:00 CST two working days before the due day 2026-05-26 (Friday 2026-05-22).
+    s.clock.set(at("2026-05-22T00:59:00Z"));
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let requested = |e: &yuetan_proto::events::Event| matches!(&e.payload, Some(Payload::ServiceRequested(r)) if r.kind == "rectification_reminder") && e.case_id == case_id;
+    assert!(!s.events().await.iter().any(|(_, e)| requested(e)), "not before 09:00");
+    s.clock.set(at("2026-05-22T01:00:01Z"));
+    let reminder = s.wait_for_event(requested).await;
+    let Some(Payload::ServiceRequested(r)) = reminder.payload else { panic!("payload") };
+    assert_eq!(r.document_sha256, notice.sha256, "the sealed notice again, as a reminder");
+    assert!(r.document_name.contains("2026年5月26日"), "{}", r.document_name);
 }
 
 #[tokio::test]
@@ -227,4 +247,41 @@ async fn r_rect_2_no_ledger_entry_within_the_cadence_is_a_follow_up_overdue_once
     tokio::time::sleep(Duration::from_millis(1000)).await;
     assert_eq!(s.events().await.iter().filter(|(_, e)| e.r#type == "rectification.follow_up_overdue" && e.case_id == case_id).count(), 1);
     assert!(s.rectification_of(&case_id).await.follow_up_overdue);
+}
+
+#[tokio::test]
+async fn r_rect_5_a_process_killed_before_the_acceptance_commits_renders_the_certificate_after_restart_once() {
+    let mut w = world_with(true).await;
+    let case_id = w.held(2007, &[]).await;
+    w.s.clock.set(at("2026-05-20T02:00:00Z"));
+    w.s.paper_report(&case_id, at("2026-05-20T01:00:00Z")).await.unwrap();
+    w.s.accept_as(&proposer(), &case_id, true).await.unwrap();
+    // The deciding answer renders and stores the certificate, then the process hangs before its commit.
+    let request = pb::RecordAcceptanceRequest {
+        request_id: rid(),
+        case_id: case_id.clone(),
+        complete: true,
+        lawful: true,
+        goal_reached: true,
+        comments: "已整改到位".into(),
+        evidence_sha256: Vec::new(),
+        reinspect_on: None,
+        follow_up: String::new(),
+    };
+    let mut client = w.s.rectification();
+    let hung = tokio::time::timeout(Duration::from_secs(3), client.record_acceptance(req(&interviewer(INTERVIEWER), request.clone()))).await;
+    assert!(hung.is_err(), "the acceptance hangs before its commit");
+    w.s.kill(Service::Rectification).await;
+    set_hang(&mut w.s, false);
+    w.s.start_service(Service::Rectification).await;
+    assert_eq!(w.s.rectification_of(&case_id).await.status, "reported", "nothing of the hung acceptance was kept");
+    // The client retries with the same request id: accepted, one certificate.
+    let done = w.s.rectification().record_acceptance(req(&interviewer(INTERVIEWER), request.clone())).await.unwrap().into_inner();
+    assert_eq!(done.status, "accepted");
+    let again = w.s.rectification().record_acceptance(req(&interviewer(INTERVIEWER), request)).await.unwrap().into_inner();
+    assert_eq!(again.certificate_document_id, done.certificate_document_id, "a retry answers the same");
+    let certificates: i64 = sqlx::query_scalar("SELECT count(*) FROM documents WHERE kind = 'acceptance_certificate'").fetch_one(w.s.pool_of(Service::Rectification)).await.unwrap();
+    assert_eq!(certificates, 1);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(w.s.events().await.iter().filter(|(_, e)| e.r#type == "rectification.accepted" && e.case_id == case_id).count(), 1);
 }

@@ -108,6 +108,7 @@ pub async fn run(config_file: Option<&Path>, args: Args) -> anyhow::Result<ExitC
         nats.subscribe(format!("{prefix}.*.*.*.review.>")).await?,
         nats.subscribe(format!("{prefix}.*.*.*.scheduling.>")).await?,
         nats.subscribe(format!("{prefix}.*.*.*.portal.>")).await?,
+        nats.subscribe(format!("{prefix}.*.*.*.rectification.>")).await?,
     ]);
     let channel = Channel::from_shared(server.clone())?
         .connect_timeout(Duration::from_secs(5))
@@ -115,7 +116,6 @@ pub async fn run(config_file: Option<&Path>, args: Args) -> anyhow::Result<ExitC
         .await
         .with_context(|| format!("connecting to {server}; is `yuetan serve all` running?"))?;
     let mut intake = IntakeServiceClient::new(channel.clone());
-    let mut review = ReviewServiceClient::new(channel.clone());
 
     intake
         .put_organ(tokens.bearer("demo-admin", "62-ADMIN", "620000", &["admin"], pb::PutOrganRequest {
@@ -126,6 +126,141 @@ pub async fn run(config_file: Option<&Path>, args: Args) -> anyhow::Result<ExitC
         .await?;
     // A new sample enterprise each run: the same one twice would be a repeat (X2).
     let serial = rand::random::<u32>() % 1_000_000;
+    let first = sample_case(&config, &channel, &tokens, serial).await?;
+    // Past the signed record: rectification (notice, ledger, the party's report
+    // through the portal, acceptance by two officers, the certificate).
+    let accepted = crate::demo_rectification::accepted(&config, channel.clone(), &tokens, &first.case_id, serial).await?;
+    // A second sample party and case, the same way to its signed record; its
+    // rectification fails acceptance and is handed to the penalty procedure.
+    let serial2 = (serial + 500_000) % 1_000_000;
+    println!("second     a second sample case (serial {serial2}): its rectification fails acceptance and is handed to penalty");
+    let second = sample_case(&config, &channel, &tokens, serial2).await?;
+    let handed = crate::demo_rectification::handed_off(&config, channel.clone(), &tokens, &second.case_id, serial2).await?;
+
+    // The events of the first case, as any subscriber of the stream sees them,
+    // printed in the case's order (each join and leave: three participants);
+    // then the rectification events of both cases.
+    let case_events: &[(&str, usize)] = &[
+        ("intake.clue_registered", 1),
+        ("intake.clue_verified", 1),
+        ("intake.case_opened", 1),
+        ("intake.case_submitted", 1),
+        ("review.review_opened", 1),
+        ("review.review_passed", 1),
+        ("review.case_approved", 1),
+        ("scheduling.plan_opened", 1),
+        ("scheduling.interview_planned", 1),
+        ("scheduling.notice_issued", 1),
+        ("scheduling.document_review_requested", 1),
+        ("review.document_review_decided", 1),
+        ("scheduling.service_requested", 1),
+        ("scheduling.document_served", 1),
+        ("scheduling.participant_joined", 3),
+        ("scheduling.interview_started", 1),
+        ("scheduling.participant_left", 3),
+        ("scheduling.interview_held", 1),
+        ("scheduling.record_signed", 1),
+    ];
+    // Accepted: the notice and the certificate are each sealed and served.
+    let accepted_events: &[(&str, usize)] = &[
+        ("rectification.opened", 1),
+        ("rectification.notice_issued", 1),
+        ("rectification.document_review_requested", 1),
+        ("rectification.service_requested", 2),
+        ("rectification.ledger_entry_added", 1),
+        ("portal.report_submitted", 1),
+        ("rectification.report_submitted", 1),
+        ("rectification.accepted", 1),
+    ];
+    let handed_events: &[(&str, usize)] = &[
+        ("rectification.opened", 1),
+        ("rectification.notice_issued", 1),
+        ("rectification.document_review_requested", 1),
+        ("rectification.service_requested", 1),
+        ("rectification.report_submitted", 1),
+        ("rectification.acceptance_failed", 1),
+        ("rectification.penalty_handoff", 1),
+    ];
+    // (part, event type, how many): part 0 the first case, 1 its rectification, 2 the second case's.
+    let expected: Vec<(usize, &str, usize)> = [case_events, accepted_events, handed_events]
+        .iter()
+        .enumerate()
+        .flat_map(|(part, list)| list.iter().map(move |(t, n)| (part, *t, *n)))
+        .collect();
+    let wanted = |part: usize, event_type: &str| expected.iter().find(|(p, t, _)| *p == part && *t == event_type).map(|(_, _, n)| *n);
+    let count = |seen: &HashMap<(usize, String), Vec<String>>, part: usize, t: &str| seen.get(&(part, t.to_string())).map_or(0, Vec::len);
+    let complete = |seen: &HashMap<(usize, String), Vec<String>>| expected.iter().all(|(p, t, n)| count(seen, *p, t) >= *n);
+    let mut seen: HashMap<(usize, String), Vec<String>> = HashMap::new();
+    let mut kept: Vec<Event> = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !complete(&seen) {
+        let Ok(Some(message)) = tokio::time::timeout_at(deadline, events.next()).await else {
+            let missing: Vec<String> = expected.iter().filter(|(p, t, n)| count(&seen, *p, t) < *n).map(|(p, t, _)| format!("{t} (part {p})")).collect();
+            bail!("the cases' events {missing:?} did not appear on the bus within 30 s");
+        };
+        let Ok(event) = Event::decode(message.payload.as_ref()) else { continue };
+        let rectification = event.r#type.starts_with("rectification.") || event.r#type == "portal.report_submitted";
+        let part = if event.case_id == first.case_id || matches!(&event.payload, Some(Payload::ClueRegistered(c)) if c.clue_id == first.clue_id) {
+            if rectification { 1 } else { 0 }
+        } else if matches!(&event.payload, Some(Payload::PortalReportSubmitted(r)) if r.rectification_id == accepted.rectification_id) {
+            1
+        } else if event.case_id == second.case_id && rectification {
+            2
+        } else {
+            continue;
+        };
+        let Some(n) = wanted(part, &event.r#type) else { continue };
+        let lines = seen.entry((part, event.r#type.clone())).or_default();
+        if lines.len() < n {
+            let gist = crate::demo_rectification::detail(&event).unwrap_or_else(|| detail(&event));
+            let line = format!("event      {:<38} subject={} case_version={} id={}{gist}", event.r#type, message.subject, event.case_version, event.id);
+            lines.push(line);
+            kept.push(event);
+        }
+    }
+    for (part, event_type, _) in &expected {
+        if *part == 1 && event_type.starts_with("rectification.opened") {
+            println!("events     of the first case's rectification ({}):", first.number);
+        }
+        if *part == 2 && event_type.starts_with("rectification.opened") {
+            println!("events     of the second case's rectification ({}):", second.number);
+        }
+        for line in &seen[&(*part, event_type.to_string())] {
+            println!("{line}");
+        }
+    }
+    // The scheduling events the contract fixes (issue 9, the interview), and
+    // which of them this run produced; the others need a failure or time to pass.
+    for (event_type, when) in SCHEDULING_EVENTS {
+        let mark = if seen.contains_key(&(0, event_type.to_string())) { "seen in this run" } else { when };
+        println!("contract   {event_type:<38} {mark}");
+    }
+    for (event_type, when) in crate::demo_rectification::RECTIFICATION_EVENTS {
+        let mark = if seen.keys().any(|(_, t)| t == event_type) { "seen in this run" } else { when };
+        println!("contract   {event_type:<38} {mark}");
+    }
+    crate::demo_rectification::print_outcomes(&accepted, &handed, &kept);
+    let total: usize = seen.values().map(Vec::len).sum();
+    let numbers = &first.numbers;
+    println!(
+        "demo ok: case {} approved, notice {} served by SMS and e-mail, outline {}, video interview held on Janus, record {} signed; rectification notice {}, report through the portal, certificate {}; case {} handed to penalty after a failed acceptance (record {}); {total} events seen on the bus",
+        first.number, numbers.notice, numbers.outline, numbers.record, accepted.notice_number, accepted.certificate_number, second.number, second.numbers.record
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One sample case: a party, a clue, verification, the case submitted,
+/// reviewed and approved; then scheduling to the signed record.
+struct Sample {
+    case_id: String,
+    clue_id: String,
+    number: String,
+    numbers: crate::demo_scheduling::Numbers,
+}
+
+async fn sample_case(config: &Config, channel: &Channel, tokens: &Tokens, serial: u32) -> anyhow::Result<Sample> {
+    let mut intake = IntakeServiceClient::new(channel.clone());
+    let mut review = ReviewServiceClient::new(channel.clone());
     let credit_code = CreditCode::synthesize(DIVISION, serial).context("sample credit code")?;
     let party = intake
         .register_party(tokens.officer(pb::RegisterPartyRequest {
@@ -263,68 +398,10 @@ pub async fn run(config_file: Option<&Path>, args: Args) -> anyhow::Result<ExitC
 
     // Past approval: plan, notice, review of the notice, seal, service (issue 9);
     // then the video interview on the local Janus and its signed record.
-    let numbers = crate::demo_scheduling::run(&config, channel, &tokens, &case.id, serial).await?;
-
-    // The events of this case, as any subscriber of the stream sees them,
-    // printed in the case's order (each join and leave: three participants).
-    let expected: &[(&str, usize)] = &[
-        ("intake.clue_registered", 1),
-        ("intake.clue_verified", 1),
-        ("intake.case_opened", 1),
-        ("intake.case_submitted", 1),
-        ("review.review_opened", 1),
-        ("review.review_passed", 1),
-        ("review.case_approved", 1),
-        ("scheduling.plan_opened", 1),
-        ("scheduling.interview_planned", 1),
-        ("scheduling.notice_issued", 1),
-        ("scheduling.document_review_requested", 1),
-        ("review.document_review_decided", 1),
-        ("scheduling.service_requested", 1),
-        ("scheduling.document_served", 1),
-        ("scheduling.participant_joined", 3),
-        ("scheduling.interview_started", 1),
-        ("scheduling.participant_left", 3),
-        ("scheduling.interview_held", 1),
-        ("scheduling.record_signed", 1),
-    ];
-    let wanted = |event_type: &str| expected.iter().find(|(t, _)| *t == event_type).map(|(_, n)| *n);
-    let complete = |seen: &HashMap<String, Vec<String>>| expected.iter().all(|(t, n)| seen.get(*t).map_or(0, Vec::len) >= *n);
-    let mut seen: HashMap<String, Vec<String>> = HashMap::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while !complete(&seen) {
-        let Ok(Some(message)) = tokio::time::timeout_at(deadline, events.next()).await else {
-            let missing: Vec<&str> = expected.iter().filter(|(t, n)| seen.get(*t).map_or(0, Vec::len) < *n).map(|(t, _)| *t).collect();
-            bail!("the case's events {missing:?} did not appear on the bus within 30 s");
-        };
-        let Ok(event) = Event::decode(message.payload.as_ref()) else { continue };
-        let ours = event.case_id == case.id
-            || matches!(&event.payload, Some(Payload::ClueRegistered(c)) if c.clue_id == clue.id);
-        let Some(n) = wanted(&event.r#type).filter(|_| ours) else { continue };
-        let lines = seen.entry(event.r#type.clone()).or_default();
-        if lines.len() < n {
-            let line = format!("event      {:<38} subject={} case_version={} id={}{}", event.r#type, message.subject, event.case_version, event.id, detail(&event));
-            lines.push(line);
-        }
-    }
-    for (event_type, _) in expected {
-        for line in &seen[*event_type] {
-            println!("{line}");
-        }
-    }
-    // The scheduling events the contract fixes (issue 9, the interview), and
-    // which of them this run produced; the others need a failure or time to pass.
-    for (event_type, when) in SCHEDULING_EVENTS {
-        let mark = if seen.contains_key(*event_type) { "seen in this run" } else { when };
-        println!("contract   {event_type:<38} {mark}");
-    }
-    let total: usize = seen.values().map(Vec::len).sum();
-    println!(
-        "demo ok: case {} approved, notice {} served by SMS and e-mail, outline {}, video interview held on Janus, record {} signed; {total} events seen on the bus",
-        submitted.number, numbers.notice, numbers.outline, numbers.record
-    );
-    Ok(ExitCode::SUCCESS)
+    let numbers = crate::demo_scheduling::run(config, channel.clone(), tokens, &case.id, serial).await?;
+    Ok(Sample { case_id: case.id, clue_id: clue.id, number: submitted.number, numbers })
 }
+
 
 /// The event names of scheduling's contract (issue 9), with when each is published.
 const SCHEDULING_EVENTS: &[(&str, &str)] = &[

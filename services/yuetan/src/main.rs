@@ -11,6 +11,7 @@ mod deadletter_cmd;
 mod document_cmd;
 mod demo_case;
 mod demo_interview;
+mod demo_rectification;
 mod demo_scheduling;
 mod demo_pipeline;
 mod serve;

@@ -285,3 +285,56 @@ async fn r_rect_5_a_process_killed_before_the_acceptance_commits_renders_the_cer
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert_eq!(w.s.events().await.iter().filter(|(_, e)| e.r#type == "rectification.accepted" && e.case_id == case_id).count(), 1);
 }
+
+/// A 1×1 PNG.
+const PNG: &[u8] = &[
+    0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44, 0x52, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00,
+    0x00, 0x1F, 0x15, 0xC4, 0x89, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9C, 0x63, 0x00, 0x01, 0x00, 0x00, 0x05, 0x00, 0x01, 0x0D, 0x0A, 0x2D, 0xB4, 0x00,
+    0x00, 0x00, 0x00, 0x49, 0x45, 0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82,
+];
+
+#[tokio::test]
+async fn r_rect_3_the_party_submits_the_report_through_the_portal_over_http_once_and_the_queue_follows_it() {
+    let w = world().await;
+    let s = &w.s;
+    let case_id = w.held(2008, &[]).await;
+    let queue = || async { s.rectification().list_queue(req(&proposer(), pb::ListQueueRequest { page_size: 20 })).await.unwrap().into_inner().rectifications };
+    assert!(queue().await.iter().any(|r| r.case_id == case_id), "in the tracker's queue");
+    // The link the notice prints (signed by rectification, purpose report), on the running portal.
+    let rectification = s.handle::<yuetan_rectification::Rectification>(Service::Rectification);
+    let mut conn = s.pool_of(Service::Rectification).acquire().await.unwrap();
+    let row = yuetan_rectification::store::rect_of_case(&mut conn, uuid::Uuid::parse_str(&case_id).unwrap(), false).await.unwrap().unwrap();
+    drop(conn);
+    let link = rectification.state.report_link(&row, "", yuetan_platform::Clock::now(&*s.clock));
+    let link = format!("{}{}", w.peers.portal.base_url(), &link[link.find("/r/").expect("a report link")..]);
+    let http = reqwest::Client::new();
+    let page = http.get(&link).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("整改"), "{page}");
+    let form = || {
+        reqwest::multipart::Form::new()
+            .text("text", "已补报年度报告并建立报送制度。")
+            .part("files", reqwest::multipart::Part::bytes(PNG.to_vec()).file_name("after.png").mime_str("image/png").unwrap())
+    };
+    let sent = http.post(&link).multipart(form()).send().await.unwrap();
+    assert!(sent.status().is_success(), "{}", sent.text().await.unwrap());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let reported = loop {
+        let r = s.rectification_of(&case_id).await;
+        if r.status == "reported" {
+            break r;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the portal's report never reached rectification");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let report = reported.report.expect("the report");
+    assert_eq!(report.channel, "portal");
+    assert_eq!(report.text, "已补报年度报告并建立报送制度。");
+    assert_eq!(report.attachment_sha256, vec![yuetan_documents::seal::sha256_hex(PNG)]);
+    // The same link again: refused, nothing written.
+    let again = http.post(&link).multipart(form()).send().await.unwrap();
+    assert_eq!(again.status(), reqwest::StatusCode::CONFLICT);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(s.events().await.iter().filter(|(_, e)| e.r#type == "rectification.report_submitted" && e.case_id == case_id).count(), 1);
+    // Reported: now in the organ's acceptance queue.
+    assert!(queue().await.iter().any(|r| r.case_id == case_id && r.status == "reported"));
+}

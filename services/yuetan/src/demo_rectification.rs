@@ -423,7 +423,11 @@ fn link_in_pdf(path: &Path, signer: &LinkSigner, rectification_id: &str) -> Opti
     if !output.status.success() {
         return None;
     }
-    let text = String::from_utf8_lossy(&output.stdout);
+    link_in_text(&String::from_utf8_lossy(&output.stdout), signer, rectification_id)
+}
+
+/// The verified report link in a PDF's text (see [`link_in_pdf`]).
+fn link_in_text(text: &str, signer: &LinkSigner, rectification_id: &str) -> Option<String> {
     let at = text.find("/r/")?;
     let base_start = text[..at].rfind("http")?;
     let base = &text[base_start..at];
@@ -431,13 +435,24 @@ fn link_in_pdf(path: &Path, signer: &LinkSigner, rectification_id: &str) -> Opti
         return None;
     }
     let token_chars = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    // A page footer ("—1—") between the token's lines, where the link crosses a page.
+    let footer = |line: &str| {
+        let dashes = |c: char| matches!(c, '—' | '-' | '–' | ' ');
+        line.starts_with(dashes) && line.ends_with(dashes) && line.trim_matches(dashes).chars().all(|c| c.is_ascii_digit())
+    };
     let mut token = String::new();
     let mut ends = Vec::new();
-    for c in text[at + 3..].chars() {
-        if token_chars(c) {
+    for line in text[at + 3..].lines() {
+        let line = line.trim_matches(|c: char| c.is_whitespace() || matches!(c, '\u{c}' | '\u{200b}' | '\u{ad}'));
+        if line.is_empty() || (!token.is_empty() && footer(line)) {
+            continue;
+        }
+        let run: String = line.chars().take_while(|c| token_chars(*c)).collect();
+        for c in run.chars() {
             token.push(c);
             ends.push(token.len());
-        } else if !c.is_whitespace() && c != '\u{200b}' && c != '\u{ad}' {
+        }
+        if run.len() < line.len() {
             break;
         }
     }
@@ -554,4 +569,44 @@ fn handed_case(events: &[Event], rectification_id: &str) -> Option<String> {
         Some(Payload::RectificationOpened(o)) if o.rectification_id == rectification_id => Some(o.case_id.clone()),
         _ => None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use yuetan_platform::links::{LinkKey, LinksConfig};
+
+    #[test]
+    fn the_report_link_is_read_across_lines_and_a_page_footer_and_verified() {
+        let config = LinksConfig {
+            current_key: "k".into(),
+            keys: vec![LinkKey { id: "k".into(), secret: yuetan_platform::secret::Secret::new("Q2hhbmdlLW1lLWxvY2FsLWxpbmstc2lnbmluZy1rZXktMDE=") }],
+            base_url: "http://127.0.0.1:7400".into(),
+        };
+        let signer = LinkSigner::new(&config).unwrap();
+        let claims = LinkClaims {
+            link_id: "l".into(),
+            document_sha256: "0".repeat(64),
+            document_name: "整改报告".into(),
+            service_id: "rect-1".into(),
+            purpose: PURPOSE_REPORT.into(),
+            organ: ORGAN.into(),
+            expires_at: Utc::now() + Span::days(2),
+        };
+        let url = signer.url(&claims);
+        let token = url.rsplit("/r/").next().unwrap();
+        let (a, rest) = token.split_at(30);
+        let (b, c) = rest.split_at(40);
+        let text = format!("二、整改报告：应当于前\n通 过 http://127.0.0.1:7400/r/{a}\n{b}\n\n—1—\n\n\u{c}{c}提交书面整改报告\n三、");
+        assert_eq!(link_in_text(&text, &signer, "rect-1").as_deref(), Some(url.as_str()));
+        assert_eq!(link_in_text(&text, &signer, "rect-2"), None, "another rectification's link");
+        assert_eq!(link_in_text("no link here", &signer, "rect-1"), None);
+    }
+
+    #[test]
+    fn the_generated_files_pass_the_portals_sniffing() {
+        assert!(PNG.starts_with(&[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A]));
+        let pdf = tiny_pdf("x");
+        assert!(pdf.starts_with(b"%PDF-") && pdf.ends_with(b"%%EOF\n"));
+    }
 }

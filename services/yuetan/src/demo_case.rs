@@ -10,6 +10,10 @@
 //! the deputy leader (the leader, for a major case) approves. Scheduling
 //! then plans a video interview, serves the notice, and the interview is held
 //! on the local Janus to a signed record (demo_scheduling.rs, demo_interview.rs).
+//! Rectification follows (demo_rectification.rs): the notice, a ledger entry,
+//! the party's report through the portal, acceptance by two officers and the
+//! certificate; a second sample case, run the same way to its signed record,
+//! fails acceptance and is handed to the penalty procedure.
 //!
 //! Tokens are signed with the configured HS256 development key, so the demo
 //! runs against a local deployment only.
@@ -348,7 +352,7 @@ async fn sample_case(config: &Config, channel: &Channel, tokens: &Tokens, serial
 
 
     // Review opens the legality review when intake's case_submitted reaches it.
-    let (file, task) = wait_for_task(&mut review, &tokens, &case.id, |t| {
+    let (file, task) = wait_for_task(&mut review, tokens, &case.id, |t| {
         t.kind == review_pb::TaskKind::LegalityReview as i32 && t.round == submitted.review_round && t.status == review_pb::TaskStatus::Open as i32
     })
     .await
@@ -379,7 +383,7 @@ async fn sample_case(config: &Config, channel: &Channel, tokens: &Tokens, serial
 
     // The pass opened the approval: the deputy leader's, or the leader's for a major case.
     let role = if file.major { roles::LEADER } else { roles::DEPUTY_LEADER };
-    let (_, approval) = wait_for_task(&mut review, &tokens, &case.id, |t| {
+    let (_, approval) = wait_for_task(&mut review, tokens, &case.id, |t| {
         t.kind == review_pb::TaskKind::Approval as i32 && t.status == review_pb::TaskStatus::Open as i32
     })
     .await

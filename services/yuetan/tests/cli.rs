@@ -284,9 +284,13 @@ fn r_start_3_r_start_4_r_notice_1_r_notice_2_r_int_2_r_int_4_the_case_demo_takes
     for (key, value) in &env.vars {
         demo.env(key, value);
     }
+    // The portal's address, should the demo sign the report link itself.
+    demo.env("YUETAN_LINKS__BASE_URL", &portal);
     let output = demo.output().unwrap();
-    let out = stdout(&output);
-    assert!(output.status.success(), "{out}\n{}", String::from_utf8_lossy(&output.stderr));
+    let all = stdout(&output);
+    assert!(output.status.success(), "{all}\n{}", String::from_utf8_lossy(&output.stderr));
+    // The first case up to its rectification; then the second case and the events.
+    let out = all.split("\nrectify    ").next().unwrap().to_string();
     let number = "兰城市监约〔";
     let line = |prefix: &str| out.lines().find(|l| l.starts_with(prefix)).unwrap_or_else(|| panic!("no {prefix:?} line in\n{out}"));
     assert!(out.lines().any(|l| l.starts_with("case ") && l.ends_with("submitted for legality review (round 1)")), "{out}");
@@ -294,7 +298,7 @@ fn r_start_3_r_start_4_r_notice_1_r_notice_2_r_int_2_r_int_4_the_case_demo_takes
     assert!(review.contains(number) && review.contains("legality review passed (round 1, deadline 20"), "{out}");
     let approval = line("approval ");
     assert!(approval.contains(number) && approval.ends_with("approved by deputy leader"), "{out}");
-    let events: Vec<&str> = out.lines().filter(|l| l.starts_with("event ")).collect();
+    let events: Vec<&str> = all.lines().filter(|l| l.starts_with("event ")).collect();
     let types: Vec<&str> = events.iter().map(|l| l.split_whitespace().nth(1).unwrap()).collect();
     assert_eq!(
         types[..14],
@@ -336,10 +340,12 @@ fn r_start_3_r_start_4_r_notice_1_r_notice_2_r_int_2_r_int_4_the_case_demo_takes
         "scheduling.notice_deadline_missed",
         "scheduling.reschedule_needed",
     ] {
-        assert!(out.lines().any(|l| l.starts_with("contract ") && l.split_whitespace().nth(1) == Some(event_type)), "{event_type} not printed:\n{out}");
+        assert!(all.lines().any(|l| l.starts_with("contract ") && l.split_whitespace().nth(1) == Some(event_type)), "{event_type} not printed:\n{all}");
     }
-    assert_eq!(sms.messages().len(), 1, "the gateway got the notice once");
-    assert_eq!(smtp.messages().len(), 1, "the mail server got it once");
+    // Each notice once: per case the interview notice and the rectification
+    // notice, and the first case's certificate, by SMS; the interview notices by e-mail too.
+    assert_eq!(sms.messages().len(), 5, "the gateway got each document once");
+    assert_eq!(smtp.messages().len(), 2, "the mail server got each interview notice once");
     // The video interview on Janus to the signed record.
     for event_type in ["scheduling.interview_started", "scheduling.participant_joined", "scheduling.participant_left", "scheduling.interview_held", "scheduling.record_signed"] {
         assert!(types.contains(&event_type), "{event_type} not on the bus:\n{out}");
@@ -350,9 +356,49 @@ fn r_start_3_r_start_4_r_notice_1_r_notice_2_r_int_2_r_int_4_the_case_demo_takes
     assert!(out.lines().any(|l| l.starts_with("record     signed PDF at ") && l.contains("/sha256/")), "{out}");
     assert_eq!(out.lines().filter(|l| l.starts_with("item ")).count(), 2, "two rectification items: {out}");
     assert!(out.lines().any(|l| l.starts_with("present ") && l.contains("(party, party)")), "{out}");
-    assert!(out.lines().last().unwrap().starts_with("demo ok: case 兰城市监约〔"), "{out}");
-    let last = out.trim_end().lines().last().unwrap();
-    assert!(last.contains("served by SMS and e-mail") && last.contains("video interview held on Janus") && last.contains("signed;"), "{out}");
+    assert!(all.lines().last().unwrap().starts_with("demo ok: case 兰城市监约〔"), "{all}");
+    let last = all.trim_end().lines().last().unwrap();
+    assert!(last.contains("served by SMS and e-mail") && last.contains("video interview held on Janus") && last.contains("signed;"), "{all}");
+
+    // R-RECT-1..6: the rectification notice, the ledger, the party's report
+    // through the portal, two officers' acceptance and the certificate; the
+    // second case handed to penalty.
+    let all_line = |prefix: &str| all.lines().find(|l| l.starts_with(prefix)).unwrap_or_else(|| panic!("no {prefix:?} line in\n{all}"));
+    assert!(all_line("rectify    notice 兰城市监整改〔").contains("issued"), "{all}");
+    assert!(all.lines().any(|l| l.starts_with("rectify    notice ") && l.contains("sealed (key ") && l.contains("served by SMS")), "{all}");
+    assert!(all_line("ledger     entry ").contains("by phone"), "{all}");
+    assert!(all_line("portal     GET /r/… ").contains("200"), "{all}");
+    assert!(all_line("portal     POST /r/… ").contains("200 OK: the report with 2 files"), "{all}");
+    assert!(all_line("report     by portal ").contains("2 attachment(s), late false"), "{all}");
+    let accepted = all_line("rectification accepted: certificate 兰城市监验合〔");
+    assert!(accepted.contains("accepted by demo-officer-1, demo-officer-2"), "{all}");
+    let handed = all_line("rectification handed off: reason acceptance_failed, ");
+    assert!(handed.contains("draft prior notice sha256 ") && handed.contains("references interview_record 兰城市监约录〔"), "{all}");
+    assert!(all.lines().any(|l| l.starts_with("rectification ") && l.contains("tests/e2e/tests/rectification_flow.rs")), "{all}");
+    for event_type in [
+        "rectification.opened",
+        "rectification.notice_issued",
+        "rectification.ledger_entry_added",
+        "portal.report_submitted",
+        "rectification.report_submitted",
+        "rectification.accepted",
+        "rectification.acceptance_failed",
+        "rectification.penalty_handoff",
+    ] {
+        assert!(types.contains(&event_type), "{event_type} not on the bus:\n{all}");
+    }
+    assert_eq!(types.iter().filter(|t| **t == "rectification.opened").count(), 2, "one per case: {all}");
+    for (event_type, seen) in [
+        ("rectification.accepted", true),
+        ("rectification.penalty_handoff", true),
+        ("rectification.follow_up_overdue", false),
+        ("rectification.report_late", false),
+        ("rectification.extended", false),
+        ("rectification.reinspected", false),
+    ] {
+        let line = all.lines().find(|l| l.starts_with("contract ") && l.split_whitespace().nth(1) == Some(event_type)).unwrap_or_else(|| panic!("{event_type} not printed:\n{all}"));
+        assert_eq!(line.ends_with("seen in this run"), seen, "{line}");
+    }
 
     // R-DOC-2: the notice's PDF verifies against its record and seal; one byte changed does not.
     let pdf = line("notice     PDF at ").trim_start_matches("notice     PDF at ").trim().to_string();
@@ -387,7 +433,7 @@ fn r_start_3_r_start_4_r_notice_1_r_notice_2_r_int_2_r_int_4_the_case_demo_takes
     let output = verify.output().unwrap();
     let out = stdout(&output);
     assert!(output.status.success(), "{out}\n{}", String::from_utf8_lossy(&output.stderr));
-    for schema in ["intake", "review", "scheduling", "portal"] {
+    for schema in ["intake", "review", "scheduling", "portal", "rectification"] {
         assert!(out.lines().any(|l| l.starts_with(&format!("{schema}: ")) && l.ends_with(" rows, intact")), "{out}");
     }
     drop(runtime);

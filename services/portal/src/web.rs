@@ -373,8 +373,8 @@ async fn report_page(AxumState(state): Shared, Path(token): Path<String>) -> Res
         ),
     };
     let body = format!(
-        "<h1>提交整改报告</h1><div class=\"doc\"><p>机关：{organ}</p><p>整改通知：{name}</p></div>\
-         <a class=\"button\" href=\"{token}/notice\">查看整改通知</a>{action}\
+        "<h1>提交整改报告</h1><div class=\"doc\"><p>机关：{organ}</p><p>整改事项：{name}</p></div>\
+         <a class=\"button\" href=\"{token}/notice\">查看整改事项</a>{action}\
          <p class=\"note\">本链接仅供被约谈方使用，有效期至 {expires}（北京时间）。请勿转发。</p>",
         organ = escape(&claims.organ),
         name = escape(&claims.document_name),
@@ -480,7 +480,7 @@ async fn submit_report(
     };
     tracing::info!(link_id = %link_id, files, "rectification report submitted");
     let body = format!(
-        "<h1>整改报告已提交</h1><div class=\"doc\"><p>机关：{organ}</p><p>整改通知：{name}</p>\
+        "<h1>整改报告已提交</h1><div class=\"doc\"><p>机关：{organ}</p><p>整改事项：{name}</p>\
          <p>提交时间：{at}（北京时间）</p><p>证明材料：{files} 个文件</p></div>\
          <p class=\"note\">机关将审查您的整改报告。如需补充材料，请联系作出整改通知的机关。</p>",
         organ = escape(&claims.organ),

@@ -200,12 +200,14 @@ impl State {
         self.emit_side(conn, case, "rectification.service_requested", BY_SERVICE, causation, payload, now).await
     }
 
-    /// The party's report link (purpose `report`), valid until the deadline's end.
-    pub fn report_link(&self, rect: &RectRow, record_sha256: &str, now: DateTime<Utc>) -> String {
+    /// The party's report link (purpose `report`), valid until the deadline's
+    /// end. It names the signed interview record, where the agreed items
+    /// are (the notice that prints the link cannot name its own sha256).
+    pub fn report_link(&self, rect: &RectRow, record: Option<&store::RecordRef>, now: DateTime<Utc>) -> String {
         let claims = LinkClaims {
             link_id: Uuid::now_v7().to_string(),
-            document_sha256: record_sha256.to_string(),
-            document_name: "整改报告".into(),
+            document_sha256: record.map(|r| r.sha256.clone()).unwrap_or_default(),
+            document_name: record.map_or_else(|| "行政约谈记录".to_string(), |r| format!("行政约谈记录 {}", r.number)),
             service_id: rect.id.to_string(),
             purpose: PURPOSE_REPORT.into(),
             organ: rect.organ.clone(),
@@ -355,7 +357,7 @@ impl State {
         let before = audit_rect(&rect);
         let record = store::record_ref(conn, case.case_id).await?;
         let number = self.take_number(conn, &case, NOTICE_SUFFIX, NOTICE_KIND, now).await?;
-        let link = self.report_link(&rect, record.as_ref().map_or("", |r| r.sha256.as_str()), now);
+        let link = self.report_link(&rect, record.as_ref(), now);
         let notice = RectificationNotice {
             issuing_organ: case.organ_name.clone(),
             number: number.clone(),

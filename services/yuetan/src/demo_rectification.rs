@@ -239,11 +239,11 @@ pub async fn accepted(config: &Config, channel: Channel, tokens: &Tokens, case_i
     let what = if linked_sha == notice.sha256 {
         "the rectification notice".to_string()
     } else if linked_sha == rect.record_sha256 {
-        format!("the signed interview record {} (not the notice {})", rect.record_number, notice.number)
+        format!("the signed interview record {} with the agreed items", rect.record_number)
     } else {
         "another file".to_string()
     };
-    println!("portal     GET /r/…/notice {linked_status}: {} bytes, sha256 {linked_sha}: {what}", linked_pdf.len());
+    println!("portal     GET /r/…/notice (查看整改事项) {linked_status}: {} bytes, sha256 {linked_sha}: {what}", linked_pdf.len());
     let form = reqwest::multipart::Form::new()
         .text("text", "已通过国家企业信用信息公示系统补报上一年度年度报告；已制定《年度报告报送制度》，指定财务负责人专人负责。")
         .part("files", reqwest::multipart::Part::bytes(PNG.to_vec()).file_name("公示截图.png").mime_str("image/png")?)
@@ -407,7 +407,7 @@ fn report_link(config: &Config, notice: &pb::Document, rect: &pb::Rectification)
     let claims = LinkClaims {
         link_id: Uuid::now_v7().to_string(),
         document_sha256: rect.record_sha256.clone(),
-        document_name: "整改报告".into(),
+        document_name: format!("行政约谈记录 {}", rect.record_number),
         service_id: rect.rectification_id.clone(),
         purpose: PURPOSE_REPORT.into(),
         organ: ORGAN.into(),

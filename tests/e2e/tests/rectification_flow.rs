@@ -305,7 +305,7 @@ async fn r_rect_3_the_party_submits_the_report_through_the_portal_over_http_once
     let mut conn = s.pool_of(Service::Rectification).acquire().await.unwrap();
     let row = yuetan_rectification::store::rect_of_case(&mut conn, uuid::Uuid::parse_str(&case_id).unwrap(), false).await.unwrap().unwrap();
     drop(conn);
-    let link = rectification.state.report_link(&row, "", yuetan_platform::Clock::now(&*s.clock));
+    let link = rectification.state.report_link(&row, None, yuetan_platform::Clock::now(&*s.clock));
     let link = format!("{}{}", w.peers.portal.base_url(), &link[link.find("/r/").expect("a report link")..]);
     let http = reqwest::Client::new();
     let page = http.get(&link).send().await.unwrap().text().await.unwrap();

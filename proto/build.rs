@@ -16,6 +16,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "yuetan/review/v1/review.proto",
         "yuetan/scheduling/v1/scheduling.proto",
         "yuetan/rectification/v1/rectification.proto",
+        "yuetan/supervision/v1/supervision.proto",
     ];
     for proto in protos {
         println!("cargo:rerun-if-changed={proto}");

@@ -41,6 +41,11 @@ pub mod yuetan {
             tonic::include_proto!("yuetan.rectification.v1");
         }
     }
+    pub mod supervision {
+        pub mod v1 {
+            tonic::include_proto!("yuetan.supervision.v1");
+        }
+    }
 }
 
 pub use yuetan::common::v1 as common;
@@ -50,6 +55,7 @@ pub use yuetan::intake::v1 as intake;
 pub use yuetan::review::v1 as review;
 pub use yuetan::scheduling::v1 as scheduling;
 pub use yuetan::rectification::v1 as rectification;
+pub use yuetan::supervision::v1 as supervision;
 
 /// Every Yuetan message and service, for `tonic-reflection`.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("yuetan_descriptor");

@@ -1,8 +1,85 @@
 //! The supervision service (`yuetan.supervision.v1.SupervisionService`,
-//! issue 12) — begun with its pure rules in [`domain`]: the colour of a
-//! deadline card and the moments it changes (R-SUP-3), the reproducible
-//! monthly sample of closed files (R-SUP-1) and the section score (R-SUP-5).
-//! The read model, the consumer of every event, the timers, the roll-up and
-//! the API follow the shape of the other services and are not built yet.
+//! issue 12). It follows the other services' events into its own read
+//! model and changes no other service's state. Built so far: the deadline
+//! cards of clue verification (R-START-2, R-SUP-3), opened on
+//! `intake.clue_registered`, closed on `clue_verified` / `clue_excluded`,
+//! turned yellow and red by durable timers (`supervision.card_changed`), and
+//! the pure rules in [`domain`] (card colours, the reproducible monthly
+//! draw, the section score). The timeline, roll-up, board, sampling,
+//! ratings, complaints and reports are not built yet.
+//!
+//! Shaped like review: `events.rs` consumes, `timers.rs` fires, `api.rs`
+//! reads, `flow.rs` makes every change (row, event, audit in one
+//! transaction), `store.rs` is SQL.
 
+pub mod access;
+pub mod api;
 pub mod domain;
+pub mod events;
+pub mod flow;
+pub mod store;
+pub mod timers;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::PgPool;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use yuetan_calendar::SharedCalendar;
+use yuetan_platform::bus::Bus;
+use yuetan_platform::clock::SharedClock;
+use yuetan_platform::consumer::{Consumer, ConsumerSpec};
+use yuetan_platform::outbox::{Outbox, Relay};
+use yuetan_platform::timers::Sweeper;
+use yuetan_platform::{db, Config, Error};
+
+pub const SERVICE: &str = "supervision";
+pub const CONSUMER: &str = "supervision-events";
+
+#[derive(Debug)]
+pub struct State {
+    pub pool: PgPool,
+    pub outbox: Outbox,
+    pub clock: SharedClock,
+    pub calendar: SharedCalendar,
+    /// Yellow when at most this many working days remain.
+    pub yellow_days: u32,
+}
+
+pub struct Supervision {
+    pub state: Arc<State>,
+    pub tasks: Vec<JoinHandle<()>>,
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(default)]
+struct Settings {
+    yellow_days: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings { yellow_days: domain::DEFAULT_YELLOW_DAYS }
+    }
+}
+
+impl Supervision {
+    pub async fn start(config: &Config, clock: SharedClock, calendar: SharedCalendar, shutdown: CancellationToken) -> Result<Supervision, Error> {
+        let settings: Settings = config.section(SERVICE)?;
+        let (pool, schema) = db::open_service(config, SERVICE, store::migrations()).await?;
+        let bus = Bus::connect(&config.nats).await?;
+        let state = Arc::new(State { pool: pool.clone(), outbox: Outbox::new(&config.nats.subject_prefix, SERVICE), clock: clock.clone(), calendar, yellow_days: settings.yellow_days });
+        let prefix = &config.nats.subject_prefix;
+        let relay = Relay::new(pool.clone(), bus.clone(), schema, config.outbox.batch, Duration::from_millis(config.outbox.poll_interval_ms));
+        let sweeper = Sweeper::new(pool.clone(), clock, config.timers.clone());
+        let consumer = Consumer::new(pool, bus, config.consumer.clone(), ConsumerSpec::new(CONSUMER, vec![format!("{prefix}.*.*.*.intake.>")]));
+        let handler = Arc::new(events::SupervisionEvents { state: state.clone() });
+        let tasks = vec![
+            tokio::spawn(relay.run(shutdown.clone())),
+            tokio::spawn(sweeper.run(Arc::new(timers::SupervisionTimers { state: state.clone() }), shutdown.clone())),
+            tokio::spawn(consumer.run_until_stopped(handler, shutdown)),
+        ];
+        Ok(Supervision { state, tasks })
+    }
+}

@@ -20,13 +20,14 @@ use yuetan_platform::clock::SharedClock;
 use yuetan_review::Review;
 use yuetan_rectification::Rectification;
 use yuetan_scheduling::Scheduling;
+use yuetan_supervision::Supervision;
 use yuetan_portal::{Portal, PortalConfig};
 use yuetan_platform::server::{self, Services};
 use yuetan_platform::{db, Config, SystemClock};
 
 /// Services that exist today. The business services arrive with their issues.
-const AVAILABLE: &[&str] = &["all", "platform", "intake", "review", "scheduling", "rectification", "portal"];
-const PLANNED: &[&str] = &["supervision"];
+const AVAILABLE: &[&str] = &["all", "platform", "intake", "review", "scheduling", "rectification", "supervision", "portal"];
+const PLANNED: &[&str] = &[];
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -63,7 +64,7 @@ pub async fn run(config_file: Option<&Path>, args: Args) -> anyhow::Result<ExitC
         tasks.push(tokio::spawn(relay.run(background.clone())));
     }
     let runs = |name: &str| service == name || service == "all";
-    if runs("intake") || runs("review") || runs("scheduling") || runs("rectification") {
+    if runs("intake") || runs("review") || runs("scheduling") || runs("rectification") || runs("supervision") {
         // One clock and one calendar for every service of the process: a
         // SIGHUP reload reaches them all.
         let clock: SharedClock = Arc::new(SystemClock);
@@ -86,9 +87,14 @@ pub async fn run(config_file: Option<&Path>, args: Args) -> anyhow::Result<ExitC
             tasks.extend(scheduling.tasks);
         }
         if runs("rectification") {
-            let rectification = Rectification::start(&config, clock, calendar, background.clone()).await.context("starting rectification")?;
+            let rectification = Rectification::start(&config, clock.clone(), calendar.clone(), background.clone()).await.context("starting rectification")?;
             services = services.add_authenticated(rectification.grpc());
             tasks.extend(rectification.tasks);
+        }
+        if runs("supervision") {
+            let supervision = Supervision::start(&config, clock, calendar, background.clone()).await.context("starting supervision")?;
+            services = services.add_authenticated(supervision.grpc());
+            tasks.extend(supervision.tasks);
         }
     }
     if runs("portal") {

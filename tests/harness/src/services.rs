@@ -83,4 +83,5 @@ services! {
     Review, review: yuetan_review::Review, yuetan_proto::review::review_service_client::ReviewServiceClient<Channel>;
     Scheduling, scheduling: yuetan_scheduling::Scheduling, yuetan_proto::scheduling::scheduling_service_client::SchedulingServiceClient<Channel>;
     Rectification, rectification: yuetan_rectification::Rectification, yuetan_proto::rectification::rectification_service_client::RectificationServiceClient<Channel>;
+    Supervision, supervision: yuetan_supervision::Supervision, yuetan_proto::supervision::supervision_service_client::SupervisionServiceClient<Channel>;
 }

@@ -1,0 +1,47 @@
+//! Supervision's timers: `supervision.card` turns a card yellow or red at
+//! the start of its day (CST), once, whatever the number of replicas (the
+//! card row is taken with SKIP LOCKED and a colour never goes back).
+
+use std::sync::Arc;
+
+use sqlx::PgConnection;
+use uuid::Uuid;
+use yuetan_platform::timers::{Timer, TimerHandler};
+use yuetan_platform::Error;
+
+use crate::domain::Colour;
+use crate::flow::CARD_TIMER;
+use crate::{store, State};
+
+#[derive(Debug, Clone)]
+pub struct SupervisionTimers {
+    pub state: Arc<State>,
+}
+
+impl SupervisionTimers {
+    async fn card(&self, conn: &mut PgConnection, timer: &Timer) -> Result<(), Error> {
+        let (id, colour) = timer.key.split_once('/').ok_or_else(|| Error::Internal(format!("card timer key {:?}", timer.key)))?;
+        let id = Uuid::parse_str(id).map_err(|e| Error::Internal(format!("card timer key: {e}")))?;
+        let to = match colour {
+            "red" => Colour::Red,
+            "yellow" => Colour::Yellow,
+            other => return Err(Error::Internal(format!("card timer colour {other:?}"))),
+        };
+        let card = match store::card_unless_locked(conn, id).await? {
+            Ok(c) => c,
+            Err(true) => return Err(Error::Unavailable(format!("card {id} is being changed"))),
+            Err(false) => return Ok(()),
+        };
+        let now = self.state.clock.now();
+        self.state.turn_card(conn, card, to, timer.id, now).await
+    }
+}
+
+impl TimerHandler for SupervisionTimers {
+    async fn fire(&self, conn: &mut PgConnection, timer: &Timer) -> Result<(), String> {
+        match timer.kind.as_str() {
+            CARD_TIMER => self.card(conn, timer).await.map_err(|e| e.to_string()),
+            other => Err(format!("supervision has no timer kind {other:?}")),
+        }
+    }
+}

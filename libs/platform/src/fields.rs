@@ -119,6 +119,14 @@ pub fn optional(field: &str, value: &str, max: usize) -> Result<String, Error> {
     Ok(value.to_string())
 }
 
+/// A SHA-256 as the object store names it: 64 lowercase hex characters.
+pub fn sha256(field: &str, value: &str) -> Result<String, Error> {
+    if value.len() != 64 || !value.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
+        return Err(Error::invalid(field, "must be 64 lowercase hex characters (a SHA-256)"));
+    }
+    Ok(value.to_string())
+}
+
 /// Refuses a repeated field with more than `max` entries, before any of
 /// them is looked at.
 pub fn at_most<T>(field: &str, items: &[T], max: usize) -> Result<(), Error> {

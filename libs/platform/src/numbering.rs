@@ -87,6 +87,23 @@ pub async fn next_sequence(conn: &mut PgConnection, organ: &str, kind: &str, yea
     u32::try_from(last).map_err(|_| Error::Internal(format!("document counter {organ}/{kind}/{year} is {last}")))
 }
 
+/// The next number `<code>〔year〕n号` of `kind` (R-DOC-2), in the caller's
+/// transaction, as text.
+pub async fn next_number(conn: &mut PgConnection, code: &str, kind: &str, year: i32) -> Result<String, Error> {
+    let sequence = next_sequence(conn, code, kind, year).await?;
+    Ok(DocumentNumber::new(code, year, sequence).map_err(|e| Error::Internal(e.0))?.to_string())
+}
+
+/// The next number of an organ's document: its document code (e.g. 兰城市监)
+/// and the kind's suffix (约通, 整改…). An organ without a document code
+/// cannot number: FAILED_PRECONDITION naming who sets it.
+pub async fn organ_number(conn: &mut PgConnection, document_code: &str, organ: &str, suffix: &str, kind: &str, year: i32) -> Result<String, Error> {
+    if document_code.is_empty() {
+        return Err(Error::FailedPrecondition(format!("organ {organ} has no document code; an administrator sets it in intake (PutOrgan)")));
+    }
+    next_number(conn, &format!("{document_code}{suffix}"), kind, year).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,7 +13,7 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 use yuetan_platform::auth;
 use yuetan_platform::batch::WriteBatch;
-use yuetan_platform::fields::{at_most, cst_date, from_timestamp, optional, page_size, parse_date, parse_uuid, required};
+use yuetan_platform::fields::{sha256, at_most, cst_date, from_timestamp, optional, page_size, parse_date, parse_uuid, required};
 use yuetan_platform::requests::{self, RequestKey};
 use yuetan_platform::{Actor, Error};
 use yuetan_proto::rectification as pb;
@@ -41,13 +41,6 @@ impl RectificationApi {
 
 type Tx = sqlx::Transaction<'static, sqlx::Postgres>;
 
-fn sha256_field(field: &str, value: &str) -> Result<String, Error> {
-    if value.len() != 64 || !value.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
-        return Err(Error::invalid(field, "must be 64 lowercase hex characters (a SHA-256)"));
-    }
-    Ok(value.to_string())
-}
-
 impl RectificationApi {
     fn now(&self) -> DateTime<Utc> {
         self.state.clock.now()
@@ -66,7 +59,7 @@ impl RectificationApi {
         let mut out = Vec::new();
         for (i, sha) in list.iter().enumerate() {
             let f = format!("{field}[{i}]");
-            let sha = sha256_field(&f, sha)?;
+            let sha = sha256(&f, sha)?;
             if !self.state.objects.exists(&sha).await? {
                 return Err(Error::invalid(&f, "no file with this SHA-256 in the object store; upload it first"));
             }

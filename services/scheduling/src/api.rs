@@ -15,7 +15,7 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 use yuetan_platform::auth::{self, DivisionCode};
 use yuetan_platform::batch::WriteBatch;
-use yuetan_platform::fields::{at_most, from_timestamp, optional, parse_date, parse_uuid, required};
+use yuetan_platform::fields::{sha256, at_most, from_timestamp, optional, parse_date, parse_uuid, required};
 use yuetan_platform::requests::{self, RequestKey};
 use yuetan_platform::{Actor, Error};
 use yuetan_proto::scheduling as pb;
@@ -64,13 +64,6 @@ fn is_mobile_number(value: &str) -> bool {
 /// `local@domain.tld`, without spaces.
 fn is_email_address(value: &str) -> bool {
     value.contains('@') && !value.contains(char::is_whitespace) && value.rsplit('@').next().is_some_and(|d| d.contains('.'))
-}
-
-fn sha256_field(field: &str, value: &str) -> Result<String, Error> {
-    if value.len() != 64 || !value.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
-        return Err(Error::invalid(field, "must be 64 lowercase hex characters (a SHA-256)"));
-    }
-    Ok(value.to_string())
 }
 
 fn people(field: &str, list: &[pb::Participant]) -> Result<Vec<Person>, Error> {
@@ -189,7 +182,7 @@ impl SchedulingApi {
                 return Err(Error::invalid(field, format!("required for consent to {} service", c.as_str())));
             }
         }
-        let confirmation = if req.confirmation_sha256.is_empty() { String::new() } else { sha256_field("confirmation_sha256", &req.confirmation_sha256)? };
+        let confirmation = if req.confirmation_sha256.is_empty() { String::new() } else { sha256("confirmation_sha256", &req.confirmation_sha256)? };
         let signed_on = parse_date("signed_on", req.signed_on.as_ref())?;
         if !confirmation.is_empty() && signed_on.is_none() {
             return Err(Error::invalid("signed_on", "the day the party signed the address-confirmation is required with it"));
@@ -428,11 +421,11 @@ impl SchedulingApi {
             served_at,
             receiver_name: required("receiver_name", &req.receiver_name, 100)?,
             relationship: required("relationship", &req.relationship, 50)?,
-            signature_sha256: if req.refused { optional("signature_sha256", &req.signature_sha256, 64)? } else { sha256_field("signature_sha256", &req.signature_sha256)? },
+            signature_sha256: if req.refused { optional("signature_sha256", &req.signature_sha256, 64)? } else { sha256("signature_sha256", &req.signature_sha256)? },
             refused: req.refused,
             refusal_reason: if req.refused { required("refusal_reason", &req.refusal_reason, MAX_TEXT)? } else { String::new() },
             witness: if req.refused { required("witness", &req.witness, 100)? } else { optional("witness", &req.witness, 100)? },
-            photo_sha256: if req.refused { sha256_field("photo_sha256", &req.photo_sha256)? } else { String::new() },
+            photo_sha256: if req.refused { sha256("photo_sha256", &req.photo_sha256)? } else { String::new() },
             mail_number: if method == Channel::Mail { required("mail_number", &req.mail_number, 40)? } else { String::new() },
             place: optional("place", &req.place, 200)?,
         };

@@ -15,7 +15,7 @@ use yuetan_documents::{DeliveryReceipt, Document, InterviewNotice};
 use yuetan_platform::audit::{self, AuditEntry};
 use yuetan_platform::fields::{cst_date, date, end_of_cst_day, timestamp};
 use yuetan_platform::links::LinkClaims;
-use yuetan_platform::numbering::{next_sequence, DocumentNumber};
+use yuetan_platform::numbering::next_number;
 use yuetan_platform::outbox::NewEvent;
 use yuetan_platform::{timers, Actor, Error};
 use yuetan_proto::events::{self as ev, event::Payload};
@@ -385,11 +385,8 @@ impl State {
                 (prev.number, prev.revision + 1)
             }
             None => {
-                let year = cst_date(now).year();
-                let code = format!("{}{NOTICE_SUFFIX}", case.document_code);
                 // R-DOC-2: taken in this transaction, so unique and gap-free.
-                let sequence = next_sequence(conn, &code, NOTICE_KIND, year).await?;
-                (DocumentNumber::new(&code, year, sequence).map_err(|e| Error::Internal(e.0))?.to_string(), 1)
+                (next_number(conn, &format!("{}{NOTICE_SUFFIX}", case.document_code), NOTICE_KIND, cst_date(now).year()).await?, 1)
             }
         };
         let names = self.officer_names(conn, &plan.interviewers).await?;
@@ -760,10 +757,8 @@ impl State {
         let case = store::case(conn, service.case_id, true).await?;
         let (organ_name, document_code, party_name) = case.as_ref().map_or((service.organ.clone(), String::new(), String::new()), |c| (c.organ_name.clone(), c.document_code.clone(), c.party_name.clone()));
         // The receipt, numbered like the notice (R-DOC-2).
-        let year = cst_date(now).year();
         let code = if document_code.is_empty() { format!("{}{RECEIPT_SUFFIX}", service.organ) } else { format!("{document_code}{RECEIPT_SUFFIX}") };
-        let sequence = next_sequence(conn, &code, RECEIPT_KIND, year).await?;
-        let number = DocumentNumber::new(&code, year, sequence).map_err(|e| Error::Internal(e.0))?.to_string();
+        let number = next_number(conn, &code, RECEIPT_KIND, cst_date(now).year()).await?;
         let server = match by {
             By::Officer(a) => a.name.clone(),
             By::Service(_) => format!("{organ_name}（电子送达系统）"),

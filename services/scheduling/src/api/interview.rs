@@ -4,12 +4,12 @@
 
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
-use yuetan_platform::fields::{at_most, date, from_timestamp, optional, parse_date, parse_uuid, required, timestamp};
+use yuetan_platform::fields::{sha256, at_most, date, from_timestamp, optional, parse_date, parse_uuid, required, timestamp};
 use yuetan_platform::requests::{self, RequestKey};
 use yuetan_platform::{Actor, Error};
 use yuetan_proto::scheduling as pb;
 
-use super::{sha256_field, SchedulingApi, MAX_TEXT};
+use super::{SchedulingApi, MAX_TEXT};
 use crate::convert::document_proto;
 use crate::domain::interview::Item;
 use crate::flow::interview::{Correction, OutlineInput, Step, WitnessInput};
@@ -362,7 +362,7 @@ impl SchedulingApi {
             return Err(Error::invalid("at", "lies in the future"));
         }
         let evidence = required("evidence", &req.evidence, MAX_TEXT)?;
-        let evidence_sha256 = if req.evidence_sha256.is_empty() { String::new() } else { sha256_field("evidence_sha256", &req.evidence_sha256)? };
+        let evidence_sha256 = if req.evidence_sha256.is_empty() { String::new() } else { sha256("evidence_sha256", &req.evidence_sha256)? };
         if !evidence_sha256.is_empty() && !self.state.objects.exists(&evidence_sha256).await? {
             return Err(Error::invalid("evidence_sha256", "no file with this SHA-256 in the object store"));
         }
@@ -396,7 +396,7 @@ impl SchedulingApi {
         let case_id = parse_uuid("case_id", &req.case_id)?;
         let description = required("description", &req.description, MAX_LONG_TEXT)?;
         let transferred_to = required("transferred_to", &req.transferred_to, 200)?;
-        let transfer_record_sha256 = sha256_field("transfer_record_sha256", &req.transfer_record_sha256)?;
+        let transfer_record_sha256 = sha256("transfer_record_sha256", &req.transfer_record_sha256)?;
         if !self.state.objects.exists(&transfer_record_sha256).await? {
             return Err(Error::invalid("transfer_record_sha256", "no file with this SHA-256 in the object store; upload the transfer record first"));
         }
@@ -419,7 +419,7 @@ impl SchedulingApi {
         let mut recordings = Vec::new();
         for (i, sha) in req.recording_sha256.iter().enumerate() {
             let field = format!("recording_sha256[{i}]");
-            let sha = sha256_field(&field, sha)?;
+            let sha = sha256(&field, sha)?;
             let bytes = self.state.objects.size_of(&sha).await?.ok_or_else(|| Error::invalid(&field, "no file with this SHA-256 in the object store; upload the recording first"))?;
             recordings.push(StoredRecording { path: format!("sha256/{}/{}", &sha[..2], sha), sha256: sha, bytes });
         }
@@ -464,7 +464,7 @@ impl SchedulingApi {
             _ => return Err(Error::invalid("method", "paper or tablet")),
         };
         let name = required("signer_name", &req.signer_name, 100)?;
-        let image = sha256_field("image_sha256", &req.image_sha256)?;
+        let image = sha256("image_sha256", &req.image_sha256)?;
         if !self.state.objects.exists(&image).await? {
             return Err(Error::invalid("image_sha256", "no file with this SHA-256 in the object store; upload the signature first"));
         }
@@ -486,7 +486,7 @@ impl SchedulingApi {
         let mut witnesses = Vec::new();
         for (i, w) in req.witnesses.iter().enumerate() {
             let f = |n: &str| format!("witnesses[{i}].{n}");
-            let sha = sha256_field(&f("signature_sha256"), &w.signature_sha256)?;
+            let sha = sha256(&f("signature_sha256"), &w.signature_sha256)?;
             if !self.state.objects.exists(&sha).await? {
                 return Err(Error::invalid(f("signature_sha256"), "no file with this SHA-256 in the object store"));
             }

@@ -14,7 +14,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 use yuetan_documents::{Attendance as DocAttendance, Document, InterviewOutline, InterviewRecord, RecordItem, RecordPerson, SignatureLine};
 use yuetan_platform::fields::{cst_date, date, end_of_cst_day, timestamp};
-use yuetan_platform::numbering::{next_sequence, DocumentNumber};
+use yuetan_platform::numbering::organ_number;
 use yuetan_platform::{timers, Actor, Error};
 use yuetan_proto::events::{self as ev, event::Payload};
 use yuetan_video::{RoomParticipant, RoomSpec};
@@ -483,13 +483,7 @@ impl State {
 
     /// The next number of a kind (R-DOC-2: gap-free, in this transaction).
     async fn take_number(&self, conn: &mut PgConnection, case: &CaseRow, suffix: &str, kind: &str, now: DateTime<Utc>) -> Result<String, Error> {
-        if case.document_code.is_empty() {
-            return Err(Error::FailedPrecondition(format!("organ {} has no document code; an administrator sets it in intake (PutOrgan)", case.lead_organ)));
-        }
-        let year = cst_date(now).year();
-        let code = format!("{}{suffix}", case.document_code);
-        let sequence = next_sequence(conn, &code, kind, year).await?;
-        Ok(DocumentNumber::new(&code, year, sequence).map_err(|e| Error::Internal(e.0))?.to_string())
+        organ_number(conn, &case.document_code, &case.lead_organ, suffix, kind, cst_date(now).year()).await
     }
 
     // -----------------------------------------------------------------------

@@ -10,7 +10,14 @@ use yuetan_platform::{Actor, Error};
 use yuetan_proto::supervision as pb;
 use yuetan_proto::supervision::supervision_service_server::SupervisionService;
 
+use yuetan_platform::requests;
+
 use crate::store::{self, CardRow};
+
+pub mod board;
+pub mod complaints;
+pub mod ratings;
+pub mod sampling;
 use crate::State;
 
 #[derive(Debug, Clone)]
@@ -57,6 +64,7 @@ fn card_proto(c: &CardRow) -> pb::Card {
         colour: colour_proto(&c.colour),
         closed: c.closed,
         changed_at: Some(timestamp(c.changed_at)),
+        met: c.met.unwrap_or(false),
     }
 }
 
@@ -79,11 +87,105 @@ impl SupervisionApi {
     }
 }
 
+fn reply<T>(result: Result<T, Error>) -> Result<Response<T>, Status> {
+    result.map(Response::new).map_err(Status::from)
+}
+
+impl SupervisionApi {
+    async fn or_replay<Req: prost::Message, R: prost::Message + Default>(&self, actor: &Actor, request_id: &str, method: &'static str, request: &Req, result: Result<R, Error>) -> Result<R, Error> {
+        requests::or_replay(&self.state.pool, &self.state.vault, &actor.officer_id, request_id, method, request, result).await
+    }
+}
+
+// Reads answer directly; every change goes through `or_replay`, so a retry
+// with the same request id gets the first answer.
 #[tonic::async_trait]
 impl SupervisionService for SupervisionApi {
     async fn list_cards(&self, request: Request<pb::ListCardsRequest>) -> Result<Response<pb::ListCardsResponse>, Status> {
         let actor = auth::actor(&request)?;
-        SupervisionApi::list_cards(self, actor, request.get_ref()).await.map(Response::new).map_err(Status::from)
+        reply(SupervisionApi::list_cards(self, actor, request.get_ref()).await)
+    }
+
+    async fn get_timeline(&self, request: Request<pb::GetTimelineRequest>) -> Result<Response<pb::GetTimelineResponse>, Status> {
+        let actor = auth::actor(&request)?;
+        reply(board::get_timeline(&self.state, actor, request.get_ref()).await)
+    }
+
+    async fn get_board(&self, request: Request<pb::GetBoardRequest>) -> Result<Response<pb::GetBoardResponse>, Status> {
+        let actor = auth::actor(&request)?;
+        reply(board::get_board(&self.state, actor, request.get_ref()).await)
+    }
+
+    async fn get_rollup(&self, request: Request<pb::GetRollupRequest>) -> Result<Response<pb::GetRollupResponse>, Status> {
+        let actor = auth::actor(&request)?;
+        reply(board::get_rollup(&self.state, actor, request.get_ref()).await)
+    }
+
+    async fn list_samples(&self, request: Request<pb::ListSamplesRequest>) -> Result<Response<pb::ListSamplesResponse>, Status> {
+        let actor = auth::actor(&request)?;
+        reply(sampling::list_samples(&self.state, actor, request.get_ref()).await)
+    }
+
+    async fn score_file(&self, request: Request<pb::ScoreFileRequest>) -> Result<Response<pb::ScoreFileResponse>, Status> {
+        let (actor, req) = (auth::actor(&request)?, request.get_ref());
+        let result = sampling::score_file(&self.state, actor, req).await;
+        reply(self.or_replay(actor, &req.request_id, "ScoreFile", req, result).await)
+    }
+
+    async fn list_return_visits(&self, request: Request<pb::ListReturnVisitsRequest>) -> Result<Response<pb::ListReturnVisitsResponse>, Status> {
+        let actor = auth::actor(&request)?;
+        reply(sampling::list_return_visits(&self.state, actor, request.get_ref()).await)
+    }
+
+    async fn record_return_visit(&self, request: Request<pb::RecordReturnVisitRequest>) -> Result<Response<pb::RecordReturnVisitResponse>, Status> {
+        let (actor, req) = (auth::actor(&request)?, request.get_ref());
+        let result = sampling::record_return_visit(&self.state, actor, req).await;
+        reply(self.or_replay(actor, &req.request_id, "RecordReturnVisit", req, result).await)
+    }
+
+    async fn issue_rating_link(&self, request: Request<pb::IssueRatingLinkRequest>) -> Result<Response<pb::IssueRatingLinkResponse>, Status> {
+        let (actor, req) = (auth::actor(&request)?, request.get_ref());
+        let result = ratings::issue_rating_link(&self.state, actor, req).await;
+        reply(self.or_replay(actor, &req.request_id, "IssueRatingLink", req, result).await)
+    }
+
+    async fn list_ratings(&self, request: Request<pb::ListRatingsRequest>) -> Result<Response<pb::ListRatingsResponse>, Status> {
+        let actor = auth::actor(&request)?;
+        reply(ratings::list_ratings(&self.state, actor, request.get_ref()).await)
+    }
+
+    async fn register_complaint(&self, request: Request<pb::RegisterComplaintRequest>) -> Result<Response<pb::ComplaintResponse>, Status> {
+        let (actor, req) = (auth::actor(&request)?, request.get_ref());
+        let result = complaints::register_complaint(&self.state, actor, req).await;
+        reply(self.or_replay(actor, &req.request_id, "RegisterComplaint", req, result).await)
+    }
+
+    async fn start_investigation(&self, request: Request<pb::StartInvestigationRequest>) -> Result<Response<pb::ComplaintResponse>, Status> {
+        let (actor, req) = (auth::actor(&request)?, request.get_ref());
+        let result = complaints::start_investigation(&self.state, actor, req).await;
+        reply(self.or_replay(actor, &req.request_id, "StartInvestigation", req, result).await)
+    }
+
+    async fn decide_complaint(&self, request: Request<pb::DecideComplaintRequest>) -> Result<Response<pb::ComplaintResponse>, Status> {
+        let (actor, req) = (auth::actor(&request)?, request.get_ref());
+        let result = complaints::decide_complaint(&self.state, actor, req).await;
+        reply(self.or_replay(actor, &req.request_id, "DecideComplaint", req, result).await)
+    }
+
+    async fn appeal_complaint(&self, request: Request<pb::AppealComplaintRequest>) -> Result<Response<pb::ComplaintResponse>, Status> {
+        let (actor, req) = (auth::actor(&request)?, request.get_ref());
+        let result = complaints::appeal_complaint(&self.state, actor, req).await;
+        reply(self.or_replay(actor, &req.request_id, "AppealComplaint", req, result).await)
+    }
+
+    async fn list_complaints(&self, request: Request<pb::ListComplaintsRequest>) -> Result<Response<pb::ListComplaintsResponse>, Status> {
+        let actor = auth::actor(&request)?;
+        reply(complaints::list_complaints(&self.state, actor, request.get_ref()).await)
+    }
+
+    async fn get_report(&self, request: Request<pb::GetReportRequest>) -> Result<Response<pb::GetReportResponse>, Status> {
+        let actor = auth::actor(&request)?;
+        reply(sampling::get_report(&self.state, actor, request.get_ref()).await)
     }
 }
 

@@ -19,6 +19,8 @@ use yuetan_calendar::Calendar;
 
 /// Default: yellow when at most one working day remains.
 pub const DEFAULT_YELLOW_DAYS: u32 = 1;
+/// R-SUP-2: the section score below which a section is under baseline.
+pub const DEFAULT_BASELINE_SCORE: f64 = 80.0;
 /// R-SUP-1: at least 15% of a month's closed files per section.
 pub const MONTHLY_SAMPLE_PERCENT: u32 = 15;
 /// R-SUP-4: 10% of a quarter's closed cases get a return visit.

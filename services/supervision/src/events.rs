@@ -1,13 +1,20 @@
-//! Supervision's consumer (`supervision-events`): so far intake's clue
-//! events (the clue-verification card). Applied once (the platform's inbox).
+//! Supervision's consumer (`supervision-events`): every event of every
+//! service, its own included, applied once (the platform's inbox), each
+//! case's events in order per producer.
+//!
+//! - The other services' case events build the files, their timelines,
+//!   stages, tallies and deadline cards ([`crate::flow::files`]).
+//! - Supervision's own events are its decisions (roll-ups, draws, scores,
+//!   ratings, complaints, card changes): live they find their rows already
+//!   written by the transaction that published them and change nothing; in
+//!   a rebuild (`yuetan supervision rebuild`) they write them.
 
 use sqlx::PgConnection;
 use uuid::Uuid;
 use yuetan_platform::consumer::{Delivery, Handler, HandlerError};
-use yuetan_platform::fields::{cst_date, from_timestamp};
-use yuetan_proto::events::event::Payload;
+use yuetan_platform::ordering::source_of;
 
-use crate::flow::CLUE_VERIFICATION;
+use crate::flow::{complaints, ratings, sampling};
 use crate::State;
 
 #[derive(Debug, Clone)]
@@ -18,24 +25,17 @@ pub struct SupervisionEvents {
 impl SupervisionEvents {
     async fn apply(&self, conn: &mut PgConnection, delivery: &Delivery) -> Result<(), HandlerError> {
         let event = &delivery.event;
-        let now = self.state.clock.now();
-        match &event.payload {
-            Some(Payload::ClueRegistered(clue)) => {
-                let Some(deadline) = clue.verification_deadline.as_ref().and_then(|d| d.iso.parse().ok()) else { return Ok(()) };
-                let opened = clue
-                    .received_on
-                    .as_ref()
-                    .and_then(|d| d.iso.parse().ok())
-                    .unwrap_or_else(|| cst_date(from_timestamp(event.occurred_at.as_ref()).unwrap_or(now)));
-                self.state.open_card(conn, CLUE_VERIFICATION, &clue.clue_id, &event.jurisdiction, &event.organ, &clue.section, opened, deadline, now).await?;
+        let id = Uuid::parse_str(&event.id).map_err(|e| HandlerError::failed(format!("event id: {e}")))?;
+        match source_of(&event.r#type) {
+            "supervision" => {
+                self.state.apply_own_event(conn, event).await?;
+                complaints::on_event(&self.state, conn, event, id).await?;
+                ratings::on_event(&self.state, conn, event, id).await?;
+                sampling::on_event(&self.state, conn, event, id).await?;
             }
-            Some(Payload::ClueVerified(v)) => {
-                self.state.close_card(conn, CLUE_VERIFICATION, &v.clue_id, Uuid::parse_str(&v.case_id).ok(), now).await?;
-            }
-            Some(Payload::ClueExcluded(x)) => {
-                self.state.close_card(conn, CLUE_VERIFICATION, &x.clue_id, Uuid::parse_str(&x.case_id).ok(), now).await?;
-            }
-            _ => {}
+            "portal" => ratings::on_event(&self.state, conn, event, id).await?,
+            "platform" => {}
+            _ => self.state.apply_file_event(conn, event, id).await?,
         }
         Ok(())
     }

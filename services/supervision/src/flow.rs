@@ -11,6 +11,12 @@ use yuetan_platform::outbox::NewEvent;
 use yuetan_platform::{timers, Error};
 use yuetan_proto::events::{self as ev, event::Payload};
 
+pub mod complaints;
+pub mod files;
+pub mod ratings;
+pub mod rollup;
+pub mod sampling;
+
 use crate::domain::{self, Colour};
 use crate::store::{self, CardRow};
 use crate::State;
@@ -48,6 +54,7 @@ impl State {
             colour: colour.as_str().into(),
             closed: false,
             changed_at: now,
+            met: None,
         };
         if !store::insert_card(conn, &card).await? {
             return Ok(());

@@ -30,7 +30,9 @@ use yuetan_calendar::SharedCalendar;
 use yuetan_platform::bus::Bus;
 use yuetan_platform::clock::SharedClock;
 use yuetan_platform::consumer::{Consumer, ConsumerSpec};
+use yuetan_platform::links::LinkSigner;
 use yuetan_platform::outbox::{Outbox, Relay};
+use yuetan_platform::pii::PiiVault;
 use yuetan_platform::timers::Sweeper;
 use yuetan_platform::{db, Config, Error};
 
@@ -45,6 +47,10 @@ pub struct State {
     pub calendar: SharedCalendar,
     /// Yellow when at most this many working days remain.
     pub yellow_days: u32,
+    pub settings: Settings,
+    pub vault: PiiVault,
+    /// Signs the party's rating links (portal).
+    pub links: LinkSigner,
 }
 
 pub struct Supervision {
@@ -52,15 +58,23 @@ pub struct Supervision {
     pub tasks: Vec<JoinHandle<()>>,
 }
 
+/// `[supervision]` in the configuration.
 #[derive(Debug, Clone, serde::Deserialize)]
 #[serde(default)]
-struct Settings {
-    yellow_days: u32,
+pub struct Settings {
+    /// Yellow when at most this many working days remain (default 1).
+    pub yellow_days: u32,
+    /// R-SUP-2: a section scoring below this two months running is warned.
+    pub baseline_score: f64,
+    /// The daily roll-up's hour, China Standard Time (seed 001: 18:00).
+    pub rollup_hour: u32,
+    /// How often the tally folder runs, in milliseconds.
+    pub fold_interval_ms: u64,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { yellow_days: domain::DEFAULT_YELLOW_DAYS }
+        Settings { yellow_days: domain::DEFAULT_YELLOW_DAYS, baseline_score: domain::DEFAULT_BASELINE_SCORE, rollup_hour: 18, fold_interval_ms: 500 }
     }
 }
 
@@ -69,11 +83,20 @@ impl Supervision {
         let settings: Settings = config.section(SERVICE)?;
         let (pool, schema) = db::open_service(config, SERVICE, store::migrations()).await?;
         let bus = Bus::connect(&config.nats).await?;
-        let state = Arc::new(State { pool: pool.clone(), outbox: Outbox::new(&config.nats.subject_prefix, SERVICE), clock: clock.clone(), calendar, yellow_days: settings.yellow_days });
+        let state = Arc::new(State {
+            pool: pool.clone(),
+            outbox: Outbox::new(&config.nats.subject_prefix, SERVICE),
+            clock: clock.clone(),
+            calendar,
+            yellow_days: settings.yellow_days,
+            settings: settings.clone(),
+            vault: PiiVault::new(&config.pii)?,
+            links: LinkSigner::new(&config.links)?,
+        });
         let prefix = &config.nats.subject_prefix;
         let relay = Relay::new(pool.clone(), bus.clone(), schema, config.outbox.batch, Duration::from_millis(config.outbox.poll_interval_ms));
         let sweeper = Sweeper::new(pool.clone(), clock, config.timers.clone());
-        let consumer = Consumer::new(pool, bus, config.consumer.clone(), ConsumerSpec::new(CONSUMER, vec![format!("{prefix}.*.*.*.intake.>")]));
+        let consumer = Consumer::new(pool, bus, config.consumer.clone(), spec(prefix, CONSUMER));
         let handler = Arc::new(events::SupervisionEvents { state: state.clone() });
         let tasks = vec![
             tokio::spawn(relay.run(shutdown.clone())),
@@ -82,4 +105,10 @@ impl Supervision {
         ];
         Ok(Supervision { state, tasks })
     }
+}
+
+/// Supervision follows every event (`<prefix>.>`), its own included (so a
+/// rebuild replays its decisions), each case's events in order per producer.
+pub fn spec(prefix: &str, name: &str) -> ConsumerSpec {
+    ConsumerSpec::new(name, vec![format!("{prefix}.>")]).ordered(&["intake", "review", "scheduling", "rectification"])
 }

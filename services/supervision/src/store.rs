@@ -24,6 +24,8 @@ pub struct CardRow {
     pub colour: String,
     pub closed: bool,
     pub changed_at: DateTime<Utc>,
+    /// Closed: done by the deadline.
+    pub met: Option<bool>,
 }
 
 /// `false` if the step of this subject already has its card.
@@ -50,12 +52,13 @@ pub async fn insert_card(conn: &mut PgConnection, c: &CardRow) -> Result<bool, E
 }
 
 pub async fn update_card(conn: &mut PgConnection, c: &CardRow) -> Result<(), Error> {
-    sqlx::query("UPDATE cards SET colour = $2, closed = $3, changed_at = $4, case_id = $5 WHERE id = $1")
+    sqlx::query("UPDATE cards SET colour = $2, closed = $3, changed_at = $4, case_id = $5, met = $6 WHERE id = $1")
         .bind(c.id)
         .bind(&c.colour)
         .bind(c.closed)
         .bind(c.changed_at)
         .bind(c.case_id)
+        .bind(c.met)
         .execute(&mut *conn)
         .await?;
     Ok(())

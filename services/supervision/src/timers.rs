@@ -10,7 +10,8 @@ use yuetan_platform::timers::{Timer, TimerHandler};
 use yuetan_platform::Error;
 
 use crate::domain::Colour;
-use crate::flow::CARD_TIMER;
+use crate::flow::rollup::{ROLLUP_TIMER, WARN_TIMER};
+use crate::flow::{complaints, ratings, sampling, CARD_TIMER};
 use crate::{store, State};
 
 #[derive(Debug, Clone)]
@@ -39,9 +40,15 @@ impl SupervisionTimers {
 
 impl TimerHandler for SupervisionTimers {
     async fn fire(&self, conn: &mut PgConnection, timer: &Timer) -> Result<(), String> {
-        match timer.kind.as_str() {
-            CARD_TIMER => self.card(conn, timer).await.map_err(|e| e.to_string()),
-            other => Err(format!("supervision has no timer kind {other:?}")),
-        }
+        let result = match timer.kind.as_str() {
+            CARD_TIMER => self.card(conn, timer).await,
+            ROLLUP_TIMER => self.state.daily_rollup(conn, timer).await,
+            WARN_TIMER => self.state.warn_sections(conn, timer).await,
+            k if k.starts_with("supervision.complaint") => complaints::fire(&self.state, conn, timer).await,
+            k if k.starts_with("supervision.rating") => ratings::fire(&self.state, conn, timer).await,
+            "supervision.monthly" | "supervision.quarterly" => sampling::fire(&self.state, conn, timer).await,
+            other => return Err(format!("supervision has no timer kind {other:?}")),
+        };
+        result.map_err(|e| e.to_string())
     }
 }

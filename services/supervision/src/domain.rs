@@ -119,6 +119,106 @@ pub fn first_working_day(calendar: &Calendar, year: i32, month: u32) -> Result<N
     Ok(day)
 }
 
+/// The board's counters (`tallies.metric`). Monthly counters are counted in
+/// the month (CST) the event happened; the gauges live in month 1970-01.
+pub mod metric {
+    /// Clues registered.
+    pub const NEW: &str = "new";
+    /// Files closed (accepted, handed to penalty, excluded, rejected, denied, refused).
+    pub const CLOSED: &str = "closed";
+    /// Cases approved, and of them within 15 working days of the clue (R-START-5).
+    pub const APPROVED: &str = "approved";
+    pub const APPROVED_TIMELY: &str = "approved_timely";
+    /// Legality reviews decided in their first round, and passed there.
+    pub const DOCS_REVIEWED: &str = "docs_reviewed";
+    pub const DOCS_FIRST_PASS: &str = "docs_first_pass";
+    /// Rectifications opened, and of them any with a missed follow-up.
+    pub const RECT_OPENED: &str = "rect_opened";
+    pub const RECT_FOLLOW_UP_MISSED: &str = "rect_follow_up_missed";
+    /// Acceptances decided, passed; re-inspections, passed.
+    pub const ACCEPT_DECIDED: &str = "accept_decided";
+    pub const ACCEPT_PASSED: &str = "accept_passed";
+    pub const REINSPECTED: &str = "reinspected";
+    pub const REINSPECT_PASSED: &str = "reinspect_passed";
+    /// Interviews held.
+    pub const INTERVIEWS_HELD: &str = "interviews_held";
+    /// Ratings, and the sum of their points out of 100 each.
+    pub const RATINGS: &str = "ratings";
+    pub const RATING_POINTS: &str = "rating_points";
+    /// Complaints decided, and upheld.
+    pub const COMPLAINTS_DECIDED: &str = "complaints_decided";
+    pub const COMPLAINTS_UPHELD: &str = "complaints_upheld";
+    /// Gauges: open cards by colour; open files by stage (`stage:<stage>`).
+    pub const CARD_GREEN: &str = "card:green";
+    pub const CARD_YELLOW: &str = "card:yellow";
+    pub const CARD_RED: &str = "card:red";
+    pub const STAGE_PREFIX: &str = "stage:";
+
+    pub fn card(colour: &str) -> String {
+        format!("card:{colour}")
+    }
+
+    pub fn stage(stage: &str) -> String {
+        format!("{STAGE_PREFIX}{stage}")
+    }
+}
+
+/// The stages of a file, in order; a file only moves forward.
+pub const STAGES: &[&str] = &["clue", "preparing", "review", "approval", "scheduling", "interview", "rectification", "acceptance", "closed"];
+
+/// The rank of a stage in [`STAGES`] (unknown: 0).
+pub fn stage_rank(stage: &str) -> usize {
+    STAGES.iter().position(|s| *s == stage).unwrap_or(0)
+}
+
+/// Points a complaint upheld costs the section score (R-SUP-6 counts decided complaints).
+pub const POINTS_PER_UPHELD_COMPLAINT: f64 = 5.0;
+
+/// One indicator of R-SUP-5 beside its target.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Kpi {
+    pub name: &'static str,
+    pub numerator: u64,
+    pub denominator: u64,
+    /// A rate in [0, 1]; satisfaction in points of 100. `None`: nothing counted.
+    pub value: Option<f64>,
+    pub target: f64,
+}
+
+impl Kpi {
+    pub fn meets_target(&self) -> bool {
+        self.value.is_some_and(|v| v + 1e-9 >= self.target)
+    }
+}
+
+/// The indicators of R-SUP-5 from a unit's counters, and its section score.
+pub fn kpis(count: impl Fn(&str) -> u64) -> (Vec<Kpi>, f64) {
+    use metric::*;
+    let rate = |name: &'static str, num: u64, den: u64, target: f64| Kpi { name, numerator: num, denominator: den, value: (den > 0).then(|| num as f64 / den as f64), target };
+    let rect_opened = count(RECT_OPENED);
+    let tracked = rect_opened.saturating_sub(count(RECT_FOLLOW_UP_MISSED));
+    let ratings = count(RATINGS);
+    let list = vec![
+        rate("start_timeliness", count(APPROVED_TIMELY), count(APPROVED), 1.0),
+        rate("document_conformity", count(DOCS_FIRST_PASS), count(DOCS_REVIEWED), 0.98),
+        rate("tracking_coverage", tracked, rect_opened, 1.0),
+        rate("rectification_pass", count(ACCEPT_PASSED), count(ACCEPT_DECIDED), 0.90),
+        rate("reinspection_pass", count(REINSPECT_PASSED), count(REINSPECTED), 0.92),
+        Kpi { name: "satisfaction", numerator: count(RATING_POINTS), denominator: ratings, value: (ratings > 0).then(|| count(RATING_POINTS) as f64 / ratings as f64), target: 95.0 },
+        rate("interview_coverage", count(INTERVIEWS_HELD).min(count(APPROVED)), count(APPROVED), 0.80),
+    ];
+    // A unit with nothing counted scores as meeting its target (no evidence against it).
+    let or_target = |k: &Kpi, scale: f64| k.value.map(|v| v / scale).unwrap_or(k.target / scale);
+    let score = section_score(or_target(&list[6], 1.0), or_target(&list[3], 1.0), or_target(&list[5], 100.0), or_target(&list[1], 1.0))
+        - POINTS_PER_UPHELD_COMPLAINT * count(COMPLAINTS_UPHELD) as f64;
+    (list, score.max(0.0))
+}
+
+/// Points out of 100 of one rating (three marks of 1–5).
+pub fn rating_points(attitude: u32, professionalism: u32, communication: u32) -> u64 {
+    u64::from(attitude + professionalism + communication) * 100 / 15
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,6 +13,9 @@
 //! - **Score (R-SUP-5).** Coverage 40, rectification 30, satisfaction 20,
 //!   documents 10.
 
+pub mod complaints;
+pub mod sampling;
+
 use chrono::{Datelike, Duration, NaiveDate};
 use sha2::{Digest, Sha256};
 use yuetan_calendar::Calendar;

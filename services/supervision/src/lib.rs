@@ -17,6 +17,7 @@ pub mod api;
 pub mod domain;
 pub mod events;
 pub mod flow;
+pub mod rebuild;
 pub mod store;
 pub mod timers;
 

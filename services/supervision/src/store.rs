@@ -6,6 +6,10 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 use yuetan_platform::Error;
 
+pub mod complaints;
+pub mod ratings;
+pub mod sampling;
+
 pub fn migrations() -> Migrator {
     sqlx::migrate!("./migrations")
 }

@@ -14,7 +14,9 @@ mod demo_interview;
 mod demo_rectification;
 mod demo_scheduling;
 mod demo_pipeline;
+mod dev_cmd;
 mod serve;
+mod supervision_cmd;
 mod token;
 
 #[derive(Debug, Parser)]
@@ -49,6 +51,12 @@ enum Command {
     /// Events a consumer gave up on: list them, replay one once its cause is fixed.
     #[command(subcommand)]
     Deadletter(deadletter_cmd::Command),
+    /// Supervision: rebuild the read model from the stream, verify a monthly draw, generate a report.
+    #[command(subcommand)]
+    Supervision(supervision_cmd::Command),
+    /// Development tools: fill a province with generated cases.
+    #[command(subcommand)]
+    Dev(dev_cmd::Command),
 }
 
 #[derive(Debug, Subcommand)]
@@ -77,6 +85,8 @@ fn main() -> ExitCode {
                     Command::Audit(command) => audit_cmd::run(cli.config.as_deref(), command).await,
                     Command::Document(command) => document_cmd::run(cli.config.as_deref(), command).await,
                     Command::Deadletter(command) => deadletter_cmd::run(cli.config.as_deref(), command).await,
+                    Command::Supervision(command) => supervision_cmd::run(cli.config.as_deref(), command).await,
+                    Command::Dev(command) => dev_cmd::run(cli.config.as_deref(), command).await,
                     Command::Calendar(_) | Command::Token(_) => unreachable!("handled above"),
                 }
             })

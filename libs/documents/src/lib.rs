@@ -10,6 +10,7 @@
 
 mod render;
 pub mod seal;
+pub mod supervision_report;
 
 use std::path::PathBuf;
 

@@ -82,7 +82,14 @@ impl SupervisionApi {
         };
         let mut conn = self.state.pool.acquire().await?;
         let code = division.to_string();
-        let rows = store::cards(&mut conn, prefix_of(&code), colour, req.include_closed, limit).await?;
+        let step = yuetan_platform::fields::text("step", &req.step)?;
+        let section = yuetan_platform::fields::text("section", &req.section)?;
+        if step.len() > 64 || section.len() > 128 {
+            return Err(Error::invalid(if step.len() > 64 { "step" } else { "section" }, "is too long"));
+        }
+        let case_id = if req.case_id.is_empty() { None } else { Some(yuetan_platform::fields::parse_uuid("case_id", &req.case_id)?) };
+        let filter = store::CardFilter { colour, include_closed: req.include_closed, step: (!step.is_empty()).then_some(step), section: (!section.is_empty()).then_some(section), case_id };
+        let rows = store::cards(&mut conn, prefix_of(&code), &filter, limit).await?;
         Ok(pb::ListCardsResponse { cards: rows.iter().map(card_proto).collect() })
     }
 }

@@ -21,9 +21,13 @@ use crate::domain::{self, metric, Colour};
 use crate::store::{self, CardRow};
 use crate::State;
 
-/// A card turns a colour; the key is `<card id>/<colour>`.
+/// A card turns a colour; the key is `<card id>/<colour>/<deadline>` (a
+/// moved deadline gets new timers, whatever fired before).
 pub const CARD_TIMER: &str = "supervision.card";
-pub const CLUE_VERIFICATION: &str = "clue_verification";
+
+pub fn timer_key(card: Uuid, colour: &str, deadline: NaiveDate) -> String {
+    format!("{card}/{colour}/{deadline}")
+}
 const BY: By<'static> = By::Service(crate::SERVICE);
 
 /// The start of a day in China Standard Time.
@@ -84,10 +88,10 @@ impl State {
         store::add_tally(conn, &card.division, &card.section, store::live(), &metric::card(&card.colour), 1).await?;
         let (yellow, red) = domain::changes(&calendar, new.opened_on, new.deadline, self.yellow_days).map_err(Error::Internal)?;
         if let Some(day) = yellow {
-            timers::schedule(conn, CARD_TIMER, &format!("{}/yellow", card.id), start_of_cst_day(day), &json!({ "step": new.step })).await?;
+            timers::schedule(conn, CARD_TIMER, &timer_key(card.id, "yellow", new.deadline), start_of_cst_day(day), &json!({ "step": new.step })).await?;
         }
         if colour != Colour::Red {
-            timers::schedule(conn, CARD_TIMER, &format!("{}/red", card.id), start_of_cst_day(red), &json!({ "step": new.step })).await?;
+            timers::schedule(conn, CARD_TIMER, &timer_key(card.id, "red", new.deadline), start_of_cst_day(red), &json!({ "step": new.step })).await?;
         }
         audit::append(conn, &AuditEntry { actor_id: BY.id(), actor_organ: new.organ, action: "card.open", subject: &format!("card/{}", card.id), before: None, after: Some(&audit_card(&card)), at: now }).await?;
         Ok(())
@@ -115,7 +119,7 @@ impl State {
         store::update_card(conn, &card).await?;
         store::add_tally(conn, &card.division, &card.section, store::live(), &metric::card(&card.colour), -1).await?;
         for colour in ["yellow", "red"] {
-            timers::cancel(conn, CARD_TIMER, &format!("{}/{colour}", card.id), now).await?;
+            timers::cancel(conn, CARD_TIMER, &timer_key(card.id, colour, card.deadline), now).await?;
         }
         if met {
             store::reset_red_run(conn, &card.division, &card.section, done_on.year()).await?;
@@ -170,6 +174,38 @@ impl State {
                     .await?;
             }
         }
+        Ok(())
+    }
+
+    /// An approved extension moves an open card's deadline: its colour as
+    /// of `today` (it may turn back to green), its timers moved.
+    pub async fn move_card_deadline(&self, conn: &mut PgConnection, step: &str, subject_id: &str, deadline: NaiveDate, today: NaiveDate, now: DateTime<Utc>) -> Result<(), Error> {
+        let Some(card) = store::card_of(conn, step, subject_id).await? else { return Ok(()) };
+        if card.closed || card.deadline == deadline {
+            return Ok(());
+        }
+        let calendar = self.calendar.current();
+        let colour = domain::colour(&calendar, deadline, today, self.yellow_days).map_err(Error::Internal)?;
+        store::set_card_deadline(conn, card.id, deadline, colour.as_str(), now).await?;
+        if card.colour != colour.as_str() {
+            store::add_tally(conn, &card.division, &card.section, store::live(), &metric::card(&card.colour), -1).await?;
+            store::add_tally(conn, &card.division, &card.section, store::live(), &metric::card(colour.as_str()), 1).await?;
+        }
+        for c in ["yellow", "red"] {
+            timers::cancel(conn, CARD_TIMER, &timer_key(card.id, c, card.deadline), now).await?;
+        }
+        let (yellow, red) = domain::changes(&calendar, today, deadline, self.yellow_days).map_err(Error::Internal)?;
+        if let Some(day) = yellow {
+            timers::schedule(conn, CARD_TIMER, &timer_key(card.id, "yellow", deadline), start_of_cst_day(day), &json!({ "step": step })).await?;
+        }
+        if colour != Colour::Red {
+            timers::schedule(conn, CARD_TIMER, &timer_key(card.id, "red", deadline), start_of_cst_day(red), &json!({ "step": step })).await?;
+        }
+        let mut after = card.clone();
+        after.deadline = deadline;
+        after.colour = colour.as_str().into();
+        audit::append(conn, &AuditEntry { actor_id: BY.id(), actor_organ: &card.organ, action: "card.extend", subject: &format!("card/{}", card.id), before: Some(&audit_card(&card)), after: Some(&audit_card(&after)), at: now })
+            .await?;
         Ok(())
     }
 

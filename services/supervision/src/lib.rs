@@ -17,6 +17,7 @@ pub mod api;
 pub mod domain;
 pub mod events;
 pub mod flow;
+pub mod generate;
 pub mod rebuild;
 pub mod store;
 pub mod timers;
@@ -99,7 +100,27 @@ impl Supervision {
         let sweeper = Sweeper::new(pool.clone(), clock, config.timers.clone());
         let consumer = Consumer::new(pool, bus, config.consumer.clone(), spec(prefix, CONSUMER));
         let handler = Arc::new(events::SupervisionEvents { state: state.clone() });
+        {
+            let mut conn = state.pool.acquire().await?;
+            state.seed_timers(&mut conn).await?;
+            flow::sampling::seed_timers(&state, &mut conn).await?;
+        }
+        let folder = {
+            let (pool, every, shutdown) = (state.pool.clone(), Duration::from_millis(settings.fold_interval_ms.max(50)), shutdown.clone());
+            async move {
+                loop {
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = tokio::time::sleep(every) => {}
+                    }
+                    if let Err(err) = store::fold_tallies(&pool).await {
+                        tracing::warn!(error = %err, "folding the board's counters");
+                    }
+                }
+            }
+        };
         let tasks = vec![
+            tokio::spawn(folder),
             tokio::spawn(relay.run(shutdown.clone())),
             tokio::spawn(sweeper.run(Arc::new(timers::SupervisionTimers { state: state.clone() }), shutdown.clone())),
             tokio::spawn(consumer.run_until_stopped(handler, shutdown)),

@@ -84,17 +84,31 @@ pub async fn card_of(conn: &mut PgConnection, step: &str, subject_id: &str) -> R
     Ok(sqlx::query_as("SELECT * FROM cards WHERE step = $1 AND subject_id = $2 FOR UPDATE").bind(step).bind(subject_id).fetch_optional(&mut *conn).await?)
 }
 
+/// A filter of [`cards`].
+#[derive(Debug, Clone, Default)]
+pub struct CardFilter<'a> {
+    pub colour: Option<&'a str>,
+    pub include_closed: bool,
+    pub step: Option<&'a str>,
+    pub section: Option<&'a str>,
+    pub case_id: Option<Uuid>,
+}
+
 /// Cards whose division starts with `prefix` (a county's six digits, a
 /// city's four, a province's two), reddest then nearest first.
-pub async fn cards(conn: &mut PgConnection, prefix: &str, colour: Option<&str>, include_closed: bool, limit: i64) -> Result<Vec<CardRow>, Error> {
+pub async fn cards(conn: &mut PgConnection, prefix: &str, f: &CardFilter<'_>, limit: i64) -> Result<Vec<CardRow>, Error> {
     Ok(sqlx::query_as(
         "SELECT * FROM cards WHERE division LIKE $1 || '%' AND ($2::text IS NULL OR colour = $2) AND ($3 OR NOT closed)
+            AND ($5::text IS NULL OR step = $5) AND ($6::text IS NULL OR section = $6) AND ($7::uuid IS NULL OR case_id = $7)
           ORDER BY CASE colour WHEN 'red' THEN 0 WHEN 'yellow' THEN 1 ELSE 2 END, deadline, id LIMIT $4",
     )
     .bind(prefix)
-    .bind(colour)
-    .bind(include_closed)
+    .bind(f.colour)
+    .bind(f.include_closed)
     .bind(limit)
+    .bind(f.step)
+    .bind(f.section)
+    .bind(f.case_id)
     .fetch_all(&mut *conn)
     .await?)
 }
@@ -249,4 +263,196 @@ pub async fn lose_award(conn: &mut PgConnection, division: &str, section: &str, 
     .execute(&mut *conn)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// A file by its id (the clue id), locked for the change.
+pub async fn file(conn: &mut PgConnection, id: Uuid) -> Result<Option<FileRow>, Error> {
+    Ok(sqlx::query_as("SELECT * FROM files WHERE id = $1 FOR UPDATE").bind(id).fetch_optional(&mut *conn).await?)
+}
+
+/// Inserts a new file; `false` if it exists.
+pub async fn insert_file(conn: &mut PgConnection, f: &FileRow) -> Result<bool, Error> {
+    let done = sqlx::query(
+        "INSERT INTO files (id, case_id, number, division, organ, section, urgent, major, stage, outcome, received_on, opened_on, approved_on, closed_on, interviewers, updated_at)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16) ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(f.id)
+    .bind(f.case_id)
+    .bind(&f.number)
+    .bind(&f.division)
+    .bind(&f.organ)
+    .bind(&f.section)
+    .bind(f.urgent)
+    .bind(f.major)
+    .bind(&f.stage)
+    .bind(&f.outcome)
+    .bind(f.received_on)
+    .bind(f.opened_on)
+    .bind(f.approved_on)
+    .bind(f.closed_on)
+    .bind(&f.interviewers)
+    .bind(f.updated_at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn update_file(conn: &mut PgConnection, f: &FileRow) -> Result<(), Error> {
+    sqlx::query(
+        "UPDATE files SET case_id = $2, number = $3, section = $4, urgent = $5, major = $6, stage = $7, outcome = $8, approved_on = $9, closed_on = $10,
+                interviewers = $11, updated_at = $12, organ = $13 WHERE id = $1",
+    )
+    .bind(f.id)
+    .bind(f.case_id)
+    .bind(&f.number)
+    .bind(&f.section)
+    .bind(f.urgent)
+    .bind(f.major)
+    .bind(&f.stage)
+    .bind(&f.outcome)
+    .bind(f.approved_on)
+    .bind(f.closed_on)
+    .bind(&f.interviewers)
+    .bind(f.updated_at)
+    .bind(&f.organ)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// One line of a file's timeline.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TimelineRow {
+    pub event_id: Uuid,
+    pub file_id: Uuid,
+    pub occurred_at: DateTime<Utc>,
+    pub event_type: String,
+    pub actor: String,
+    pub actor_name: String,
+    pub summary: String,
+    pub deadline: Option<NaiveDate>,
+    pub met: Option<bool>,
+}
+
+pub async fn insert_timeline(conn: &mut PgConnection, t: &TimelineRow) -> Result<(), Error> {
+    sqlx::query(
+        "INSERT INTO timeline (event_id, file_id, occurred_at, event_type, actor, actor_name, summary, deadline, met)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) ON CONFLICT (event_id) DO NOTHING",
+    )
+    .bind(t.event_id)
+    .bind(t.file_id)
+    .bind(t.occurred_at)
+    .bind(&t.event_type)
+    .bind(&t.actor)
+    .bind(&t.actor_name)
+    .bind(&t.summary)
+    .bind(t.deadline)
+    .bind(t.met)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn timeline(conn: &mut PgConnection, file_id: Uuid) -> Result<Vec<TimelineRow>, Error> {
+    Ok(sqlx::query_as("SELECT * FROM timeline WHERE file_id = $1 ORDER BY occurred_at, event_id").bind(file_id).fetch_all(&mut *conn).await?)
+}
+
+/// Has the file an earlier timeline entry of this type?
+pub async fn has_entry(conn: &mut PgConnection, file_id: Uuid, event_type: &str) -> Result<bool, Error> {
+    let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM timeline WHERE file_id = $1 AND event_type = $2 LIMIT 1").bind(file_id).bind(event_type).fetch_optional(&mut *conn).await?;
+    Ok(found.is_some())
+}
+
+/// Moves an open card's deadline (an approved extension): colour as of
+/// `today`, the caller reschedules its timers.
+pub async fn set_card_deadline(conn: &mut PgConnection, id: Uuid, deadline: NaiveDate, colour: &str, at: DateTime<Utc>) -> Result<(), Error> {
+    sqlx::query("UPDATE cards SET deadline = $2, colour = $3, changed_at = $4 WHERE id = $1").bind(id).bind(deadline).bind(colour).bind(at).execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// R-SUP-2: a section's warning for a month (once).
+pub async fn insert_warning(conn: &mut PgConnection, division: &str, section: &str, month: &str, scores: &[f64], baseline: f64) -> Result<bool, Error> {
+    let done = sqlx::query("INSERT INTO warnings (division, section, month, scores, baseline) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING")
+        .bind(division)
+        .bind(section)
+        .bind(month)
+        .bind(scores)
+        .bind(baseline)
+        .execute(&mut *conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The live gauges summed per division (open files by stage, open cards by colour).
+pub async fn gauges_by_division(conn: &mut PgConnection) -> Result<Vec<TallySum>, Error> {
+    Ok(sqlx::query_as(
+        "SELECT division, '' AS section, metric, sum(n)::bigint AS n FROM (
+             SELECT division, metric, n FROM tallies WHERE month = '1970-01-01'
+             UNION ALL SELECT division, metric, n FROM tally_deltas WHERE month = '1970-01-01'
+         ) t GROUP BY 1, 3",
+    )
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// Per division: files opened and closed on `day`.
+pub async fn files_of_day(conn: &mut PgConnection, day: NaiveDate) -> Result<Vec<(String, i64, i64)>, Error> {
+    Ok(sqlx::query_as(
+        "SELECT division, sum(new)::bigint, sum(closed)::bigint FROM (
+             SELECT division, count(*) AS new, 0 AS closed FROM files WHERE opened_on = $1 GROUP BY division
+             UNION ALL SELECT division, 0, count(*) FROM files WHERE closed_on = $1 GROUP BY division
+         ) t GROUP BY division",
+    )
+    .bind(day)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// The stored lines of a day's roll-up under `prefix` (`None`: no roll-up that day).
+pub async fn rollup_lines(conn: &mut PgConnection, day: NaiveDate, prefix: &str) -> Result<Option<Vec<crate::flow::rollup::Line>>, Error> {
+    if rollup_digest(conn, day).await?.is_none() {
+        return Ok(None);
+    }
+    let rows: Vec<sqlx::types::Json<crate::flow::rollup::Line>> =
+        sqlx::query_scalar("SELECT line FROM rollups WHERE day = $1 AND division LIKE $2 || '%' ORDER BY division").bind(day).bind(prefix).fetch_all(&mut *conn).await?;
+    Ok(Some(rows.into_iter().map(|j| j.0).collect()))
+}
+
+pub async fn rollup_digest(conn: &mut PgConnection, day: NaiveDate) -> Result<Option<String>, Error> {
+    Ok(sqlx::query_scalar("SELECT digest FROM rollup_days WHERE day = $1").bind(day).fetch_optional(&mut *conn).await?)
+}
+
+/// When the day's roll-up was made.
+pub async fn rollup_made_at(conn: &mut PgConnection, day: NaiveDate) -> Result<Option<DateTime<Utc>>, Error> {
+    Ok(sqlx::query_scalar("SELECT made_at FROM rollup_days WHERE day = $1").bind(day).fetch_optional(&mut *conn).await?)
+}
+
+pub async fn insert_rollup(conn: &mut PgConnection, day: NaiveDate, lines: &[crate::flow::rollup::Line], digest: &str, at: DateTime<Utc>) -> Result<(), Error> {
+    sqlx::query("INSERT INTO rollup_days (day, digest, made_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING").bind(day).bind(digest).bind(at).execute(&mut *conn).await?;
+    for l in lines {
+        sqlx::query("INSERT INTO rollups (day, division, line) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+            .bind(day)
+            .bind(&l.division)
+            .bind(sqlx::types::Json(l))
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Per section under `prefix`: award lost in a year of the period, warned in a month of it.
+pub async fn section_flags(conn: &mut PgConnection, prefix: &str, year_from: i32, year_to: i32, month_from: &str, month_to: &str) -> Result<Vec<(String, String, bool, bool)>, Error> {
+    Ok(sqlx::query_as(
+        "SELECT division, section, bool_or(award_lost), bool_or(warned) FROM (
+             SELECT division, section, award_lost, false AS warned FROM section_years WHERE division LIKE $1 || '%' AND year BETWEEN $2 AND $3 AND award_lost
+             UNION ALL SELECT division, section, false, true FROM warnings WHERE division LIKE $1 || '%' AND month BETWEEN $4 AND $5
+         ) f GROUP BY 1, 2",
+    )
+    .bind(prefix)
+    .bind(year_from)
+    .bind(year_to)
+    .bind(month_from)
+    .bind(month_to)
+    .fetch_all(&mut *conn)
+    .await?)
 }

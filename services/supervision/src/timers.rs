@@ -21,7 +21,10 @@ pub struct SupervisionTimers {
 
 impl SupervisionTimers {
     async fn card(&self, conn: &mut PgConnection, timer: &Timer) -> Result<(), Error> {
-        let (id, colour) = timer.key.split_once('/').ok_or_else(|| Error::Internal(format!("card timer key {:?}", timer.key)))?;
+        let mut parts = timer.key.split('/');
+        let (Some(id), Some(colour), deadline) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(Error::Internal(format!("card timer key {:?}", timer.key)));
+        };
         let id = Uuid::parse_str(id).map_err(|e| Error::Internal(format!("card timer key: {e}")))?;
         let to = match colour {
             "red" => Colour::Red,
@@ -33,6 +36,9 @@ impl SupervisionTimers {
             Err(true) => return Err(Error::Unavailable(format!("card {id} is being changed"))),
             Err(false) => return Ok(()),
         };
+        if deadline.is_some_and(|d| d != card.deadline.to_string()) {
+            return Ok(()); // the deadline moved; the new timers turn it
+        }
         let now = self.state.clock.now();
         self.state.turn_card(conn, card, to, timer.id, now).await
     }

@@ -15,6 +15,7 @@ use yuetan_platform::Error;
 use yuetan_proto::events::{self as ev, event::Payload};
 
 use crate::callbacks::{EgovAck, SmsReport, VideoEvent};
+use crate::rating::RatingForm;
 use crate::State;
 
 /// The PII vault context of the evidence of an open or a confirmation.
@@ -23,6 +24,8 @@ pub const EVIDENCE_CONTEXT: &str = "portal.evidence";
 pub const SMS_REPORT_CONTEXT: &str = "portal.sms_report";
 /// The PII vault context of the text of a rectification report.
 pub const REPORT_CONTEXT: &str = "portal.report";
+/// The PII vault context of a rating's case id and comment.
+pub const RATING_CONTEXT: &str = "portal.rating";
 /// Most events (each with its audit row) sent in one statement while
 /// recording a Janus post: the post stays one transaction, in statements of
 /// at most this many events.
@@ -235,6 +238,67 @@ impl State {
             payload,
             "party",
             "report.submit",
+            &format!("link/{link_id}"),
+            &after,
+            now,
+        )
+        .await?;
+        Ok(ReportRecorded::New(now))
+    }
+
+    /// When a rating was submitted through the link, if one was.
+    pub async fn rating_submitted_at(&self, link_id: Uuid) -> Result<Option<DateTime<Utc>>, Error> {
+        Ok(sqlx::query_scalar("SELECT submitted_at FROM ratings WHERE link_id = $1")
+            .bind(link_id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    /// Records the party's rating submitted through a `rate` link: the row
+    /// (once per link: its primary key), `portal.rating_submitted` and the
+    /// audit row in one transaction. The event's envelope names no case
+    /// (its jurisdiction is the organ's division); the case id (the link's
+    /// `service_id`) and the comment travel sealed (context
+    /// [`RATING_CONTEXT`]). Neither the audit row nor the row names the case.
+    pub async fn record_rating(&self, link_id: Uuid, claims: &LinkClaims, form: &RatingForm) -> Result<ReportRecorded, Error> {
+        let now = self.clock.now();
+        let case_sealed = self.vault.seal(&claims.service_id, RATING_CONTEXT)?;
+        let comment_sealed = if form.comment.is_empty() { Vec::new() } else { self.vault.seal(&form.comment, RATING_CONTEXT)? };
+        let mut tx = self.pool.begin().await?;
+        let inserted: Option<i32> = sqlx::query_scalar(
+            "INSERT INTO ratings (link_id, organ, submitted_at) VALUES ($1, $2, $3) ON CONFLICT (link_id) DO NOTHING RETURNING 1",
+        )
+        .bind(link_id)
+        .bind(&claims.organ)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if inserted.is_none() {
+            drop(tx);
+            let before = self
+                .rating_submitted_at(link_id)
+                .await?
+                .ok_or_else(|| Error::Internal(format!("rating of link {link_id} neither inserted nor found")))?;
+            return Ok(ReportRecorded::Before(before));
+        }
+        let payload = Payload::PortalRatingSubmitted(ev::PortalRatingSubmitted {
+            link_id: claims.link_id.clone(),
+            case_sealed,
+            attitude: form.attitude,
+            professionalism: form.professionalism,
+            communication: form.communication,
+            comment_sealed,
+            submitted_at: Some(timestamp(now)),
+        });
+        let after = json!({ "link_id": claims.link_id, "submitted_at": now });
+        self.commit_with(
+            tx,
+            "portal.rating_submitted",
+            self.division_of(&claims.organ),
+            &claims.organ,
+            payload,
+            "party",
+            "rating.submit",
             &format!("link/{link_id}"),
             &after,
             now,

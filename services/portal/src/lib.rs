@@ -7,7 +7,8 @@
 //! verifies it and lets them view and download the document and confirm its
 //! receipt, or sign the interview record. Through a link of purpose
 //! `report` the party submits the rectification report (整改报告) with its
-//! proofs (`report.rs`). The SMS and e-government providers report
+//! proofs (`report.rs`); through a link of purpose `rate` the party rates
+//! the interview, anonymously (`rating.rs`). The SMS and e-government providers report
 //! deliveries here.
 //! Every accepted open, confirmation and callback is one transaction of the
 //! portal's own schema `portal`: its row, its outbox event and its audit
@@ -17,6 +18,7 @@
 pub mod callbacks;
 pub mod config;
 pub mod flow;
+pub mod rating;
 pub mod report;
 pub mod web;
 

@@ -1,6 +1,6 @@
 //! The HTTP routes: the party's pages (server-rendered, Chinese, no
 //! JavaScript: the served documents under `/d/`, the rectification report
-//! under `/r/`) and the providers' callbacks (SMS, e-gov, the Janus video
+//! under `/r/`, the rating of the interview under `/rate/`) and the providers' callbacks (SMS, e-gov, the Janus video
 //! server's event handler). Every input is bounded before
 //! any work: tokens by length, bodies by `DefaultBodyLimit`, callback fields
 //! by `callbacks.rs`. A refused link gets one page that says only that the
@@ -11,11 +11,12 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::multipart::MultipartRejection;
+use axum::extract::rejection::FormRejection;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Multipart, Path, State as AxumState};
 use axum::http::{header, Extensions, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Form, Json, Router};
 use chrono::{DateTime, FixedOffset, Utc};
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -25,6 +26,7 @@ use yuetan_platform::Error;
 
 use crate::callbacks::{self, EgovHeaders, Refusal, MAX_CALLBACK_BYTES, MAX_JANUS_BYTES};
 use crate::flow::{Evidence, ReportRecorded};
+use crate::rating::{self, RatingFormRaw, RatingRefusal, MAX_COMMENT_CHARS, MAX_RATING_BODY_BYTES, PURPOSE_RATE};
 use crate::report::{self, FieldRefusal, MAX_FILES, MAX_FILE_BYTES, MAX_REPORT_BODY_BYTES, MAX_TEXT_CHARS};
 use crate::State;
 
@@ -34,6 +36,8 @@ pub const MAX_USER_AGENT_CHARS: usize = 512;
 const DOCUMENT_PURPOSES: &[&str] = &[PURPOSE_SERVE, PURPOSE_SIGN];
 /// The purpose of the links `/r/` serves.
 const REPORT_PURPOSES: &[&str] = &[PURPOSE_REPORT];
+/// The purpose of the links `/rate/` serves.
+const RATING_PURPOSES: &[&str] = &[PURPOSE_RATE];
 /// Most `X-Forwarded-For` entries looked at.
 const MAX_FORWARDED: usize = 32;
 
@@ -50,6 +54,10 @@ pub fn router(state: Arc<State>) -> Router {
             get(report_page).post(submit_report).layer(DefaultBodyLimit::max(MAX_REPORT_BODY_BYTES)),
         )
         .route("/r/{token}/notice", get(notice))
+        .route(
+            "/rate/{token}",
+            get(rating_page).post(submit_rating).layer(DefaultBodyLimit::max(MAX_RATING_BODY_BYTES)),
+        )
         .route("/callbacks/sms", post(sms))
         .route("/callbacks/egov", post(egov))
         .route("/callbacks/janus", post(janus).layer(DefaultBodyLimit::max(MAX_JANUS_BYTES)))
@@ -488,6 +496,114 @@ async fn submit_report(
         at = cst(at),
     );
     page(StatusCode::OK, "整改报告已提交", &body)
+}
+
+// ---- the rating of the interview (R-SUP-4) ----
+
+/// The three marks of a rating: form field and label.
+const MARKS: &[(&str, &str)] = &[("attitude", "态度"), ("professionalism", "专业"), ("communication", "沟通")];
+
+/// `GET /rate/{token}`: the form (three marks of 1–5 and a comment), or
+/// when the rating was submitted if it was. Records nothing.
+async fn rating_page(AxumState(state): Shared, Path(token): Path<String>) -> Response {
+    let (link_id, claims) = match check_link(&state, &token, RATING_PURPOSES) {
+        Ok(checked) => checked,
+        Err(refused) => return refused,
+    };
+    let submitted = match state.rating_submitted_at(link_id).await {
+        Ok(at) => at,
+        Err(err) => return unavailable(&err),
+    };
+    let action = match submitted {
+        Some(at) => format!("<p><strong>您已于 {}（北京时间）提交评价，感谢您的参与。</strong></p>", cst(at)),
+        None => {
+            let mut marks = String::new();
+            for (field, label) in MARKS {
+                marks.push_str(&format!("<fieldset style=\"border:1px solid #ccc;border-radius:.5rem;margin:.6rem 0\"><legend>{label}</legend>"));
+                for n in 1..=5 {
+                    marks.push_str(&format!(
+                        "<label style=\"margin-right:1rem\"><input type=\"radio\" name=\"{field}\" value=\"{n}\" required> {n} 分</label>"
+                    ));
+                }
+                marks.push_str("</fieldset>");
+            }
+            format!(
+                "<form method=\"post\" action=\"{token}\">{marks}\
+                 <p><label for=\"comment\">意见建议（选填）</label><br>\
+                 <textarea id=\"comment\" name=\"comment\" rows=\"5\" maxlength=\"{MAX_COMMENT_CHARS}\" \
+                 style=\"width:100%;box-sizing:border-box;font-size:1rem\"></textarea></p>\
+                 <p class=\"note\">1 分最低，5 分最高；意见建议不超过 {MAX_COMMENT_CHARS} 字。评价匿名，不显示您的姓名或案件；\
+                 每个链接只能评价一次，提交后不能修改。</p>\
+                 <button type=\"submit\">提交评价</button></form>",
+                token = escape(&token),
+            )
+        }
+    };
+    let body = format!(
+        "<h1>约谈满意度评价</h1><div class=\"doc\"><p>机关：{organ}</p><p>请对约谈人员的态度、专业水平和沟通情况作出评价。</p></div>{action}\
+         <p class=\"note\">本链接仅供被约谈方使用，有效期至 {expires}（北京时间）。请勿转发。</p>",
+        organ = escape(&claims.organ),
+        expires = cst(claims.expires_at),
+    );
+    page(StatusCode::OK, "约谈满意度评价", &body)
+}
+
+fn rating_refused(refusal: &RatingRefusal) -> Response {
+    let body = format!(
+        "<h1>提交未成功</h1><div class=\"doc\"><p>字段 <code>{field}</code>：{why}</p></div>\
+         <p>评价没有提交，也没有保存任何内容。请返回修改后重新提交。</p>",
+        field = escape(refusal.field),
+        why = escape(&refusal.why),
+    );
+    page(StatusCode::BAD_REQUEST, "提交未成功", &body)
+}
+
+fn rating_already_submitted(at: DateTime<Utc>) -> Response {
+    let body = format!(
+        "<h1>已评价过</h1><p>您已于 {}（北京时间）通过本链接提交评价，本次提交未被接受，也没有保存任何内容。</p>\
+         <p class=\"note\">每个链接只能评价一次。</p>",
+        cst(at)
+    );
+    page(StatusCode::CONFLICT, "已评价过", &body)
+}
+
+/// `POST /rate/{token}`: the link (forged, expired, another purpose: the
+/// refusal page; used: 409), then the form (`rating::check`), then the
+/// rating, its event and its audit row in one transaction.
+async fn submit_rating(AxumState(state): Shared, Path(token): Path<String>, form: Result<Form<RatingFormRaw>, FormRejection>) -> Response {
+    let (link_id, claims) = match check_link(&state, &token, RATING_PURPOSES) {
+        Ok(checked) => checked,
+        Err(refused) => return refused,
+    };
+    match state.rating_submitted_at(link_id).await {
+        Ok(Some(at)) => return rating_already_submitted(at),
+        Ok(None) => {}
+        Err(err) => return unavailable(&err),
+    }
+    let raw = match form {
+        Ok(Form(raw)) => raw,
+        Err(rejection) => {
+            tracing::info!(%rejection, "rating not posted as a form");
+            return rating_refused(&RatingRefusal { field: "body", why: "提交的内容不是有效的表单".into() });
+        }
+    };
+    let form = match rating::check(&raw) {
+        Ok(form) => form,
+        Err(refusal) => return rating_refused(&refusal),
+    };
+    let at = match state.record_rating(link_id, &claims, &form).await {
+        Ok(ReportRecorded::New(at)) => at,
+        Ok(ReportRecorded::Before(at)) => return rating_already_submitted(at),
+        Err(err) => return unavailable(&err),
+    };
+    tracing::info!(link_id = %link_id, "rating submitted");
+    let body = format!(
+        "<h1>评价已提交</h1><div class=\"doc\"><p>机关：{organ}</p><p>提交时间：{at}（北京时间）</p></div>\
+         <p class=\"note\">感谢您的评价。评价匿名统计，用于改进约谈工作。</p>",
+        organ = escape(&claims.organ),
+        at = cst(at),
+    );
+    page(StatusCode::OK, "评价已提交", &body)
 }
 
 // ---- providers ----

@@ -1,0 +1,90 @@
+//! The party's rating of the interview (DOMAIN R-SUP-4) as posted to
+//! `POST /rate/{token}` (application/x-www-form-urlencoded): three marks of
+//! 1–5 — attitude (态度), professionalism (专业), communication (沟通) — and
+//! an optional comment of at most [`MAX_COMMENT_CHARS`] characters. Nothing
+//! here writes: `web.rs` checks the form, then `flow.rs` records it.
+
+use serde::Deserialize;
+
+/// The purpose of a rating link; `service_id` is the case id.
+pub const PURPOSE_RATE: &str = "rate";
+/// Longest comment (characters, after CRLF → LF).
+pub const MAX_COMMENT_CHARS: usize = 500;
+/// Largest request body of `POST /rate/{token}` (bytes): 500 characters of
+/// up to 4 bytes, percent-encoded (×3), and the marks.
+pub const MAX_RATING_BODY_BYTES: usize = 8 * 1024;
+
+/// The form as posted; every field optional so that a missing one is named.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct RatingFormRaw {
+    pub attitude: Option<String>,
+    pub professionalism: Option<String>,
+    pub communication: Option<String>,
+    pub comment: Option<String>,
+}
+
+/// A rating whose every field is in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RatingForm {
+    pub attitude: u32,
+    pub professionalism: u32,
+    pub communication: u32,
+    /// Line breaks as LF, trimmed; may be empty.
+    pub comment: String,
+}
+
+/// Why a rating was refused: the field and why, in Chinese for the page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RatingRefusal {
+    pub field: &'static str,
+    pub why: String,
+}
+
+fn mark(field: &'static str, label: &str, value: Option<&str>) -> Result<u32, RatingRefusal> {
+    let refuse = || RatingRefusal { field, why: format!("请为“{label}”选择 1 至 5 分") };
+    let value = value.ok_or_else(refuse)?.trim();
+    match value.parse::<u32>() {
+        Ok(n) if (1..=5).contains(&n) && value.len() == 1 => Ok(n),
+        _ => Err(refuse()),
+    }
+}
+
+/// Checks the form: the three marks 1–5, the comment at most
+/// [`MAX_COMMENT_CHARS`] characters without control characters but line
+/// breaks and tabs.
+pub fn check(raw: &RatingFormRaw) -> Result<RatingForm, RatingRefusal> {
+    let attitude = mark("attitude", "态度", raw.attitude.as_deref())?;
+    let professionalism = mark("professionalism", "专业", raw.professionalism.as_deref())?;
+    let communication = mark("communication", "沟通", raw.communication.as_deref())?;
+    let comment = raw.comment.as_deref().unwrap_or_default().replace("\r\n", "\n").replace('\r', "\n");
+    let comment = comment.trim().to_string();
+    if comment.chars().count() > MAX_COMMENT_CHARS {
+        return Err(RatingRefusal { field: "comment", why: format!("意见建议不能超过 {MAX_COMMENT_CHARS} 字") });
+    }
+    if comment.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return Err(RatingRefusal { field: "comment", why: "意见建议含有不可见的控制字符".into() });
+    }
+    Ok(RatingForm { attitude, professionalism, communication, comment })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(a: &str, p: &str, c: &str, comment: &str) -> RatingFormRaw {
+        RatingFormRaw { attitude: Some(a.into()), professionalism: Some(p.into()), communication: Some(c.into()), comment: Some(comment.into()) }
+    }
+
+    #[test]
+    fn r_sup_4_marks_are_1_to_5_and_the_comment_at_most_500_characters() {
+        assert_eq!(check(&raw("5", "4", "1", " 很好\r\n")).unwrap(), RatingForm { attitude: 5, professionalism: 4, communication: 1, comment: "很好".into() });
+        for (a, field) in [("0", "attitude"), ("6", "attitude"), ("05", "attitude"), ("", "attitude"), ("x", "attitude")] {
+            assert_eq!(check(&raw(a, "3", "3", "")).unwrap_err().field, field, "{a:?}");
+        }
+        assert_eq!(check(&RatingFormRaw { attitude: Some("3".into()), ..Default::default() }).unwrap_err().field, "professionalism");
+        assert_eq!(check(&raw("3", "3", "3", &"好".repeat(500))).unwrap().comment.chars().count(), 500);
+        assert_eq!(check(&raw("3", "3", "3", &"好".repeat(501))).unwrap_err().field, "comment");
+        assert_eq!(check(&raw("3", "3", "3", "a\u{0}b")).unwrap_err().field, "comment");
+        assert_eq!(check(&RatingFormRaw { attitude: Some("1".into()), professionalism: Some("2".into()), communication: Some("3".into()), comment: None }).unwrap().comment, "");
+    }
+}

@@ -1,0 +1,167 @@
+//! Ratings over gRPC and the portal's HTTP page against real NATS and
+//! PostgreSQL (R-SUP-4): after the interview the case's officer issues the
+//! party a rating link; the party rates on the portal, once; supervision
+//! counts the rating by month and never lets a county's reader tie it to
+//! the case (only the provincial discipline inspector sees the case).
+
+mod common;
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use common::*;
+use tonic::Code;
+use yuetan_harness::scheduling::{INTERVIEWER, INTERVIEWER_LEGAL};
+use yuetan_proto::events::event::Payload;
+use yuetan_proto::supervision as pb;
+
+fn at(rfc3339: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(rfc3339).unwrap().with_timezone(&Utc)
+}
+
+const NOW: &str = "2026-04-28T02:00:00Z";
+const SERVED: &str = "2026-04-28T03:00:00Z";
+const INTERVIEW: &str = "2026-04-30T01:30:00Z";
+
+fn rid() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+fn provincial_inspector() -> Officer {
+    Officer::new("inspector-province", "620000-JW", "620000", &["discipline_inspector"])
+}
+
+fn city_inspector() -> Officer {
+    Officer::new("inspector-city", "620100-SJ", "620100", &["discipline_inspector"])
+}
+
+fn county_b_officer() -> Officer {
+    Officer::new("officer-b", "620103-SJ", QILIHE, &["case_officer", "section_chief"])
+}
+
+/// `application/x-www-form-urlencoded` of the pairs.
+fn form(pairs: &[(&str, &str)]) -> String {
+    let enc = |s: &str| {
+        s.bytes()
+            .map(|b| if b.is_ascii_alphanumeric() || b"-._~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+            .collect::<String>()
+    };
+    pairs.iter().map(|(k, v)| format!("{}={}", enc(k), enc(v))).collect::<Vec<_>>().join("&")
+}
+
+async fn ratings(s: &System, officer: &Officer, division: &str, period: &str) -> Result<Vec<pb::Rating>, tonic::Status> {
+    s.supervision().list_ratings(req(officer, pb::ListRatingsRequest { division: division.into(), period: period.into() })).await.map(|r| r.into_inner().ratings)
+}
+
+async fn link(s: &System, officer: &Officer, case_id: &str) -> Result<pb::IssueRatingLinkResponse, tonic::Status> {
+    s.supervision().issue_rating_link(req(officer, pb::IssueRatingLinkRequest { request_id: rid(), case_id: case_id.into() })).await.map(|r| r.into_inner())
+}
+
+#[tokio::test]
+async fn r_sup_4_ratings_are_not_linkable_to_the_party_through_any_rpc_a_county_officer_can_call() {
+    let mut s = start_at(at(NOW)).await;
+    s.start_service(Service::Supervision).await;
+    let peers = s.start_scheduling_stack(false, None).await;
+    s.start_service(Service::Rectification).await;
+    let case_id = s.held_case(&peers, 4101, &[], at(INTERVIEW), at(SERVED)).await;
+
+    // The link, once supervision knows the interview was held.
+    let officer = proposer();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let issued = loop {
+        match link(&s, &officer, &case_id).await {
+            Ok(l) => break l,
+            Err(e) if matches!(e.code(), Code::NotFound | Code::FailedPrecondition) => {
+                assert!(tokio::time::Instant::now() < deadline, "no rating link: {e:?}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("{e:?}"),
+        }
+    };
+    assert!(issued.url.contains("/rate/"), "{}", issued.url);
+    assert!(issued.expires_at.is_some());
+    // Another county's officer gets no link for this case; an unknown case none either.
+    assert_eq!(link(&s, &county_b_officer(), &case_id).await.unwrap_err().code(), Code::PermissionDenied);
+    assert_eq!(link(&s, &officer, &uuid::Uuid::now_v7().to_string()).await.unwrap_err().code(), Code::NotFound);
+
+    // The party opens the page and rates: a mark out of range is refused, then the rating goes in once.
+    let url = format!("{}{}", peers.portal.base_url(), &issued.url[issued.url.find("/rate/").unwrap()..]);
+    let http = reqwest::Client::new();
+    let page = http.get(&url).send().await.unwrap();
+    assert_eq!(page.status(), reqwest::StatusCode::OK);
+    let page = page.text().await.unwrap();
+    assert!(page.contains("态度") && page.contains("专业") && page.contains("沟通"), "{page}");
+    assert!(!page.contains(&case_id), "the page does not show the case id");
+    let post = |body: String| http.post(&url).header("content-type", "application/x-www-form-urlencoded").body(body).send();
+    let bad = post(form(&[("attitude", "6"), ("professionalism", "4"), ("communication", "5"), ("comment", "")])).await.unwrap();
+    assert_eq!(bad.status(), reqwest::StatusCode::BAD_REQUEST);
+    let long = "好".repeat(501);
+    let bad = post(form(&[("attitude", "5"), ("professionalism", "4"), ("communication", "5"), ("comment", &long)])).await.unwrap();
+    assert_eq!(bad.status(), reqwest::StatusCode::BAD_REQUEST);
+    const COMMENT: &str = "工作人员耐心细致，讲解清楚。";
+    let sent = post(form(&[("attitude", "5"), ("professionalism", "4"), ("communication", "5"), ("comment", COMMENT)])).await.unwrap();
+    assert_eq!(sent.status(), reqwest::StatusCode::OK, "{}", sent.text().await.unwrap());
+    let again = post(form(&[("attitude", "1"), ("professionalism", "1"), ("communication", "1"), ("comment", "")])).await.unwrap();
+    assert_eq!(again.status(), reqwest::StatusCode::CONFLICT, "one rating per link");
+
+    // Neither event names the case in its envelope.
+    let submitted = s.wait_for_event(|e| e.r#type == "portal.rating_submitted").await;
+    assert!(submitted.case_id.is_empty() && submitted.case_version == 0);
+    assert_eq!(submitted.jurisdiction, CHENGGUAN);
+    let received = s.wait_for_event(|e| e.r#type == "supervision.rating_received").await;
+    assert!(received.case_id.is_empty(), "no case id in the envelope");
+    let Some(Payload::RatingReceived(r)) = &received.payload else { panic!("payload") };
+    assert_eq!((r.attitude, r.professionalism, r.communication, r.month.as_str()), (5, 4, 5, "2026-04"));
+    assert!(!r.case_sealed.is_empty());
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(s.events().await.iter().filter(|(_, e)| e.r#type == "portal.rating_submitted").count(), 1, "the second post wrote nothing");
+    assert_eq!(s.events().await.iter().filter(|(_, e)| e.r#type == "supervision.rating_received").count(), 1);
+
+    // The county's section chief: the month, marks, interviewers and comment; no case.
+    let county = ratings(&s, &officer, "", "").await.unwrap();
+    assert_eq!(county.len(), 1);
+    let mine = &county[0];
+    assert_eq!((mine.attitude, mine.professionalism, mine.communication), (5, 4, 5));
+    assert_eq!((mine.month.as_str(), mine.division.as_str(), mine.comment.as_str()), ("2026-04", CHENGGUAN, COMMENT));
+    assert!(mine.case_id.is_empty(), "no case id below the province");
+    assert!(mine.interviewers.iter().any(|i| i == INTERVIEWER || i == INTERVIEWER_LEGAL), "{:?}", mine.interviewers);
+    assert_ne!(mine.rating_id, submitted.id, "the rating's id is not the portal event's (a UUIDv7 holds its time)");
+    assert_eq!(uuid::Uuid::parse_str(&mine.rating_id).unwrap().get_version_num(), 4, "an id with no time in it");
+    assert_eq!(ratings(&s, &officer, "", "2026-04").await.unwrap().len(), 1);
+    assert_eq!(ratings(&s, &officer, "", "2026Q2").await.unwrap().len(), 1);
+    assert!(ratings(&s, &officer, "", "2026-05").await.unwrap().is_empty());
+    assert_eq!(ratings(&s, &officer, "", "2026-4").await.unwrap_err().code(), Code::InvalidArgument);
+    // A city's discipline inspector: no case either. Another county: refused.
+    let city = ratings(&s, &city_inspector(), "", "").await.unwrap();
+    assert_eq!(city.len(), 1);
+    assert!(city[0].case_id.is_empty());
+    assert_eq!(ratings(&s, &county_b_officer(), CHENGGUAN, "").await.unwrap_err().code(), Code::PermissionDenied);
+    assert!(ratings(&s, &county_b_officer(), "", "").await.unwrap().is_empty());
+    // The provincial discipline inspector sees the case.
+    let province = ratings(&s, &provincial_inspector(), "", "").await.unwrap();
+    assert_eq!(province.len(), 1);
+    assert_eq!(province[0].case_id, case_id);
+
+    // The case's timeline shows no rating.
+    let timeline = s.supervision().get_timeline(req(&officer, pb::GetTimelineRequest { case_id: case_id.clone() })).await.unwrap().into_inner();
+    assert!(!timeline.entries.is_empty(), "the case has its timeline");
+    assert!(
+        !timeline.entries.iter().any(|e| e.event_type.contains("rating") || e.summary.contains(COMMENT)),
+        "no rating on the case's timeline: {:?}",
+        timeline.entries.iter().map(|e| e.event_type.clone()).collect::<Vec<_>>()
+    );
+
+    // The board counts it: satisfaction (5+4+5)/15 of 100 = 93 points, one rating.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let board = s.supervision().get_board(req(&officer, pb::GetBoardRequest { division: String::new(), period: "2026-04".into() })).await.unwrap().into_inner();
+        let satisfaction = board.total.as_ref().and_then(|t| t.kpis.iter().find(|k| k.name == "satisfaction").cloned());
+        if let Some(k) = satisfaction.filter(|k| k.denominator > 0) {
+            assert_eq!((k.numerator, k.denominator), (93, 1));
+            assert!((k.value - 93.0).abs() < 1e-9, "{k:?}");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the board never counted the rating");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -183,6 +183,9 @@ async fn r_sup_1_a_discipline_inspector_of_the_county_scores_a_drawn_file_once_a
     s.stop().await;
 }
 
+type FileSnapshot = (Uuid, Uuid, String, bool, Option<i32>, Option<String>);
+type VisitSnapshot = (Uuid, Uuid, String, bool, Option<String>, Option<NaiveDate>);
+
 fn pdf_text(pdf: &[u8]) -> String {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("report.pdf");
@@ -236,5 +239,80 @@ async fn r_sup_7_the_quarterly_report_is_a_pdf_and_csv_of_the_same_numbers_and_a
     let half = s.supervision().get_report(req(&city, pb::GetReportRequest { division: "620100".into(), period: "2026H2".into() })).await.unwrap().into_inner();
     assert!(pdf_text(&half.pdf).contains("半年效果评估"));
     assert!(half.csv.contains(",start_timeliness,3,4,0.7500,"));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn r_sup_4_a_tenth_of_the_quarter_s_closed_cases_get_a_return_visit_recorded_once_and_the_rows_rebuild_from_the_events() {
+    let s = system().await;
+    seed_rows(&s).await;
+    let drawn = draw_september(&s).await;
+    // The quarterly draw fires at the same hour: Q3's 20 closed cases of Chengguan → 2 visits for its office.
+    let event = s.wait_for_event(|e| e.r#type == "supervision.return_visits_drawn").await;
+    let Some(Payload::ReturnVisitsDrawn(visits)) = event.payload else { panic!("payload") };
+    assert_eq!((visits.division.as_str(), visits.quarter.as_str(), visits.population), (CHENGGUAN, "2026Q3", 20));
+    assert_eq!(visits.visits.len(), 2, "10% of 20");
+    let ids: Vec<String> = visits.visits.iter().map(|v| v.case_id.clone()).collect();
+    assert_eq!(ids, domain::draw(&visits.seed, &september_ids(), 10), "recomputable from the published seed");
+    assert!(visits.visits.iter().all(|v| v.assigned_to == format!("office:{CHENGGUAN}") && v.section == SECTION));
+
+    let office = Officer::new("office-a", ORGAN_A, CHENGGUAN, &["office"]);
+    let listed = s.supervision().list_return_visits(req(&office, pb::ListReturnVisitsRequest { division: CHENGGUAN.into(), quarter: "2026Q3".into() })).await.unwrap().into_inner();
+    assert_eq!(listed.visits.len(), 2);
+    assert!(listed.visits.iter().all(|v| !v.done));
+    let visit_id = visits.visits[0].visit_id.clone();
+    let record = |request_id: &str, method: &str, outcome: &str| pb::RecordReturnVisitRequest {
+        request_id: request_id.into(),
+        visit_id: visit_id.clone(),
+        method: method.into(),
+        outcome: outcome.into(),
+        visited_on: Some(yuetan_proto::common::Date { iso: draw_day().to_string() }),
+    };
+    let err = s.supervision().record_return_visit(req(&office, record("v-0", "email", "整改到位"))).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(err.message().contains("method"));
+    let err = s.supervision().record_return_visit(req(&office, record("v-0", "phone", &"长".repeat(2001)))).await.unwrap_err();
+    assert!(err.message().contains("outcome"));
+    let other_office = Officer::new("office-b", "620103-SJ", QILIHE, &["office"]);
+    assert_eq!(s.supervision().record_return_visit(req(&other_office, record("v-b", "phone", "整改到位"))).await.unwrap_err().code(), Code::PermissionDenied);
+    let done = s.supervision().record_return_visit(req(&office, record("v-1", "phone", "企业整改到位，未再发现问题"))).await.unwrap().into_inner().visit.unwrap();
+    assert!(done.done);
+    assert_eq!(done.method, "phone");
+    s.wait_for_event(|e| e.r#type == "supervision.return_visit_recorded").await;
+    let err = s.supervision().record_return_visit(req(&office, record("v-2", "site", "另一结论"))).await.unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition, "recorded once");
+
+    // A score too, then the rebuild: empty the rows and apply supervision's own events again.
+    s.supervision()
+        .score_file(req(&inspector(), pb::ScoreFileRequest { request_id: "s-1".into(), sample_id: drawn.sample_id.clone(), case_id: drawn.case_ids[1].clone(), lawful_start: 7, standard_documents: 6, timely_tracking: 5, comment: String::new() }))
+        .await
+        .unwrap();
+    s.wait_for_event(|e| e.r#type == "supervision.file_scored").await;
+    let pool = s.pool_of(Service::Supervision);
+    let snapshot = || async {
+        let samples: Vec<(Uuid, String, String, i32, String, DateTime<Utc>)> = sqlx::query_as("SELECT id, section, month, population, seed, drawn_at FROM samples ORDER BY id").fetch_all(pool).await.unwrap();
+        let files: Vec<FileSnapshot> =
+            sqlx::query_as("SELECT sample_id, case_id, number, scored, lawful_start, scored_by FROM sampled_files ORDER BY 1, 2").fetch_all(pool).await.unwrap();
+        let visits: Vec<VisitSnapshot> =
+            sqlx::query_as("SELECT id, case_id, number, done, method, visited_on FROM return_visits ORDER BY id").fetch_all(pool).await.unwrap();
+        format!("{samples:?}\n{files:?}\n{visits:?}")
+    };
+    let live = snapshot().await;
+    sqlx::query("DELETE FROM sampled_files").execute(pool).await.unwrap();
+    sqlx::query("DELETE FROM samples").execute(pool).await.unwrap();
+    sqlx::query("DELETE FROM return_visits").execute(pool).await.unwrap();
+    let state = s.handle::<yuetan_supervision::Supervision>(Service::Supervision).state.clone();
+    let mut conn = pool.acquire().await.unwrap();
+    for (_, e) in s.events().await.into_iter().filter(|(_, e)| e.r#type.starts_with("supervision.")) {
+        let id = Uuid::parse_str(&e.id).unwrap();
+        // Twice: applying an event again changes nothing.
+        for _ in 0..2 {
+            yuetan_supervision::flow::sampling::on_event(&state, &mut conn, &e, id).await.unwrap();
+        }
+    }
+    drop(conn);
+    let rebuilt = snapshot().await;
+    assert!(live.contains("true, Some(7)") && live.contains("Some(\"phone\")"), "{live}");
+    assert_eq!(rebuilt, live);
     s.stop().await;
 }

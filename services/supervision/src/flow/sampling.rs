@@ -35,6 +35,18 @@ fn internal(e: impl std::fmt::Display) -> Error {
     Error::Internal(e.to_string())
 }
 
+/// In a rebuild the consumer applies events without a case, and those of
+/// different cases, in parallel lanes: a row an event needs may not be
+/// there yet. The event fails and is redelivered (live the row is always
+/// there: the same transaction wrote it).
+fn not_yet(what: String) -> Error {
+    Error::Unavailable(format!("{what} is not applied yet; retried"))
+}
+
+async fn number(conn: &mut PgConnection, case_id: Uuid) -> Result<String, Error> {
+    sql::number_of_case(conn, case_id).await?.ok_or_else(|| not_yet(format!("the file of case {case_id}")))
+}
+
 fn uuid(field: &str, s: &str) -> Result<Uuid, Error> {
     Uuid::parse_str(s).map_err(|e| Error::Internal(format!("{field} {s:?}: {e}")))
 }
@@ -62,7 +74,7 @@ pub async fn on_event(_state: &State, conn: &mut PgConnection, event: &Event, _e
             if sql::insert_sample(conn, &row).await? {
                 for case in &s.case_ids {
                     let case_id = uuid("case_id", case)?;
-                    let number = sql::number_of_case(conn, case_id).await?;
+                    let number = number(conn, case_id).await?;
                     sql::insert_sampled_file(conn, id, case_id, &number).await?;
                 }
             }
@@ -79,6 +91,9 @@ pub async fn on_event(_state: &State, conn: &mut PgConnection, event: &Event, _e
                 comment: Some(f.comment.clone()),
                 scored_by: Some(f.scored_by.clone()),
             };
+            if sql::sampled_file(conn, row.sample_id, row.case_id).await?.is_none() {
+                return Err(not_yet(format!("case {} of sample {}", row.case_id, row.sample_id)));
+            }
             sql::score_file(conn, &row).await?;
         }
         Some(Payload::ReturnVisitsDrawn(d)) => {
@@ -90,7 +105,7 @@ pub async fn on_event(_state: &State, conn: &mut PgConnection, event: &Event, _e
                     section: v.section.clone(),
                     quarter: d.quarter.clone(),
                     case_id,
-                    number: sql::number_of_case(conn, case_id).await?,
+                    number: number(conn, case_id).await?,
                     assigned_to: v.assigned_to.clone(),
                     done: false,
                     method: None,
@@ -102,7 +117,11 @@ pub async fn on_event(_state: &State, conn: &mut PgConnection, event: &Event, _e
         }
         Some(Payload::ReturnVisitRecorded(r)) => {
             let visited_on = parse_date("visited_on", r.visited_on.as_ref()).map_err(internal)?.unwrap_or_default();
-            sql::record_visit(conn, uuid("visit_id", &r.visit_id)?, &r.method, &r.outcome, visited_on).await?;
+            let id = uuid("visit_id", &r.visit_id)?;
+            if sql::return_visit(conn, id, true).await?.is_none() {
+                return Err(not_yet(format!("return visit {id}")));
+            }
+            sql::record_visit(conn, id, &r.method, &r.outcome, visited_on).await?;
         }
         _ => {}
     }

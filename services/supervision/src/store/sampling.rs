@@ -128,10 +128,9 @@ pub async fn digest_before(conn: &mut PgConnection, day: NaiveDate) -> Result<St
     Ok(digest.unwrap_or_default())
 }
 
-/// The number of a case's file ("" if unknown).
-pub async fn number_of_case(conn: &mut PgConnection, case_id: Uuid) -> Result<String, Error> {
-    let n: Option<String> = sqlx::query_scalar("SELECT number FROM files WHERE case_id = $1").bind(case_id).fetch_optional(&mut *conn).await?;
-    Ok(n.unwrap_or_default())
+/// The number of a case's file (`None`: no file of that case).
+pub async fn number_of_case(conn: &mut PgConnection, case_id: Uuid) -> Result<Option<String>, Error> {
+    Ok(sqlx::query_scalar("SELECT number FROM files WHERE case_id = $1").bind(case_id).fetch_optional(&mut *conn).await?)
 }
 
 /// The case ids of a division's section closed within `from..=to` (the

@@ -414,9 +414,15 @@ pub async fn build_report(conn: &mut PgConnection, division: &str, period: Perio
     for (unit, d, s, counts) in &unit_list {
         let (kpis, score) = domain::kpis(|m| counts.get(m).copied().unwrap_or(0).max(0) as u64);
         for k in &kpis {
-            let (value, target, meets) = (value_text(k), format!("{}", k.target), if k.meets_target() { "yes" } else { "no" });
+            // Nothing counted: no verdict on the target.
+            let (meets, met) = match (k.value, k.meets_target()) {
+                (None, _) => ("", "—"),
+                (Some(_), true) => ("yes", "是"),
+                (Some(_), false) => ("no", "否"),
+            };
+            let (value, target) = (value_text(k), format!("{}", k.target));
             csv.push_str(&format!("{},{},{},{},{},{},{},{},{}\n", csv_field(unit), d, csv_field(s), k.name, k.numerator, k.denominator, value, target, meets));
-            kpi_rows.push(vec![unit.clone(), format!("{}（{}）", rules::kpi_label(k.name), k.name), k.numerator.to_string(), k.denominator.to_string(), value, target, if k.meets_target() { "是" } else { "否" }.into()]);
+            kpi_rows.push(vec![unit.clone(), format!("{}（{}）", rules::kpi_label(k.name), k.name), k.numerator.to_string(), k.denominator.to_string(), value, target, met.into()]);
         }
         let score_text = format!("{score:.1}");
         csv.push_str(&format!("{},{},{},section_score,,,{},,\n", csv_field(unit), d, csv_field(s), score_text));

@@ -93,6 +93,23 @@ fn day(s: &str) -> NaiveDate {
     s.parse().unwrap()
 }
 
+/// Rebuilds supervision's read model from the stream into an empty schema:
+/// the boards and cards compare equal, and so do the complaint rows.
+async fn rebuilt_equal(s: &System) {
+    s.drain_outbox().await;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let report = yuetan_supervision::rebuild::rebuild(&s.config, "supervision_rebuild", s.clock.clone(), s.calendar.clone()).await.unwrap();
+    assert!(report.equal, "{report}");
+    type Row = (uuid::Uuid, String, String, String, String, Option<NaiveDate>, Option<String>, Option<NaiveDate>, Option<NaiveDate>, Option<NaiveDate>, NaiveDate);
+    let rows = |schema: &str| {
+        format!("SELECT id, division, organ, section, status, started_on, decision, decided_on, appeal_deadline, appealed_on, investigation_deadline FROM {schema}.complaints ORDER BY id")
+    };
+    let live: Vec<Row> = sqlx::query_as(&rows("supervision")).fetch_all(s.pool()).await.unwrap();
+    let rebuilt: Vec<Row> = sqlx::query_as(&rows("supervision_rebuild")).fetch_all(s.pool()).await.unwrap();
+    assert!(!live.is_empty());
+    assert_eq!(live, rebuilt, "the complaints rebuilt from their events");
+}
+
 #[tokio::test]
 async fn r_sup_6_a_complaint_not_started_in_three_working_days_turns_red() {
     // Thursday 2026-09-10, 10:00 CST: start by Tuesday 09-15 (Friday, Monday, Tuesday).
@@ -140,6 +157,7 @@ async fn r_sup_6_a_complaint_not_started_in_three_working_days_turns_red() {
     start(&s, &inspector(), &late.complaint_id).await.unwrap();
     let card = card_of(&s, &late.complaint_id).await.unwrap();
     assert!(card.closed && !card.met, "started after its deadline");
+    rebuilt_equal(&s).await;
 }
 
 #[tokio::test]
@@ -187,6 +205,24 @@ async fn r_sup_6_a_decision_may_be_appealed_by_the_officer_complained_of_within_
     let listed = list(&s, &inspector(), "").await.unwrap();
     let status = |id: &str| listed.iter().find(|c| c.complaint_id == id).map(|c| c.status.clone()).unwrap();
     assert_eq!((status(&first.complaint_id), status(&second.complaint_id)), ("appealed".to_string(), "decided".to_string()));
+
+    // The upheld decision counts against the section in September; the rebuild counts it once too.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let board = s.supervision().get_board(req(&inspector(), pb::GetBoardRequest { division: String::new(), period: "2026-09".into() })).await.unwrap().into_inner();
+        let row = board.rows.iter().find(|r| r.section == SECTION).cloned();
+        if let Some(row) = row {
+            let clean = board.rows.iter().find(|r| r.section != SECTION).map(|r| r.score);
+            assert!(row.score < 100.0, "an upheld complaint lowers the section score: {row:?}");
+            if let Some(clean) = clean {
+                assert!(row.score < clean);
+            }
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the board never showed the section: {board:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    rebuilt_equal(&s).await;
 }
 
 #[tokio::test]

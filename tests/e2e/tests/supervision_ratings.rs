@@ -164,4 +164,31 @@ async fn r_sup_4_ratings_are_not_linkable_to_the_party_through_any_rpc_a_county_
         assert!(tokio::time::Instant::now() < deadline, "the board never counted the rating");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+
+    // The rebuild from the stream: the same board, and the same rating row (its id from the portal's event).
+    s.drain_outbox().await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let report = yuetan_supervision::rebuild::rebuild(&s.config, "supervision_rebuild", s.clock.clone(), s.calendar.clone()).await.unwrap();
+    assert!(report.events > 0, "{report}");
+    // The satisfaction of every board the rating counts in is the same rebuilt.
+    let live_state = s.handle::<yuetan_supervision::Supervision>(Service::Supervision).state.clone();
+    let rebuilt_state = yuetan_supervision::rebuild::open(&s.config, "supervision_rebuild", s.clock.clone(), s.calendar.clone()).await.unwrap();
+    yuetan_supervision::store::fold_tallies(&live_state.pool).await.unwrap();
+    yuetan_supervision::store::fold_tallies(&rebuilt_state.pool).await.unwrap();
+    for division in [CHENGGUAN, "620100", "620000"] {
+        let code = yuetan_platform::auth::DivisionCode::parse(division).unwrap();
+        for period in ["2026-04", "2026Q2", "2026"] {
+            let satisfaction = |b: pb::GetBoardResponse| b.total.and_then(|t| t.kpis.into_iter().find(|k| k.name == "satisfaction")).map(|k| (k.numerator, k.denominator));
+            let live = satisfaction(yuetan_supervision::api::board::board(&live_state, &code, period).await.unwrap());
+            let rebuilt = satisfaction(yuetan_supervision::api::board::board(&rebuilt_state, &code, period).await.unwrap());
+            assert_eq!(live, Some((93, 1)), "{division} {period}");
+            assert_eq!(live, rebuilt, "{division} {period}");
+        }
+    }
+    type Row = (uuid::Uuid, String, String, String, Vec<String>, i32, i32, i32);
+    let rows = |schema: &str| format!("SELECT id, division, section, month, interviewers, attitude, professionalism, communication FROM {schema}.ratings ORDER BY id");
+    let live: Vec<Row> = sqlx::query_as(&rows("supervision")).fetch_all(s.pool()).await.unwrap();
+    let rebuilt: Vec<Row> = sqlx::query_as(&rows("supervision_rebuild")).fetch_all(s.pool()).await.unwrap();
+    assert_eq!(live.len(), 1);
+    assert_eq!(live, rebuilt, "the rating rebuilt once, with the same id");
 }

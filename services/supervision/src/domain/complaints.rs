@@ -56,6 +56,20 @@ pub fn may_move(from: &str, to: &str) -> bool {
     matches!((from, to), (REGISTERED, INVESTIGATING) | (INVESTIGATING, DECIDED) | (DECIDED, APPEALED))
 }
 
+/// The status a complaint's facts give, whatever order they were learnt
+/// in (a rebuild applies supervision's own events in parallel lanes).
+pub fn status_of(started: bool, decided: bool, appealed: bool) -> &'static str {
+    if appealed {
+        APPEALED
+    } else if decided {
+        DECIDED
+    } else if started {
+        INVESTIGATING
+    } else {
+        REGISTERED
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,5 +104,8 @@ mod tests {
         assert!(may_move(REGISTERED, INVESTIGATING) && may_move(INVESTIGATING, DECIDED) && may_move(DECIDED, APPEALED));
         assert!(!may_move(REGISTERED, DECIDED), "no decision without an investigation");
         assert!(!may_move(APPEALED, APPEALED) && !may_move(DECIDED, DECIDED));
+        assert_eq!(status_of(false, true, false), DECIDED, "a decision learnt before the start");
+        assert_eq!(status_of(true, true, true), APPEALED);
+        assert_eq!(status_of(false, false, false), REGISTERED);
     }
 }

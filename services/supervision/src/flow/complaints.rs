@@ -11,7 +11,7 @@
 //!   lowers the section score) in the month of the decision.
 //! - Appealed: by the officer complained of, within 5 working days.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use serde_json::json;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -22,7 +22,7 @@ use yuetan_platform::{Actor, Error};
 use yuetan_proto::events::{self as ev, event::Payload, Event};
 
 use crate::domain::complaints::{self as rules, APPEALED, DECIDED, INVESTIGATING, INVESTIGATION_STEP, REGISTERED, UPHELD};
-use crate::domain::metric;
+use crate::domain::{self, metric, Colour};
 use crate::flow::NewCard;
 use crate::store::complaints::{self as store, ComplaintRow};
 use crate::store::{add_tally, month_of};
@@ -155,6 +155,44 @@ fn day(field: &str, value: Option<&yuetan_proto::common::Date>) -> Result<chrono
     parse_date(field, value).map_err(|e| Error::Internal(e.to_string()))?.ok_or_else(|| Error::Internal(format!("{field} missing")))
 }
 
+/// The status the complaint's facts give (order-independent).
+fn settled(c: &ComplaintRow) -> &'static str {
+    rules::status_of(c.started_on.is_some(), c.decided_on.is_some(), c.appealed_on.is_some())
+}
+
+/// Rebuild: turns the complaint's open investigation card to the colour its
+/// timers gave it by `day`, the day it closed (never back), with its gauges
+/// and the section's red run, and no event: a `card_changed` applied after
+/// the card closed changes nothing.
+async fn catch_up_card(state: &State, conn: &mut PgConnection, c: &ComplaintRow, day: chrono::NaiveDate) -> Result<(), Error> {
+    let Some(mut card) = crate::store::card_of(conn, INVESTIGATION_STEP, &c.id.to_string()).await? else { return Ok(()) };
+    let from = match card.colour.as_str() {
+        "red" => Colour::Red,
+        "yellow" => Colour::Yellow,
+        _ => Colour::Green,
+    };
+    let to = domain::colour(&state.calendar.current(), card.deadline, day, state.yellow_days).map_err(Error::Internal)?;
+    if card.closed || from >= to {
+        return Ok(());
+    }
+    card.colour = to.as_str().into();
+    card.changed_at = state.clock.now();
+    crate::store::update_card(conn, &card).await?;
+    add_tally(conn, &card.division, &card.section, crate::store::live(), &metric::card(from.as_str()), -1).await?;
+    add_tally(conn, &card.division, &card.section, crate::store::live(), &metric::card(to.as_str()), 1).await?;
+    if to == Colour::Red {
+        crate::store::add_red_run(conn, &card.division, &card.section, card.deadline.succ_opt().unwrap_or(card.deadline).year()).await?;
+    }
+    Ok(())
+}
+
+async fn card_is_there(conn: &mut PgConnection, complaint_id: &str) -> Result<(), Error> {
+    match crate::store::card_of(conn, INVESTIGATION_STEP, complaint_id).await? {
+        Some(_) => Ok(()),
+        None => Err(Error::Unavailable(format!("card_changed of complaint {complaint_id}: the complaint is not registered yet"))),
+    }
+}
+
 /// The complaint an event names, locked; an event about one not there yet
 /// fails (and is retried): its registration comes first.
 async fn known(conn: &mut PgConnection, id: &str) -> Result<ComplaintRow, Error> {
@@ -204,10 +242,11 @@ pub async fn on_event(state: &State, conn: &mut PgConnection, event: &Event, _ev
             }
             let today = day("started_on", p.started_on.as_ref())?;
             c.started_on = Some(today);
-            if c.status == REGISTERED {
-                c.status = INVESTIGATING.into();
-            }
+            c.status = settled(&c).into();
             store::update(conn, &c).await?;
+            // The card's colour on the day it closed (its timers turn it at the
+            // start of each day), whether or not its card_changed came first.
+            catch_up_card(state, conn, &c, today).await?;
             state.close_card(conn, INVESTIGATION_STEP, &c.id.to_string(), c.case_id, today, now).await?;
         }
         Some(Payload::ComplaintDecided(p)) => {
@@ -220,9 +259,7 @@ pub async fn on_event(state: &State, conn: &mut PgConnection, event: &Event, _ev
             c.decided_by = Some(p.decided_by.clone());
             c.decided_on = Some(day("decided_on", p.decided_on.as_ref())?);
             c.appeal_deadline = Some(day("appeal_deadline", p.appeal_deadline.as_ref())?);
-            if rules::may_move(&c.status, DECIDED) {
-                c.status = DECIDED.into();
-            }
+            c.status = settled(&c).into();
             store::update(conn, &c).await?;
             count_decision(conn, &c).await?;
         }
@@ -233,9 +270,13 @@ pub async fn on_event(state: &State, conn: &mut PgConnection, event: &Event, _ev
             }
             c.appeal_reasons = Some(p.reasons.clone());
             c.appealed_on = Some(day("appealed_on", p.appealed_on.as_ref())?);
-            c.status = APPEALED.into();
+            c.status = settled(&c).into();
             store::update(conn, &c).await?;
         }
+        // A rebuild applies supervision's own events in parallel lanes: a
+        // change of a card whose complaint is not there yet waits for it
+        // (the consumer retries; by then the card is there to turn).
+        Some(Payload::CardChanged(cc)) if cc.step == INVESTIGATION_STEP => card_is_there(conn, &cc.subject_id).await?,
         _ => {}
     }
     Ok(())

@@ -29,7 +29,7 @@ use yuetan_proto::common::Date;
 use yuetan_proto::events::event::Payload;
 use yuetan_proto::events::Event;
 
-use crate::domain::{metric, Colour};
+use crate::domain::{self, metric, Colour};
 use crate::flow::NewCard;
 use crate::store::{self, FileRow, TimelineRow};
 use crate::State;
@@ -109,8 +109,11 @@ impl Change<'_> {
         Ok(())
     }
 
+    /// A file only moves forward: events of different services may be
+    /// applied in another order than they happened (each service's own are
+    /// in order), and the stage must come out the same.
     fn stage(&mut self, stage: &str) {
-        if self.file.stage != "closed" {
+        if domain::stage_rank(stage) > domain::stage_rank(&self.file.stage) {
             self.file.stage = stage.into();
         }
     }
@@ -270,7 +273,10 @@ impl State {
                 if r.round <= 1 {
                     c.tally(conn, metric::DOCS_REVIEWED, 1).await?;
                 }
-                c.stage("preparing");
+                // Back to intake for the supplement (never back from a later stage).
+                if c.file.stage == "review" {
+                    c.file.stage = "preparing".into();
+                }
             }
             Payload::ReviewRejected(r) => {
                 c.close(conn, LEGALITY_REVIEW, &r.task_id).await?;
@@ -314,8 +320,11 @@ impl State {
             }
             Payload::DocumentServed(d) => {
                 // The interview notice served (the first scheduling document
-                // served before the interview): the interview is due.
-                if d.source_service == "scheduling" && c.file.stage == "scheduling" {
+                // served before the interview): the interview is due. Judged
+                // on scheduling's own events (in order), not the stage, which
+                // other services' events may already have moved on.
+                let before_interview = !store::has_entry(conn, c.file.id, "scheduling.interview_held").await? && !store::has_entry(conn, c.file.id, "scheduling.interview_refused").await?;
+                if d.source_service == "scheduling" && before_interview {
                     let served = from_timestamp(d.served_at.as_ref()).map(cst_date).unwrap_or(c.day);
                     let due = if c.file.urgent {
                         served + Duration::days(1)
@@ -413,23 +422,27 @@ impl State {
 
     /// Supervision's own card, roll-up, award and warning events: live their
     /// rows are there; in a rebuild they are written from the event.
-    pub async fn apply_own_event(&self, conn: &mut PgConnection, event: &Event) -> Result<(), Error> {
+    pub async fn apply_own_event(&self, conn: &mut PgConnection, event: &Event) -> Result<(), HandlerError> {
         match &event.payload {
             Some(Payload::CardChanged(c)) => {
-                let Some(card) = store::card_of(conn, &c.step, &c.subject_id).await? else { return Ok(()) };
+                // Published after its card opened; in a replay the opening
+                // event may still wait for its predecessor: wait for it.
+                let Some(card) = store::card_of(conn, &c.step, &c.subject_id).await? else {
+                    return Err(HandlerError::waiting(format!("card {}/{} is not open here yet", c.step, c.subject_id)));
+                };
                 let to = match c.colour.as_str() {
                     "red" => Colour::Red,
                     "yellow" => Colour::Yellow,
                     _ => return Ok(()),
                 };
                 let at = from_timestamp(event.occurred_at.as_ref()).unwrap_or_else(|| self.clock.now());
-                self.replay_turn(conn, card, to, at).await
+                Ok(self.replay_turn(conn, card, to, at).await?)
             }
             Some(Payload::AwardEligibilityLost(a)) => {
                 store::lose_award(conn, &a.division, &a.section, a.year).await?;
                 Ok(())
             }
-            Some(Payload::DailyRollup(r)) => self.replay_rollup(conn, event, r).await,
+            Some(Payload::DailyRollup(r)) => Ok(self.replay_rollup(conn, event, r).await?),
             Some(Payload::SectionWarned(w)) => {
                 if let Some(month) = w.months.last() {
                     store::insert_warning(conn, &w.division, &w.section, month, &w.scores, w.baseline).await?;
@@ -441,19 +454,24 @@ impl State {
     }
 
     /// A card change replayed (rebuild): the colour, its gauges and the
-    /// section's red run, no event.
+    /// section's red run, no event. A card the replay has already closed
+    /// still takes the colour (live it turned before it closed, or there
+    /// would be no event), without gauges: those count open cards.
     async fn replay_turn(&self, conn: &mut PgConnection, mut card: store::CardRow, to: Colour, at: DateTime<Utc>) -> Result<(), Error> {
         let from = match card.colour.as_str() {
             "red" => Colour::Red,
             "yellow" => Colour::Yellow,
             _ => Colour::Green,
         };
-        if card.closed || from >= to {
+        if from >= to {
             return Ok(());
         }
         card.colour = to.as_str().into();
         card.changed_at = at;
         store::update_card(conn, &card).await?;
+        if card.closed {
+            return Ok(());
+        }
         store::add_tally(conn, &card.division, &card.section, store::live(), &metric::card(from.as_str()), -1).await?;
         store::add_tally(conn, &card.division, &card.section, store::live(), &metric::card(to.as_str()), 1).await?;
         if to == Colour::Red {

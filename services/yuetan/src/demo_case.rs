@@ -13,7 +13,9 @@
 //! Rectification follows (demo_rectification.rs): the notice, a ledger entry,
 //! the party's report through the portal, acceptance by two officers and the
 //! certificate; a second sample case, run the same way to its signed record,
-//! fails acceptance and is handed to the penalty procedure.
+//! fails acceptance and is handed to the penalty procedure. Supervision
+//! ends it (demo_supervision.rs): both cases' deadline cards, the county's
+//! KPI line and the city's roll-up of the day.
 //!
 //! Tokens are signed with the configured HS256 development key, so the demo
 //! runs against a local deployment only.
@@ -244,6 +246,8 @@ pub async fn run(config_file: Option<&Path>, args: Args) -> anyhow::Result<ExitC
         println!("contract   {event_type:<38} {mark}");
     }
     crate::demo_rectification::print_outcomes(&accepted, &handed, &kept);
+    // Supervision: the cases' cards, the county's KPI line, the city's roll-up.
+    crate::demo_supervision::print(&config, channel.clone(), &tokens, &[(first.case_id.as_str(), first.number.as_str()), (second.case_id.as_str(), second.number.as_str())]).await?;
     let total: usize = seen.values().map(Vec::len).sum();
     let numbers = &first.numbers;
     println!(

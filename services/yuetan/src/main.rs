@@ -13,6 +13,7 @@ mod demo_case;
 mod demo_interview;
 mod demo_rectification;
 mod demo_scheduling;
+mod demo_supervision;
 mod demo_pipeline;
 mod dev_cmd;
 mod serve;

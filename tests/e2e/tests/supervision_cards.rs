@@ -29,7 +29,7 @@ const ORGAN_B_CODE: &str = "620103-SJ";
 
 async fn cards(s: &System, officer: &Officer, division: &str) -> Result<Vec<pb::Card>, tonic::Status> {
     s.supervision()
-        .list_cards(req(officer, pb::ListCardsRequest { division: division.into(), colour: 0, include_closed: true, page_size: 50, ..Default::default() }))
+        .list_cards(req(officer, pb::ListCardsRequest { division: division.into(), colour: 0, include_closed: true, page_size: 50, step: "clue_verification".into(), ..Default::default() }))
         .await
         .map(|r| r.into_inner().cards)
 }

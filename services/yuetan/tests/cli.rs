@@ -388,6 +388,15 @@ fn r_start_3_r_start_4_r_notice_1_r_notice_2_r_int_2_r_int_4_the_case_demo_takes
         assert!(types.contains(&event_type), "{event_type} not on the bus:\n{all}");
     }
     assert_eq!(types.iter().filter(|t| **t == "rectification.opened").count(), 2, "one per case: {all}");
+    // Issue 12: supervision's view of both cases — closed timelines, their
+    // cards (the approval card met, closed), the county's KPI line beside its
+    // targets and the city's roll-up with the county as a line.
+    assert_eq!(all.lines().filter(|l| l.starts_with("timeline ") && l.ends_with("closed")).count(), 2, "{all}");
+    assert!(all.lines().any(|l| l.starts_with("card ") && l.contains(" approval ") && l.contains("closed, met")), "{all}");
+    let kpi = all_line("kpi        620102 ");
+    assert!(kpi.contains("start_timeliness ") && kpi.contains("(target 100%)") && kpi.contains("score "), "{kpi}");
+    assert!(all.lines().any(|l| l.starts_with("rollup     620100 ")), "{all}");
+    assert!(all.lines().any(|l| l.starts_with("rollup     620102: open ")), "{all}");
     for (event_type, seen) in [
         ("rectification.accepted", true),
         ("rectification.penalty_handoff", true),

@@ -117,6 +117,33 @@ async fn r_sup_4_ratings_are_not_linkable_to_the_party_through_any_rpc_a_county_
     assert_eq!(s.events().await.iter().filter(|(_, e)| e.r#type == "portal.rating_submitted").count(), 1, "the second post wrote nothing");
     assert_eq!(s.events().await.iter().filter(|(_, e)| e.r#type == "supervision.rating_received").count(), 1);
 
+    // A forged token, or the rating link on the report page: refused.
+    let forged = format!("{}/rate/{}", peers.portal.base_url(), "eyJ4IjoxfQ.AAAA");
+    assert_eq!(http.get(&forged).send().await.unwrap().status(), reqwest::StatusCode::FORBIDDEN);
+    let token = &url[url.find("/rate/").unwrap() + "/rate/".len()..];
+    assert_eq!(http.get(format!("{}/r/{token}", peers.portal.base_url())).send().await.unwrap().status(), reqwest::StatusCode::FORBIDDEN);
+    // A second link for the same case: the portal takes it, but the interview counts once.
+    let second = link(&s, &officer, &case_id).await.unwrap();
+    let second = format!("{}{}", peers.portal.base_url(), &second.url[second.url.find("/rate/").unwrap()..]);
+    let sent = http
+        .post(&second)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&[("attitude", "1"), ("professionalism", "1"), ("communication", "1")]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), reqwest::StatusCode::OK);
+    let both = s.wait_for_events("portal.rating_submitted", 2).await;
+    let later = uuid::Uuid::parse_str(&both.iter().find(|e| e.id != submitted.id).unwrap().id).unwrap();
+    // Wait until supervision applied it (its inbox), then: nothing more counted.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while sqlx::query_scalar::<_, i64>("SELECT count(*) FROM supervision.inbox WHERE event_id = $1").bind(later).fetch_one(s.pool()).await.unwrap() == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "supervision never applied the second rating");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(s.events().await.iter().filter(|(_, e)| e.r#type == "supervision.rating_received").count(), 1, "one rating per case");
+
     // The county's section chief: the month, marks, interviewers and comment; no case.
     let county = ratings(&s, &officer, "", "").await.unwrap();
     assert_eq!(county.len(), 1);

@@ -81,6 +81,18 @@ pub fn rating_link(state: &State, file: &FileRow, case_id: Uuid, now: DateTime<U
     (url, expires_at)
 }
 
+/// The case id sealed in a rating event.
+fn case_of(state: &State, sealed: &[u8], context: &str) -> Result<Uuid, Error> {
+    let case = state.vault.open(sealed, context)?;
+    Uuid::parse_str(&case).map_err(|_| Error::Internal("a rating's sealed case is no id".into()))
+}
+
+/// R-SUP-4: one rating counts per case (the party rates the interview once,
+/// however many links were issued): the case's keyed hash is unique.
+fn case_hash(state: &State, case_id: Uuid) -> Vec<u8> {
+    state.vault.lookup_hash(CASE_CONTEXT, &case_id.to_string())
+}
+
 async fn count(conn: &mut PgConnection, r: &RatingRow) -> Result<(), Error> {
     let month = month_start(&r.month).ok_or_else(|| Error::Internal(format!("rating month {:?}", r.month)))?;
     let points = rating_points(r.attitude as u32, r.professionalism as u32, r.communication as u32);
@@ -89,14 +101,15 @@ async fn count(conn: &mut PgConnection, r: &RatingRow) -> Result<(), Error> {
 }
 
 /// `portal.rating_submitted`: the rating row, its tallies and
-/// `supervision.rating_received`, once (a second delivery finds the row).
+/// `supervision.rating_received`, once (a second delivery finds the row),
+/// and only the case's first (a rating through another link of the same
+/// case is not counted).
 async fn submitted(state: &State, conn: &mut PgConnection, event_id: Uuid, p: &ev::PortalRatingSubmitted) -> Result<(), Error> {
     if ![p.attitude, p.professionalism, p.communication].into_iter().all(valid_mark) {
         tracing::warn!(event_id = %event_id, "a rating with a mark outside 1–5 ignored");
         return Ok(());
     }
-    let case = state.vault.open(&p.case_sealed, PORTAL_CONTEXT)?;
-    let case_id = Uuid::parse_str(&case).map_err(|_| Error::Internal(format!("rating event {event_id}: the sealed case is no id")))?;
+    let case_id = case_of(state, &p.case_sealed, PORTAL_CONTEXT)?;
     // The link was issued for a known file; if this replica has not seen it yet, retry.
     let file = file_of_case(conn, case_id, false).await?.ok_or_else(|| Error::Unavailable(format!("rating event {event_id}: the case's file is not known yet")))?;
     let at = from_timestamp(p.submitted_at.as_ref()).ok_or_else(|| Error::Internal(format!("rating event {event_id} without submitted_at")))?;
@@ -121,8 +134,10 @@ async fn submitted(state: &State, conn: &mut PgConnection, event_id: Uuid, p: &e
         communication: p.communication as i32,
         comment_sealed,
         case_sealed: state.vault.seal(&case_id.to_string(), CASE_CONTEXT)?,
+        case_hash: Some(case_hash(state, case_id)),
     };
     if !store::insert(conn, &r).await? {
+        // This event's rating, or another of the same case: counted once.
         return Ok(());
     }
     count(conn, &r).await?;
@@ -146,7 +161,7 @@ async fn submitted(state: &State, conn: &mut PgConnection, event_id: Uuid, p: &e
 
 /// `supervision.rating_received`: live the row is there (nothing changes);
 /// in a rebuild the row and its tallies are written.
-async fn received(conn: &mut PgConnection, p: &ev::RatingReceived) -> Result<(), Error> {
+async fn received(state: &State, conn: &mut PgConnection, p: &ev::RatingReceived) -> Result<(), Error> {
     let id = Uuid::parse_str(&p.rating_id).map_err(|_| Error::Internal(format!("rating_received: rating_id {:?}", p.rating_id)))?;
     let r = RatingRow {
         id,
@@ -159,6 +174,7 @@ async fn received(conn: &mut PgConnection, p: &ev::RatingReceived) -> Result<(),
         communication: p.communication as i32,
         comment_sealed: (!p.comment_sealed.is_empty()).then(|| p.comment_sealed.clone()),
         case_sealed: p.case_sealed.clone(),
+        case_hash: Some(case_hash(state, case_of(state, &p.case_sealed, CASE_CONTEXT)?)),
     };
     if store::insert(conn, &r).await? {
         count(conn, &r).await?;
@@ -171,7 +187,7 @@ async fn received(conn: &mut PgConnection, p: &ev::RatingReceived) -> Result<(),
 pub async fn on_event(state: &State, conn: &mut PgConnection, event: &Event, event_id: Uuid) -> Result<(), Error> {
     match &event.payload {
         Some(Payload::PortalRatingSubmitted(p)) if event.r#type == "portal.rating_submitted" => submitted(state, conn, event_id, p).await,
-        Some(Payload::RatingReceived(p)) if event.r#type == "supervision.rating_received" => received(conn, p).await,
+        Some(Payload::RatingReceived(p)) if event.r#type == "supervision.rating_received" => received(state, conn, p).await,
         _ => Ok(()),
     }
 }

@@ -19,13 +19,15 @@ pub struct RatingRow {
     pub communication: i32,
     pub comment_sealed: Option<Vec<u8>>,
     pub case_sealed: Vec<u8>,
+    /// The case's keyed hash: one rating per case.
+    pub case_hash: Option<Vec<u8>>,
 }
 
-/// `false` if the rating is there already.
+/// `false` if the rating is there already, or one of its case.
 pub async fn insert(conn: &mut PgConnection, r: &RatingRow) -> Result<bool, Error> {
     let done = sqlx::query(
-        "INSERT INTO ratings (id, division, section, month, interviewers, attitude, professionalism, communication, comment_sealed, case_sealed)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) ON CONFLICT (id) DO NOTHING",
+        "INSERT INTO ratings (id, division, section, month, interviewers, attitude, professionalism, communication, comment_sealed, case_sealed, case_hash)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) ON CONFLICT DO NOTHING",
     )
     .bind(r.id)
     .bind(&r.division)
@@ -37,6 +39,7 @@ pub async fn insert(conn: &mut PgConnection, r: &RatingRow) -> Result<bool, Erro
     .bind(r.communication)
     .bind(&r.comment_sealed)
     .bind(&r.case_sealed)
+    .bind(&r.case_hash)
     .execute(&mut *conn)
     .await?;
     Ok(done.rows_affected() == 1)

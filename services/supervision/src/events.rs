@@ -13,6 +13,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 use yuetan_platform::consumer::{Delivery, Handler, HandlerError};
 use yuetan_platform::ordering::source_of;
+use yuetan_platform::Error;
 
 use crate::flow::{complaints, ratings, sampling};
 use crate::State;
@@ -29,15 +30,25 @@ impl SupervisionEvents {
         match source_of(&event.r#type) {
             "supervision" => {
                 self.state.apply_own_event(conn, event).await?;
-                complaints::on_event(&self.state, conn, event, id).await?;
-                ratings::on_event(&self.state, conn, event, id).await?;
-                sampling::on_event(&self.state, conn, event, id).await?;
+                complaints::on_event(&self.state, conn, event, id).await.map_err(early)?;
+                ratings::on_event(&self.state, conn, event, id).await.map_err(early)?;
+                sampling::on_event(&self.state, conn, event, id).await.map_err(early)?;
             }
-            "portal" => ratings::on_event(&self.state, conn, event, id).await?,
+            "portal" => ratings::on_event(&self.state, conn, event, id).await.map_err(early)?,
             "platform" => {}
             _ => self.state.apply_file_event(conn, event, id).await?,
         }
         Ok(())
+    }
+}
+
+/// `Unavailable` from an `on_event`: a row the event needs is not there yet
+/// (another lane holds the event that writes it) — the event waits, bounded
+/// by the order horizon, instead of counting as a failure.
+fn early(err: Error) -> HandlerError {
+    match err {
+        Error::Unavailable(reason) => HandlerError::waiting(reason),
+        other => other.into(),
     }
 }
 

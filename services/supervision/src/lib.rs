@@ -1,16 +1,15 @@
 //! The supervision service (`yuetan.supervision.v1.SupervisionService`,
-//! issue 12). It follows the other services' events into its own read
-//! model and changes no other service's state. Built so far: the deadline
-//! cards of clue verification (R-START-2, R-SUP-3), opened on
-//! `intake.clue_registered`, closed on `clue_verified` / `clue_excluded`,
-//! turned yellow and red by durable timers (`supervision.card_changed`), and
-//! the pure rules in [`domain`] (card colours, the reproducible monthly
-//! draw, the section score). The timeline, roll-up, board, sampling,
-//! ratings, complaints and reports are not built yet.
+//! issue 12). It follows every service's events into its own read model
+//! and changes no other service's state: files and their timelines, the
+//! deadline cards of every step (R-SUP-3, R-START-5), the board's counters
+//! and KPIs (R-SUP-2, R-SUP-5), the daily roll-up, monthly warnings and
+//! draws (R-SUP-1), return visits and ratings (R-SUP-4), complaints
+//! (R-SUP-6) and reports (R-SUP-7); `rebuild` replays the stream into an
+//! empty schema. See docs/architecture.md §3f.
 //!
 //! Shaped like review: `events.rs` consumes, `timers.rs` fires, `api.rs`
-//! reads, `flow.rs` makes every change (row, event, audit in one
-//! transaction), `store.rs` is SQL.
+//! reads and validates, `flow.rs` makes every change (row, event, audit in
+//! one transaction), `store.rs` is SQL, `domain.rs` the pure rules.
 
 pub mod access;
 pub mod api;

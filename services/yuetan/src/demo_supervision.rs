@@ -86,7 +86,7 @@ pub async fn print(config: &Config, channel: Channel, tokens: &Tokens, cases: &[
             let mut conn = pool.acquire().await?;
             let lines = yuetan_supervision::flow::rollup::lines(&mut conn, today).await?;
             println!("rollup     {city} {today} (so far today; the 18:00 roll-up stores and publishes it):");
-            let mut lines: Vec<_> = lines.into_iter().filter(|l| l.division == city || (l.division.starts_with(&city[..4]) && l.division != city)).collect();
+            let mut lines: Vec<_> = lines.into_iter().filter(|l| l.division.starts_with(&city[..4])).collect();
             lines.sort_by_key(|l| (l.division != city, l.division.clone()));
             lines.into_iter().map(|l| { let rate = l.overdue_rate(); (l.division, l.open, l.new_cases, l.closed, l.yellow, l.red, rate) }).collect()
         }

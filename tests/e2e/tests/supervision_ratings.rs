@@ -197,6 +197,7 @@ async fn r_sup_4_ratings_are_not_linkable_to_the_party_through_any_rpc_a_county_
     tokio::time::sleep(Duration::from_secs(2)).await;
     let report = yuetan_supervision::rebuild::rebuild(&s.config, "supervision_rebuild", s.clock.clone(), s.calendar.clone()).await.unwrap();
     assert!(report.events > 0, "{report}");
+    assert!(report.equal, "{report}");
     // The satisfaction of every board the rating counts in is the same rebuilt.
     let live_state = s.handle::<yuetan_supervision::Supervision>(Service::Supervision).state.clone();
     let rebuilt_state = yuetan_supervision::rebuild::open(&s.config, "supervision_rebuild", s.clock.clone(), s.calendar.clone()).await.unwrap();

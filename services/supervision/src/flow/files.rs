@@ -285,12 +285,10 @@ impl State {
                 }
                 c.close_file(conn, "rejected").await?;
             }
-            Payload::DocumentReviewDecided(d) => {
-                if d.revision <= 1 {
-                    c.tally(conn, metric::DOCS_REVIEWED, 1).await?;
-                    if d.decision == "pass" {
-                        c.tally(conn, metric::DOCS_FIRST_PASS, 1).await?;
-                    }
+            Payload::DocumentReviewDecided(d) if d.revision <= 1 => {
+                c.tally(conn, metric::DOCS_REVIEWED, 1).await?;
+                if d.decision == "pass" {
+                    c.tally(conn, metric::DOCS_FIRST_PASS, 1).await?;
                 }
             }
             Payload::CaseApproved(a) => {
@@ -377,18 +375,14 @@ impl State {
                 }
                 c.day = day;
             }
-            Payload::FollowUpOverdue(_) => {
-                if !store::has_entry(conn, c.file.id, &event.r#type).await? {
-                    c.tally(conn, metric::RECT_FOLLOW_UP_MISSED, 1).await?;
-                }
+            Payload::FollowUpOverdue(_) if !store::has_entry(conn, c.file.id, &event.r#type).await? => {
+                c.tally(conn, metric::RECT_FOLLOW_UP_MISSED, 1).await?;
             }
-            Payload::RectificationExtended(e) => {
-                if e.approved {
-                    if let Some(new) = day_of(e.new_deadline.as_ref()) {
-                        // The report is due three working days before the new deadline.
-                        let report_due = report_due_before(self, new).unwrap_or(new);
-                        self.move_card_deadline(conn, REPORT, &e.rectification_id, report_due, c.day, c.now).await?;
-                    }
+            Payload::RectificationExtended(e) if e.approved => {
+                if let Some(new) = day_of(e.new_deadline.as_ref()) {
+                    // The report is due three working days before the new deadline.
+                    let report_due = report_due_before(self, new).unwrap_or(new);
+                    self.move_card_deadline(conn, REPORT, &e.rectification_id, report_due, c.day, c.now).await?;
                 }
             }
             Payload::ReportSubmitted(r) => {

@@ -232,3 +232,74 @@ async fn r_sup_3_every_supervision_read_refuses_another_countys_officer() {
     let city = s.supervision().list_cards(req(&city_leader(), pb::ListCardsRequest { division: CHENGGUAN.into(), ..Default::default() })).await;
     assert!(city.is_ok(), "{city:?}");
 }
+
+#[tokio::test]
+async fn r_sup_3_three_red_cards_in_a_row_cost_the_section_its_award_eligibility_once() {
+    // Monday 2026-09-21, 10:00 CST: three clues of one section, none verified.
+    let mut s = start_at(at("2026-09-21T02:00:00Z")).await;
+    s.start_service(Service::Supervision).await;
+    for _ in 0..3 {
+        clue_in(&s, CHENGGUAN, "2026-09-21", "2026-09-24").await;
+    }
+    let waited = tokio::time::Instant::now() + Duration::from_secs(30);
+    while s.supervision().list_cards(req(&county_chief(), pb::ListCardsRequest { step: "clue_verification".into(), ..Default::default() })).await.unwrap().into_inner().cards.len() < 3 {
+        assert!(tokio::time::Instant::now() < waited, "the clues never reached supervision");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Friday 2026-09-25 00:00 CST: all three overdue.
+    s.clock.set(at("2026-09-24T16:00:01Z"));
+    let lost = s.wait_for_event(|e| e.r#type == "supervision.award_eligibility_lost").await;
+    let Some(Payload::AwardEligibilityLost(a)) = lost.payload else { panic!("payload") };
+    assert_eq!((a.division.as_str(), a.section.as_str(), a.year), (CHENGGUAN, "综合执法科", 2026));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let events = s.events().await;
+    assert_eq!(events.iter().filter(|(_, e)| e.r#type == "supervision.award_eligibility_lost").count(), 1, "once a year");
+    assert_eq!(events.iter().filter(|(_, e)| e.r#type == "supervision.card_changed" && matches!(&e.payload, Some(Payload::CardChanged(c)) if c.colour == "red")).count(), 3);
+    let b = board(&s, &county_chief(), "", "2026-09").await.unwrap();
+    let row = b.rows.iter().find(|r| r.section == "综合执法科").expect("the section's row");
+    assert!(row.award_eligibility_lost, "{row:?}");
+    assert_eq!(row.red, 3, "three open red cards");
+}
+
+/// Adds a counter directly, as the folded board would hold it.
+async fn tally(s: &System, division: &str, section: &str, month: &str, metric: &str, n: i64) {
+    sqlx::query("INSERT INTO supervision.tallies (division, section, month, metric, n) VALUES ($1, $2, $3::date, $4, $5)")
+        .bind(division)
+        .bind(section)
+        .bind(month)
+        .bind(metric)
+        .bind(n)
+        .execute(s.pool())
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn r_sup_2_a_section_below_baseline_two_months_in_a_row_is_warned_on_the_first_working_day() {
+    let mut s = start_at(at("2026-09-21T02:00:00Z")).await;
+    s.start_service(Service::Supervision).await;
+    // 综合执法科: interview coverage 2 of 10 in August and September (score 63.8 < 80).
+    // 食品安全科: low in September only. 特种设备科: low in August only.
+    for (section, months) in [("综合执法科", vec!["2026-08-01", "2026-09-01"]), ("食品安全科", vec!["2026-09-01"]), ("特种设备科", vec!["2026-08-01"])] {
+        for month in ["2026-08-01", "2026-09-01"] {
+            let held = if months.contains(&month) { 2 } else { 10 };
+            tally(&s, CHENGGUAN, section, month, "approved", 10).await;
+            tally(&s, CHENGGUAN, section, month, "interviews_held", held).await;
+        }
+    }
+    // October's first working day (after the National Day holiday), 08:00 CST.
+    let calendar = s.calendar.current();
+    let first = yuetan_supervision::domain::first_working_day(&calendar, 2026, 10).unwrap();
+    let eight = DateTime::<Utc>::from_naive_utc_and_offset(first.and_hms_opt(0, 0, 1).unwrap(), Utc);
+    s.clock.set(eight);
+    let warned = s.wait_for_event(|e| e.r#type == "supervision.section_warned").await;
+    let Some(Payload::SectionWarned(w)) = warned.payload else { panic!("payload") };
+    assert_eq!((w.division.as_str(), w.section.as_str()), (CHENGGUAN, "综合执法科"));
+    assert_eq!(w.months, vec!["2026-08".to_string(), "2026-09".to_string()]);
+    assert!(w.scores.iter().all(|x| *x < w.baseline), "{w:?}");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(s.events().await.iter().filter(|(_, e)| e.r#type == "supervision.section_warned").count(), 1, "only the section low two months running");
+    let b = board(&s, &county_chief(), "", "2026-09").await.unwrap();
+    assert!(b.rows.iter().find(|r| r.section == "综合执法科").unwrap().warned);
+    assert!(!b.rows.iter().find(|r| r.section == "食品安全科").unwrap().warned);
+}

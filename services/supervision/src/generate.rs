@@ -772,6 +772,8 @@ pub async fn generate(pool: &PgPool, calendar: &Calendar, options: &Options, pro
     .bind(n)
     .execute(&mut *tx)
     .await?;
+    // The board's per-county, per-city and per-province sums (the folder keeps them live).
+    crate::store::refresh_units(&mut tx).await?;
     tx.commit().await?;
     let tally_time = tally_started.elapsed();
     Ok(Summary {

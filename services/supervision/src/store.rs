@@ -152,13 +152,83 @@ pub async fn fold_tallies(pool: &sqlx::PgPool) -> Result<u64, Error> {
         "WITH moved AS (DELETE FROM tally_deltas RETURNING division, section, month, metric, n),
               summed AS (SELECT division, section, month, metric, sum(n)::bigint AS n FROM moved GROUP BY 1, 2, 3, 4),
               done AS (INSERT INTO tallies (division, section, month, metric, n) SELECT * FROM summed
-                       ON CONFLICT (division, section, month, metric) DO UPDATE SET n = tallies.n + EXCLUDED.n RETURNING 1)
+                       ON CONFLICT (division, section, month, metric) DO UPDATE SET n = tallies.n + EXCLUDED.n RETURNING 1),
+              units AS (INSERT INTO tally_units (level, division, month, metric, n)
+                        SELECT level, division, month, metric, sum(n)::bigint FROM (
+                            SELECT 'county' AS level, division, month, metric, n FROM summed
+                            UNION ALL SELECT 'city', left(division, 4) || '00', month, metric, n FROM summed
+                            UNION ALL SELECT 'province', left(division, 2) || '0000', month, metric, n FROM summed
+                        ) u GROUP BY 1, 2, 3, 4
+                        ON CONFLICT (level, division, month, metric) DO UPDATE SET n = tally_units.n + EXCLUDED.n RETURNING 1)
          SELECT count(*) FROM moved",
     )
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;
     Ok(moved as u64)
+}
+
+/// Recomputes `tally_units` from `tallies` (after a bulk load that wrote
+/// `tallies` directly, e.g. the generator), in the caller's transaction.
+pub async fn refresh_units(conn: &mut PgConnection) -> Result<(), Error> {
+    sqlx::query("DELETE FROM tally_units").execute(&mut *conn).await?;
+    sqlx::query(
+        "INSERT INTO tally_units (level, division, month, metric, n)
+         SELECT level, division, month, metric, sum(n)::bigint FROM (
+             SELECT 'county' AS level, division, month, metric, n FROM tallies
+             UNION ALL SELECT 'city', left(division, 4) || '00', month, metric, n FROM tallies
+             UNION ALL SELECT 'province', left(division, 2) || '0000', month, metric, n FROM tallies
+         ) t GROUP BY 1, 2, 3, 4",
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// The folded counters of the units of one level (`county`, `city`,
+/// `province`) whose code starts with `prefix`, for the months
+/// `from..=to`, summed per unit and metric (`section` empty).
+pub async fn unit_sums(conn: &mut PgConnection, level: &str, prefix: &str, from: NaiveDate, to: NaiveDate) -> Result<Vec<TallySum>, Error> {
+    Ok(sqlx::query_as(
+        "SELECT division, '' AS section, metric, sum(n)::bigint AS n FROM tally_units
+          WHERE level = $1 AND division BETWEEN $2 AND $5 AND month BETWEEN $3 AND $4 GROUP BY 1, 3",
+    )
+    .bind(level)
+    .bind(code_bounds(prefix).0)
+    .bind(from)
+    .bind(to)
+    .bind(code_bounds(prefix).1)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// The lowest and highest six-digit codes starting with `prefix` (a range
+/// the primary keys serve, whatever the collation: codes are digits of one length).
+pub fn code_bounds(prefix: &str) -> (String, String) {
+    (format!("{prefix:0<6}"), format!("{prefix:9<6}"))
+}
+
+/// The folded counters of one county per section, for the months `from..=to`.
+pub async fn section_sums(conn: &mut PgConnection, county: &str, from: NaiveDate, to: NaiveDate) -> Result<Vec<TallySum>, Error> {
+    Ok(sqlx::query_as("SELECT division, section, metric, sum(n)::bigint AS n FROM tallies WHERE division = $1 AND month BETWEEN $2 AND $3 GROUP BY 1, 2, 3")
+        .bind(county)
+        .bind(from)
+        .bind(to)
+        .fetch_all(&mut *conn)
+        .await?)
+}
+
+/// The deltas not folded yet under `prefix`, for the months `from..=to`.
+pub async fn delta_sums(conn: &mut PgConnection, prefix: &str, from: NaiveDate, to: NaiveDate) -> Result<Vec<TallySum>, Error> {
+    Ok(sqlx::query_as(
+        "SELECT division, section, metric, sum(n)::bigint AS n FROM tally_deltas WHERE division BETWEEN $1 AND $4 AND month BETWEEN $2 AND $3 GROUP BY 1, 2, 3",
+    )
+    .bind(code_bounds(prefix).0)
+    .bind(from)
+    .bind(to)
+    .bind(code_bounds(prefix).1)
+    .fetch_all(&mut *conn)
+    .await?)
 }
 
 /// One summed counter of [`tally_sums`].

@@ -2,8 +2,10 @@
 //! daily roll-up of a division for a day; every read scoped to the caller
 //! (a county sees itself, a city its counties, the province its cities).
 //!
-//! The board reads only the counters (`tallies`, a few thousand rows for a
-//! province-year whatever the number of cases), never the files.
+//! The board reads only the counters, never the files: a county's per
+//! section (`tallies`), a city's per county and a province's per city
+//! (`tally_units`, summed over the sections by the folder) — a few hundred
+//! rows whatever the number of cases — plus the deltas not folded yet.
 
 use std::collections::BTreeMap;
 
@@ -81,8 +83,9 @@ fn unit_of(level: DivisionLevel, t: &TallySum) -> (String, String, String) {
 struct Unit {
     division: String,
     section: String,
-    counts: BTreeMap<String, u64>,
-    gauges: BTreeMap<String, u64>,
+    // Signed: an unfolded delta may be negative (a card closed, a stage left).
+    counts: BTreeMap<String, i64>,
+    gauges: BTreeMap<String, i64>,
     award_lost: bool,
     warned: bool,
 }
@@ -100,8 +103,9 @@ fn kpi_proto(k: &domain::Kpi) -> pb::Kpi {
 }
 
 fn row_proto(unit: &str, u: &Unit) -> pb::BoardRow {
-    let (kpis, score) = domain::kpis(|m| u.counts.get(m).copied().unwrap_or(0));
-    let open_by_stage = u.gauges.iter().filter_map(|(m, n)| m.strip_prefix(metric::STAGE_PREFIX).filter(|_| *n > 0).map(|s| (s.to_string(), *n))).collect();
+    let count = |m: &BTreeMap<String, i64>, k: &str| u64::try_from(m.get(k).copied().unwrap_or(0)).unwrap_or(0);
+    let (kpis, score) = domain::kpis(|m| count(&u.counts, m));
+    let open_by_stage = u.gauges.iter().filter_map(|(m, n)| m.strip_prefix(metric::STAGE_PREFIX).filter(|_| *n > 0).map(|s| (s.to_string(), *n as u64))).collect();
     pb::BoardRow {
         unit: unit.into(),
         division: u.division.clone(),
@@ -109,9 +113,9 @@ fn row_proto(unit: &str, u: &Unit) -> pb::BoardRow {
         kpis: kpis.iter().map(kpi_proto).collect(),
         score,
         open_by_stage,
-        green: u.gauges.get(metric::CARD_GREEN).copied().unwrap_or(0),
-        yellow: u.gauges.get(metric::CARD_YELLOW).copied().unwrap_or(0),
-        red: u.gauges.get(metric::CARD_RED).copied().unwrap_or(0),
+        green: count(&u.gauges, metric::CARD_GREEN),
+        yellow: count(&u.gauges, metric::CARD_YELLOW),
+        red: count(&u.gauges, metric::CARD_RED),
         award_eligibility_lost: u.award_lost,
         warned: u.warned,
     }
@@ -123,9 +127,21 @@ pub async fn board(state: &State, division: &DivisionCode, period: &str) -> Resu
     let code = division.to_string();
     let prefix = prefix_of(&code);
     let level = division.level();
-    let mut conn = state.pool.acquire().await?;
-    let counts = store::tally_sums(&mut conn, prefix, from, to).await?;
-    let gauges = store::tally_sums(&mut conn, prefix, store::live(), store::live()).await?;
+    // One snapshot: the folder moves deltas into the counters in one
+    // transaction, so every read sees each delta exactly once.
+    let mut conn = state.pool.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *conn).await?;
+    // The folded counters at the level of the board's rows (a county's
+    // sections, a city's counties, a province's cities), then the deltas
+    // not folded yet; the total is the sum of the rows.
+    let live = store::live();
+    let (mut counts, mut gauges) = match level {
+        DivisionLevel::County => (store::section_sums(&mut conn, &code, from, to).await?, store::section_sums(&mut conn, &code, live, live).await?),
+        DivisionLevel::City => (store::unit_sums(&mut conn, "county", prefix, from, to).await?, store::unit_sums(&mut conn, "county", prefix, live, live).await?),
+        DivisionLevel::Province => (store::unit_sums(&mut conn, "city", prefix, from, to).await?, store::unit_sums(&mut conn, "city", prefix, live, live).await?),
+    };
+    counts.extend(store::delta_sums(&mut conn, prefix, from, to).await?);
+    gauges.extend(store::delta_sums(&mut conn, prefix, live, live).await?);
     let flags = store::section_flags(&mut conn, prefix, from.year(), to.year(), &format!("{:04}-{:02}", from.year(), from.month()), &format!("{:04}-{:02}", to.year(), to.month())).await?;
     drop(conn);
     let mut total = Unit { division: code.clone(), ..Unit::default() };
@@ -136,13 +152,13 @@ pub async fn board(state: &State, division: &DivisionCode, period: &str) -> Resu
         key
     };
     for t in &counts {
-        let n = u64::try_from(t.n).unwrap_or(0);
+        let n = t.n;
         let key = unit(&mut units, t);
         *units.get_mut(&key).expect("just added").counts.entry(t.metric.clone()).or_default() += n;
         *total.counts.entry(t.metric.clone()).or_default() += n;
     }
     for t in &gauges {
-        let n = u64::try_from(t.n).unwrap_or(0);
+        let n = t.n;
         let key = unit(&mut units, t);
         *units.get_mut(&key).expect("just added").gauges.entry(t.metric.clone()).or_default() += n;
         *total.gauges.entry(t.metric.clone()).or_default() += n;

@@ -148,40 +148,39 @@ pub async fn fold_tallies(pool: &sqlx::PgPool) -> Result<u64, Error> {
     if !locked {
         return Ok(0);
     }
-    let moved: i64 = sqlx::query_scalar(
+    let moved: i64 = sqlx::query_scalar(&format!(
         "WITH moved AS (DELETE FROM tally_deltas RETURNING division, section, month, metric, n),
               summed AS (SELECT division, section, month, metric, sum(n)::bigint AS n FROM moved GROUP BY 1, 2, 3, 4),
               done AS (INSERT INTO tallies (division, section, month, metric, n) SELECT * FROM summed
                        ON CONFLICT (division, section, month, metric) DO UPDATE SET n = tallies.n + EXCLUDED.n RETURNING 1),
-              units AS (INSERT INTO tally_units (level, division, month, metric, n)
-                        SELECT level, division, month, metric, sum(n)::bigint FROM (
-                            SELECT 'county' AS level, division, month, metric, n FROM summed
-                            UNION ALL SELECT 'city', left(division, 4) || '00', month, metric, n FROM summed
-                            UNION ALL SELECT 'province', left(division, 2) || '0000', month, metric, n FROM summed
-                        ) u GROUP BY 1, 2, 3, 4
+              units AS (INSERT INTO tally_units (level, division, month, metric, n) {}
                         ON CONFLICT (level, division, month, metric) DO UPDATE SET n = tally_units.n + EXCLUDED.n RETURNING 1)
          SELECT count(*) FROM moved",
-    )
+        units_of("summed")
+    ))
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;
     Ok(moved as u64)
 }
 
+/// The rows of `tally_units` from counters in `source` (division, month,
+/// metric, n): each county's, city's and province's sums over the sections.
+fn units_of(source: &str) -> String {
+    format!(
+        "SELECT level, division, month, metric, sum(n)::bigint FROM (
+             SELECT 'county' AS level, division, month, metric, n FROM {source}
+             UNION ALL SELECT 'city', left(division, 4) || '00', month, metric, n FROM {source}
+             UNION ALL SELECT 'province', left(division, 2) || '0000', month, metric, n FROM {source}
+         ) u GROUP BY 1, 2, 3, 4"
+    )
+}
+
 /// Recomputes `tally_units` from `tallies` (after a bulk load that wrote
 /// `tallies` directly, e.g. the generator), in the caller's transaction.
 pub async fn refresh_units(conn: &mut PgConnection) -> Result<(), Error> {
     sqlx::query("DELETE FROM tally_units").execute(&mut *conn).await?;
-    sqlx::query(
-        "INSERT INTO tally_units (level, division, month, metric, n)
-         SELECT level, division, month, metric, sum(n)::bigint FROM (
-             SELECT 'county' AS level, division, month, metric, n FROM tallies
-             UNION ALL SELECT 'city', left(division, 4) || '00', month, metric, n FROM tallies
-             UNION ALL SELECT 'province', left(division, 2) || '0000', month, metric, n FROM tallies
-         ) t GROUP BY 1, 2, 3, 4",
-    )
-    .execute(&mut *conn)
-    .await?;
+    sqlx::query(&format!("INSERT INTO tally_units (level, division, month, metric, n) {}", units_of("tallies"))).execute(&mut *conn).await?;
     Ok(())
 }
 

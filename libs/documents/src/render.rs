@@ -1,6 +1,8 @@
 //! The typst world: one fixed template as the main source, the document's
 //! data as the virtual file /data.json, fonts from the configured files, no
-//! other file, no package, no clock.
+//! other file, no package, no clock. [`Engine`] holds it for both the
+//! [`Renderer`] and the supervision report's renderer
+//! ([`crate::supervision_report::ReportRenderer`]).
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,9 +24,11 @@ use crate::{
 
 const TEMPLATE: &str = include_str!("template.typ");
 
-/// Renders documents. Build it once (the fonts are read and parsed here) and
-/// share it: it is `Send + Sync` and renders on many threads at once.
-pub struct Renderer {
+/// What every renderer here shares: the fonts (read, parsed and checked
+/// once), typst's standard library and the font book, one fixed template as
+/// the main source, and a render counter for cache eviction. Each render
+/// compiles the template with its data as the virtual file /data.json.
+pub(crate) struct Engine {
     library: LazyHash<Library>,
     book: LazyHash<FontBook>,
     fonts: Vec<Font>,
@@ -32,7 +36,17 @@ pub struct Renderer {
     data_id: FileId,
     body_family: String,
     title_family: String,
+    diagnostics: Diagnostics,
     renders: AtomicU64,
+}
+
+/// How a compile or PDF error describes typst's diagnostics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Diagnostics {
+    /// Each message with the template line where known and its hints.
+    WithTemplateLines,
+    /// The messages only.
+    MessagesOnly,
 }
 
 /// Every this many renders the typst caches drop what has not been used in
@@ -41,8 +55,11 @@ pub struct Renderer {
 const EVICT_EVERY: u64 = 32;
 const MAX_AGE: usize = 4;
 
-impl Renderer {
-    pub fn new(fonts: &FontConfig) -> Result<Renderer, DocumentError> {
+impl Engine {
+    /// Loads every face of every configured font file and checks that the
+    /// body and title families are among them; `template` becomes the main
+    /// source at the virtual path `main_path`.
+    pub(crate) fn new(fonts: &FontConfig, main_path: &str, template: &str, diagnostics: Diagnostics) -> Result<Engine, DocumentError> {
         let mut loaded = Vec::new();
         for path in &fonts.files {
             let data = std::fs::read(path).map_err(|e| DocumentError::FontFile { path: path.clone(), reason: e.to_string() })?;
@@ -59,27 +76,38 @@ impl Renderer {
                 return Err(DocumentError::FontFamily { family: family.clone(), role, files: fonts.files.clone() });
             }
         }
-        let main_id = FileId::new(RootedPath::new(VirtualRoot::Project, VirtualPath::new("/main.typ").expect("a valid virtual path")));
+        let main_id = FileId::new(RootedPath::new(VirtualRoot::Project, VirtualPath::new(main_path).expect("a valid virtual path")));
         let data_id = FileId::new(RootedPath::new(VirtualRoot::Project, VirtualPath::new("/data.json").expect("a valid virtual path")));
-        Ok(Renderer {
+        Ok(Engine {
             library: LazyHash::new(Library::builder().build()),
             book: LazyHash::new(book),
             fonts: loaded,
-            main: Source::new(main_id, TEMPLATE.to_owned()),
+            main: Source::new(main_id, template.to_owned()),
             data_id,
             body_family: fonts.body_family.clone(),
             title_family: fonts.title_family.clone(),
+            diagnostics,
             renders: AtomicU64::new(0),
         })
     }
 
-    /// Renders one document. The same document renders to the same bytes.
-    /// A record of version 0, or one that ends before it starts, and a
-    /// rectification notice with an item or the report due after its
-    /// deadline, are refused with [`DocumentError::Field`] naming the field.
-    pub fn render(&self, doc: &Document) -> Result<Rendered, DocumentError> {
-        let data = serde_json::to_vec(&self.data(doc)?).expect("a JSON value serialises");
-        let world = DocWorld { renderer: self, data: Bytes::new(data) };
+    pub(crate) fn body_family(&self) -> &str {
+        &self.body_family
+    }
+
+    pub(crate) fn title_family(&self) -> &str {
+        &self.title_family
+    }
+
+    /// The families as the templates read them: `d.fonts.body`, `d.fonts.title`.
+    pub(crate) fn fonts_data(&self) -> Value {
+        json!({ "body": self.body_family, "title": self.title_family })
+    }
+
+    /// Compiles the template over `data` (served as /data.json) to a PDF.
+    pub(crate) fn render(&self, data: &Value) -> Result<Rendered, DocumentError> {
+        let data = serde_json::to_vec(data).expect("a JSON value serialises");
+        let world = EngineWorld { engine: self, data: Bytes::new(data) };
         let result = typst::compile::<PagedDocument>(&world).output;
         if self.renders.fetch_add(1, Ordering::Relaxed) % EVICT_EVERY == EVICT_EVERY - 1 {
             typst::comemo::evict(MAX_AGE);
@@ -91,10 +119,30 @@ impl Renderer {
         let sha256 = seal::sha256_hex(&pdf);
         Ok(Rendered { pdf, sha256, pages })
     }
+}
+
+/// Renders documents. Build it once (the fonts are read and parsed here) and
+/// share it: it is `Send + Sync` and renders on many threads at once.
+pub struct Renderer {
+    engine: Engine,
+}
+
+impl Renderer {
+    pub fn new(fonts: &FontConfig) -> Result<Renderer, DocumentError> {
+        Ok(Renderer { engine: Engine::new(fonts, "/main.typ", TEMPLATE, Diagnostics::WithTemplateLines)? })
+    }
+
+    /// Renders one document. The same document renders to the same bytes.
+    /// A record of version 0, or one that ends before it starts, and a
+    /// rectification notice with an item or the report due after its
+    /// deadline, are refused with [`DocumentError::Field`] naming the field.
+    pub fn render(&self, doc: &Document) -> Result<Rendered, DocumentError> {
+        self.engine.render(&self.data(doc)?)
+    }
 
     /// The template's input: everything it prints, already formatted.
     fn data(&self, doc: &Document) -> Result<Value, DocumentError> {
-        let fonts = json!({ "body": self.body_family, "title": self.title_family });
+        let fonts = self.engine.fonts_data();
         Ok(match doc {
             Document::InterviewNotice(n) => {
                 let InterviewNotice {
@@ -534,15 +582,19 @@ fn penalty_prior_notice_data(p: &PenaltyPriorNotice, fonts: Value) -> Value {
     })
 }
 
-/// The diagnostics as one line of text, with the template line where known.
-fn describe(world: &DocWorld<'_>, diags: &[SourceDiagnostic]) -> String {
+/// The diagnostics as one line of text: with [`Diagnostics::WithTemplateLines`]
+/// the template line where known and the hints, else the messages only.
+fn describe(world: &EngineWorld<'_>, diags: &[SourceDiagnostic]) -> String {
+    if world.engine.diagnostics == Diagnostics::MessagesOnly {
+        return diags.iter().map(|d| d.message.to_string()).collect::<Vec<_>>().join("; ");
+    }
     let mut out = String::new();
     for (i, diag) in diags.iter().enumerate() {
         if i > 0 {
             out.push_str("; ");
         }
         if let Some(range) = typst::WorldExt::range(world, diag.span) {
-            let line = world.renderer.main.text().get(..range.start).map_or(0, |t| t.lines().count().max(1));
+            let line = world.engine.main.text().get(..range.start).map_or(0, |t| t.lines().count().max(1));
             let _ = write!(out, "template line {line}: ");
         }
         out.push_str(&diag.message);
@@ -553,45 +605,45 @@ fn describe(world: &DocWorld<'_>, diags: &[SourceDiagnostic]) -> String {
     out
 }
 
-/// One compilation: the shared template and fonts, plus this document's data.
-struct DocWorld<'a> {
-    renderer: &'a Renderer,
+/// One compilation: the engine's template and fonts, plus this render's data.
+struct EngineWorld<'a> {
+    engine: &'a Engine,
     data: Bytes,
 }
 
-impl World for DocWorld<'_> {
+impl World for EngineWorld<'_> {
     fn library(&self) -> &LazyHash<Library> {
-        &self.renderer.library
+        &self.engine.library
     }
 
     fn book(&self) -> &LazyHash<FontBook> {
-        &self.renderer.book
+        &self.engine.book
     }
 
     fn main(&self) -> FileId {
-        self.renderer.main.id()
+        self.engine.main.id()
     }
 
     fn source(&self, id: FileId) -> FileResult<Source> {
-        if id == self.renderer.main.id() {
-            Ok(self.renderer.main.clone())
+        if id == self.engine.main.id() {
+            Ok(self.engine.main.clone())
         } else {
             Err(FileError::AccessDenied)
         }
     }
 
     fn file(&self, id: FileId) -> FileResult<Bytes> {
-        if id == self.renderer.data_id {
+        if id == self.engine.data_id {
             Ok(self.data.clone())
-        } else if id == self.renderer.main.id() {
-            Ok(Bytes::from_string(self.renderer.main.clone()))
+        } else if id == self.engine.main.id() {
+            Ok(Bytes::from_string(self.engine.main.clone()))
         } else {
             Err(FileError::AccessDenied)
         }
     }
 
     fn font(&self, index: usize) -> Option<Font> {
-        self.renderer.fonts.get(index).cloned()
+        self.engine.fonts.get(index).cloned()
     }
 
     fn today(&self, _offset: Option<typst::foundations::Duration>) -> Option<Datetime> {
@@ -607,5 +659,6 @@ mod tests {
     fn renderer_is_send_and_sync() {
         fn both<T: Send + Sync>() {}
         both::<Renderer>();
+        both::<Engine>();
     }
 }

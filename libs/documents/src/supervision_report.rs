@@ -7,18 +7,10 @@
 //! template (below) reads it from the virtual file /data.json, so every
 //! value is printed as text. The same report renders to the same bytes.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use serde_json::json;
-use typst::diag::{FileError, FileResult, SourceDiagnostic};
-use typst::foundations::{Bytes, Datetime};
-use typst::syntax::{FileId, RootedPath, Source, VirtualPath, VirtualRoot};
-use typst::text::{Font, FontBook};
-use typst::utils::LazyHash;
-use typst::{Library, LibraryExt, World};
-use typst_layout::PagedDocument;
 
-use crate::{seal, DocumentError, FontConfig, Rendered};
+use crate::render::{Diagnostics, Engine};
+use crate::{DocumentError, FontConfig, Rendered};
 
 /// A report to render.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,51 +66,21 @@ const TEMPLATE: &str = r##"
 
 /// Renders [`SupervisionReport`]s; build once and share (`Send + Sync`).
 pub struct ReportRenderer {
-    library: LazyHash<Library>,
-    book: LazyHash<FontBook>,
-    fonts: Vec<Font>,
-    main: Source,
-    data_id: FileId,
-    body_family: String,
-    title_family: String,
-    renders: AtomicU64,
+    engine: Engine,
 }
 
 impl std::fmt::Debug for ReportRenderer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ReportRenderer").field("body_family", &self.body_family).field("title_family", &self.title_family).finish_non_exhaustive()
+        f.debug_struct("ReportRenderer")
+            .field("body_family", &self.engine.body_family())
+            .field("title_family", &self.engine.title_family())
+            .finish_non_exhaustive()
     }
 }
 
 impl ReportRenderer {
     pub fn new(fonts: &FontConfig) -> Result<ReportRenderer, DocumentError> {
-        let mut loaded = Vec::new();
-        for path in &fonts.files {
-            let data = std::fs::read(path).map_err(|e| DocumentError::FontFile { path: path.clone(), reason: e.to_string() })?;
-            let before = loaded.len();
-            loaded.extend(Font::iter(Bytes::new(data)));
-            if loaded.len() == before {
-                return Err(DocumentError::FontFile { path: path.clone(), reason: "no font face could be read from it".to_owned() });
-            }
-        }
-        let book = FontBook::from_fonts(&loaded);
-        for (role, family) in [("body", &fonts.body_family), ("title", &fonts.title_family)] {
-            if book.select_family(&family.to_lowercase()).next().is_none() {
-                return Err(DocumentError::FontFamily { family: family.clone(), role, files: fonts.files.clone() });
-            }
-        }
-        let main_id = FileId::new(RootedPath::new(VirtualRoot::Project, VirtualPath::new("/report.typ").expect("a valid virtual path")));
-        let data_id = FileId::new(RootedPath::new(VirtualRoot::Project, VirtualPath::new("/data.json").expect("a valid virtual path")));
-        Ok(ReportRenderer {
-            library: LazyHash::new(Library::builder().build()),
-            book: LazyHash::new(book),
-            fonts: loaded,
-            main: Source::new(main_id, TEMPLATE.to_owned()),
-            data_id,
-            body_family: fonts.body_family.clone(),
-            title_family: fonts.title_family.clone(),
-            renders: AtomicU64::new(0),
-        })
+        Ok(ReportRenderer { engine: Engine::new(fonts, "/report.typ", TEMPLATE, Diagnostics::MessagesOnly)? })
     }
 
     /// Renders the report; a row not as long as its table's header is
@@ -133,71 +95,14 @@ impl ReportRenderer {
             }
         }
         let data = json!({
-            "fonts": { "body": self.body_family, "title": self.title_family },
+            "fonts": self.engine.fonts_data(),
             "title": report.title,
             "division": report.division,
             "period": report.period,
             "summary": report.summary,
             "tables": report.tables.iter().map(|t| json!({ "caption": t.caption, "header": t.header, "rows": t.rows })).collect::<Vec<_>>(),
         });
-        let data = serde_json::to_vec(&data).expect("a JSON value serialises");
-        let world = ReportWorld { renderer: self, data: Bytes::new(data) };
-        let result = typst::compile::<PagedDocument>(&world).output;
-        if self.renders.fetch_add(1, Ordering::Relaxed) % 32 == 31 {
-            typst::comemo::evict(4);
-        }
-        let document = result.map_err(|diags| DocumentError::Compile(describe(diags.as_slice())))?;
-        let pdf = typst_pdf::pdf(&document, &typst_pdf::PdfOptions::default()).map_err(|diags| DocumentError::Pdf(describe(diags.as_slice())))?;
-        let pages = u32::try_from(document.pages().len()).unwrap_or(u32::MAX);
-        let sha256 = seal::sha256_hex(&pdf);
-        Ok(Rendered { pdf, sha256, pages })
-    }
-}
-
-fn describe(diags: &[SourceDiagnostic]) -> String {
-    diags.iter().map(|d| d.message.to_string()).collect::<Vec<_>>().join("; ")
-}
-
-struct ReportWorld<'a> {
-    renderer: &'a ReportRenderer,
-    data: Bytes,
-}
-
-impl World for ReportWorld<'_> {
-    fn library(&self) -> &LazyHash<Library> {
-        &self.renderer.library
-    }
-
-    fn book(&self) -> &LazyHash<FontBook> {
-        &self.renderer.book
-    }
-
-    fn main(&self) -> FileId {
-        self.renderer.main.id()
-    }
-
-    fn source(&self, id: FileId) -> FileResult<Source> {
-        if id == self.renderer.main.id() {
-            Ok(self.renderer.main.clone())
-        } else {
-            Err(FileError::AccessDenied)
-        }
-    }
-
-    fn file(&self, id: FileId) -> FileResult<Bytes> {
-        if id == self.renderer.data_id {
-            Ok(self.data.clone())
-        } else {
-            Err(FileError::AccessDenied)
-        }
-    }
-
-    fn font(&self, index: usize) -> Option<Font> {
-        self.renderer.fonts.get(index).cloned()
-    }
-
-    fn today(&self, _offset: Option<typst::foundations::Duration>) -> Option<Datetime> {
-        None
+        self.engine.render(&data)
     }
 }
 

@@ -122,23 +122,6 @@ async fn checkpoint(s: &System) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The board's two counter queries alone (the counters of the period and
-/// the live gauges), as `api::board` runs them: median of `calls`.
-async fn board_sql(pool: &PgPool, prefix: &str, from: NaiveDate, to: NaiveDate, calls: usize) -> anyhow::Result<(f64, usize)> {
-    let mut conn = pool.acquire().await?;
-    let mut latencies = Vec::with_capacity(calls);
-    let mut rows = 0;
-    for _ in 0..calls {
-        let t = Instant::now();
-        let counts = yuetan_supervision::store::tally_sums(&mut conn, prefix, from, to).await?;
-        let gauges = yuetan_supervision::store::tally_sums(&mut conn, prefix, yuetan_supervision::store::live(), yuetan_supervision::store::live()).await?;
-        latencies.push(t.elapsed());
-        rows = counts.len() + gauges.len();
-    }
-    latencies.sort();
-    Ok((ms(quantile(&latencies, 0.5)), rows))
-}
-
 /// The events of `clues` fresh clues: all registrations, then a verification
 /// and a case opening for every other one. Returns them in publishing order.
 fn intake_events(clues: usize, counties: &[String], today: NaiveDate) -> Vec<Event> {
@@ -275,8 +258,6 @@ struct Figures {
     /// Measured before and after the consumer.
     floor: (f64, f64),
     lanes: usize,
-    /// GetBoard's counter queries alone: series, p50 ms, rows.
-    board_sqls: Vec<(String, f64, usize)>,
 }
 
 fn render(f: &Figures) -> String {
@@ -314,9 +295,6 @@ fn render(f: &Figures) -> String {
             )),
         }
     }
-    for (what, p50, rows) in &f.board_sqls {
-        out.push_str(&format!("| GetBoard {what}: its two counter queries alone ({rows} rows, 20 calls) | 20 | {p50:.2} | – | – | – |\n"));
-    }
     out.push_str(&format!("| bare `SELECT division, stage, count(*) FROM files GROUP BY 1, 2` (for comparison) | 1 | {:.0} | – | – | – |\n", f.group_by_ms));
     for (day, r) in &f.rollups {
         match r {
@@ -353,13 +331,10 @@ const BOUNDS: &str = "What bounds each figure. \
 **Generation**: PostgreSQL maintaining the four indexes of `files` during the COPY, on one core, while the generator fills the next chunk on the other; \
 the ids are time-ordered (UUIDv7 of the day the clue came in), so the B-trees grow at their right edge and the rate holds from the first million to the last; \
 `files` takes about 320 bytes a file on disk with its indexes. \
-**GetBoard** reads the counters (`tallies`: one row per county, section, month and metric, a number that does not grow with the files) and never `files` (compare the bare `GROUP BY`): \
-its two counter queries select the division's rows with `division LIKE prefix || '%'`, a parameter pattern no index serves, so each scans all of `tallies` and `tally_deltas` whatever the division; \
-the province then sums its cities' rows by division, section and metric and sends one row per (division, section, metric) back for the service to group into units and indicators. \
-The counter queries' own share is the row measured alone; the rest is the grouping, the gate and the RPC. \
+**GetBoard** never reads `files` (compare the bare `GROUP BY`): it reads `tally_units`, the counters summed per county, city and province, month and metric (kept by the folder, refreshed by the generator after its load), only the rows of its level by key — a province its cities, a county its sections — plus the deltas not yet folded; its cost follows units × months × metrics, not the files. \
 **The roll-up** reads the live gauges from the counters and, per division, the files opened and closed that day through the `files_opened` and `files_closed` indexes: its cost follows one day's files, not all of them. \
-**The consumer** applies a lane's queued events in one transaction (one commit, one fsync for many events), where the floor commits every row alone; a registration writes the file, two deadline cards (verification, clue to approval) with their timers and audit rows, the timeline line and counter deltas, a verification closes a card, and every event passes the inbox and the ordering guard. \
-The floor swings with the disk's background work (a checkpoint, autovacuum after the bulk load), hence two measures and the ratio to the higher.";
+**The consumer** applies a lane's queued events in one transaction; per event it does what the live read model needs — a registration writes the file, two deadline cards (verification, clue to approval) with their timers and audit-log appends, the timeline line and counter deltas; every event passes the inbox and the ordering guard — where the floor writes one narrow row per transaction. \
+The floor (one round trip and one commit) swings with the machine's other disk work more than the consumer does, hence two measures around it and the ratio to the higher.";
 
 fn write_results(table: &str, f: &Figures, calls: usize) -> anyhow::Result<()> {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/benchmarks.md");
@@ -455,15 +430,6 @@ async fn main() -> anyhow::Result<()> {
         boards.push(board(&s, &county_leader, &county, period, calls).await);
     }
 
-    let year = (NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(), NaiveDate::from_ymd_opt(2026, 12, 1).unwrap());
-    let mut board_sqls = Vec::new();
-    for (what, prefix) in [("620000 2026", "62"), (county.as_str(), county.as_str())] {
-        let (p50, rows) = board_sql(&pool, prefix, year.0, year.1, 20).await?;
-        let what = if prefix == "62" { what.to_string() } else { format!("{county} 2026") };
-        println!("GetBoard's counter queries alone, {what}: p50 {p50:.2} ms ({rows} rows)");
-        board_sqls.push((what, p50, rows));
-    }
-
     // 2. The daily roll-up.
     let state = s.handle::<yuetan_supervision::Supervision>(Service::Supervision).state.clone();
     let mut rollups = Vec::new();
@@ -524,7 +490,7 @@ async fn main() -> anyhow::Result<()> {
     let floor_after = floor(&owner, batch.len(), lanes).await?;
     println!("floor after: {floor_after:.0} single-row transactions/s over {lanes} connections");
 
-    let figures = Figures { cases, generation, sizes, group_by_ms, boards, rollups, events: batch.len(), consumer_per_second, consumer_note, floor: (floor_before, floor_after), lanes, board_sqls };
+    let figures = Figures { cases, generation, sizes, group_by_ms, boards, rollups, events: batch.len(), consumer_per_second, consumer_note, floor: (floor_before, floor_after), lanes };
     let table = render(&figures);
     print!("{table}");
     if std::env::var_os("BENCH_NO_DOCS").is_none() {

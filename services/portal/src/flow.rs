@@ -15,7 +15,7 @@ use yuetan_platform::Error;
 use yuetan_proto::events::{self as ev, event::Payload};
 
 use crate::callbacks::{EgovAck, SmsReport, VideoEvent};
-use crate::rating::RatingForm;
+use crate::rating::{ComplaintForm, RatingForm};
 use crate::State;
 
 /// The PII vault context of the evidence of an open or a confirmation.
@@ -26,6 +26,8 @@ pub const SMS_REPORT_CONTEXT: &str = "portal.sms_report";
 pub const REPORT_CONTEXT: &str = "portal.report";
 /// The PII vault context of a rating's case id and comment.
 pub const RATING_CONTEXT: &str = "portal.rating";
+/// The PII vault context of a party complaint's case id and description.
+pub const COMPLAINT_CONTEXT: &str = "portal.complaint";
 /// Most events (each with its audit row) sent in one statement while
 /// recording a Janus post: the post stays one transaction, in statements of
 /// at most this many events.
@@ -299,6 +301,61 @@ impl State {
             payload,
             "party",
             "rating.submit",
+            &format!("link/{link_id}"),
+            &after,
+            now,
+        )
+        .await?;
+        Ok(ReportRecorded::New(now))
+    }
+
+    /// When a complaint was submitted through the link, if one was.
+    pub async fn complaint_submitted_at(&self, link_id: Uuid) -> Result<Option<DateTime<Utc>>, Error> {
+        Ok(sqlx::query_scalar("SELECT submitted_at FROM party_complaints WHERE link_id = $1").bind(link_id).fetch_optional(&self.pool).await?)
+    }
+
+    /// Records the party's complaint against an officer (R-SUP-6) submitted
+    /// through its `rate` link: the row (once per link), the event
+    /// `portal.complaint_submitted` and the audit row in one transaction;
+    /// as with the rating, the envelope names no case and the case id and
+    /// the description travel sealed (context [`COMPLAINT_CONTEXT`]).
+    pub async fn record_complaint(&self, link_id: Uuid, claims: &LinkClaims, form: &ComplaintForm) -> Result<ReportRecorded, Error> {
+        let now = self.clock.now();
+        let case_sealed = self.vault.seal(&claims.service_id, COMPLAINT_CONTEXT)?;
+        let description_sealed = self.vault.seal(&form.description, COMPLAINT_CONTEXT)?;
+        let mut tx = self.pool.begin().await?;
+        let inserted: Option<i32> = sqlx::query_scalar(
+            "INSERT INTO party_complaints (link_id, organ, submitted_at) VALUES ($1, $2, $3) ON CONFLICT (link_id) DO NOTHING RETURNING 1",
+        )
+        .bind(link_id)
+        .bind(&claims.organ)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if inserted.is_none() {
+            drop(tx);
+            let before = self
+                .complaint_submitted_at(link_id)
+                .await?
+                .ok_or_else(|| Error::Internal(format!("complaint of link {link_id} neither inserted nor found")))?;
+            return Ok(ReportRecorded::Before(before));
+        }
+        let payload = Payload::PortalComplaintSubmitted(ev::PortalComplaintSubmitted {
+            link_id: claims.link_id.clone(),
+            case_sealed,
+            kind: form.kind.clone(),
+            description_sealed,
+            submitted_at: Some(timestamp(now)),
+        });
+        let after = json!({ "link_id": claims.link_id, "kind": form.kind, "submitted_at": now });
+        self.commit_with(
+            tx,
+            "portal.complaint_submitted",
+            self.division_of(&claims.organ),
+            &claims.organ,
+            payload,
+            "party",
+            "complaint.submit",
             &format!("link/{link_id}"),
             &after,
             now,

@@ -67,9 +67,72 @@ pub fn check(raw: &RatingFormRaw) -> Result<RatingForm, RatingRefusal> {
     Ok(RatingForm { attitude, professionalism, communication, comment })
 }
 
+/// R-SUP-6: what a party may complain of, with the page's labels.
+pub const COMPLAINT_KINDS: &[(&str, &str)] = &[
+    ("abuse", "滥用职权"),
+    ("favouritism", "徇私舞弊"),
+    ("leaking_secrets", "泄露商业秘密或个人隐私"),
+    ("forged_record", "伪造约谈记录"),
+    ("fake_rectification", "虚假整改验收"),
+    ("rude_conduct", "态度粗暴"),
+];
+/// Longest complaint description (characters, after CRLF → LF).
+pub const MAX_COMPLAINT_CHARS: usize = 2000;
+/// Largest request body of `POST /rate/{token}/complaint` (bytes).
+pub const MAX_COMPLAINT_BODY_BYTES: usize = 32 * 1024;
+
+/// The complaint form as posted.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ComplaintFormRaw {
+    pub kind: Option<String>,
+    pub description: Option<String>,
+}
+
+/// A complaint whose fields are in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComplaintForm {
+    pub kind: String,
+    /// Line breaks as LF, trimmed; not empty.
+    pub description: String,
+}
+
+/// Checks the complaint: one of [`COMPLAINT_KINDS`], and a description of
+/// 1 to [`MAX_COMPLAINT_CHARS`] characters without control characters but
+/// line breaks and tabs (who, when, what happened).
+pub fn check_complaint(raw: &ComplaintFormRaw) -> Result<ComplaintForm, RatingRefusal> {
+    let kind = raw.kind.as_deref().unwrap_or_default().trim();
+    if !COMPLAINT_KINDS.iter().any(|(k, _)| *k == kind) {
+        return Err(RatingRefusal { field: "kind", why: "请选择投诉事项".into() });
+    }
+    let description = raw.description.as_deref().unwrap_or_default().replace("\r\n", "\n").replace('\r', "\n");
+    let description = description.trim().to_string();
+    if description.is_empty() {
+        return Err(RatingRefusal { field: "description", why: "请写明被投诉人员和具体情况".into() });
+    }
+    if description.chars().count() > MAX_COMPLAINT_CHARS {
+        return Err(RatingRefusal { field: "description", why: format!("投诉内容不能超过 {MAX_COMPLAINT_CHARS} 字") });
+    }
+    if description.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return Err(RatingRefusal { field: "description", why: "投诉内容含有不可见的控制字符".into() });
+    }
+    Ok(ComplaintForm { kind: kind.to_string(), description })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn r_sup_6_a_party_complaint_names_its_kind_and_says_what_happened_in_at_most_2000_characters() {
+        let raw = |k: &str, d: &str| ComplaintFormRaw { kind: Some(k.into()), description: Some(d.into()) };
+        assert_eq!(check_complaint(&raw("rude_conduct", " 约谈人员态度粗暴\r\n")).unwrap(), ComplaintForm { kind: "rude_conduct".into(), description: "约谈人员态度粗暴".into() });
+        assert_eq!(check_complaint(&raw("bribery", "x")).unwrap_err().field, "kind");
+        assert_eq!(check_complaint(&ComplaintFormRaw::default()).unwrap_err().field, "kind");
+        assert_eq!(check_complaint(&raw("abuse", "  ")).unwrap_err().field, "description");
+        assert_eq!(check_complaint(&raw("abuse", &"好".repeat(2001))).unwrap_err().field, "description");
+        assert_eq!(check_complaint(&raw("abuse", "a\u{7}b")).unwrap_err().field, "description");
+        assert!(check_complaint(&raw("abuse", &"好".repeat(2000))).is_ok());
+    }
 
     fn raw(a: &str, p: &str, c: &str, comment: &str) -> RatingFormRaw {
         RatingFormRaw { attitude: Some(a.into()), professionalism: Some(p.into()), communication: Some(c.into()), comment: Some(comment.into()) }

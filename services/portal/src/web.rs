@@ -26,7 +26,7 @@ use yuetan_platform::Error;
 
 use crate::callbacks::{self, EgovHeaders, Refusal, MAX_CALLBACK_BYTES, MAX_JANUS_BYTES};
 use crate::flow::{Evidence, ReportRecorded};
-use crate::rating::{self, RatingFormRaw, RatingRefusal, MAX_COMMENT_CHARS, MAX_RATING_BODY_BYTES, PURPOSE_RATE};
+use crate::rating::{self, ComplaintFormRaw, RatingFormRaw, RatingRefusal, COMPLAINT_KINDS, MAX_COMMENT_CHARS, MAX_COMPLAINT_BODY_BYTES, MAX_COMPLAINT_CHARS, MAX_RATING_BODY_BYTES, PURPOSE_RATE};
 use crate::report::{self, FieldRefusal, MAX_FILES, MAX_FILE_BYTES, MAX_REPORT_BODY_BYTES, MAX_TEXT_CHARS};
 use crate::State;
 
@@ -58,6 +58,7 @@ pub fn router(state: Arc<State>) -> Router {
             "/rate/{token}",
             get(rating_page).post(submit_rating).layer(DefaultBodyLimit::max(MAX_RATING_BODY_BYTES)),
         )
+        .route("/rate/{token}/complaint", post(submit_complaint).layer(DefaultBodyLimit::max(MAX_COMPLAINT_BODY_BYTES)))
         .route("/callbacks/sms", post(sms))
         .route("/callbacks/egov", post(egov))
         .route("/callbacks/janus", post(janus).layer(DefaultBodyLimit::max(MAX_JANUS_BYTES)))
@@ -539,8 +540,28 @@ async fn rating_page(AxumState(state): Shared, Path(token): Path<String>) -> Res
             )
         }
     };
+    let complained = match state.complaint_submitted_at(link_id).await {
+        Ok(at) => at,
+        Err(err) => return unavailable(&err),
+    };
+    let complaint = match complained {
+        Some(at) => format!("<h2>投诉</h2><p>您已于 {}（北京时间）提交投诉，纪检监察人员将在 3 个工作日内开始调查。</p>", cst(at)),
+        None => {
+            let kinds: String = COMPLAINT_KINDS.iter().map(|(k, label)| format!("<option value=\"{k}\">{label}</option>")).collect();
+            format!(
+                "<h2>投诉约谈人员</h2><form method=\"post\" action=\"{token}/complaint\">\
+                 <p><label for=\"kind\">投诉事项</label><br><select id=\"kind\" name=\"kind\" required><option value=\"\">请选择</option>{kinds}</select></p>\
+                 <p><label for=\"description\">被投诉人员及具体情况</label><br>\
+                 <textarea id=\"description\" name=\"description\" rows=\"6\" maxlength=\"{MAX_COMPLAINT_CHARS}\" required \
+                 style=\"width:100%;box-sizing:border-box;font-size:1rem\"></textarea></p>\
+                 <p class=\"note\">投诉由纪检监察人员受理，3 个工作日内开始调查。每个链接可投诉一次，不超过 {MAX_COMPLAINT_CHARS} 字。</p>\
+                 <button type=\"submit\">提交投诉</button></form>",
+                token = escape(token.rsplit('/').next().unwrap_or(&token)),
+            )
+        }
+    };
     let body = format!(
-        "<h1>约谈满意度评价</h1><div class=\"doc\"><p>机关：{organ}</p><p>请对约谈人员的态度、专业水平和沟通情况作出评价。</p></div>{action}\
+        "<h1>约谈满意度评价</h1><div class=\"doc\"><p>机关：{organ}</p><p>请对约谈人员的态度、专业水平和沟通情况作出评价。</p></div>{action}{complaint}\
          <p class=\"note\">本链接仅供被约谈方使用，有效期至 {expires}（北京时间）。请勿转发。</p>",
         organ = escape(&claims.organ),
         expires = cst(claims.expires_at),
@@ -604,6 +625,49 @@ async fn submit_rating(AxumState(state): Shared, Path(token): Path<String>, form
         at = cst(at),
     );
     page(StatusCode::OK, "评价已提交", &body)
+}
+
+/// `POST /rate/{token}/complaint`: the link (as for the rating; one
+/// complaint per link: 409), the form (`rating::check_complaint`), then the
+/// complaint's row, event and audit row in one transaction.
+async fn submit_complaint(AxumState(state): Shared, Path(token): Path<String>, form: Result<Form<ComplaintFormRaw>, FormRejection>) -> Response {
+    let (link_id, claims) = match check_link(&state, &token, RATING_PURPOSES) {
+        Ok(checked) => checked,
+        Err(refused) => return refused,
+    };
+    let already = |at: DateTime<Utc>| {
+        let body = format!("<h1>已投诉过</h1><p>您已于 {}（北京时间）通过本链接提交投诉，本次提交未被接受，也没有保存任何内容。</p>", cst(at));
+        page(StatusCode::CONFLICT, "已投诉过", &body)
+    };
+    match state.complaint_submitted_at(link_id).await {
+        Ok(Some(at)) => return already(at),
+        Ok(None) => {}
+        Err(err) => return unavailable(&err),
+    }
+    let raw = match form {
+        Ok(Form(raw)) => raw,
+        Err(rejection) => {
+            tracing::info!(%rejection, "complaint not posted as a form");
+            return rating_refused(&RatingRefusal { field: "body", why: "提交的内容不是有效的表单".into() });
+        }
+    };
+    let form = match rating::check_complaint(&raw) {
+        Ok(form) => form,
+        Err(refusal) => return rating_refused(&refusal),
+    };
+    let at = match state.record_complaint(link_id, &claims, &form).await {
+        Ok(ReportRecorded::New(at)) => at,
+        Ok(ReportRecorded::Before(at)) => return already(at),
+        Err(err) => return unavailable(&err),
+    };
+    tracing::info!(link_id = %link_id, "complaint submitted");
+    let body = format!(
+        "<h1>投诉已提交</h1><div class=\"doc\"><p>机关：{organ}</p><p>提交时间：{at}（北京时间）</p></div>\
+         <p class=\"note\">纪检监察人员将在 3 个工作日内开始调查。</p>",
+        organ = escape(&claims.organ),
+        at = cst(at),
+    );
+    page(StatusCode::OK, "投诉已提交", &body)
 }
 
 // ---- providers ----

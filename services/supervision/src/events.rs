@@ -34,7 +34,10 @@ impl SupervisionEvents {
                 ratings::on_event(&self.state, conn, event, id).await.map_err(early)?;
                 sampling::on_event(&self.state, conn, event, id).await.map_err(early)?;
             }
-            "portal" => ratings::on_event(&self.state, conn, event, id).await.map_err(early)?,
+            "portal" => {
+                ratings::on_event(&self.state, conn, event, id).await.map_err(early)?;
+                complaints::on_event(&self.state, conn, event, id).await.map_err(early)?;
+            }
             "platform" => {}
             _ => self.state.apply_file_event(conn, event, id).await?,
         }

@@ -220,3 +220,69 @@ async fn r_sup_4_ratings_are_not_linkable_to_the_party_through_any_rpc_a_county_
     assert_eq!(live.len(), 1);
     assert_eq!(live, rebuilt, "the rating rebuilt once, with the same id");
 }
+
+#[tokio::test]
+async fn r_sup_6_the_party_complains_through_its_link_and_the_inspectors_get_the_complaint_with_its_three_working_day_card() {
+    let mut s = start_at(at(NOW)).await;
+    s.start_service(Service::Supervision).await;
+    let peers = s.start_scheduling_stack(false, None).await;
+    s.start_service(Service::Rectification).await;
+    let case_id = s.held_case(&peers, 4102, &[], at(INTERVIEW), at(SERVED)).await;
+    let officer = proposer();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let issued = loop {
+        match link(&s, &officer, &case_id).await {
+            Ok(l) => break l,
+            Err(e) if matches!(e.code(), Code::NotFound | Code::FailedPrecondition) => {
+                assert!(tokio::time::Instant::now() < deadline, "no rating link: {e:?}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("{e:?}"),
+        }
+    };
+    let url = format!("{}{}", peers.portal.base_url(), &issued.url[issued.url.find("/rate/").unwrap()..]);
+    let http = reqwest::Client::new();
+    let page = http.get(&url).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("投诉约谈人员") && page.contains("态度粗暴"), "{page}");
+    let complain = |body: String| http.post(format!("{url}/complaint")).header("content-type", "application/x-www-form-urlencoded").body(body).send();
+    let bad = complain(form(&[("kind", "bribery"), ("description", "x")])).await.unwrap();
+    assert_eq!(bad.status(), reqwest::StatusCode::BAD_REQUEST);
+    assert!(bad.text().await.unwrap().contains("kind"));
+    const WHAT: &str = "约谈人员张某在约谈中态度粗暴，多次打断陈述。";
+    let sent = complain(form(&[("kind", "rude_conduct"), ("description", WHAT)])).await.unwrap();
+    assert_eq!(sent.status(), reqwest::StatusCode::OK, "{}", sent.text().await.unwrap());
+    assert_eq!(complain(form(&[("kind", "abuse"), ("description", "再次投诉")])).await.unwrap().status(), reqwest::StatusCode::CONFLICT, "one complaint per link");
+
+    // On the bus: no case id in the portal's envelope; supervision registers it as the party's.
+    let submitted = s.wait_for_event(|e| e.r#type == "portal.complaint_submitted").await;
+    assert!(submitted.case_id.is_empty() && submitted.case_version == 0);
+    let registered = s.wait_for_event(|e| e.r#type == "supervision.complaint_registered").await;
+    let Some(Payload::ComplaintRegistered(r)) = &registered.payload else { panic!("payload") };
+    assert_eq!((r.source.as_str(), r.kind.as_str(), r.case_id.as_str()), ("party", "rude_conduct", case_id.as_str()));
+    assert_eq!(r.investigation_deadline.as_ref().unwrap().iso, "2026-05-08", "3 working days after Thursday 2026-04-30: the May Day holiday (May 1–5), then the 6th, 7th and 8th");
+
+    // The county's inspector reads it (description opened), with its investigation card; another county's cannot.
+    let inspector = Officer::new("inspector-county", ORGAN_A, CHENGGUAN, &["discipline_inspector"]);
+    let list = s.supervision().list_complaints(req(&inspector, pb::ListComplaintsRequest { division: String::new(), status: String::new() })).await.unwrap().into_inner().complaints;
+    assert_eq!(list.len(), 1);
+    assert_eq!((list[0].source.as_str(), list[0].description.as_str(), list[0].case_id.as_str()), ("party", WHAT, case_id.as_str()));
+    let cards = s
+        .supervision()
+        .list_cards(req(&inspector.with_roles(&["section_chief"]), pb::ListCardsRequest { step: "complaint_investigation".into(), ..Default::default() }))
+        .await
+        .unwrap()
+        .into_inner()
+        .cards;
+    assert_eq!(cards.len(), 1);
+    assert_eq!(cards[0].subject_id, list[0].complaint_id);
+    let other = Officer::new("inspector-b", "620103-SJ", QILIHE, &["discipline_inspector"]);
+    assert_eq!(s.supervision().list_complaints(req(&other, pb::ListComplaintsRequest { division: CHENGGUAN.into(), status: String::new() })).await.unwrap_err().code(), Code::PermissionDenied);
+
+    // Rebuilt from the stream: the same boards and cards, the complaint once.
+    s.drain_outbox().await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let report = yuetan_supervision::rebuild::rebuild(&s.config, "supervision_rebuild", s.clock.clone(), s.calendar.clone()).await.unwrap();
+    assert!(report.equal, "{report}");
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM supervision_rebuild.complaints WHERE source = 'party'").fetch_one(s.pool()).await.unwrap();
+    assert_eq!(count, 1);
+}

@@ -200,11 +200,16 @@ async fn known(conn: &mut PgConnection, id: &str) -> Result<ComplaintRow, Error>
     store::get(conn, id, true).await?.ok_or_else(|| Error::Unavailable(format!("complaint {id} is not registered yet")))
 }
 
+/// The PII vault context of the portal's complaint (case id and description).
+pub const PARTY_CONTEXT: &str = "portal.complaint";
+/// A complaint the party made through the portal.
+pub const SOURCE_PARTY: &str = "party";
+
 /// Applies supervision's own complaint events to the read model: live the
 /// transaction that published them wrote the row already and this changes
 /// nothing; in a rebuild it writes the row, the card and the tallies (and
 /// publishes nothing).
-pub async fn on_event(state: &State, conn: &mut PgConnection, event: &Event, _event_id: Uuid) -> Result<(), Error> {
+pub async fn on_event(state: &State, conn: &mut PgConnection, event: &Event, event_id: Uuid) -> Result<(), Error> {
     let now = state.clock.now();
     match &event.payload {
         Some(Payload::ComplaintRegistered(p)) if event.r#type == "supervision.complaint_registered" => {
@@ -272,6 +277,53 @@ pub async fn on_event(state: &State, conn: &mut PgConnection, event: &Event, _ev
             c.appealed_on = Some(day("appealed_on", p.appealed_on.as_ref())?);
             c.status = settled(&c).into();
             store::update(conn, &c).await?;
+        }
+        // The party's complaint through its rating link (R-SUP-6): registered
+        // with source "party", its id the portal event's; the officer is named
+        // in the description (officer_id empty until the inspectors' decision).
+        Some(Payload::PortalComplaintSubmitted(p)) if event.r#type == "portal.complaint_submitted" => {
+            if store::get(conn, event_id, false).await?.is_some() {
+                return Ok(());
+            }
+            let case_id = uuid("case_id", &state.vault.open(&p.case_sealed, PARTY_CONTEXT)?)?;
+            let file = crate::store::file_of_case(conn, case_id, false).await?.ok_or_else(|| Error::Unavailable(format!("the file of case {case_id} is not known yet")))?;
+            let description = state.vault.open(&p.description_sealed, PARTY_CONTEXT)?;
+            if !domain::complaints::is_kind(&p.kind) {
+                return Err(Error::invalid("kind", "one of the complaint kinds"));
+            }
+            let at = yuetan_platform::fields::from_timestamp(p.submitted_at.as_ref()).unwrap_or(now);
+            let registered_on = yuetan_platform::fields::cst_date(at);
+            let c = ComplaintRow {
+                id: event_id,
+                division: file.division.clone(),
+                organ: file.organ.clone(),
+                section: file.section.clone(),
+                officer_id: String::new(),
+                case_id: Some(case_id),
+                kind: p.kind.clone(),
+                description_sealed: state.vault.seal(&description, crate::api::complaints::DESCRIPTION_CONTEXT)?,
+                source: SOURCE_PARTY.into(),
+                status: REGISTERED.into(),
+                registered_by: SOURCE_PARTY.into(),
+                registered_on,
+                investigation_deadline: rules::investigation_deadline(&state.calendar.current(), registered_on).map_err(Error::Internal)?,
+                started_on: None,
+                decision: None,
+                reasons: None,
+                decided_by: None,
+                decided_on: None,
+                appeal_deadline: None,
+                appeal_reasons: None,
+                appealed_on: None,
+            };
+            store::insert(conn, &c).await?;
+            open_investigation_card(state, conn, &c, now).await?;
+            state.publish(conn, "supervision.complaint_registered", None, &c.division, &c.organ, Some(event_id), registered_payload(&c), now).await?;
+            audit::append(
+                conn,
+                &AuditEntry { actor_id: SOURCE_PARTY, actor_organ: "", action: "complaint.register", subject: &format!("complaint/{}", c.id), before: None, after: Some(&audit_view(&c)), at: now },
+            )
+            .await?;
         }
         // A rebuild applies supervision's own events in parallel lanes: a
         // change of a card whose complaint is not there yet waits for it

@@ -16,6 +16,21 @@ use yuetan_proto::supervision::supervision_service_client::SupervisionServiceCli
 
 use crate::demo_case::{Tokens, DIVISION, ORGAN};
 
+/// The supervision events issue 12 fixes, and when each is published (none
+/// needs to happen in this run: the cards turn on later days, the roll-up
+/// at 18:00, the draw on the first working day of the month).
+pub const SUPERVISION_EVENTS: &[(&str, &str)] = &[
+    ("supervision.card_changed", "at the start of the day a card turns yellow or red"),
+    ("supervision.daily_rollup", "at 18:00 CST each working day (the lines above, stored)"),
+    ("supervision.section_warned", "on the first working day, after two months below baseline"),
+    ("supervision.award_eligibility_lost", "at a section's third red card in a row"),
+    ("supervision.sample_drawn", "at 09:00 CST on the first working day of a month"),
+    ("supervision.file_scored", "on ScoreFile"),
+    ("supervision.rating_received", "on portal.rating_submitted (the party's rating link)"),
+    ("supervision.complaint_registered", "on RegisterComplaint or portal.complaint_submitted"),
+    ("supervision.complaint_decided", "on DecideComplaint"),
+];
+
 fn colour(c: i32) -> &'static str {
     match pb::Colour::try_from(c) {
         Ok(pb::Colour::Green) => "green",
@@ -94,6 +109,9 @@ pub async fn print(config: &Config, channel: Channel, tokens: &Tokens, cases: &[
     };
     for (division, open, new, closed, yellow, red, rate) in lines {
         println!("rollup     {division}: open {open}, new {new}, closed {closed}, yellow {yellow}, red {red}, overdue {:.0}%", rate * 100.0);
+    }
+    for (event_type, when) in SUPERVISION_EVENTS {
+        println!("contract   {event_type:<38} {when}");
     }
     Ok(())
 }

@@ -397,6 +397,19 @@ fn r_start_3_r_start_4_r_notice_1_r_notice_2_r_int_2_r_int_4_the_case_demo_takes
     assert!(kpi.contains("start_timeliness ") && kpi.contains("(target 100%)") && kpi.contains("score "), "{kpi}");
     assert!(all.lines().any(|l| l.starts_with("rollup     620100 ")), "{all}");
     assert!(all.lines().any(|l| l.starts_with("rollup     620102: open ")), "{all}");
+    for event_type in [
+        "supervision.card_changed",
+        "supervision.daily_rollup",
+        "supervision.section_warned",
+        "supervision.award_eligibility_lost",
+        "supervision.sample_drawn",
+        "supervision.file_scored",
+        "supervision.rating_received",
+        "supervision.complaint_registered",
+        "supervision.complaint_decided",
+    ] {
+        assert!(all.lines().any(|l| l.starts_with("contract ") && l.split_whitespace().nth(1) == Some(event_type)), "{event_type} not printed:\n{all}");
+    }
     for (event_type, seen) in [
         ("rectification.accepted", true),
         ("rectification.penalty_handoff", true),

@@ -185,6 +185,14 @@ fn next_day(date: NaiveDate) -> Result<NaiveDate, CalendarError> {
     }
 }
 
+/// The day before `date`, if it is still within the supported range.
+fn previous_day(date: NaiveDate) -> Result<NaiveDate, CalendarError> {
+    match date.pred_opt() {
+        Some(previous) => check_range(previous),
+        None => Err(CalendarError::DateOutOfRange(date)),
+    }
+}
+
 fn parse_year(entry: FileYear) -> Result<YearData, CalendarError> {
     let year = entry.year;
     if year < MIN_DATE.year() || year > MAX_DATE.year() {
@@ -348,6 +356,31 @@ impl Calendar {
         Ok(Answer { value: day, provisional })
     }
 
+    /// Counting back from `deadline`: the `days`-th working day before it
+    /// (a report due three working days before the deadline, R-RECT-3).
+    /// `days = 0` returns `deadline` itself.
+    ///
+    /// Errors: `days > MAX_WORKING_DAYS`, or a date outside 0001–9999.
+    pub fn working_days_before(&self, deadline: NaiveDate, days: u32) -> Result<Answer<NaiveDate>, CalendarError> {
+        check_range(deadline)?;
+        if days > MAX_WORKING_DAYS {
+            return Err(CalendarError::TooManyWorkingDays(days));
+        }
+        let mut provisional = self.is_provisional_year(deadline.year()) && days == 0;
+        let mut day = deadline;
+        let mut counted = 0;
+        while counted < days {
+            day = previous_day(day)?;
+            if self.is_provisional_year(day.year()) {
+                provisional = true;
+            }
+            if self.working(day) {
+                counted += 1;
+            }
+        }
+        Ok(Answer { value: day, provisional })
+    }
+
     /// The number of working days in `(from, to]`: the trigger day `from` is
     /// not counted, the last day `to` is (R-TIME-2). So
     /// `working_days_between(d, add_working_days(d, n)) == n`. Zero (and not
@@ -482,6 +515,21 @@ mod tests {
             Err(CalendarError::Data(message)) => message,
             other => panic!("expected a data error, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn r_time_2_counting_back_working_days_skips_holidays_and_undoes_adding_them() {
+        let calendar = Calendar::builtin();
+        // Three working days before Friday 2026-05-08: the May Day holiday (May 1–5) is skipped.
+        assert_eq!(calendar.working_days_before(d("2026-05-08"), 3).unwrap().value, d("2026-04-30"));
+        assert_eq!(calendar.working_days_before(d("2026-05-08"), 0).unwrap().value, d("2026-05-08"));
+        for (start, n) in [("2026-09-18", 3), ("2026-01-30", 10), ("2026-12-24", 5)] {
+            let end = calendar.add_working_days(d(start), n).unwrap().value;
+            let back = calendar.working_days_before(end, n).unwrap().value;
+            assert_eq!(calendar.working_days_between(back, end).unwrap().value, n, "{start} + {n}");
+        }
+        assert!(calendar.working_days_before(d("2027-03-01"), 1).unwrap().provisional);
+        assert!(matches!(calendar.working_days_before(d("2026-05-08"), MAX_WORKING_DAYS + 1), Err(CalendarError::TooManyWorkingDays(_))));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! least two distinct officers: complete, lawful, goal reached), the
 //! follow-up cadence (R-RECT-2).
 
-use chrono::{Duration, NaiveDate};
+use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use yuetan_calendar::Calendar;
 
@@ -27,20 +27,9 @@ pub struct Item {
 }
 
 /// The day `n` working days before `deadline` (R-RECT-3): counting back,
-/// the n-th working day before it.
+/// the n-th working day before it ([`Calendar::working_days_before`]).
 pub fn working_days_before(calendar: &Calendar, deadline: NaiveDate, n: u32) -> Result<NaiveDate, String> {
-    let mut day = deadline;
-    let mut counted = 0;
-    for _ in 0..60 {
-        day -= Duration::days(1);
-        if calendar.is_working_day(day).map_err(|e| e.to_string())?.value {
-            counted += 1;
-            if counted == n {
-                return Ok(day);
-            }
-        }
-    }
-    Err(format!("no {n} working days found before {deadline}"))
+    calendar.working_days_before(deadline, n).map(|a| a.value).map_err(|e| e.to_string())
 }
 
 /// R-RECT-3: the day the report is due for this deadline.

@@ -46,6 +46,8 @@ pub const REPORT: &str = "report";
 pub const ACCEPTANCE: &str = "acceptance";
 /// R-START-5: clue to approval within 15 working days.
 pub const START_LIMIT_WORKING_DAYS: u32 = 15;
+/// R-RECT-3: the report is due this many working days before the deadline.
+pub const REPORT_WORKING_DAYS_BEFORE: u32 = 3;
 /// Interview within 5 working days of the notice's service (urgent: 24 h).
 pub const INTERVIEW_LIMIT_WORKING_DAYS: u32 = 5;
 
@@ -380,8 +382,8 @@ impl State {
             }
             Payload::RectificationExtended(e) if e.approved => {
                 if let Some(new) = day_of(e.new_deadline.as_ref()) {
-                    // The report is due three working days before the new deadline.
-                    let report_due = report_due_before(self, new).unwrap_or(new);
+                    // The report is due three working days before the new deadline (R-RECT-3).
+                    let report_due = self.calendar.current().working_days_before(new, REPORT_WORKING_DAYS_BEFORE).map_err(|e| Error::Internal(e.to_string()))?.value;
                     self.move_card_deadline(conn, REPORT, &e.rectification_id, report_due, c.day, c.now).await?;
                 }
             }
@@ -473,23 +475,6 @@ impl State {
         }
         Ok(())
     }
-}
-
-/// The report's due day: three working days before the rectification deadline.
-fn report_due_before(state: &State, deadline: NaiveDate) -> Option<NaiveDate> {
-    let calendar = state.calendar.current();
-    let mut day = deadline;
-    let mut left = 3;
-    for _ in 0..60 {
-        day -= Duration::days(1);
-        if calendar.is_working_day(day).ok()?.value {
-            left -= 1;
-            if left == 0 {
-                return Some(day);
-            }
-        }
-    }
-    None
 }
 
 /// One line of what an event says, for the timeline.

@@ -39,6 +39,16 @@ pub enum Colour {
 }
 
 impl Colour {
+    /// The colour a card row or an event names (`green`, `yellow`, `red`).
+    pub fn from_name(name: &str) -> Option<Colour> {
+        match name {
+            "green" => Some(Colour::Green),
+            "yellow" => Some(Colour::Yellow),
+            "red" => Some(Colour::Red),
+            _ => None,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Colour::Green => "green",

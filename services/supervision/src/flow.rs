@@ -31,7 +31,7 @@ pub fn timer_key(card: Uuid, colour: &str, deadline: NaiveDate) -> String {
 const BY: By<'static> = By::Service(crate::SERVICE);
 
 /// The start of a day in China Standard Time.
-fn start_of_cst_day(day: NaiveDate) -> DateTime<Utc> {
+pub(crate) fn start_of_cst_day(day: NaiveDate) -> DateTime<Utc> {
     end_of_cst_day(day - Duration::days(1))
 }
 
@@ -48,12 +48,9 @@ pub struct NewCard<'a> {
     pub deadline: NaiveDate,
 }
 
-fn colour_of(c: &str) -> Colour {
-    match c {
-        "red" => Colour::Red,
-        "yellow" => Colour::Yellow,
-        _ => Colour::Green,
-    }
+/// A card row's colour (a row holds only the three names).
+pub(crate) fn colour_of(c: &str) -> Colour {
+    Colour::from_name(c).unwrap_or(Colour::Green)
 }
 
 fn audit_card(c: &CardRow) -> serde_json::Value {
@@ -66,7 +63,7 @@ impl State {
     /// subject changes nothing.
     pub async fn open_card(&self, conn: &mut PgConnection, new: NewCard<'_>, now: DateTime<Utc>) -> Result<(), Error> {
         let calendar = self.calendar.current();
-        let colour = domain::colour(&calendar, new.deadline, new.opened_on, self.yellow_days).map_err(Error::Internal)?;
+        let colour = domain::colour(&calendar, new.deadline, new.opened_on, self.settings.yellow_days).map_err(Error::Internal)?;
         let card = CardRow {
             id: Uuid::now_v7(),
             step: new.step.into(),
@@ -86,7 +83,7 @@ impl State {
             return Ok(());
         }
         store::add_tally(conn, &card.division, &card.section, store::live(), &metric::card(&card.colour), 1).await?;
-        let (yellow, red) = domain::changes(&calendar, new.opened_on, new.deadline, self.yellow_days).map_err(Error::Internal)?;
+        let (yellow, red) = domain::changes(&calendar, new.opened_on, new.deadline, self.settings.yellow_days).map_err(Error::Internal)?;
         if let Some(day) = yellow {
             timers::schedule(conn, CARD_TIMER, &timer_key(card.id, "yellow", new.deadline), start_of_cst_day(day), &json!({ "step": new.step })).await?;
         }
@@ -185,7 +182,7 @@ impl State {
             return Ok(());
         }
         let calendar = self.calendar.current();
-        let colour = domain::colour(&calendar, deadline, today, self.yellow_days).map_err(Error::Internal)?;
+        let colour = domain::colour(&calendar, deadline, today, self.settings.yellow_days).map_err(Error::Internal)?;
         store::set_card_deadline(conn, card.id, deadline, colour.as_str(), now).await?;
         if card.colour != colour.as_str() {
             store::add_tally(conn, &card.division, &card.section, store::live(), &metric::card(&card.colour), -1).await?;
@@ -194,7 +191,7 @@ impl State {
         for c in ["yellow", "red"] {
             timers::cancel(conn, CARD_TIMER, &timer_key(card.id, c, card.deadline), now).await?;
         }
-        let (yellow, red) = domain::changes(&calendar, today, deadline, self.yellow_days).map_err(Error::Internal)?;
+        let (yellow, red) = domain::changes(&calendar, today, deadline, self.settings.yellow_days).map_err(Error::Internal)?;
         if let Some(day) = yellow {
             timers::schedule(conn, CARD_TIMER, &timer_key(card.id, "yellow", deadline), start_of_cst_day(day), &json!({ "step": step })).await?;
         }

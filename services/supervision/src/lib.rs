@@ -46,12 +46,26 @@ pub struct State {
     pub outbox: Outbox,
     pub clock: SharedClock,
     pub calendar: SharedCalendar,
-    /// Yellow when at most this many working days remain.
-    pub yellow_days: u32,
     pub settings: Settings,
     pub vault: PiiVault,
     /// Signs the party's rating links (portal).
     pub links: LinkSigner,
+}
+
+impl State {
+    /// The service's state on `pool` (the live schema, or a rebuild's),
+    /// with the configured `[supervision]` settings, PII keys and link keys.
+    pub fn new(config: &Config, pool: PgPool, clock: SharedClock, calendar: SharedCalendar) -> Result<State, Error> {
+        Ok(State {
+            pool,
+            outbox: Outbox::new(&config.nats.subject_prefix, SERVICE),
+            clock,
+            calendar,
+            settings: config.section(SERVICE)?,
+            vault: PiiVault::new(&config.pii)?,
+            links: LinkSigner::new(&config.links)?,
+        })
+    }
 }
 
 pub struct Supervision {
@@ -84,16 +98,7 @@ impl Supervision {
         let settings: Settings = config.section(SERVICE)?;
         let (pool, schema) = db::open_service(config, SERVICE, store::migrations()).await?;
         let bus = Bus::connect(&config.nats).await?;
-        let state = Arc::new(State {
-            pool: pool.clone(),
-            outbox: Outbox::new(&config.nats.subject_prefix, SERVICE),
-            clock: clock.clone(),
-            calendar,
-            yellow_days: settings.yellow_days,
-            settings: settings.clone(),
-            vault: PiiVault::new(&config.pii)?,
-            links: LinkSigner::new(&config.links)?,
-        });
+        let state = Arc::new(State::new(config, pool.clone(), clock.clone(), calendar)?);
         let prefix = &config.nats.subject_prefix;
         let relay = Relay::new(pool.clone(), bus.clone(), schema, config.outbox.batch, Duration::from_millis(config.outbox.poll_interval_ms));
         let sweeper = Sweeper::new(pool.clone(), clock, config.timers.clone());

@@ -26,13 +26,10 @@ use yuetan_platform::auth::DivisionCode;
 use yuetan_platform::bus::Bus;
 use yuetan_platform::clock::{SharedClock, SystemClock};
 use yuetan_platform::consumer::Consumer;
-use yuetan_platform::links::LinkSigner;
-use yuetan_platform::outbox::Outbox;
-use yuetan_platform::pii::PiiVault;
 use yuetan_platform::{db, Config, Error};
 
 use crate::flow::rollup::{city_of, province_of};
-use crate::{api, events, spec, store, Settings, State, SERVICE};
+use crate::{api, events, spec, store, State, SERVICE};
 
 /// What a rebuild found.
 #[derive(Debug, Clone)]
@@ -84,7 +81,7 @@ pub async fn rebuild(config: &Config, schema: &str, clock: SharedClock, calendar
     let state = Arc::new(open(config, schema, clock, calendar).await?);
     let pool = state.pool.clone();
     let prefix = config.nats.subject_prefix.clone();
-    let live = state.clone_with_pool(live_pool, config)?;
+    let live = State::new(config, live_pool, state.clock.clone(), state.calendar.clone())?;
 
     // Replay.
     let bus = Bus::connect(&config.nats).await?;
@@ -123,46 +120,19 @@ pub async fn rebuild(config: &Config, schema: &str, clock: SharedClock, calendar
     let _ = stream.delete_consumer(&name).await;
     let dead: i64 = sqlx::query_scalar("SELECT count(*) FROM dead_letters").fetch_one(&pool).await.unwrap_or(0);
 
-    let differences = compare(&live, &state).await?;
-    let mut differences = differences.1;
+    let (boards, mut differences) = compare(&live, &state).await?;
     if dead > 0 {
         differences.insert(0, format!("{dead} events were dead-lettered in the rebuild (see dead_letters in schema {schema})"));
     }
-    Ok(Report { equal: differences.is_empty(), events, boards: compare_count(&live).await?, differences })
+    Ok(Report { equal: differences.is_empty(), events, boards, differences })
 }
 
 /// A read model in `schema` (created and migrated if new) with the live settings.
 pub async fn open(config: &Config, schema: &str, clock: SharedClock, calendar: SharedCalendar) -> Result<State, Error> {
     valid_schema(schema)?;
-    let settings: Settings = config.section(SERVICE)?;
     let owner_url = config.database.owner_url.as_ref().map(|u| u.expose().to_string());
     let pool = db::open_schema(config.database.url.expose(), owner_url.as_deref(), schema, config.database.max_connections, Some(store::migrations())).await?;
-    Ok(State {
-        pool,
-        outbox: Outbox::new(&config.nats.subject_prefix, SERVICE),
-        clock,
-        calendar,
-        yellow_days: settings.yellow_days,
-        settings,
-        vault: PiiVault::new(&config.pii)?,
-        links: LinkSigner::new(&config.links)?,
-    })
-}
-
-impl State {
-    /// The same settings on another schema's pool.
-    fn clone_with_pool(&self, pool: sqlx::PgPool, config: &Config) -> Result<State, Error> {
-        Ok(State {
-            pool,
-            outbox: self.outbox.clone(),
-            clock: self.clock.clone(),
-            calendar: self.calendar.clone(),
-            yellow_days: self.yellow_days,
-            settings: self.settings.clone(),
-            vault: PiiVault::new(&config.pii)?,
-            links: LinkSigner::new(&config.links)?,
-        })
-    }
+    State::new(config, pool, clock, calendar)
 }
 
 /// The divisions and periods the comparison covers.
@@ -183,11 +153,6 @@ async fn scope(state: &State) -> Result<(Vec<String>, Vec<String>), Error> {
         periods.insert(format!("{:04}", m.year()));
     }
     Ok((all.into_iter().collect(), periods.into_iter().collect()))
-}
-
-async fn compare_count(live: &State) -> Result<usize, Error> {
-    let (d, p) = scope(live).await?;
-    Ok(d.len() * p.len().max(1))
 }
 
 /// Folds both models' counters, then lists every difference.

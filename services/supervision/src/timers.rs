@@ -26,10 +26,9 @@ impl SupervisionTimers {
             return Err(Error::Internal(format!("card timer key {:?}", timer.key)));
         };
         let id = Uuid::parse_str(id).map_err(|e| Error::Internal(format!("card timer key: {e}")))?;
-        let to = match colour {
-            "red" => Colour::Red,
-            "yellow" => Colour::Yellow,
-            other => return Err(Error::Internal(format!("card timer colour {other:?}"))),
+        let to = match Colour::from_name(colour) {
+            Some(to) if to != Colour::Green => to,
+            _ => return Err(Error::Internal(format!("card timer colour {colour:?}"))),
         };
         let card = match store::card_unless_locked(conn, id).await? {
             Ok(c) => c,

@@ -11,7 +11,7 @@
 //!   lowers the section score) in the month of the decision.
 //! - Appealed: by the officer complained of, within 5 working days.
 
-use chrono::{DateTime, Datelike, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::json;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -165,25 +165,14 @@ fn settled(c: &ComplaintRow) -> &'static str {
 /// and the section's red run, and no event: a `card_changed` applied after
 /// the card closed changes nothing.
 async fn catch_up_card(state: &State, conn: &mut PgConnection, c: &ComplaintRow, day: chrono::NaiveDate) -> Result<(), Error> {
-    let Some(mut card) = crate::store::card_of(conn, INVESTIGATION_STEP, &c.id.to_string()).await? else { return Ok(()) };
-    let from = match card.colour.as_str() {
-        "red" => Colour::Red,
-        "yellow" => Colour::Yellow,
-        _ => Colour::Green,
-    };
-    let to = domain::colour(&state.calendar.current(), card.deadline, day, state.yellow_days).map_err(Error::Internal)?;
-    if card.closed || from >= to {
+    let Some(card) = crate::store::card_of(conn, INVESTIGATION_STEP, &c.id.to_string()).await? else { return Ok(()) };
+    let to = domain::colour(&state.calendar.current(), card.deadline, day, state.settings.yellow_days).map_err(Error::Internal)?;
+    if card.closed {
         return Ok(());
     }
-    card.colour = to.as_str().into();
-    card.changed_at = state.clock.now();
-    crate::store::update_card(conn, &card).await?;
-    add_tally(conn, &card.division, &card.section, crate::store::live(), &metric::card(from.as_str()), -1).await?;
-    add_tally(conn, &card.division, &card.section, crate::store::live(), &metric::card(to.as_str()), 1).await?;
-    if to == Colour::Red {
-        crate::store::add_red_run(conn, &card.division, &card.section, card.deadline.succ_opt().unwrap_or(card.deadline).year()).await?;
-    }
-    Ok(())
+    // Turned as its timer would have: at the start of the day after the deadline for red.
+    let at = if to == Colour::Red { crate::flow::start_of_cst_day(card.deadline.succ_opt().unwrap_or(card.deadline)) } else { state.clock.now() };
+    state.replay_turn(conn, card, to, at).await
 }
 
 async fn card_is_there(conn: &mut PgConnection, complaint_id: &str) -> Result<(), Error> {

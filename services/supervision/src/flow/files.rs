@@ -426,9 +426,8 @@ impl State {
                 let Some(card) = store::card_of(conn, &c.step, &c.subject_id).await? else {
                     return Err(HandlerError::waiting(format!("card {}/{} is not open here yet", c.step, c.subject_id)));
                 };
-                let to = match c.colour.as_str() {
-                    "red" => Colour::Red,
-                    "yellow" => Colour::Yellow,
+                let to = match Colour::from_name(&c.colour) {
+                    Some(to) if to != Colour::Green => to,
                     _ => return Ok(()),
                 };
                 let at = from_timestamp(event.occurred_at.as_ref()).unwrap_or_else(|| self.clock.now());
@@ -453,12 +452,8 @@ impl State {
     /// section's red run, no event. A card the replay has already closed
     /// still takes the colour (live it turned before it closed, or there
     /// would be no event), without gauges: those count open cards.
-    async fn replay_turn(&self, conn: &mut PgConnection, mut card: store::CardRow, to: Colour, at: DateTime<Utc>) -> Result<(), Error> {
-        let from = match card.colour.as_str() {
-            "red" => Colour::Red,
-            "yellow" => Colour::Yellow,
-            _ => Colour::Green,
-        };
+    pub(crate) async fn replay_turn(&self, conn: &mut PgConnection, mut card: store::CardRow, to: Colour, at: DateTime<Utc>) -> Result<(), Error> {
+        let from = crate::flow::colour_of(&card.colour);
         if from >= to {
             return Ok(());
         }

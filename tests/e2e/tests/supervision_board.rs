@@ -303,3 +303,34 @@ async fn r_sup_2_a_section_below_baseline_two_months_in_a_row_is_warned_on_the_f
     assert!(b.rows.iter().find(|r| r.section == "综合执法科").unwrap().warned);
     assert!(!b.rows.iter().find(|r| r.section == "食品安全科").unwrap().warned);
 }
+
+#[tokio::test]
+async fn r_start_5_a_clue_not_approved_within_15_working_days_turns_its_start_card_red() {
+    // Monday 2026-09-21, 10:00 CST.
+    let mut s = start_at(at("2026-09-21T02:00:00Z")).await;
+    s.start_service(Service::Supervision).await;
+    clue_in(&s, CHENGGUAN, "2026-09-21", "2026-09-24").await;
+    let start_cards = |s: &System| {
+        let mut c = s.supervision();
+        async move { c.list_cards(req(&county_chief(), pb::ListCardsRequest { step: "clue_to_approval".into(), ..Default::default() })).await.unwrap().into_inner().cards }
+    };
+    let waited = tokio::time::Instant::now() + Duration::from_secs(30);
+    let card = loop {
+        if let Some(c) = start_cards(&s).await.into_iter().next() {
+            break c;
+        }
+        assert!(tokio::time::Instant::now() < waited, "no start card");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // 15 working days from the clue, across the National Day holiday.
+    let limit = s.calendar.current().add_working_days(NaiveDate::from_ymd_opt(2026, 9, 21).unwrap(), 15).unwrap().value;
+    assert_eq!(card.deadline.as_ref().unwrap().iso, limit.to_string());
+    assert!(limit > NaiveDate::from_ymd_opt(2026, 10, 8).unwrap(), "the holiday is not counted: {limit}");
+    // The day after the limit, 00:00 CST: red.
+    let red_at = DateTime::<Utc>::from_naive_utc_and_offset(limit.and_hms_opt(16, 0, 1).unwrap(), Utc);
+    s.clock.set(red_at);
+    let changed = s.wait_for_event(|e| matches!(&e.payload, Some(Payload::CardChanged(c)) if c.step == "clue_to_approval" && c.colour == "red")).await;
+    let Some(Payload::CardChanged(c)) = changed.payload else { panic!("payload") };
+    assert_eq!(c.subject_id, card.subject_id);
+    assert_eq!(start_cards(&s).await[0].colour, pb::Colour::Red as i32);
+}

@@ -17,6 +17,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "yuetan/scheduling/v1/scheduling.proto",
         "yuetan/rectification/v1/rectification.proto",
         "yuetan/supervision/v1/supervision.proto",
+        "yuetan/casefile/v1/casefile.proto",
     ];
     for proto in protos {
         println!("cargo:rerun-if-changed={proto}");

@@ -1,7 +1,7 @@
 //! Generated protobuf and gRPC code for Yuetan.
 //!
 //! The packages mirror the `.proto` files: `yuetan::common::v1`,
-//! `yuetan::events::v1`, `yuetan::platform::v1`, `yuetan::intake::v1`, `yuetan::review::v1`, `yuetan::scheduling::v1`, `yuetan::rectification::v1`. [`FILE_DESCRIPTOR_SET`] feeds gRPC reflection.
+//! `yuetan::events::v1`, `yuetan::platform::v1`, `yuetan::intake::v1`, `yuetan::review::v1`, `yuetan::scheduling::v1`, `yuetan::rectification::v1`, `yuetan::supervision::v1`, `yuetan::casefile::v1`. [`FILE_DESCRIPTOR_SET`] feeds gRPC reflection.
 
 #![allow(clippy::all, missing_docs)]
 
@@ -46,6 +46,11 @@ pub mod yuetan {
             tonic::include_proto!("yuetan.supervision.v1");
         }
     }
+    pub mod casefile {
+        pub mod v1 {
+            tonic::include_proto!("yuetan.casefile.v1");
+        }
+    }
 }
 
 pub use yuetan::common::v1 as common;
@@ -56,6 +61,7 @@ pub use yuetan::review::v1 as review;
 pub use yuetan::scheduling::v1 as scheduling;
 pub use yuetan::rectification::v1 as rectification;
 pub use yuetan::supervision::v1 as supervision;
+pub use yuetan::casefile::v1 as casefile;
 
 /// Every Yuetan message and service, for `tonic-reflection`.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("yuetan_descriptor");

@@ -157,6 +157,10 @@ pub mod roles {
     pub const CO_DEPARTMENT_OFFICER: &str = "co_department_officer";
     /// IT operator: runs the platform, decides nothing in a case.
     pub const ADMIN: &str = "admin";
+    /// A service account of an outside system (reconsideration intake,
+    /// litigation, penalty): reads case files and registers relief in the
+    /// divisions it serves, nothing else (issue 13).
+    pub const SYSTEM: &str = "system";
     pub const ALL: &[&str] = &[
         CASE_OFFICER,
         SECTION_CHIEF,
@@ -167,6 +171,7 @@ pub mod roles {
         DISCIPLINE_INSPECTOR,
         CO_DEPARTMENT_OFFICER,
         ADMIN,
+        SYSTEM,
     ];
 }
 
@@ -182,6 +187,10 @@ pub struct Actor {
     pub roles: Vec<String>,
     /// Law-enforcement qualifications (执法资格), e.g. a certificate number.
     pub qualifications: Vec<String>,
+    /// Further divisions the caller serves beside `division` (a service
+    /// account's `divisions` claim); empty for an officer.
+    #[serde(default)]
+    pub serves: Vec<DivisionCode>,
 }
 
 impl Actor {
@@ -200,7 +209,7 @@ impl Actor {
     /// Whether the actor may see a case owned by `division`, whose joint
     /// interview involves the organs `co_organs` (empty for an ordinary case).
     pub fn can_see(&self, division: &DivisionCode, co_organs: &[&str]) -> bool {
-        self.division.covers(division) || co_organs.contains(&self.organ.as_str())
+        self.division.covers(division) || self.serves.iter().any(|d| d.covers(division)) || co_organs.contains(&self.organ.as_str())
     }
 
     /// `PermissionDenied` unless [`Actor::can_see`].
@@ -246,6 +255,9 @@ pub struct Claims {
     pub roles: Vec<String>,
     #[serde(default)]
     pub quals: Vec<String>,
+    /// A service account's further divisions (six digits each).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub divisions: Vec<String>,
     pub iss: String,
     pub aud: String,
     /// Expiry, seconds since the Unix epoch.
@@ -276,6 +288,7 @@ impl Claims {
             division: division.to_string(),
             roles: roles.iter().map(|r| r.to_string()).collect(),
             quals: Vec::new(),
+            divisions: Vec::new(),
             iss: issuer.to_string(),
             aud: audience.to_string(),
             exp: (now + ttl).timestamp(),
@@ -297,6 +310,8 @@ struct OfficerClaims {
     roles: Vec<String>,
     #[serde(default)]
     quals: Vec<String>,
+    #[serde(default)]
+    divisions: Vec<String>,
 }
 
 /// Accepted signature algorithms.
@@ -535,6 +550,14 @@ impl Verifier {
         if claims.sub.trim().is_empty() || claims.organ.trim().is_empty() {
             return Err(unauthenticated("token lacks the officer or the organ"));
         }
+        if claims.divisions.len() > 64 {
+            return Err(unauthenticated("token serves too many divisions"));
+        }
+        let serves = claims
+            .divisions
+            .iter()
+            .map(|d| DivisionCode::parse(d).map_err(|_| unauthenticated("token has an invalid division")))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Actor {
             officer_id: claims.sub,
             name: claims.name,
@@ -542,6 +565,7 @@ impl Verifier {
             division,
             roles: claims.roles,
             qualifications: claims.quals,
+            serves,
         })
     }
 }
@@ -709,6 +733,7 @@ mod tests {
             division: code(division),
             roles: vec![roles::CASE_OFFICER.into()],
             qualifications: vec![],
+            serves: vec![],
         }
     }
 

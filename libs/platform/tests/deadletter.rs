@@ -204,6 +204,7 @@ fn actor(roles: &[&str]) -> Actor {
         division: DivisionCode::parse("620000").unwrap(),
         roles: roles.iter().map(|r| r.to_string()).collect(),
         qualifications: Vec::new(),
+        serves: vec![],
     }
 }
 

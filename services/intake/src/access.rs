@@ -85,6 +85,7 @@ mod tests {
             division: DivisionCode::parse("620102").unwrap(),
             roles: roles.iter().map(|r| r.to_string()).collect(),
             qualifications: vec![],
+            serves: vec![],
         }
     }
 

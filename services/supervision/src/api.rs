@@ -14,9 +14,12 @@ use yuetan_platform::requests;
 
 use crate::store::{self, CardRow};
 
+pub mod archive;
 pub mod board;
+pub mod casefile;
 pub mod complaints;
 pub mod ratings;
+pub mod relief;
 pub mod sampling;
 use crate::State;
 
@@ -193,6 +196,29 @@ impl SupervisionService for SupervisionApi {
     async fn get_report(&self, request: Request<pb::GetReportRequest>) -> Result<Response<pb::GetReportResponse>, Status> {
         let actor = auth::actor(&request)?;
         reply(sampling::get_report(&self.state, actor, request.get_ref()).await)
+    }
+
+    async fn list_archive(&self, request: Request<pb::ListArchiveRequest>) -> Result<Response<pb::ListArchiveResponse>, Status> {
+        let actor = auth::actor(&request)?;
+        reply(archive::list_archive(&self.state, actor, request.get_ref()).await)
+    }
+
+    async fn record_paper_archive(&self, request: Request<pb::RecordPaperArchiveRequest>) -> Result<Response<pb::ArchiveResponse>, Status> {
+        let (actor, req) = (auth::actor(&request)?, request.get_ref());
+        let result = archive::record_paper_archive(&self.state, actor, req).await;
+        reply(self.or_replay(actor, &req.request_id, "RecordPaperArchive", req, result).await)
+    }
+
+    async fn approve_destruction(&self, request: Request<pb::ApproveDestructionRequest>) -> Result<Response<pb::ArchiveResponse>, Status> {
+        let (actor, req) = (auth::actor(&request)?, request.get_ref());
+        let result = archive::approve_destruction(&self.state, actor, req).await;
+        reply(self.or_replay(actor, &req.request_id, "ApproveDestruction", req, result).await)
+    }
+
+    async fn destroy_case_file(&self, request: Request<pb::DestroyCaseFileRequest>) -> Result<Response<pb::ArchiveResponse>, Status> {
+        let (actor, req) = (auth::actor(&request)?, request.get_ref());
+        let result = archive::destroy_case_file(&self.state, actor, req).await;
+        reply(self.or_replay(actor, &req.request_id, "DestroyCaseFile", req, result).await)
     }
 }
 

@@ -13,7 +13,9 @@
 //! - **Score (R-SUP-5).** Coverage 40, rectification 30, satisfaction 20,
 //!   documents 10.
 
+pub mod archive;
 pub mod complaints;
+pub mod relief;
 pub mod sampling;
 
 use chrono::{Datelike, Duration, NaiveDate};

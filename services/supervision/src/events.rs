@@ -15,7 +15,7 @@ use yuetan_platform::consumer::{Delivery, Handler, HandlerError};
 use yuetan_platform::ordering::source_of;
 use yuetan_platform::Error;
 
-use crate::flow::{complaints, ratings, sampling};
+use crate::flow::{archive, complaints, ratings, relief, sampling};
 use crate::State;
 
 #[derive(Debug, Clone)]
@@ -33,13 +33,21 @@ impl SupervisionEvents {
                 complaints::on_event(&self.state, conn, event, id).await.map_err(early)?;
                 ratings::on_event(&self.state, conn, event, id).await.map_err(early)?;
                 sampling::on_event(&self.state, conn, event, id).await.map_err(early)?;
+                archive::on_event(&self.state, conn, event, id).await.map_err(early)?;
+                relief::on_event(&self.state, conn, event, id).await.map_err(early)?;
             }
+            // Outside systems' relief.application_received, lawsuit_filed, decided.
+            "relief" => relief::on_event(&self.state, conn, event, id).await.map_err(early)?,
             "portal" => {
                 ratings::on_event(&self.state, conn, event, id).await.map_err(early)?;
                 complaints::on_event(&self.state, conn, event, id).await.map_err(early)?;
             }
             "platform" => {}
-            _ => self.state.apply_file_event(conn, event, id).await?,
+            _ => {
+                self.state.apply_file_event(conn, event, id).await?;
+                // The documents the event names, for the file's archive.
+                archive::on_event(&self.state, conn, event, id).await.map_err(early)?;
+            }
         }
         Ok(())
     }

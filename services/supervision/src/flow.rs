@@ -11,9 +11,11 @@ use yuetan_platform::outbox::NewEvent;
 use yuetan_platform::{timers, Error};
 use yuetan_proto::events::{self as ev, event::Payload};
 
+pub mod archive;
 pub mod complaints;
 pub mod files;
 pub mod ratings;
+pub mod relief;
 pub mod rollup;
 pub mod sampling;
 

@@ -32,6 +32,8 @@ use yuetan_platform::bus::Bus;
 use yuetan_platform::clock::SharedClock;
 use yuetan_platform::consumer::{Consumer, ConsumerSpec};
 use yuetan_platform::links::LinkSigner;
+use yuetan_platform::objects::Objects;
+use yuetan_platform::secret::Secret;
 use yuetan_platform::outbox::{Outbox, Relay};
 use yuetan_platform::pii::PiiVault;
 use yuetan_platform::timers::Sweeper;
@@ -50,6 +52,12 @@ pub struct State {
     pub vault: PiiVault,
     /// Signs the party's rating links (portal).
     pub links: LinkSigner,
+    /// The shared object store: every service's documents, and the archive's
+    /// manifests and document lists (R-DOC-3).
+    pub objects: Objects,
+    /// Signs the archive's manifests; None when `[supervision] archive_key`
+    /// is not configured (assembly then fails, and waits, naming the setting).
+    pub archive_key: Option<yuetan_casefile::ArchiveKey>,
 }
 
 impl State {
@@ -64,8 +72,20 @@ impl State {
             settings: config.section(SERVICE)?,
             vault: PiiVault::new(&config.pii)?,
             links: LinkSigner::new(&config.links)?,
+            objects: Objects::new(&config.objects)?,
+            archive_key: archive_key(config)?,
         })
     }
+}
+
+/// The configured archive key, if any.
+fn archive_key(config: &Config) -> Result<Option<yuetan_casefile::ArchiveKey>, Error> {
+    let settings: Settings = config.section(SERVICE)?;
+    if settings.archive_key.expose().trim().is_empty() {
+        return Ok(None);
+    }
+    let id = if settings.archive_key_id.is_empty() { "archive" } else { &settings.archive_key_id };
+    yuetan_casefile::ArchiveKey::from_base64("supervision.archive_key", id, settings.archive_key.expose()).map(Some).map_err(|e| Error::invalid("supervision.archive_key", e))
 }
 
 pub struct Supervision {
@@ -85,11 +105,30 @@ pub struct Settings {
     pub rollup_hour: u32,
     /// How often the tally folder runs, in milliseconds.
     pub fold_interval_ms: u64,
+    /// R-DOC-3: the electronic file is assembled this long after the file
+    /// closes (so the last documents' events are in), well within its
+    /// 10-working-day limit.
+    pub archive_delay_seconds: u64,
+    /// The archive key that signs manifests: its id and the base64 of its
+    /// 32-byte Ed25519 seed.
+    pub archive_key_id: String,
+    pub archive_key: Secret,
+    /// R-DOC-4: violation types about people's livelihood (kept permanently).
+    pub livelihood_violation_types: Vec<String>,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { yellow_days: domain::DEFAULT_YELLOW_DAYS, baseline_score: domain::DEFAULT_BASELINE_SCORE, rollup_hour: 18, fold_interval_ms: 500 }
+        Settings {
+            yellow_days: domain::DEFAULT_YELLOW_DAYS,
+            baseline_score: domain::DEFAULT_BASELINE_SCORE,
+            rollup_hour: 18,
+            fold_interval_ms: 500,
+            archive_delay_seconds: 3600,
+            archive_key_id: String::new(),
+            archive_key: Secret::default(),
+            livelihood_violation_types: Vec::new(),
+        }
     }
 }
 

@@ -6,8 +6,10 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 use yuetan_platform::Error;
 
+pub mod archive;
 pub mod complaints;
 pub mod ratings;
+pub mod relief;
 pub mod sampling;
 
 pub fn migrations() -> Migrator {

@@ -11,7 +11,7 @@ use yuetan_platform::Error;
 
 use crate::domain::Colour;
 use crate::flow::rollup::{ROLLUP_TIMER, WARN_TIMER};
-use crate::flow::{complaints, ratings, sampling, CARD_TIMER};
+use crate::flow::{archive, complaints, ratings, relief, sampling, CARD_TIMER};
 use crate::{store, State};
 
 #[derive(Debug, Clone)]
@@ -52,6 +52,8 @@ impl TimerHandler for SupervisionTimers {
             k if k.starts_with("supervision.complaint") => complaints::fire(&self.state, conn, timer).await,
             k if k.starts_with("supervision.rating") => ratings::fire(&self.state, conn, timer).await,
             "supervision.monthly" | "supervision.quarterly" => sampling::fire(&self.state, conn, timer).await,
+            k if k.starts_with("supervision.archive") => archive::fire(&self.state, conn, timer).await,
+            k if k.starts_with("supervision.relief") => relief::fire(&self.state, conn, timer).await,
             other => return Err(format!("supervision has no timer kind {other:?}")),
         };
         result.map_err(|e| e.to_string())

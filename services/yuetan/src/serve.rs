@@ -93,7 +93,7 @@ pub async fn run(config_file: Option<&Path>, args: Args) -> anyhow::Result<ExitC
         }
         if runs("supervision") {
             let supervision = Supervision::start(&config, clock, calendar, background.clone()).await.context("starting supervision")?;
-            services = services.add_authenticated(supervision.grpc());
+            services = services.add_authenticated(supervision.grpc()).add_authenticated(supervision.casefile_grpc());
             tasks.extend(supervision.tasks);
         }
     }

@@ -60,7 +60,7 @@ macro_rules! services {
                             .unwrap_or_else(|err| panic!("{} does not start: {err}", stringify!($name)));
                         let tasks = std::mem::take(&mut service.tasks);
                         let pool = service.state.pool.clone();
-                        let grpc = Services::new(stringify!($name), sys.verifier.clone()).add_authenticated(service.grpc());
+                        let grpc = service.more_grpc(Services::new(stringify!($name), sys.verifier.clone()).add_authenticated(service.grpc()));
                         Started { pool, tasks, grpc, handle: Arc::new(service) }
                     })*
                 }
@@ -76,6 +76,30 @@ macro_rules! services {
             )*
         }
     };
+}
+
+/// A service that serves more than its own gRPC service (supervision also
+/// serves the case-file export, `yuetan.casefile.v1`).
+trait MoreGrpc {
+    fn more_grpc(&self, services: Services) -> Services {
+        services
+    }
+}
+impl MoreGrpc for yuetan_intake::Intake {}
+impl MoreGrpc for yuetan_review::Review {}
+impl MoreGrpc for yuetan_scheduling::Scheduling {}
+impl MoreGrpc for yuetan_rectification::Rectification {}
+impl MoreGrpc for yuetan_supervision::Supervision {
+    fn more_grpc(&self, services: Services) -> Services {
+        services.add_authenticated(self.casefile_grpc())
+    }
+}
+
+impl System {
+    /// A client of the case-file export API (served by supervision).
+    pub fn casefile(&self) -> yuetan_proto::casefile::case_file_service_client::CaseFileServiceClient<Channel> {
+        yuetan_proto::casefile::case_file_service_client::CaseFileServiceClient::new(self.channel(Service::Supervision))
+    }
 }
 
 services! {

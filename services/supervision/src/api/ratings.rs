@@ -137,6 +137,7 @@ mod tests {
             division: DivisionCode::parse(division).unwrap(),
             roles: roles.iter().map(|r| r.to_string()).collect(),
             qualifications: vec![],
+            serves: vec![],
         }
     }
 

@@ -131,7 +131,9 @@ impl Change<'_> {
         self.file.closed_on = Some(self.day);
         self.tally(conn, metric::CLOSED, 1).await?;
         self.state.close_card(conn, CLUE_TO_APPROVAL, &self.file.id.to_string(), self.file.case_id, self.day, self.now).await?;
-        self.close_follow_ups(conn).await
+        self.close_follow_ups(conn).await?;
+        // R-DOC-3: supervision.case_closed, the archive's card and timer.
+        crate::flow::archive::file_closed(self.state, conn, &self.file, self.now).await
     }
 
     /// Writes the file, its stage gauges, and the timeline line.

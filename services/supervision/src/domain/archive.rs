@@ -1,0 +1,1 @@
+//! The archive's pure rules (R-DOC-3, R-DOC-4).

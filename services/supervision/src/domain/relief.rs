@@ -1,0 +1,1 @@
+//! Relief's pure rules (R-RELIEF-2).

@@ -433,3 +433,22 @@ fn a_leeway_longer_than_clock_skew_is_refused_naming_the_field() {
         .unwrap();
     assert_unauthenticated(verifier.verify(&token), "expired");
 }
+
+#[test]
+fn a_service_account_token_serves_its_divisions_and_no_other() {
+    let (private, public) = ed25519();
+    let verifier = Verifier::new(&config(vec![ed_key("k1", &public)], false)).unwrap();
+    let issuer = TokenIssuer::ed25519_pem("k1", &private).unwrap();
+    let mut claims = claims("620100", "yuetan", Duration::minutes(5));
+    claims.roles = vec!["system".into()];
+    claims.divisions = vec!["620300".into()];
+    let actor = verifier.verify(&issuer.issue(&claims).unwrap()).unwrap();
+    assert!(actor.has_role(yuetan_platform::auth::roles::SYSTEM));
+    let code = |c: &str| yuetan_platform::auth::DivisionCode::parse(c).unwrap();
+    assert!(actor.can_see(&code("620102"), &[]), "its own city's county");
+    assert!(actor.can_see(&code("620302"), &[]), "a county of a further division it serves");
+    assert!(!actor.can_see(&code("620201"), &[]), "another city");
+
+    claims.divisions = vec!["62x".into()];
+    assert_unauthenticated(verifier.verify(&issuer.issue(&claims).unwrap()), "division");
+}

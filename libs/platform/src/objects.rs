@@ -144,6 +144,15 @@ impl Objects {
         Ok(self.size_of(sha256).await?.is_some())
     }
 
+    /// Deletes an object (R-DOC-4: a destroyed file's documents); deleting
+    /// one that is not there is not an error.
+    pub async fn delete(&self, sha256: &str) -> Result<(), Error> {
+        match self.store.delete(&Self::key(sha256)?).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(err) => Err(store_failed("delete", &err)),
+        }
+    }
+
     /// The bytes of an object, checked against their address.
     pub async fn get(&self, sha256: &str) -> Result<Vec<u8>, Error> {
         let result = match self.store.get(&Self::key(sha256)?).await {
@@ -188,6 +197,10 @@ mod tests {
         assert!(!objects.exists(&"0".repeat(64)).await.unwrap());
         assert!(matches!(objects.put(Vec::new()).await, Err(Error::InvalidArgument { .. })));
         assert!(matches!(objects.exists("not-a-hash").await, Err(Error::InvalidArgument { .. })));
+
+        objects.delete(&stored.sha256).await.unwrap();
+        assert!(!objects.exists(&stored.sha256).await.unwrap(), "deleted");
+        objects.delete(&stored.sha256).await.expect("deleting what is gone is not an error");
     }
 
     #[tokio::test]

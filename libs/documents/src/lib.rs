@@ -8,6 +8,7 @@
 //! template (src/template.typ) as a JSON file that the template reads, so
 //! user input (a party's name, say) is always printed as text.
 
+pub mod document_list;
 mod render;
 pub mod seal;
 pub mod supervision_report;
@@ -16,6 +17,7 @@ use std::path::PathBuf;
 
 use chrono::{NaiveDate, NaiveDateTime};
 
+pub use document_list::{DocumentList, DocumentListEntry, DocumentListRenderer};
 pub use render::Renderer;
 
 /// The fonts the documents are set in: every face of every file is loaded

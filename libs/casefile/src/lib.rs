@@ -27,6 +27,10 @@ use sha2::{Digest as _, Sha256};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
+/// The Ed25519 public key verifiers hold (re-exported so callers need not
+/// depend on ed25519-dalek themselves).
+pub use ed25519_dalek::VerifyingKey;
+
 /// The format name in every manifest.
 pub const FORMAT: &str = "yuetan.casefile.v1";
 /// The manifest's name inside an archive.

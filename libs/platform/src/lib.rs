@@ -26,6 +26,7 @@ pub mod objects;
 pub mod ordering;
 pub mod outbox;
 pub mod pii;
+pub mod relief;
 pub mod requests;
 pub mod seals;
 pub mod secret;

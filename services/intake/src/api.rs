@@ -16,6 +16,7 @@ use chrono::{DateTime, Utc};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 use yuetan_platform::auth::{self, DivisionCode};
+use yuetan_platform::relief;
 use yuetan_platform::requests::RequestKey;
 use yuetan_platform::{fields, Actor, Error};
 use yuetan_proto::intake as pb;
@@ -27,7 +28,7 @@ use crate::domain::doc_number::DocumentNumber;
 use crate::domain::party_id::{CreditCode, ResidentId};
 use crate::domain::screening::Exclusion;
 use crate::flow::{Identity, NewClue, NewParty, PartyFields, PartyUpdate, Submission, Verification, CASE_DOCUMENT_SUFFIX, VERIFICATION_WORKING_DAYS};
-use crate::store::{CaseFilter, Evidence, Form, OrganRow, Report, Scope, ViolationTypeRow};
+use crate::store::{CaseFilter, CaseRow, Evidence, Form, OrganRow, Report, Scope, ViolationTypeRow};
 use crate::State;
 
 pub use crate::flow::{CASE_DOCUMENT_KIND, VERIFICATION_TIMER};
@@ -419,7 +420,23 @@ impl IntakeApi {
         let case_id = parse_uuid("case_id", &req.case_id)?;
         let case = self.state.case(case_id).await?.ok_or_else(|| Error::NotFound(format!("case {case_id}")))?;
         require_case_scope(actor, &case.division, &case.co_departments)?;
-        Ok(case_proto(&case))
+        Ok(self.shown(std::slice::from_ref(&case)).await?.remove(0))
+    }
+
+    /// Cases as read: with their relief marks (R-RELIEF-2, platform `relief`).
+    async fn shown(&self, rows: &[CaseRow]) -> Result<Vec<pb::Case>, Error> {
+        let ids: Vec<Uuid> = rows.iter().map(|c| c.id).collect();
+        let reliefs = relief::of_cases(&mut *self.state.pool.acquire().await?, &ids).await?;
+        Ok(rows
+            .iter()
+            .map(|row| {
+                let mut case = case_proto(row);
+                if let Some(relief) = reliefs.get(&row.id) {
+                    (case.under_relief, case.relief_reply_due, case.relief_outcome) = relief.fields();
+                }
+                case
+            })
+            .collect())
     }
 
     async fn list_cases(&self, actor: &Actor, req: &pb::ListCasesRequest) -> Result<pb::ListCasesResponse, Error> {
@@ -450,7 +467,7 @@ impl IntakeApi {
         };
         let mut rows = self.state.cases(&scope_of(actor), &filter).await?;
         let next_page_token = next_page(&mut rows, limit, |c| c.id.to_string());
-        Ok(pb::ListCasesResponse { cases: rows.iter().map(case_proto).collect(), next_page_token })
+        Ok(pb::ListCasesResponse { cases: self.shown(&rows).await?, next_page_token })
     }
 
     async fn party_history(&self, actor: &Actor, req: &pb::PartyHistoryRequest) -> Result<pb::PartyHistoryResponse, Error> {
@@ -461,7 +478,7 @@ impl IntakeApi {
         let rows = self.state.cases(&scope_of(actor), &filter).await?;
         Ok(pb::PartyHistoryResponse {
             party: Some(party_proto(&self.state.vault, &party)?),
-            cases: rows.iter().map(case_proto).collect(),
+            cases: self.shown(&rows).await?,
         })
     }
 }

@@ -343,6 +343,10 @@ pub fn case_proto(c: &CaseRow) -> pb::Case {
             .and_then(|f| f.0.returns.last())
             .map(|r| r.missing.clone())
             .unwrap_or_default(),
+        // Set by the reads from the relief marks (api `shown`).
+        under_relief: false,
+        relief_reply_due: None,
+        relief_outcome: String::new(),
     }
 }
 

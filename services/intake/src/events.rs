@@ -12,6 +12,9 @@
 //! (the guard needs the whole sequence) and ignores those that do not move
 //! intake's status.
 //!
+//! The same consumer takes the relief events (R-RELIEF-2) into the relief
+//! marks the case reads show (platform `relief`).
+//!
 //! Intake writes no event for these mirror updates, so the case's `version`
 //! (intake's own event sequence) stays as it is.
 
@@ -20,6 +23,7 @@ use std::sync::Arc;
 use sqlx::PgConnection;
 use uuid::Uuid;
 use yuetan_platform::consumer::{ConsumerSpec, Delivery, Handler, HandlerError};
+use yuetan_platform::relief;
 use yuetan_proto::events::event::Payload;
 
 use crate::flow::ReviewDecision;
@@ -29,9 +33,15 @@ use crate::State;
 pub const REVIEW_OUTCOMES: &str = "intake-review-outcomes";
 
 /// Every review event of the deployment: the ordering guard needs all of
-/// them, not only the decisions intake applies.
+/// them, not only the decisions intake applies. And the relief events
+/// (R-RELIEF-2: `supervision.relief_marked`, `relief.decided`), which the
+/// case's reads show (platform `relief`); they are outside any case's
+/// sequence (`case_version` 0) and from sources the guard does not order,
+/// so they never wait.
 pub fn review_outcomes_spec(subject_prefix: &str) -> ConsumerSpec {
-    ConsumerSpec::new(REVIEW_OUTCOMES, vec![format!("{subject_prefix}.*.*.*.review.>")]).ordered(&["review"])
+    let mut subjects = vec![format!("{subject_prefix}.*.*.*.review.>")];
+    subjects.extend(relief::subjects(subject_prefix));
+    ConsumerSpec::new(REVIEW_OUTCOMES, subjects).ordered(&["review"])
 }
 
 /// Applies review's decisions to intake's cases (`flow::apply_review_decision`).
@@ -43,6 +53,9 @@ pub struct ReviewOutcomes {
 impl Handler for ReviewOutcomes {
     async fn handle(&self, conn: &mut PgConnection, delivery: &Delivery) -> Result<(), HandlerError> {
         let event = &delivery.event;
+        if relief::apply(conn, event).await? {
+            return Ok(());
+        }
         let (decision, payload_case_id) = match &event.payload {
             Some(Payload::ReviewReturned(p)) => (ReviewDecision::Returned(p), p.case_id.as_str()),
             Some(Payload::ReviewPassed(p)) => (ReviewDecision::Passed, p.case_id.as_str()),

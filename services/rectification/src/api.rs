@@ -14,6 +14,7 @@ use uuid::Uuid;
 use yuetan_platform::auth;
 use yuetan_platform::batch::WriteBatch;
 use yuetan_platform::fields::{sha256, at_most, cst_date, from_timestamp, optional, page_size, parse_date, parse_uuid, required};
+use yuetan_platform::relief;
 use yuetan_platform::requests::{self, RequestKey};
 use yuetan_platform::{Actor, Error};
 use yuetan_proto::rectification as pb;
@@ -98,7 +99,10 @@ impl RectificationApi {
             Some(sealed) => self.state.vault.open(sealed, &report_context(rect.id))?,
             None => String::new(),
         };
-        Ok(rect_proto(rect, &case.number, &case.party_name, &answers, &notice_number, record.as_ref(), text))
+        let mut answer = rect_proto(rect, &case.number, &case.party_name, &answers, &notice_number, record.as_ref(), text);
+        // R-RELIEF-2: the case's relief marks.
+        (answer.under_relief, answer.relief_reply_due, answer.relief_outcome) = relief::of_case(conn, case.case_id).await?.fields();
+        Ok(answer)
     }
 
     async fn assign_tracker(&self, actor: &Actor, req: &pb::AssignTrackerRequest) -> Result<pb::Rectification, Error> {

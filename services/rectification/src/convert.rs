@@ -75,6 +75,10 @@ pub fn rect_proto(r: &RectRow, number: &str, party: &str, answers: &[AnswerRow],
         record_number: record.map(|x| x.number.clone()).unwrap_or_default(),
         record_sha256: record.map(|x| x.sha256.clone()).unwrap_or_default(),
         version: u64::try_from(r.version).unwrap_or(0),
+        // Set by the reads from the relief marks (api `answer`, platform `relief`).
+        under_relief: false,
+        relief_reply_due: None,
+        relief_outcome: String::new(),
     }
 }
 

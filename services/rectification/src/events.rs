@@ -1,7 +1,9 @@
 //! Rectification's consumer (`rectification-events`): intake's case_opened
 //! (what the case is), scheduling's interview_held (opens the
 //! rectification) and record_signed (the record it refers to), review's
-//! decisions on rectification's documents, the portal's reports. Each
+//! decisions on rectification's documents, the portal's reports, and the
+//! relief events (`supervision.relief_marked`, `relief.decided`) whose marks
+//! the rectification reads show (R-RELIEF-2, platform `relief`). Each
 //! delivery is applied once (the platform's inbox) in one transaction.
 
 use chrono::Utc;
@@ -10,6 +12,7 @@ use uuid::Uuid;
 use yuetan_platform::audit::By;
 use yuetan_platform::consumer::{Delivery, Handler, HandlerError};
 use yuetan_platform::fields::from_timestamp;
+use yuetan_platform::relief;
 use yuetan_proto::events::event::Payload;
 
 use crate::store::{self, CaseRow};
@@ -25,6 +28,9 @@ impl RectificationEvents {
         let event = &delivery.event;
         let now = self.state.clock.now();
         let causation = event.id.as_str();
+        if relief::apply(conn, event).await? {
+            return Ok(());
+        }
         match &event.payload {
             Some(Payload::CaseOpened(opened)) => {
                 let party = opened.party.clone().unwrap_or_default();

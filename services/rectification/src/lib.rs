@@ -34,6 +34,7 @@ use yuetan_documents::{FontConfig, Renderer};
 use yuetan_platform::bus::Bus;
 use yuetan_platform::clock::SharedClock;
 use yuetan_platform::consumer::{Consumer, ConsumerSpec};
+use yuetan_platform::relief;
 use yuetan_platform::links::LinkSigner;
 use yuetan_platform::objects::Objects;
 use yuetan_platform::outbox::{Outbox, Relay};
@@ -141,13 +142,16 @@ impl Rectification {
             config.consumer.clone(),
             ConsumerSpec::new(
                 CONSUMER,
-                vec![
+                [
                     format!("{prefix}.*.*.*.intake.case_opened"),
                     format!("{prefix}.*.*.*.scheduling.interview_held"),
                     format!("{prefix}.*.*.*.scheduling.record_signed"),
                     format!("{prefix}.*.*.*.review.document_review_decided"),
                     format!("{prefix}.*.*.*.portal.report_submitted"),
-                ],
+                ]
+                .into_iter()
+                .chain(relief::subjects(prefix))
+                .collect(),
             ),
         );
         let tasks = vec![

@@ -15,6 +15,7 @@ use uuid::Uuid;
 use yuetan_platform::auth;
 use yuetan_platform::batch::WriteBatch;
 use yuetan_platform::fields::{at_most, cst_date, optional, parse_date, parse_uuid, required};
+use yuetan_platform::relief;
 use yuetan_platform::requests::{self, RequestKey};
 use yuetan_platform::{Actor, Error};
 use yuetan_proto::review as pb;
@@ -140,7 +141,17 @@ impl ReviewApi {
         };
         let case_ids: Vec<Uuid> = rows.iter().map(|t| t.case_id).collect();
         let numbers = store::case_numbers(&mut conn, &case_ids).await?;
-        let tasks = rows.iter().map(|t| self.show(t, numbers.get(&t.case_id).map(String::as_str).unwrap_or(""))).collect();
+        let reliefs = relief::of_cases(&mut conn, &case_ids).await?;
+        let tasks = rows
+            .iter()
+            .map(|t| {
+                let mut task = self.show(t, numbers.get(&t.case_id).map(String::as_str).unwrap_or(""));
+                if let Some(relief) = reliefs.get(&t.case_id) {
+                    (task.under_relief, task.relief_reply_due, task.relief_outcome) = relief.fields();
+                }
+                task
+            })
+            .collect();
         Ok(pb::ListMyTasksResponse { tasks, next_page_token })
     }
 
@@ -151,7 +162,9 @@ impl ReviewApi {
         let case = store::case(&mut conn, task.case_id, false).await?;
         let co = case.as_ref().map(|c| c.co_departments.clone()).unwrap_or_default();
         actor.require_scope_of(&task.division, &co)?;
-        Ok(self.show(&task, case.as_ref().map(|c| c.number.as_str()).unwrap_or("")))
+        let mut shown = self.show(&task, case.as_ref().map(|c| c.number.as_str()).unwrap_or(""));
+        (shown.under_relief, shown.relief_reply_due, shown.relief_outcome) = relief::of_case(&mut conn, task.case_id).await?.fields();
+        Ok(shown)
     }
 
     async fn get_review(&self, actor: &Actor, req: &pb::GetReviewRequest) -> Result<pb::ReviewFile, Error> {
@@ -160,7 +173,19 @@ impl ReviewApi {
         let case = store::case(&mut conn, case_id, false).await?.ok_or_else(|| Error::NotFound(format!("case {case_id}")))?;
         actor.require_scope_of(&case.division, &case.co_departments)?;
         let tasks = store::tasks_of_case(&mut conn, case_id).await?;
-        Ok(file_proto(&case, tasks.iter().map(|t| self.show(t, &case.number)).collect()))
+        // R-RELIEF-2: the file and each of its tasks show the relief marks.
+        let relief = relief::of_case(&mut conn, case_id).await?;
+        let tasks = tasks
+            .iter()
+            .map(|t| {
+                let mut task = self.show(t, &case.number);
+                (task.under_relief, task.relief_reply_due, task.relief_outcome) = relief.fields();
+                task
+            })
+            .collect();
+        let mut file = file_proto(&case, tasks);
+        (file.under_relief, file.relief_reply_due, file.relief_outcome) = relief.fields();
+        Ok(file)
     }
 
     async fn decide_review(&self, actor: &Actor, req: &pb::DecideReviewRequest) -> Result<pb::Task, Error> {

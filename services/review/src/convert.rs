@@ -99,6 +99,10 @@ pub fn task_proto(t: &TaskRow, case_number: &str, today: NaiveDate, remaining: u
             source_service: d.0.source_service.clone(),
             revision: u32::try_from(t.round).unwrap_or(0),
         }),
+        // Set by the reads from the relief marks (platform `relief`).
+        under_relief: false,
+        relief_reply_due: None,
+        relief_outcome: String::new(),
     }
 }
 
@@ -112,6 +116,10 @@ pub fn file_proto(c: &CaseRow, tasks: Vec<pb::Task>) -> pb::ReviewFile {
         major: c.major,
         status: c.status.clone(),
         tasks,
+        // Set by the read from the relief marks (platform `relief`).
+        under_relief: false,
+        relief_reply_due: None,
+        relief_outcome: String::new(),
     }
 }
 

@@ -7,6 +7,8 @@
 //!   co-departments, major flag, proposer);
 //! - `intake.case_submitted` / `intake.case_resubmitted`: a legality-review round opens;
 //! - `<service>.document_review_requested`: a document-review task opens;
+//! - `supervision.relief_marked` / `relief.decided` (R-RELIEF-2): the relief
+//!   marks the task and file reads show (platform `relief`);
 //! - every other intake event is ignored (the guard still counts it).
 
 use chrono::Utc;
@@ -14,6 +16,7 @@ use sqlx::PgConnection;
 use yuetan_platform::consumer::{Delivery, Handler, HandlerError};
 use yuetan_platform::fields::from_timestamp;
 use yuetan_platform::ordering::source_of;
+use yuetan_platform::relief;
 use yuetan_proto::events::event::Payload;
 
 use crate::domain::CaseState;
@@ -28,6 +31,9 @@ pub struct ReviewEvents {
 impl ReviewEvents {
     async fn apply(&self, conn: &mut PgConnection, delivery: &Delivery) -> Result<(), HandlerError> {
         let event = &delivery.event;
+        if relief::apply(conn, event).await? {
+            return Ok(());
+        }
         let now = self.state.clock.now();
         let occurred_at = from_timestamp(event.occurred_at.as_ref()).unwrap_or_else(Utc::now);
         let causation = event.id.as_str();

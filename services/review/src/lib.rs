@@ -33,12 +33,14 @@ use yuetan_platform::consumer::{Consumer, ConsumerSpec};
 use yuetan_platform::outbox::{Outbox, Relay};
 use yuetan_platform::timers::Sweeper;
 use yuetan_platform::pii::PiiVault;
+use yuetan_platform::relief;
 use yuetan_platform::{db, requests, Config, Error};
 
 pub const SERVICE: &str = "review";
 /// The durable consumer of intake's events (also its inbox key).
 pub const INTAKE_CONSUMER: &str = "review-intake";
-/// The durable consumer of document-review requests.
+/// The durable consumer of document-review requests and of the relief
+/// events (the name kept: it is the inbox key of a running deployment).
 pub const DOCUMENTS_CONSUMER: &str = "review-documents";
 
 /// What every RPC, event handler and timer of review works with.
@@ -88,12 +90,11 @@ impl Review {
             config.consumer.clone(),
             ConsumerSpec::new(INTAKE_CONSUMER, vec![format!("{prefix}.*.*.*.intake.>")]).ordered(&["intake"]),
         );
-        let documents = Consumer::new(
-            pool,
-            bus,
-            config.consumer.clone(),
-            ConsumerSpec::new(DOCUMENTS_CONSUMER, vec![format!("{prefix}.*.*.*.*.document_review_requested")]),
-        );
+        // Document reviews, and the relief events the reads show (R-RELIEF-2):
+        // none is in a case's sequence, so this consumer is unordered.
+        let mut unordered = vec![format!("{prefix}.*.*.*.*.document_review_requested")];
+        unordered.extend(relief::subjects(prefix));
+        let documents = Consumer::new(pool, bus, config.consumer.clone(), ConsumerSpec::new(DOCUMENTS_CONSUMER, unordered));
         let tasks = vec![
             tokio::spawn(relay.run(shutdown.clone())),
             tokio::spawn(requests::run_pruner(state.pool.clone(), state.clock.clone(), config.requests.replay_window(), shutdown.clone())),

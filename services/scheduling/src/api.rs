@@ -16,6 +16,7 @@ use uuid::Uuid;
 use yuetan_platform::auth::{self, DivisionCode};
 use yuetan_platform::batch::WriteBatch;
 use yuetan_platform::fields::{sha256, at_most, from_timestamp, optional, parse_date, parse_uuid, required};
+use yuetan_platform::relief;
 use yuetan_platform::requests::{self, RequestKey};
 use yuetan_platform::{Actor, Error};
 use yuetan_proto::scheduling as pb;
@@ -329,17 +330,26 @@ impl SchedulingApi {
         let case = store::case(&mut conn, case_id, false).await?.ok_or_else(|| Error::NotFound(format!("case {case_id}")))?;
         actor.require_scope_of(&case.division, &case.co_departments)?;
         let plan = store::plan_of_case(&mut conn, case_id, false).await?.ok_or_else(|| Error::NotFound(format!("plan of case {case_id}")))?;
-        Ok(plan_proto(&plan, &case.number, &case.party_name, case.urgent))
+        let mut shown = plan_proto(&plan, &case.number, &case.party_name, case.urgent);
+        // R-RELIEF-2: the case's relief marks.
+        (shown.under_relief, shown.relief_reply_due, shown.relief_outcome) = relief::of_case(&mut conn, case_id).await?.fields();
+        Ok(shown)
     }
 
     async fn list_plans(&self, actor: &Actor, req: &pb::ListPlansRequest) -> Result<pb::ListPlansResponse, Error> {
         let limit = yuetan_platform::fields::page_size(req.page_size)?;
         let mut conn = self.state.pool.acquire().await?;
         let rows = store::plans_of_organ(&mut conn, &actor.organ, req.awaiting_notice_only, limit).await?;
+        let case_ids: Vec<Uuid> = rows.iter().map(|p| p.case_id).collect();
+        let reliefs = relief::of_cases(&mut conn, &case_ids).await?;
         let mut plans = Vec::new();
         for p in rows {
             if let Some(case) = store::case(&mut conn, p.case_id, false).await? {
-                plans.push(plan_proto(&p, &case.number, &case.party_name, case.urgent));
+                let mut shown = plan_proto(&p, &case.number, &case.party_name, case.urgent);
+                if let Some(relief) = reliefs.get(&p.case_id) {
+                    (shown.under_relief, shown.relief_reply_due, shown.relief_outcome) = relief.fields();
+                }
+                plans.push(shown);
             }
         }
         Ok(pb::ListPlansResponse { plans })

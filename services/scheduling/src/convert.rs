@@ -106,6 +106,10 @@ pub fn plan_proto(p: &PlanRow, number: &str, party_name: &str, urgent: bool) -> 
         reschedule_requested: p.reschedule_requested,
         reschedule_reason: p.reschedule_reason.clone(),
         version: u64::try_from(p.version).unwrap_or(0),
+        // Set by the reads from the relief marks (platform `relief`).
+        under_relief: false,
+        relief_reply_due: None,
+        relief_outcome: String::new(),
     }
 }
 

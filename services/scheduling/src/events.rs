@@ -5,7 +5,9 @@
 //! - `review.document_review_decided` for scheduling's documents: seal and serve, or wait for a correction;
 //! - `<service>.service_requested` from any other service: serve its sealed document;
 //! - `portal.*`: delivery reports, e-gov acknowledgements, the party opening
-//!   a link or confirming receipt.
+//!   a link or confirming receipt;
+//! - `supervision.relief_marked` / `relief.decided` (R-RELIEF-2): the relief
+//!   marks the plan and interview reads show (platform `relief`).
 
 use chrono::Utc;
 use sqlx::PgConnection;
@@ -13,6 +15,7 @@ use uuid::Uuid;
 use yuetan_platform::consumer::{Delivery, Handler, HandlerError};
 use yuetan_platform::fields::{from_timestamp, parse_date};
 use yuetan_platform::ordering::source_of;
+use yuetan_platform::relief;
 use yuetan_proto::events::event::Payload;
 
 use crate::domain::Channel;
@@ -45,6 +48,9 @@ impl SchedulingEvents {
         let now = self.state.clock.now();
         let occurred_at = from_timestamp(event.occurred_at.as_ref()).unwrap_or_else(Utc::now);
         let causation = event.id.as_str();
+        if relief::apply(conn, event).await? {
+            return Ok(());
+        }
         match &event.payload {
             Some(Payload::CaseOpened(opened)) => {
                 let party = opened.party.clone().unwrap_or_default();

@@ -40,6 +40,7 @@ use yuetan_documents::{FontConfig, Renderer};
 use yuetan_platform::bus::Bus;
 use yuetan_platform::clock::SharedClock;
 use yuetan_platform::consumer::{Consumer, ConsumerSpec};
+use yuetan_platform::relief;
 use yuetan_platform::links::LinkSigner;
 use yuetan_platform::objects::Objects;
 use yuetan_platform::outbox::{Outbox, Relay};
@@ -215,7 +216,7 @@ impl Scheduling {
             config.consumer.clone(),
             ConsumerSpec::new(
                 CONSUMER,
-                vec![
+                [
                     format!("{prefix}.*.*.*.intake.case_opened"),
                     format!("{prefix}.*.*.*.review.case_approved"),
                     format!("{prefix}.*.*.*.review.document_review_decided"),
@@ -225,7 +226,10 @@ impl Scheduling {
                     format!("{prefix}.*.*.*.portal.sms_report_received"),
                     format!("{prefix}.*.*.*.portal.egov_acknowledged"),
                     format!("{prefix}.*.*.*.portal.video_event"),
-                ],
+                ]
+                .into_iter()
+                .chain(relief::subjects(prefix))
+                .collect(),
             ),
         );
         let tasks = vec![

@@ -5,6 +5,7 @@
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 use yuetan_platform::fields::{sha256, at_most, date, from_timestamp, optional, parse_date, parse_uuid, required, timestamp};
+use yuetan_platform::relief;
 use yuetan_platform::requests::{self, RequestKey};
 use yuetan_platform::{Actor, Error};
 use yuetan_proto::scheduling as pb;
@@ -114,6 +115,10 @@ pub fn interview_proto(i: &InterviewRow, state: &crate::State, attendance: &[ist
         record_due: i.record_due.map(date),
         record_overdue: i.record_overdue,
         version: u64::try_from(i.version).unwrap_or(0),
+        // Set by `interview_answer` from the relief marks (platform `relief`).
+        under_relief: false,
+        relief_reply_due: None,
+        relief_outcome: String::new(),
     })
 }
 
@@ -179,7 +184,10 @@ impl SchedulingApi {
     async fn interview_answer(&self, conn: &mut sqlx::PgConnection, interview: &InterviewRow) -> Result<pb::Interview, Error> {
         let attendance = istore::attendance_of(conn, interview.case_id).await?;
         let record = istore::records_of_case(conn, interview.case_id).await?.first().map(|r| r.id);
-        interview_proto(interview, &self.state, &attendance, record)
+        let mut answer = interview_proto(interview, &self.state, &attendance, record)?;
+        // R-RELIEF-2: the case's relief marks.
+        (answer.under_relief, answer.relief_reply_due, answer.relief_outcome) = relief::of_case(conn, interview.case_id).await?.fields();
+        Ok(answer)
     }
 
     /// A record for a change: its case locked first (the lock order), then the record.

@@ -163,6 +163,13 @@ pub mod metric {
     /// Complaints decided, and upheld.
     pub const COMPLAINTS_DECIDED: &str = "complaints_decided";
     pub const COMPLAINTS_UPHELD: &str = "complaints_upheld";
+    /// Reconsideration applications and lawsuits received (counted in the
+    /// month the organ received the copy), decided, and decided against the
+    /// organ (revoked, changed, confirmed unlawful) in the month of the
+    /// decision (R-RELIEF-2, R-SUP-5).
+    pub const RELIEF_RECEIVED: &str = "relief_received";
+    pub const RELIEF_DECIDED: &str = "relief_decided";
+    pub const RELIEF_LOST: &str = "relief_lost";
     /// Gauges: open cards by colour; open files by stage (`stage:<stage>`).
     pub const CARD_GREEN: &str = "card:green";
     pub const CARD_YELLOW: &str = "card:yellow";
@@ -221,6 +228,17 @@ pub fn kpis(count: impl Fn(&str) -> u64) -> (Vec<Kpi>, f64) {
         rate("reinspection_pass", count(REINSPECT_PASSED), count(REINSPECTED), 0.92),
         Kpi { name: "satisfaction", numerator: count(RATING_POINTS), denominator: ratings, value: (ratings > 0).then(|| count(RATING_POINTS) as f64 / ratings as f64), target: 95.0 },
         rate("interview_coverage", count(INTERVIEWS_HELD).min(count(APPROVED)), count(APPROVED), 0.80),
+        // R-SUP-5 "reconsideration and litigation down 30% a year": the
+        // reliefs received per file closed in the period. Lower is better and
+        // the target is relative (at most 0.7 × the same figure a year
+        // earlier), which a fixed `target` cannot say: it stays 0 (no fixed
+        // target) and the comparison with last year's board is the reader's.
+        // Not part of the section score.
+        rate("relief_rate", count(RELIEF_RECEIVED), count(CLOSED), 0.0),
+        // The outcomes counted: of the reliefs decided in the period, those
+        // the organ lost (act revoked, changed or confirmed unlawful). Lower
+        // is better; no fixed target (0), as above.
+        rate("relief_loss_rate", count(RELIEF_LOST), count(RELIEF_DECIDED), 0.0),
     ];
     // A unit with nothing counted scores as meeting its target (no evidence against it).
     let or_target = |k: &Kpi, scale: f64| k.value.map(|v| v / scale).unwrap_or(k.target / scale);

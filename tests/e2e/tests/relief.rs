@@ -261,6 +261,16 @@ async fn r_relief_2_a_reconsideration_told_twice_on_the_bus_marks_the_case_once_
     assert_eq!(types.iter().filter(|t| **t == "supervision.relief_marked").count(), 2, "{types:?}");
     assert_eq!(types.iter().filter(|t| **t == "relief.decided").count(), 2, "{types:?}");
     assert!(types.contains(&"supervision.relief_reply_overdue"), "{types:?}");
+
+    // A rebuild from the stream gives the same board, cards and timeline, and the same reliefs.
+    let report = yuetan_supervision::rebuild::rebuild(&s.config, "supervision_rebuild", s.clock.clone(), s.calendar.clone()).await.unwrap();
+    assert!(report.equal, "{:?}", report.differences);
+    let rows = |schema: &str| format!("SELECT source, relief_id, kind, reply_due::text, outcome, overdue_at IS NOT NULL FROM {schema}.reliefs ORDER BY source, relief_id");
+    type Row = (String, String, String, String, Option<String>, bool);
+    let live: Vec<Row> = sqlx::query_as(&rows("supervision")).fetch_all(s.pool()).await.unwrap();
+    let rebuilt: Vec<Row> = sqlx::query_as(&rows("supervision_rebuild")).fetch_all(s.pool()).await.unwrap();
+    assert_eq!(live.len(), 2);
+    assert_eq!(live, rebuilt);
     s.stop().await;
 }
 

@@ -164,7 +164,12 @@ lead_working_days = 1
 organ = "*"
 id = "test-seal"
 secret = "{seal_key}"
+[supervision]
+archive_key_id = "test-archive"
+archive_key = "{archive_key}"
+archive_delay_seconds = 60
 "#,
+            archive_key = TEST_ARCHIVE_KEY,
             link_key = yuetan_platform::links::DEV_LINK_KEY,
             seal_key = TEST_SEAL_KEY,
             nats = stack.nats_url,
@@ -199,6 +204,11 @@ secret = "{seal_key}"
         sys
     }
 }
+
+/// The archive key that signs the case files' manifests in tests (base64
+/// of a 32-byte Ed25519 seed); the archive is assembled 60 s after a file
+/// closes (on the test clock).
+pub const TEST_ARCHIVE_KEY: &str = "dGVzdC1hcmNoaXZlLWtleS1mb3ItdGhlLWhhcm5lc3M=";
 
 /// The seal key of every organ in tests (base64 of a 32-byte Ed25519 seed).
 pub const TEST_SEAL_KEY: &str = "dGVzdC1zZWFsLWtleS1mb3ItdGhlLWhhcm5lc3MtMDE=";

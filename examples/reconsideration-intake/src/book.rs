@@ -163,10 +163,12 @@ impl Book {
 }
 
 /// `list`: one line per case — number, outcome, closed on, apply until
-/// (and whether the window is still open on `today`), archived, relief.
+/// (marked `passed` once the window closed on `today`), archived, relief —
+/// and under it the id the other commands take.
 pub fn table(book: &Book, today: NaiveDate) -> String {
     let mut out = String::new();
-    out.push_str(&format!("{:<28} {:<10} {:<10} {:<18} {:<9} {}\n", "number", "outcome", "closed on", "apply until", "archived", "relief"));
+    let header = ["number", "outcome", "closed on", "apply until", "archived", "relief"].map(String::from);
+    out.push_str(&row(&header));
     for case in book.cases_in_order() {
         let number = if case.number.is_empty() { case.key() } else { &case.number };
         let until = format!(
@@ -180,23 +182,36 @@ pub fn table(book: &Book, today: NaiveDate) -> String {
                 ""
             }
         );
-        let archived = match &case.archive {
-            Some(archive) => format!("yes ({})", archive.documents),
-            None => "no".into(),
-        };
+        let archived = if case.archive.is_some() { "yes" } else { "no" };
         let relief = case
             .relief
             .iter()
-            .map(|m| format!("{} {} reply due {}", m.kind, m.relief_id, m.reply_due.map(|d| d.to_string()).unwrap_or_else(|| "?".into())))
+            .map(|m| format!("{} {}, reply due {}", m.kind, m.relief_id, m.reply_due.map(|d| d.to_string()).unwrap_or_else(|| "?".into())))
             .collect::<Vec<_>>()
             .join("; ");
-        out.push_str(&format!("{number:<28} {:<10} {:<10} {until:<18} {archived:<9} {relief}\n", case.outcome, case.closed_on.to_string()));
+        out.push_str(&row(&[number.to_string(), case.outcome.clone(), case.closed_on.to_string(), until, archived.to_string(), relief]));
         out.push_str(&format!("  {}\n", case.key()));
     }
     if book.cases.is_empty() {
         out.push_str("(no decided case yet: run `sync`)\n");
     }
     out
+}
+
+/// Columns of 26, 10, 10, 17 and 8 terminal cells (a CJK character takes two).
+fn row(cells: &[String; 6]) -> String {
+    let widths: [usize; 5] = [26, 10, 10, 17, 8];
+    let mut line = String::new();
+    for (cell, width) in cells.iter().zip(widths) {
+        line.push_str(cell);
+        line.push_str(&" ".repeat(width.saturating_sub(cells_of(cell)) + 1));
+    }
+    line.push_str(&cells[5]);
+    format!("{}\n", line.trim_end())
+}
+
+fn cells_of(text: &str) -> usize {
+    text.chars().map(|c| if matches!(c as u32, 0x1100..=0x115F | 0x2E80..=0xA4CF | 0xAC00..=0xD7A3 | 0xF900..=0xFAFF | 0xFE30..=0xFE4F | 0xFF00..=0xFF60 | 0xFFE0..=0xFFE6) { 2 } else { 1 }).sum()
 }
 
 #[cfg(test)]
@@ -248,5 +263,7 @@ mod tests {
         assert!(!folder.path().join("intake.json.tmp").exists());
         assert_eq!(book.find("兰城市监约〔2026〕17号").map(|c| c.key()), Some("c1"));
         assert_eq!(book.find("f1").map(|c| c.key()), Some("c1"));
+        let table = table(&book, day("2026-12-05"));
+        assert!(table.contains("兰城市监约〔2026〕17号     accepted   2026-10-05 2026-12-04 passed no"), "{table}");
     }
 }

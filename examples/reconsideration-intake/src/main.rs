@@ -40,6 +40,7 @@ struct Cli {
     /// This system's id: the source of its applications and the actor of its events.
     #[arg(long, global = true, env = "RECONSIDERATION_SYSTEM_ID", default_value = "gs-fuyi")]
     system_id: String,
+    /// Its name on its events.
     #[arg(long, global = true, env = "RECONSIDERATION_SYSTEM_NAME", default_value = "甘肃省行政复议平台")]
     system_name: String,
     /// The organ code it publishes as.

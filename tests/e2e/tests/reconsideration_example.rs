@@ -84,7 +84,9 @@ async fn r_relief_1_the_example_started_after_a_case_closed_catches_up_lists_it_
     // ARL art. 20: 60 days from 2026-09-01 is Saturday 2026-10-31, a day
     // off: the window ends on Monday 2026-11-02 (R-TIME-2).
     assert_eq!(listed.apply_until, day("2026-11-02"));
-    assert!(reconsideration_intake::book::table(&book, day("2026-09-28")).contains("2026-11-02"));
+    let table = reconsideration_intake::book::table(&book, day("2026-09-28"));
+    println!("{}\n{table}", lines.join("\n"));
+    assert!(table.contains("2026-11-02"));
 
     // Read again: nothing new (its consumer acknowledged what it applied).
     let (again, _) = sync_until_idle(&bus, data.path()).await;
@@ -112,6 +114,7 @@ async fn r_relief_1_the_example_started_after_a_case_closed_catches_up_lists_it_
     // The application: relief.application_received on the bus, in the case's division.
     let application = apply::Request { case: case.id.clone(), relief_id: Some("GSFY-2026-0093".into()), ..refused.clone() };
     let published = apply::apply(&bus, data.path(), &me(), &application).await.expect("published");
+    println!("{published}");
     assert!(!published.duplicate);
     assert_eq!(published.subject, format!("{}.62.01.02.relief.application_received", s.config.nats.subject_prefix));
     let events = s.events().await;
@@ -158,6 +161,7 @@ async fn r_relief_1_the_example_started_after_a_case_closed_catches_up_lists_it_
     assert!(pulled.file.relief.iter().any(|r| r.relief_id == "GSFY-2026-0093" && r.reply_due.as_ref().map(|d| d.iso.clone()) == Some(reply_due.to_string())));
     assert!(pulled.archive.exists());
     let printed = pulled.to_string();
+    println!("{}\n{}{printed}", lines.join("\n"), reconsideration_intake::book::table(&book, day("2026-09-30")));
     assert!(printed.contains("under relief: yes"), "{printed}");
 
     // Verification is real: another key (RFC 8410's example public key) does not verify it.

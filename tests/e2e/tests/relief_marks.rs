@@ -2,8 +2,10 @@
 //! reads", against real NATS and PostgreSQL: intake, review, scheduling and
 //! rectification each take `supervision.relief_marked` and `relief.decided`
 //! into their relief marks (platform `relief`) and show them on their case
-//! reads. Supervision is not started: the events are published on the
-//! stream directly, as supervision and an outside system would.
+//! reads. The first two tests start no supervision: the events are
+//! published on the stream directly, as supervision and an outside system
+//! would; the last goes through supervision (an application on the bus,
+//! supervision's reply due and its `supervision.relief_marked`).
 
 mod common;
 
@@ -251,6 +253,42 @@ async fn r_relief_2_a_decision_that_overtakes_its_mark_is_kept_and_a_second_reli
     publish(&s, &marked(&case_id, "FY-2026-0043", "reconsideration", "2026-06-22", "2026-07-06"), true).await;
     let under = Shown { under_relief: true, reply_due: "2026-07-06".into(), outcome: "settled".into() };
     reads_until(&s, &case_id, &under).await;
+    no_dead_letters(&s).await;
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn r_relief_2_an_application_told_to_supervision_reaches_every_read_through_its_relief_marked() {
+    let (mut s, _peers, case_id) = world().await;
+    s.start_service(Service::Supervision).await;
+
+    // The outside reconsideration system publishes the application; supervision
+    // computes the reply due (10 working days after Monday 2026-06-01) and
+    // announces the mark; every service shows it.
+    let application = envelope(
+        "relief.application_received",
+        &case_id,
+        Payload::ReliefApplicationReceived(yuetan_proto::events::ReliefApplicationReceived {
+            relief_id: "FY-2026-0050".into(),
+            case_id: case_id.clone(),
+            case_number: String::new(),
+            body: "兰州市城关区人民政府".into(),
+            received_on: day("2026-06-01"),
+            applied_on: day("2026-05-29"),
+            source: "gs-fuyi".into(),
+            summary: "申请撤销约谈决定".into(),
+        }),
+    );
+    publish(&s, &application, true).await;
+    let mark = s.wait_for_event(|e| e.r#type == "supervision.relief_marked" && e.case_id == case_id).await;
+    let Some(Payload::ReliefMarked(m)) = &mark.payload else { panic!("{mark:?}") };
+    assert_eq!(m.reply_due.as_ref().unwrap().iso, "2026-06-15");
+    let under = Shown { under_relief: true, reply_due: "2026-06-15".into(), outcome: String::new() };
+    reads_until(&s, &case_id, &under).await;
+
+    publish(&s, &decided(&case_id, "FY-2026-0050", "reconsideration", "revoked", "2026-07-20"), true).await;
+    let revoked = Shown { under_relief: false, reply_due: String::new(), outcome: "revoked".into() };
+    reads_until(&s, &case_id, &revoked).await;
     no_dead_letters(&s).await;
     s.stop().await;
 }

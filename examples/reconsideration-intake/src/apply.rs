@@ -116,7 +116,9 @@ pub async fn apply(bus: &Bus, data: &Path, me: &Identity, request: &Request) -> 
     book.applications.insert(relief_id.clone(), application.clone());
     book.save(data)?;
 
-    let event = envelope(me, &case.case_id, &case.division, &case.number, &application);
+    // The case id, or the clue id of a file closed before it became a case
+    // (as the export API takes it).
+    let event = envelope(me, case.key(), &case.division, &case.number, &application);
     let subject = bus.subject(&case.division, EVENT_TYPE)?;
     let jetstream = bus.connect().await?;
     let ack = jetstream

@@ -143,7 +143,7 @@ pub fn apply(book: &mut Book, event: &Event, calendar: &Calendar) -> anyhow::Res
         }
         Some(Payload::CaseArchived(archived)) => {
             let key = if archived.case_id.is_empty() { &archived.file_id } else { &archived.case_id };
-            let Some(case) = book.cases.get_mut(key) else {
+            let Some(case) = case_mut(book, key) else {
                 return Ok(Some(format!("skipped supervision.case_archived of {key}: its closing was not seen")));
             };
             let archive = Archive {
@@ -161,7 +161,7 @@ pub fn apply(book: &mut Book, event: &Event, calendar: &Calendar) -> anyhow::Res
         }
         Some(Payload::ReliefMarked(marked)) => {
             let key = if marked.case_id.is_empty() { event.case_id.as_str() } else { marked.case_id.as_str() };
-            let Some(case) = book.cases.get_mut(key) else {
+            let Some(case) = case_mut(book, key) else {
                 return Ok(Some(format!("skipped supervision.relief_marked of {key}: its closing was not seen")));
             };
             if case.relief.iter().any(|m| m.relief_id == marked.relief_id && m.source == marked.source) {
@@ -186,6 +186,12 @@ pub fn apply(book: &mut Book, event: &Event, calendar: &Calendar) -> anyhow::Res
         }
         _ => Ok(None),
     }
+}
+
+/// The case with this key, case id or clue id.
+fn case_mut<'a>(book: &'a mut Book, id: &str) -> Option<&'a mut Case> {
+    let key = book.find(id)?.key().to_string();
+    book.cases.get_mut(&key)
 }
 
 /// The number, or the key when the file has none.

@@ -464,6 +464,26 @@ async fn r_doc_4_destruction_is_refused_before_retention_with_two_supervisors_or
     assert_eq!(again.code(), Code::FailedPrecondition);
     let (tar, _) = download(s, &system_6201(), &other, "").await.unwrap();
     verify_bytes(&tar).expect("the file under relief still verifies");
+
+    // The archive rows rebuild from the stream (supervision's own events).
+    s.drain_outbox().await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let report = yuetan_supervision::rebuild::rebuild(&s.config, "archive_rebuild", s.clock.clone(), s.calendar.clone()).await.unwrap();
+    assert!(report.equal, "{report}");
+    let rows = |schema: &'static str| {
+        let pool = s.pool_of(Service::Supervision).clone();
+        async move {
+            let sql = format!(
+                "SELECT file_id::text, status, retention_class, retain_until::text, coalesce(manifest_sha256, ''), documents, coalesce(approval_id::text, ''),
+                        coalesce(destruction_record_sha256, ''), (SELECT count(*) FROM {schema}.file_documents d WHERE d.file_id = a.file_id)
+                   FROM {schema}.archives a ORDER BY file_id"
+            );
+            sqlx::query_as::<_, (String, String, String, Option<String>, String, i32, String, String, i64)>(&sql).fetch_all(&pool).await.unwrap()
+        }
+    };
+    let live = rows("supervision").await;
+    assert_eq!(live.len(), 2);
+    assert_eq!(live, rows("archive_rebuild").await, "the archive as rebuilt from the stream");
 }
 
 #[tokio::test]

@@ -1,6 +1,8 @@
-//! `yuetan token issue`: a development token for an officer, signed with the
-//! configured HS256 development key (or an EdDSA/RS256 private key file).
-//! Production tokens come from the province's identity provider.
+//! `yuetan token issue`: a development token for an officer or for the
+//! service account of an outside system (role `system`, with `--divisions`
+//! for the further divisions it serves), signed with the configured HS256
+//! development key (or an EdDSA/RS256 private key file). Production tokens
+//! come from the province's identity provider.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -11,7 +13,7 @@ use yuetan_platform::Config;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
-    /// Print a JWT for the given officer.
+    /// Print a JWT for the given officer or service account.
     Issue(IssueArgs),
 }
 
@@ -35,6 +37,11 @@ pub struct IssueArgs {
     /// Comma-separated qualifications, e.g. legal_review,interviewer.
     #[arg(long, value_delimiter = ',')]
     quals: Vec<String>,
+    /// A service account's further divisions (role `system` only),
+    /// comma-separated six-digit codes, e.g. 620200,620300: the token serves
+    /// `--division` and these.
+    #[arg(long, value_delimiter = ',')]
+    divisions: Vec<String>,
     /// Lifetime in minutes.
     #[arg(long, default_value_t = 480)]
     ttl_minutes: i64,
@@ -54,6 +61,15 @@ pub fn run(config_file: Option<&Path>, command: Command) -> anyhow::Result<ExitC
         if !roles::ALL.contains(&role.as_str()) {
             bail!("unknown role {role:?}; known roles: {}", roles::ALL.join(", "));
         }
+    }
+    for division in &args.divisions {
+        DivisionCode::parse(division).with_context(|| format!("--divisions: {division:?}"))?;
+    }
+    if !args.divisions.is_empty() && !args.roles.iter().any(|r| r == roles::SYSTEM) {
+        bail!("--divisions is for service accounts: add the role {:?}", roles::SYSTEM);
+    }
+    if args.divisions.len() > 64 {
+        bail!("--divisions: at most 64 divisions (the services refuse more)");
     }
     if args.ttl_minutes <= 0 {
         bail!("--ttl-minutes must be positive");
@@ -92,6 +108,7 @@ pub fn run(config_file: Option<&Path>, command: Command) -> anyhow::Result<ExitC
         chrono::Utc::now(),
     );
     claims.quals = args.quals;
+    claims.divisions = args.divisions;
     println!("{}", issuer.issue(&claims)?);
     Ok(ExitCode::SUCCESS)
 }

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 mod audit_cmd;
 mod calendar_cmd;
+mod casefile_cmd;
 mod deadletter_cmd;
 mod document_cmd;
 mod demo_case;
@@ -55,6 +56,9 @@ enum Command {
     /// Supervision: rebuild the read model from the stream, verify a monthly draw, generate a report.
     #[command(subcommand)]
     Supervision(supervision_cmd::Command),
+    /// Case-file archives (R-DOC-3): verify one against its signed manifest, print the archive key's public half.
+    #[command(subcommand)]
+    Casefile(casefile_cmd::Command),
     /// Development tools: fill a province with generated cases.
     #[command(subcommand)]
     Dev(dev_cmd::Command),
@@ -73,6 +77,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Calendar(command) => calendar_cmd::run(command),
         Command::Token(command) => token::run(cli.config.as_deref(), command),
+        Command::Casefile(command) => casefile_cmd::run(cli.config.as_deref(), command),
         command => {
             let runtime = match tokio::runtime::Runtime::new() {
                 Ok(runtime) => runtime,
@@ -88,7 +93,7 @@ fn main() -> ExitCode {
                     Command::Deadletter(command) => deadletter_cmd::run(cli.config.as_deref(), command).await,
                     Command::Supervision(command) => supervision_cmd::run(cli.config.as_deref(), command).await,
                     Command::Dev(command) => dev_cmd::run(cli.config.as_deref(), command).await,
-                    Command::Calendar(_) | Command::Token(_) => unreachable!("handled above"),
+                    Command::Calendar(_) | Command::Token(_) | Command::Casefile(_) => unreachable!("handled above"),
                 }
             })
         }

@@ -248,11 +248,13 @@ pub async fn run(config_file: Option<&Path>, args: Args) -> anyhow::Result<ExitC
     crate::demo_rectification::print_outcomes(&accepted, &handed, &kept);
     // Supervision: the cases' cards, the county's KPI line, the city's roll-up.
     crate::demo_supervision::print(&config, channel.clone(), &tokens, &[(first.case_id.as_str(), first.number.as_str()), (second.case_id.as_str(), second.number.as_str())]).await?;
+    // Issue 13: the first case's electronic file, downloaded and verified.
+    let archived = crate::demo_archive::print(&config, channel.clone(), &tokens, &first.case_id, &first.number).await?;
     let total: usize = seen.values().map(Vec::len).sum();
     let numbers = &first.numbers;
     println!(
-        "demo ok: case {} approved, notice {} served by SMS and e-mail, outline {}, video interview held on Janus, record {} signed; rectification notice {}, report through the portal, certificate {}; case {} handed to penalty after a failed acceptance (record {}); {total} events seen on the bus",
-        first.number, numbers.notice, numbers.outline, numbers.record, accepted.notice_number, accepted.certificate_number, second.number, second.numbers.record
+        "demo ok: case {} approved, notice {} served by SMS and e-mail, outline {}, video interview held on Janus, record {} signed; rectification notice {}, report through the portal, certificate {}; case {} handed to penalty after a failed acceptance (record {}); case {} archived with {} documents ({}); {total} events seen on the bus",
+        first.number, numbers.notice, numbers.outline, numbers.record, accepted.notice_number, accepted.certificate_number, second.number, second.numbers.record, first.number, archived.documents, archived.tar.display()
     );
     Ok(ExitCode::SUCCESS)
 }

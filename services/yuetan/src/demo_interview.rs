@@ -11,7 +11,6 @@
 //! The interview is held now, before its planned time (the next working
 //! day): scheduling does not hold the officers to the planned hour.
 
-use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use chrono::{Duration as Span, Utc};
@@ -111,7 +110,7 @@ pub async fn run(config: &Config, channel: Channel, tokens: &Tokens, case_id: &s
         })?)
         .await?
         .into_inner();
-    println!("outline    {} issued ({} page(s)){}", outline.number, outline.pages, pdf_path(config, &outline.sha256).map(|p| format!(", PDF at {}", p.display())).unwrap_or_default());
+    println!("outline    {} issued ({} page(s)){}", outline.number, outline.pages, crate::demo_rectification::stored_path(config, &outline.sha256).map(|p| format!(", PDF at {}", p.display())).unwrap_or_default());
 
     // The room: scheduling created it on Janus when the interview was planned.
     let room = wait(|| {
@@ -310,7 +309,7 @@ pub async fn run(config: &Config, channel: Channel, tokens: &Tokens, case_id: &s
     .context("waiting for the record to be signed")?;
 
     println!("record     {} version {} signed at {} CST", signed.number, signed.version, cst(signed.signed_at.as_ref()));
-    match pdf_path(config, &signed.signed_sha256) {
+    match crate::demo_rectification::stored_path(config, &signed.signed_sha256) {
         Some(path) => println!("record     signed PDF at {} (sha256 {})", path.display(), signed.signed_sha256),
         None => println!("record     signed PDF sha256 {} (in the S3 store)", signed.signed_sha256),
     }
@@ -342,7 +341,3 @@ pub async fn run(config: &Config, channel: Channel, tokens: &Tokens, case_id: &s
     Ok(Outcome { outline_number: outline.number, record_number: signed.number })
 }
 
-/// Where a stored file lies in the folder object store (`None` for S3).
-fn pdf_path(config: &Config, sha256: &str) -> Option<PathBuf> {
-    (config.objects.s3.is_none() && sha256.len() > 2).then(|| config.objects.root.join("sha256").join(&sha256[..2]).join(sha256))
-}

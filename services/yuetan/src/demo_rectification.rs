@@ -77,7 +77,7 @@ fn second_officer<T>(tokens: &Tokens, message: T) -> anyhow::Result<tonic::Reque
 }
 
 /// Where a stored file lies in the folder object store (`None` for S3).
-fn stored_path(config: &Config, sha256: &str) -> Option<PathBuf> {
+pub(crate) fn stored_path(config: &Config, sha256: &str) -> Option<PathBuf> {
     (config.objects.s3.is_none() && sha256.len() > 2).then(|| config.objects.root.join("sha256").join(&sha256[..2]).join(sha256))
 }
 

@@ -10,6 +10,7 @@ mod calendar_cmd;
 mod casefile_cmd;
 mod deadletter_cmd;
 mod document_cmd;
+mod demo_archive;
 mod demo_case;
 mod demo_interview;
 mod demo_rectification;

@@ -24,7 +24,7 @@ use yuetan_proto::events::event::Payload;
 use yuetan_proto::rectification as rpb;
 use yuetan_proto::review as vpb;
 use yuetan_proto::supervision as pb;
-use yuetan_supervision::flow::archive::casefile::{self, VerifyError};
+use yuetan_casefile::{self as casefile, VerifyError};
 use yuetan_testkit::peers::{Behaviour, DEFAULT_DELAY};
 
 fn at(rfc3339: &str) -> DateTime<Utc> {

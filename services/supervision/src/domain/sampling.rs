@@ -234,6 +234,8 @@ pub fn kpi_label(name: &str) -> &'static str {
         "satisfaction" => "当事人满意度",
         "interview_coverage" => "约谈覆盖率",
         "section_score" => "科室综合得分",
+        "relief_rate" => "行政复议和诉讼发生率",
+        "relief_loss_rate" => "复议诉讼纠错率",
         _ => "其他",
     }
 }

@@ -22,10 +22,6 @@
 
 use std::sync::OnceLock;
 
-/// The archive format this flow writes (manifest, signature, tar layout,
-/// verification), for callers that check what it wrote.
-pub use yuetan_casefile as casefile;
-
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde_json::json;
 use sqlx::PgConnection;

@@ -78,11 +78,18 @@ impl State {
     }
 }
 
-/// The configured archive key, if any.
+/// The archive key published in `deploy/local/yuetan.toml`.
+pub const DEV_ARCHIVE_KEY: &str = "bG9jYWwtZGV2LWFyY2hpdmUta2V5LW5vdC1zZWNyZXQ=";
+
+/// The configured archive key, if any; the published development key only
+/// on a loopback address.
 fn archive_key(config: &Config) -> Result<Option<yuetan_casefile::ArchiveKey>, Error> {
     let settings: Settings = config.section(SERVICE)?;
     if settings.archive_key.expose().trim().is_empty() {
         return Ok(None);
+    }
+    if settings.archive_key.expose().trim() == DEV_ARCHIVE_KEY && !config.grpc.listen.ip().is_loopback() {
+        return Err(Error::invalid("supervision.archive_key", "the published development archive key of deploy/local/yuetan.toml is for local development only (grpc.listen on a loopback address)"));
     }
     let id = if settings.archive_key_id.is_empty() { "archive" } else { &settings.archive_key_id };
     yuetan_casefile::ArchiveKey::from_base64("supervision.archive_key", id, settings.archive_key.expose()).map(Some).map_err(|e| Error::invalid("supervision.archive_key", e))

@@ -410,6 +410,36 @@ fn r_start_3_r_start_4_r_notice_1_r_notice_2_r_int_2_r_int_4_the_case_demo_takes
     ] {
         assert!(all.lines().any(|l| l.starts_with("contract ") && l.split_whitespace().nth(1) == Some(event_type)), "{event_type} not printed:\n{all}");
     }
+    // Issue 13 (R-DOC-3): the first case archived — its manifest signed,
+    // the whole file downloaded through the export API and verified.
+    let archived = all_line("archive    兰城市监约〔");
+    assert!(archived.contains(": archived, ") && archived.contains(" documents, retention ") && archived.contains("/sha256/"), "{archived}");
+    assert!(all.lines().any(|l| l.starts_with("archive    ") && l.contains("行政约谈通知书")), "the notice is in the archive:\n{all}");
+    let downloaded = all_line("archive    downloaded ");
+    assert!(downloaded.contains(": verified, ") && downloaded.contains("yuetan casefile verify "), "{downloaded}");
+    let tar = downloaded.trim_start_matches("archive    downloaded ").split(" (").next().unwrap().to_string();
+    let mut verify_command = Command::new(env!("CARGO_BIN_EXE_yuetan"));
+    verify_command.args(["--config", LOCAL_CONFIG, "casefile", "verify", &tar]);
+    for (key, value) in &env.vars {
+        verify_command.env(key, value);
+    }
+    let verified = verify_command.output().unwrap();
+    assert!(verified.status.success() && stdout(&verified).contains("verified: "), "{}", stdout(&verified));
+    for event_type in [
+        "supervision.case_closed",
+        "supervision.case_archived",
+        "supervision.paper_archived",
+        "supervision.destruction_approved",
+        "supervision.case_destroyed",
+        "supervision.relief_marked",
+        "supervision.relief_reply_overdue",
+        "relief.application_received",
+        "relief.lawsuit_filed",
+        "relief.decided",
+    ] {
+        assert!(all.lines().any(|l| l.starts_with("contract ") && l.split_whitespace().nth(1) == Some(event_type)), "{event_type} not printed:\n{all}");
+    }
+    assert!(all.trim_end().lines().last().unwrap().contains(" archived with "), "{all}");
     for (event_type, seen) in [
         ("rectification.accepted", true),
         ("rectification.penalty_handoff", true),

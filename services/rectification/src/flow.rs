@@ -588,7 +588,7 @@ impl State {
             conclusion: conclusion.clone(),
             issued_on: cst_date(now),
         };
-        self.store_document(conn, &case, OPINION_KIND, OPINION_TITLE, &opinion_number, &Document::AcceptanceOpinion(opinion), "issued", &actor.officer_id, now).await?;
+        let opinion = self.store_document(conn, &case, OPINION_KIND, OPINION_TITLE, &opinion_number, &Document::AcceptanceOpinion(opinion), "issued", &actor.officer_id, now).await?;
         let officers: Vec<String> = answers.iter().map(|a| a.officer_id.clone()).collect();
         if passed {
             let number = self.take_number(conn, &case, CERTIFICATE_SUFFIX, CERTIFICATE_KIND, now).await?;
@@ -627,13 +627,24 @@ impl State {
                 certificate_number: number,
                 certificate_sha256: document.sha256.clone(),
                 reinspect_on: reinspect_on.map(date),
+                opinion_document_id: opinion.id.to_string(),
+                opinion_number: opinion.number.clone(),
+                opinion_sha256: opinion.sha256.clone(),
             });
             self.emit(conn, &mut case, "rectification.accepted", By::Officer(actor), causation, payload, now).await?;
         } else {
             rect.status = "failed".into();
             self.save(conn, By::Officer(actor), before, &mut rect, "rectification.acceptance_failed", now).await?;
             let comments = answers.iter().filter(|a| !a.comments.is_empty()).map(|a| format!("{}：{}", a.officer_id, a.comments)).collect::<Vec<_>>().join("；");
-            let payload = Payload::AcceptanceFailed(ev::AcceptanceFailed { case_id: case.case_id.to_string(), rectification_id: rect.id.to_string(), officers, comments });
+            let payload = Payload::AcceptanceFailed(ev::AcceptanceFailed {
+                case_id: case.case_id.to_string(),
+                rectification_id: rect.id.to_string(),
+                officers,
+                comments,
+                opinion_document_id: opinion.id.to_string(),
+                opinion_number: opinion.number.clone(),
+                opinion_sha256: opinion.sha256.clone(),
+            });
             self.emit(conn, &mut case, "rectification.acceptance_failed", By::Officer(actor), causation, payload, now).await?;
             self.hand_off(conn, By::Officer(actor), &mut case, &mut rect, "acceptance_failed", causation, now).await?;
         }

@@ -372,6 +372,11 @@ pub async fn documents_by_sha256(conn: &mut PgConnection, sha256: &str) -> Resul
     Ok(sqlx::query_as("SELECT * FROM documents WHERE sha256 = $1 ORDER BY created_at").bind(sha256).fetch_all(&mut *conn).await?)
 }
 
+/// The case's latest document of a kind (the outline the record is filed with).
+pub async fn latest_document_of_kind(conn: &mut PgConnection, case_id: Uuid, kind: &str) -> Result<Option<DocumentRow>, Error> {
+    Ok(sqlx::query_as("SELECT * FROM documents WHERE case_id = $1 AND kind = $2 ORDER BY created_at DESC LIMIT 1").bind(case_id).bind(kind).fetch_optional(&mut *conn).await?)
+}
+
 pub async fn insert_document(conn: &mut PgConnection, d: &DocumentRow) -> Result<(), Error> {
     sqlx::query(
         "INSERT INTO documents (id, case_id, kind, title, number, organ, division, sha256, pages, revision, status, seal_signature, seal_key_id, sealed_at, issued_by, created_at)

@@ -82,8 +82,7 @@ async fn until<F: std::future::Future<Output = bool>>(what: &str, mut check: imp
 
 /// Every document of a case the services produced, as their own tables
 /// hold them: scheduling's notices, receipts (and outlines), the interview
-/// record's versions; rectification's notice and certificate. (The
-/// acceptance opinion is left out: no event names it — see the report.)
+/// record's versions; rectification's notice, acceptance opinion and certificate.
 async fn produced(s: &System, case_id: &str) -> BTreeSet<(String, String)> {
     let id = uuid::Uuid::parse_str(case_id).unwrap();
     let mut all = BTreeSet::new();
@@ -96,7 +95,7 @@ async fn produced(s: &System, case_id: &str) -> BTreeSet<(String, String)> {
             .await
             .unwrap();
     all.extend(rows.into_iter().map(|(k, h)| (format!("scheduling/{k}"), h)));
-    let rows: Vec<(String, String)> = sqlx::query_as("SELECT kind, sha256 FROM documents WHERE case_id = $1 AND kind <> 'acceptance_opinion'").bind(id).fetch_all(s.pool_of(Service::Rectification)).await.unwrap();
+    let rows: Vec<(String, String)> = sqlx::query_as("SELECT kind, sha256 FROM documents WHERE case_id = $1").bind(id).fetch_all(s.pool_of(Service::Rectification)).await.unwrap();
     all.extend(rows.into_iter().map(|(k, h)| (format!("rectification/{k}"), h)));
     all
 }

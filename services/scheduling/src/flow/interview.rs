@@ -1103,6 +1103,7 @@ impl State {
         timers::cancel(conn, RECORD_TIMER, &record.interview_id.to_string(), now).await?;
         let mut case = store::case(conn, record.case_id, true).await?.ok_or_else(|| Error::Internal("the record's case is missing".into()))?;
         let recordings = istore::interview(conn, record.interview_id, false).await?.map(|i| i.recordings.0).unwrap_or_default();
+        let outline = store::latest_document_of_kind(conn, record.case_id, OUTLINE_KIND).await?;
         let payload = Payload::RecordSigned(ev::RecordSigned {
             case_id: record.case_id.to_string(),
             interview_id: record.interview_id.to_string(),
@@ -1116,6 +1117,8 @@ impl State {
             witnesses: u32::try_from(signed.witnesses).unwrap_or(0),
             recordings: recordings.iter().map(|r| format!("{} (sha256 {})", r.path, r.sha256)).collect(),
             correction_reason: record.correction_reason.clone(),
+            outline_number: outline.as_ref().map(|d| d.number.clone()).unwrap_or_default(),
+            outline_sha256: outline.map(|d| d.sha256).unwrap_or_default(),
         });
         self.emit(conn, &mut case, "scheduling.record_signed", BY_SERVICE, causation, payload, now).await?;
         self.audit(conn, BY_SERVICE, &record.organ, "record.signed", &format!("record/{}", record.id), Some(&before), Some(&audit_record(&record)), now).await?;

@@ -117,6 +117,7 @@ fn documents_of(payload: &Payload) -> Vec<Named> {
         Payload::DocumentServed(d) => out.push(named(&d.receipt_sha256, "delivery_receipt", &d.receipt_number)),
         Payload::PartyAbsent(a) => out.push(reference(&a.evidence_sha256, "absence_evidence")),
         Payload::RecordSigned(r) => {
+            out.push(named(&r.outline_sha256, "interview_outline", &r.outline_number));
             out.push(named(&r.content_sha256, "interview_record_draft", &r.number));
             out.push(named(&r.signed_sha256, "interview_record", &r.number));
             for rec in &r.recordings {
@@ -128,7 +129,11 @@ fn documents_of(payload: &Payload) -> Vec<Named> {
         Payload::CriminalClueTransferred(t) => out.push(reference(&t.transfer_record_sha256, "transfer_record")),
         Payload::RectificationNoticeIssued(n) => out.push(named(&n.sha256, "rectification_notice", &n.number)),
         Payload::ReportSubmitted(r) => out.extend(r.attachment_sha256.iter().map(|a| reference(a, "attachment"))),
-        Payload::RectificationAccepted(a) => out.push(named(&a.certificate_sha256, "acceptance_certificate", &a.certificate_number)),
+        Payload::RectificationAccepted(a) => {
+            out.push(named(&a.opinion_sha256, "acceptance_opinion", &a.opinion_number));
+            out.push(named(&a.certificate_sha256, "acceptance_certificate", &a.certificate_number));
+        }
+        Payload::AcceptanceFailed(f) => out.push(named(&f.opinion_sha256, "acceptance_opinion", &f.opinion_number)),
         Payload::PenaltyHandoff(p) => {
             out.push(named(&p.draft_sha256, "penalty_prior_notice_draft", ""));
             for r in &p.references {
@@ -644,9 +649,15 @@ async fn replay(state: &State, conn: &mut PgConnection, event: &Event, payload: 
     let by = event.actor.as_ref().map(|a| a.officer_id.clone()).unwrap_or_default();
     let mut a = before.clone();
     match payload {
-        Payload::CaseArchived(c) if a.status == CLOSED => {
+        // Supervision's own events are not ordered among themselves: in a
+        // replay the destruction may come before the archiving it followed
+        // (the archiving waited for the file to close). The status only
+        // moves forward; the archive card closes whatever came first.
+        Payload::CaseArchived(c) if a.manifest_sha256.is_none() => {
             let on = day_of(c.archived_on.as_ref()).unwrap_or_else(|| cst_date(at));
-            a.status = ARCHIVED.into();
+            if a.status == CLOSED {
+                a.status = ARCHIVED.into();
+            }
             a.archived_at = Some(at);
             a.timely = Some(c.timely);
             a.manifest_sha256 = Some(c.manifest_sha256.clone());

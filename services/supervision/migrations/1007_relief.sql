@@ -16,7 +16,8 @@ CREATE TABLE reliefs (
     kind        TEXT NOT NULL CHECK (kind IN ('reconsideration', 'litigation')),
     -- The reconsideration organ or the court.
     body        TEXT NOT NULL DEFAULT '',
-    summary     TEXT NOT NULL DEFAULT '',
+    -- The outside system's summary (may name people): sealed with the PII key.
+    summary_sealed BYTEA,
     -- The day the party applied (reconsideration), when told.
     applied_on  DATE,
     received_on DATE NOT NULL,

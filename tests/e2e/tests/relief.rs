@@ -180,6 +180,11 @@ async fn r_relief_2_a_reconsideration_told_twice_on_the_bus_marks_the_case_once_
     s.drain_outbox().await;
     assert_eq!(marked_of(&s.events().await, "GSFY-2026-0042").len(), 1, "one relief_marked for a relief told twice");
     assert_eq!(scalar(&s, "SELECT count(*) FROM reliefs WHERE case_id = $1", &case_id).await, 1);
+    // The outside system's summary may name people: stored sealed, never in clear.
+    assert_eq!(
+        scalar(&s, "SELECT count(*) FROM reliefs WHERE case_id = $1 AND summary_sealed IS NOT NULL AND position(convert_to('申请撤销约谈决定', 'UTF8') IN summary_sealed) = 0", &case_id).await,
+        1
+    );
     let cards = reply_cards(&s, &officer, &case_id).await;
     assert_eq!(cards.len(), 1, "{cards:?}");
     assert_eq!(cards[0].deadline.as_ref().unwrap().iso, "2026-10-20");

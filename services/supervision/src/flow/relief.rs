@@ -158,6 +158,9 @@ async fn timeline(conn: &mut PgConnection, r: &ReliefRow, event_id: Uuid, event_
     .await
 }
 
+/// The PII context the relief's summary is sealed under.
+pub const SUMMARY_CONTEXT: &str = "supervision.relief_summary";
+
 /// Marks the case of `file` under relief (R-RELIEF-2), in the caller's
 /// transaction: the relief row, the reply card due [`rules::reply_due`], the
 /// overdue timer, the board's count, the timeline, `supervision.relief_marked`
@@ -177,7 +180,7 @@ pub async fn mark(state: &State, conn: &mut PgConnection, file: &FileRow, told: 
         section: file.section.clone(),
         kind: told.kind.into(),
         body: told.body.clone(),
-        summary: told.summary.clone(),
+        summary_sealed: if told.summary.is_empty() { None } else { Some(state.vault.seal(&told.summary, SUMMARY_CONTEXT)?) },
         applied_on: told.applied_on,
         received_on: told.received_on,
         reply_due,

@@ -30,7 +30,8 @@ pub struct ReliefRow {
     pub section: String,
     pub kind: String,
     pub body: String,
-    pub summary: String,
+    /// The summary, sealed (context `supervision.relief_summary`); None when empty.
+    pub summary_sealed: Option<Vec<u8>>,
     pub applied_on: Option<NaiveDate>,
     pub received_on: NaiveDate,
     pub reply_due: NaiveDate,
@@ -45,7 +46,7 @@ pub struct ReliefRow {
 /// Inserts the relief; `false` if this (source, relief_id) is already there.
 pub async fn insert(conn: &mut PgConnection, r: &ReliefRow) -> Result<bool, Error> {
     let done = sqlx::query(
-        "INSERT INTO reliefs (id, source, relief_id, case_id, file_id, division, organ, section, kind, body, summary, applied_on, received_on, reply_due,
+        "INSERT INTO reliefs (id, source, relief_id, case_id, file_id, division, organ, section, kind, body, summary_sealed, applied_on, received_on, reply_due,
                               replied_on, outcome, decided_on, marked_by, marked_at, overdue_at)
          VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20) ON CONFLICT DO NOTHING",
     )
@@ -59,7 +60,7 @@ pub async fn insert(conn: &mut PgConnection, r: &ReliefRow) -> Result<bool, Erro
     .bind(&r.section)
     .bind(&r.kind)
     .bind(&r.body)
-    .bind(&r.summary)
+    .bind(&r.summary_sealed)
     .bind(r.applied_on)
     .bind(r.received_on)
     .bind(r.reply_due)

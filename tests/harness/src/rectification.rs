@@ -53,24 +53,30 @@ impl System {
             .map(tonic::Response::into_inner)
     }
 
-    /// One acceptance officer's answers.
+    /// One acceptance officer's answers. Like any client, it retries an
+    /// UNAVAILABLE answer (a transaction PostgreSQL aborted on a deadlock
+    /// with the service's consumer wrote nothing) with the same request id.
     pub async fn accept_as(&self, officer: &crate::Officer, case_id: &str, pass: bool) -> Result<pb::Rectification, tonic::Status> {
-        self.rectification()
-            .record_acceptance(req(
-                officer,
-                pb::RecordAcceptanceRequest {
-                    request_id: rid(),
-                    case_id: case_id.into(),
-                    complete: true,
-                    lawful: true,
-                    goal_reached: pass,
-                    comments: if pass { "已整改到位".into() } else { "制度未落实".into() },
-                    evidence_sha256: Vec::new(),
-                    reinspect_on: None,
-                    follow_up: if pass { "三个月内回访一次".into() } else { String::new() },
-                },
-            ))
-            .await
-            .map(tonic::Response::into_inner)
+        let request = pb::RecordAcceptanceRequest {
+            request_id: rid(),
+            case_id: case_id.into(),
+            complete: true,
+            lawful: true,
+            goal_reached: pass,
+            comments: if pass { "已整改到位".into() } else { "制度未落实".into() },
+            evidence_sha256: Vec::new(),
+            reinspect_on: None,
+            follow_up: if pass { "三个月内回访一次".into() } else { String::new() },
+        };
+        let mut tries = 0;
+        loop {
+            match self.rectification().record_acceptance(req(officer, request.clone())).await {
+                Err(status) if status.code() == tonic::Code::Unavailable && tries < 5 => {
+                    tries += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(100 * tries)).await;
+                }
+                result => return result.map(tonic::Response::into_inner),
+            }
+        }
     }
 }

@@ -13,6 +13,11 @@ pub fn cst_date(at: DateTime<Utc>) -> NaiveDate {
     (at + Duration::hours(8)).date_naive()
 }
 
+/// The wall-clock time in China Standard Time, for printed documents.
+pub fn cst_datetime(at: DateTime<Utc>) -> chrono::NaiveDateTime {
+    (at + Duration::hours(8)).naive_utc()
+}
+
 /// The end of a deadline day (24:00 China Standard Time) in UTC.
 pub fn end_of_cst_day(day: NaiveDate) -> DateTime<Utc> {
     let next = day.succ_opt().unwrap_or(day).and_hms_opt(0, 0, 0).unwrap_or_default();

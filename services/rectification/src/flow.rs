@@ -581,7 +581,7 @@ impl State {
                     lawful: a.lawful,
                     goal_reached: a.goal_reached,
                     comments: a.comments.clone(),
-                    answered_at: (a.answered_at + Duration::hours(8)).naive_utc(),
+                    answered_at: yuetan_platform::fields::cst_datetime(a.answered_at),
                 })
                 .collect(),
             passed,

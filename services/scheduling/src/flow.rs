@@ -13,7 +13,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 use yuetan_documents::{DeliveryReceipt, Document, InterviewNotice};
 use yuetan_platform::audit::{self, AuditEntry};
-use yuetan_platform::fields::{cst_date, date, end_of_cst_day, timestamp};
+use yuetan_platform::fields::{cst_date, cst_datetime, date, end_of_cst_day, timestamp};
 use yuetan_platform::links::LinkClaims;
 use yuetan_platform::numbering::next_number;
 use yuetan_platform::outbox::NewEvent;
@@ -128,11 +128,6 @@ fn audit_service(s: &ServiceRow) -> serde_json::Value {
         "service_id": s.id, "document_id": s.document_id, "status": s.status, "step": s.step, "plan": s.plan,
         "served_at": s.served_at, "served_by": s.served_by, "receipt_number": s.receipt_number,
     })
-}
-
-/// Wall-clock time in China Standard Time, for documents.
-fn cst_naive(at: DateTime<Utc>) -> chrono::NaiveDateTime {
-    (at + Duration::hours(8)).naive_utc()
 }
 
 impl State {
@@ -399,7 +394,7 @@ impl State {
             case_number: case.number.clone(),
             matter: plan.matter.clone(),
             legal_basis: plan.legal_basis.clone(),
-            interview_at: cst_naive(interview_at),
+            interview_at: cst_datetime(interview_at),
             place: if plan.mode == "video" { self.video_place(conn, &case, &plan).await? } else { plan.place.clone() },
             video: plan.mode == "video",
             interviewers: names,
@@ -771,7 +766,7 @@ impl State {
             recipient: party_name,
             method: channel.method_zh().into(),
             address: address.to_string(),
-            served_at: cst_naive(at),
+            served_at: cst_datetime(at),
             receiver_or_evidence: evidence.to_string(),
             server,
             witness,

@@ -211,18 +211,25 @@ impl State {
     /// Writes one of supervision's events to the outbox (in the caller's transaction).
     #[allow(clippy::too_many_arguments)]
     pub async fn publish(&self, conn: &mut PgConnection, event_type: &str, case_id: Option<Uuid>, division: &str, organ: &str, causation: Option<Uuid>, payload: Payload, now: DateTime<Utc>) -> Result<(), Error> {
+        self.publish_as(conn, event_type, case_id, division, organ, BY.proto(), causation, payload, now).await.map(|_| ())
+    }
+
+    /// [`State::publish`] with the actor who acted (None: nobody named);
+    /// returns the event's id.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn publish_as(&self, conn: &mut PgConnection, event_type: &str, case_id: Option<Uuid>, division: &str, organ: &str, actor: Option<yuetan_proto::common::Actor>, causation: Option<Uuid>, payload: Payload, now: DateTime<Utc>) -> Result<Uuid, Error> {
         let event = NewEvent {
             event_type: event_type.into(),
             case_id,
             case_version: 0,
             jurisdiction: division.into(),
             organ: organ.into(),
-            actor: BY.proto(),
+            actor,
             correlation_id: None,
             causation_id: causation.map(|c| c.to_string()),
             payload,
         };
-        self.outbox.write(conn, event, now).await?;
-        Ok(())
+        let written = self.outbox.write(conn, event, now).await?;
+        Uuid::parse_str(&written.id).map_err(|e| Error::Internal(format!("outbox event id: {e}")))
     }
 }

@@ -13,13 +13,13 @@ use sqlx::types::Json;
 use sqlx::PgConnection;
 use uuid::Uuid;
 use yuetan_documents::{Attendance as DocAttendance, Document, InterviewOutline, InterviewRecord, RecordItem, RecordPerson, SignatureLine};
-use yuetan_platform::fields::{cst_date, date, end_of_cst_day, timestamp};
+use yuetan_platform::fields::{cst_date, cst_datetime, date, end_of_cst_day, timestamp};
 use yuetan_platform::numbering::organ_number;
 use yuetan_platform::{timers, Actor, Error};
 use yuetan_proto::events::{self as ev, event::Payload};
 use yuetan_video::{RoomParticipant, RoomSpec};
 
-use super::{cst_naive, qualifications, By, BY_SERVICE};
+use super::{qualifications, By, BY_SERVICE};
 use crate::domain::interview::{self as rules, Item, Signed, Signer, PARTY};
 use crate::domain::check_interviewer;
 use crate::store::interview::{
@@ -444,7 +444,7 @@ impl State {
             number: number.clone(),
             case_number: case.number.clone(),
             party_name: case.party_name.clone(),
-            interview_at: cst_naive(interview_at),
+            interview_at: cst_datetime(interview_at),
             place: plan.place.clone(),
             video: plan.mode == "video",
             interviewers: self.officer_names(conn, &plan.interviewers).await?,
@@ -1002,7 +1002,7 @@ impl State {
             .filter(|a| a.joined_at >= interview.started_at - Duration::hours(2))
             .map(|a| {
                 let role = RoomMember { key: a.participant_key.clone(), name: a.name.clone(), role: a.role.clone(), feed_id: 0, organ: String::new() }.role_zh().to_string();
-                (a.name, role, cst_naive(a.joined_at), a.left_at.map(cst_naive))
+                (a.name, role, cst_datetime(a.joined_at), a.left_at.map(cst_datetime))
             })
             .collect();
         let o = &content.opening;
@@ -1021,8 +1021,8 @@ impl State {
             correction_reason: String::new(),
             case_number: case.number.clone(),
             party_name: case.party_name.clone(),
-            started_at: cst_naive(interview.started_at),
-            ended_at: cst_naive(interview.ended_at.unwrap_or(interview.started_at)),
+            started_at: cst_datetime(interview.started_at),
+            ended_at: cst_datetime(interview.ended_at.unwrap_or(interview.started_at)),
             place: plan.place.clone(),
             video: interview.mode == "video",
             people,
@@ -1073,7 +1073,7 @@ impl State {
                 role: s.role.clone(),
                 name: if s.detail.is_empty() { s.name.clone() } else { format!("{}（{}）", s.name, s.detail) },
                 method: method_zh(&s.method).into(),
-                signed_at: cst_naive(s.signed_at),
+                signed_at: cst_datetime(s.signed_at),
                 fingerprint: if !s.signature.is_empty() {
                     hex_prefix(&s.signature)
                 } else if s.image_sha256.is_empty() {

@@ -280,22 +280,10 @@ pub async fn get_case_file(state: &State, actor: &Actor, req: &cf::GetCaseFileRe
         })
         .collect();
     let (reliefs, under_relief) = match a.case_id {
-        Some(case_id) => (sql::reliefs(&mut tx, case_id).await?, relief::under_relief(&mut tx, case_id).await?),
+        Some(case_id) => (relief::of_case(&mut tx, case_id).await?, relief::under_relief(&mut tx, case_id).await?),
         None => (Vec::new(), false),
     };
-    let relief = reliefs
-        .into_iter()
-        .map(|r| cf::ReliefState {
-            relief_id: r.relief_id,
-            kind: r.kind,
-            source: r.source,
-            received_on: Some(date(r.received_on)),
-            reply_due: Some(date(r.reply_due)),
-            replied: r.replied_on.is_some() || r.outcome.is_some(),
-            outcome: r.outcome.unwrap_or_default(),
-            decided_on: r.decided_on.map(date),
-        })
-        .collect();
+    let relief = reliefs.iter().map(crate::api::relief::relief_state).collect();
     let (manifest_json, manifest) = if a.status == CLOSED { (Vec::new(), None) } else { let (b, m) = manifest_of(state, &a).await?; (b, Some(manifest_proto(&m))) };
     audit_read(&mut tx, actor, "casefile.read", &a, serde_json::json!({}), now).await?;
     tx.commit().await?;

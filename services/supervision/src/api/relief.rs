@@ -23,7 +23,8 @@ pub fn relief_state(r: &ReliefRow) -> pb::ReliefState {
         source: r.source.clone(),
         received_on: Some(date(r.received_on)),
         reply_due: Some(date(r.reply_due)),
-        replied: r.replied_on.is_some(),
+        // Nothing records a reply yet: a decided relief needs none.
+        replied: r.replied_on.is_some() || r.outcome.is_some(),
         outcome: r.outcome.clone().unwrap_or_default(),
         decided_on: r.decided_on.map(date),
     }

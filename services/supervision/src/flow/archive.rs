@@ -28,15 +28,14 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 use yuetan_casefile::{Entry, Manifest, FORMAT};
 use yuetan_platform::audit::{self, AuditEntry, By};
-use yuetan_platform::fields::{cst_date, date, from_timestamp};
+use yuetan_platform::fields::{cst_date, cst_datetime, date, from_timestamp};
 use yuetan_platform::ordering::source_of;
-use yuetan_platform::outbox::NewEvent;
 use yuetan_platform::timers::{self, Timer};
 use yuetan_platform::{Actor, Error};
-use yuetan_proto::common::Date;
 use yuetan_proto::events::{self as ev, event::Payload, Event};
 
 use crate::domain::archive::{self as rules, Retention, ARCHIVED, CLOSED, DESTROYED};
+use crate::flow::files::day_of;
 use crate::flow::NewCard;
 use crate::store::archive::{self as sql, ArchiveRow, DocumentRow, FactsRow};
 use crate::store::{self, FileRow};
@@ -50,10 +49,6 @@ const BY: By<'static> = By::Service(crate::SERVICE);
 
 fn internal(e: impl std::fmt::Display) -> Error {
     Error::Internal(e.to_string())
-}
-
-fn day_of(d: Option<&Date>) -> Option<NaiveDate> {
-    d.and_then(|d| d.iso.parse().ok())
 }
 
 /// The Chinese title of a kind of document.
@@ -214,19 +209,8 @@ async fn audit_row(conn: &mut PgConnection, actor_id: &str, organ: &str, action:
 /// Writes an archive event to the outbox; `actor` None: the service.
 #[allow(clippy::too_many_arguments)]
 async fn publish(state: &State, conn: &mut PgConnection, event_type: &str, a: &ArchiveRow, actor: Option<&Actor>, causation: Option<Uuid>, payload: Payload, now: DateTime<Utc>) -> Result<(), Error> {
-    let event = NewEvent {
-        event_type: event_type.into(),
-        case_id: a.case_id,
-        case_version: 0,
-        jurisdiction: a.division.clone(),
-        organ: a.organ.clone(),
-        actor: actor.map_or_else(|| BY.proto(), |a| Some(a.to_proto())),
-        correlation_id: None,
-        causation_id: causation.map(|c| c.to_string()),
-        payload,
-    };
-    state.outbox.write(conn, event, now).await?;
-    Ok(())
+    let actor = actor.map_or_else(|| BY.proto(), |a| Some(a.to_proto()));
+    state.publish_as(conn, event_type, a.case_id, &a.division, &a.organ, actor, causation, payload, now).await.map(|_| ())
 }
 
 fn case_str(a: &ArchiveRow) -> String {
@@ -339,11 +323,6 @@ fn size_text(size: u64) -> String {
     }
 }
 
-/// The China Standard Time of an instant, for printed documents.
-fn cst_naive(at: DateTime<Utc>) -> chrono::NaiveDateTime {
-    (at + Duration::hours(8)).naive_utc()
-}
-
 /// The timeline of a file as stored in its archive (JSON).
 async fn timeline_json(conn: &mut PgConnection, a: &ArchiveRow) -> Result<Vec<u8>, Error> {
     let lines: Vec<serde_json::Value> = store::timeline(conn, a.file_id)
@@ -399,7 +378,7 @@ async fn assemble(state: &State, conn: &mut PgConnection, file_id: Uuid, timer_i
             seq: seq as u32,
             title: if reference_only { format!("{title}（仅引用）") } else { title },
             number: d.number.clone(),
-            produced_at: cst_naive(d.produced_at),
+            produced_at: cst_datetime(d.produced_at),
             service: d.service.clone(),
             pages_or_size: size_text(size),
             sha256: d.sha256.clone(),

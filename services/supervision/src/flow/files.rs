@@ -51,7 +51,7 @@ pub const REPORT_WORKING_DAYS_BEFORE: u32 = 3;
 /// Interview within 5 working days of the notice's service (urgent: 24 h).
 pub const INTERVIEW_LIMIT_WORKING_DAYS: u32 = 5;
 
-fn day_of(d: Option<&Date>) -> Option<NaiveDate> {
+pub(crate) fn day_of(d: Option<&Date>) -> Option<NaiveDate> {
     d.and_then(|d| d.iso.parse().ok())
 }
 

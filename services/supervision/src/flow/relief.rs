@@ -27,7 +27,6 @@ use uuid::Uuid;
 use yuetan_platform::audit::{self, AuditEntry};
 use yuetan_platform::auth::DivisionCode;
 use yuetan_platform::fields::{cst_date, date, from_timestamp, optional, parse_date, parse_uuid, required};
-use yuetan_platform::outbox::NewEvent;
 use yuetan_platform::timers::{self, Timer};
 use yuetan_platform::Error;
 use yuetan_proto::events::{self as ev, event::Payload, Event};
@@ -124,19 +123,7 @@ pub fn marked_payload(r: &ReliefRow, number: &str) -> Payload {
 /// Writes one of relief's events to the outbox; returns its id.
 #[allow(clippy::too_many_arguments)]
 async fn publish(state: &State, conn: &mut PgConnection, event_type: &str, r: &ReliefRow, actor: Option<yuetan_proto::common::Actor>, causation: Option<Uuid>, payload: Payload, now: DateTime<Utc>) -> Result<Uuid, Error> {
-    let event = NewEvent {
-        event_type: event_type.into(),
-        case_id: Some(r.case_id),
-        case_version: 0,
-        jurisdiction: r.division.clone(),
-        organ: r.organ.clone(),
-        actor,
-        correlation_id: None,
-        causation_id: causation.map(|c| c.to_string()),
-        payload,
-    };
-    let written = state.outbox.write(conn, event, now).await?;
-    Uuid::parse_str(&written.id).map_err(|e| Error::Internal(format!("outbox event id: {e}")))
+    state.publish_as(conn, event_type, Some(r.case_id), &r.division, &r.organ, actor, causation, payload, now).await
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -227,26 +227,3 @@ pub async fn list(conn: &mut PgConnection, prefix: &str, status: Option<&str>, l
     .fetch_all(&mut *conn)
     .await?)
 }
-
-/// One relief about a case, as the export shows it.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct ReliefLine {
-    pub relief_id: String,
-    pub kind: String,
-    pub source: String,
-    pub received_on: NaiveDate,
-    pub reply_due: NaiveDate,
-    pub replied_on: Option<NaiveDate>,
-    pub outcome: Option<String>,
-    pub decided_on: Option<NaiveDate>,
-}
-
-/// Every relief about a case, in the order received.
-pub async fn reliefs(conn: &mut PgConnection, case_id: Uuid) -> Result<Vec<ReliefLine>, Error> {
-    Ok(sqlx::query_as(
-        "SELECT relief_id, kind, source, received_on, reply_due, replied_on, outcome, decided_on FROM reliefs WHERE case_id = $1 ORDER BY received_on, relief_id",
-    )
-    .bind(case_id)
-    .fetch_all(&mut *conn)
-    .await?)
-}

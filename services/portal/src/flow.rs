@@ -256,6 +256,24 @@ impl State {
             .await?)
     }
 
+    /// The one row a `rate` link may leave in `table` (`ratings` or
+    /// `party_complaints`, keyed by the link), inserted in `tx`: `None` when
+    /// it is new, else when the earlier one was submitted.
+    async fn once_per_link(tx: &mut sqlx::PgConnection, table: OncePerLink, link_id: Uuid, organ: &str, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, Error> {
+        let table = table.name();
+        let inserted: Option<i32> = sqlx::query_scalar(&format!("INSERT INTO {table} (link_id, organ, submitted_at) VALUES ($1, $2, $3) ON CONFLICT (link_id) DO NOTHING RETURNING 1"))
+            .bind(link_id)
+            .bind(organ)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if inserted.is_some() {
+            return Ok(None);
+        }
+        let before: Option<DateTime<Utc>> = sqlx::query_scalar(&format!("SELECT submitted_at FROM {table} WHERE link_id = $1")).bind(link_id).fetch_optional(&mut *tx).await?;
+        before.map(Some).ok_or_else(|| Error::Internal(format!("{table} row of link {link_id} neither inserted nor found")))
+    }
+
     /// Records the party's rating submitted through a `rate` link: the row
     /// (once per link: its primary key), `portal.rating_submitted` and the
     /// audit row in one transaction. The event's envelope names no case
@@ -267,20 +285,7 @@ impl State {
         let case_sealed = self.vault.seal(&claims.service_id, RATING_CONTEXT)?;
         let comment_sealed = if form.comment.is_empty() { Vec::new() } else { self.vault.seal(&form.comment, RATING_CONTEXT)? };
         let mut tx = self.pool.begin().await?;
-        let inserted: Option<i32> = sqlx::query_scalar(
-            "INSERT INTO ratings (link_id, organ, submitted_at) VALUES ($1, $2, $3) ON CONFLICT (link_id) DO NOTHING RETURNING 1",
-        )
-        .bind(link_id)
-        .bind(&claims.organ)
-        .bind(now)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if inserted.is_none() {
-            drop(tx);
-            let before = self
-                .rating_submitted_at(link_id)
-                .await?
-                .ok_or_else(|| Error::Internal(format!("rating of link {link_id} neither inserted nor found")))?;
+        if let Some(before) = Self::once_per_link(&mut tx, OncePerLink::Rating, link_id, &claims.organ, now).await? {
             return Ok(ReportRecorded::Before(before));
         }
         let payload = Payload::PortalRatingSubmitted(ev::PortalRatingSubmitted {
@@ -324,20 +329,7 @@ impl State {
         let case_sealed = self.vault.seal(&claims.service_id, COMPLAINT_CONTEXT)?;
         let description_sealed = self.vault.seal(&form.description, COMPLAINT_CONTEXT)?;
         let mut tx = self.pool.begin().await?;
-        let inserted: Option<i32> = sqlx::query_scalar(
-            "INSERT INTO party_complaints (link_id, organ, submitted_at) VALUES ($1, $2, $3) ON CONFLICT (link_id) DO NOTHING RETURNING 1",
-        )
-        .bind(link_id)
-        .bind(&claims.organ)
-        .bind(now)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if inserted.is_none() {
-            drop(tx);
-            let before = self
-                .complaint_submitted_at(link_id)
-                .await?
-                .ok_or_else(|| Error::Internal(format!("complaint of link {link_id} neither inserted nor found")))?;
+        if let Some(before) = Self::once_per_link(&mut tx, OncePerLink::Complaint, link_id, &claims.organ, now).await? {
             return Ok(ReportRecorded::Before(before));
         }
         let payload = Payload::PortalComplaintSubmitted(ev::PortalComplaintSubmitted {
@@ -582,4 +574,20 @@ pub enum ReportRecorded {
 enum LinkAction {
     Open,
     Confirm,
+}
+
+/// What a party submits at most once through a `rate` link, and its table.
+#[derive(Debug, Clone, Copy)]
+enum OncePerLink {
+    Rating,
+    Complaint,
+}
+
+impl OncePerLink {
+    fn name(self) -> &'static str {
+        match self {
+            OncePerLink::Rating => "ratings",
+            OncePerLink::Complaint => "party_complaints",
+        }
+    }
 }

@@ -11,6 +11,7 @@ pub mod audit;
 pub mod batch;
 pub mod auth;
 pub mod bus;
+pub mod client;
 pub mod clock;
 pub mod config;
 pub mod consumer;

@@ -127,6 +127,9 @@ pub trait TimerHandler: Send + Sync + 'static {
 }
 
 /// Fires due timers of one schema.
+/// How long a timer handler waits for a lock (see `sweep_once`).
+const HANDLER_LOCK_TIMEOUT: &str = "SET LOCAL lock_timeout = '400ms'";
+
 #[derive(Debug, Clone)]
 pub struct Sweeper {
     pool: PgPool,
@@ -165,6 +168,13 @@ impl Sweeper {
     pub async fn sweep_once<H: TimerHandler>(&self, handler: &H) -> Result<usize, Error> {
         let now = self.clock.now();
         let mut tx = self.pool.begin().await?;
+        // The sweep holds its claimed timer rows while a handler takes the
+        // rows of a case; an RPC holding that case may be cancelling one of
+        // these timers. Neither may wait for the other: a handler gives up a
+        // lock it cannot get within HANDLER_LOCK_TIMEOUT (before PostgreSQL's
+        // deadlock check at 1 s would abort either side), its savepoint rolls
+        // back and the timer is tried again later; the RPC goes through.
+        sqlx::query(HANDLER_LOCK_TIMEOUT).execute(&mut *tx).await?;
         let rows = sqlx::query(
             "SELECT id, kind, key, due_at, payload, attempts FROM timers
              WHERE fired_at IS NULL AND cancelled_at IS NULL AND due_at <= $1

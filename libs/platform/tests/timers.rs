@@ -168,3 +168,63 @@ async fn a_cancelled_timer_never_fires() {
     assert_eq!(sweeper.sweep_once(handler.as_ref()).await.unwrap(), 0);
     assert_eq!(handler.calls.load(Ordering::SeqCst), 0);
 }
+
+/// Takes the row of `cases` with the timer's key, blocking, as a service's
+/// timer handler takes its case — once `go` is signalled, so that the test
+/// can make the call wait for the claimed timer first.
+struct CaseTaker {
+    go: Arc<tokio::sync::Notify>,
+}
+
+impl TimerHandler for CaseTaker {
+    async fn fire(&self, conn: &mut PgConnection, timer: &Timer) -> Result<(), String> {
+        self.go.notified().await;
+        sqlx::query("SELECT id FROM cases WHERE id = $1 FOR UPDATE")
+            .bind(&timer.key)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(|err| err.to_string())?;
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_sweeper_never_deadlocks_with_a_call_that_holds_the_case_and_cancels_its_timer() {
+    let (pool, _url) = setup().await;
+    let clock = TestClock::new(at("2026-03-02T09:00:00Z"));
+    sqlx::query("CREATE TABLE cases (id TEXT PRIMARY KEY)").execute(&pool).await.unwrap();
+    sqlx::query("INSERT INTO cases VALUES ('c1')").execute(&pool).await.unwrap();
+    let mut setup_conn = pool.acquire().await.unwrap();
+    timers::schedule(&mut setup_conn, "deadline", "c1", clock.now() - Duration::minutes(1), &serde_json::json!({})).await.unwrap();
+    drop(setup_conn);
+
+    // The call holds the case, as an RPC's for_change does.
+    let mut call = pool.begin().await.unwrap();
+    sqlx::query("SELECT id FROM cases WHERE id = 'c1' FOR UPDATE").execute(&mut *call).await.unwrap();
+    // The sweeper claims the due timer; its handler waits for the signal.
+    let go = Arc::new(tokio::sync::Notify::new());
+    let shared: SharedClock = Arc::new(clock.clone());
+    let sweeper = Sweeper::new(pool.clone(), shared, TimerConfig::default());
+    let handler = CaseTaker { go: go.clone() };
+    let sweep = tokio::spawn(async move { sweeper.sweep_once(&handler).await });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // The call cancels that timer and waits for the sweeper's claim …
+    let now = clock.now();
+    let cancel = tokio::spawn(async move {
+        let cancelled = timers::cancel(&mut call, "deadline", "c1", now).await;
+        (cancelled, call.commit().await)
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // … and only then does the handler reach for the case: a cycle, which
+    // PostgreSQL would break by aborting the older waiter, the call.
+    go.notify_one();
+    let (cancelled, committed) = cancel.await.unwrap();
+    assert!(cancelled.is_ok(), "the call holding the case cancels its timer: {cancelled:?}");
+    assert!(committed.is_ok(), "the call commits: {committed:?}");
+    let swept = sweep.await.unwrap();
+    assert!(swept.is_ok(), "the sweep ends without an error: {swept:?}");
+    let (fired, cancelled_at): (Option<DateTime<Utc>>, Option<DateTime<Utc>>) =
+        sqlx::query_as("SELECT fired_at, cancelled_at FROM timers WHERE key = 'c1'").fetch_one(&pool).await.unwrap();
+    assert!(fired.is_none(), "the timer gave way and did not fire");
+    assert!(cancelled_at.is_some(), "the call's cancel is kept");
+}

@@ -33,6 +33,18 @@ pub async fn case(conn: &mut PgConnection, id: Uuid, lock: bool) -> Result<Optio
     Ok(sqlx::query_as(&sql).bind(id).fetch_optional(&mut *conn).await?)
 }
 
+/// The case unless another transaction holds it (`Err(true)`), or gone
+/// (`Err(false)`). Timers take it this way: a sweeper holding its timer row
+/// must not wait for a case whose holder (an RPC) is about to cancel that
+/// very timer — the two would deadlock.
+pub async fn case_unless_locked(conn: &mut PgConnection, id: Uuid) -> Result<Result<CaseRow, bool>, Error> {
+    let row: Option<CaseRow> = sqlx::query_as("SELECT * FROM cases WHERE case_id = $1 FOR UPDATE SKIP LOCKED").bind(id).fetch_optional(&mut *conn).await?;
+    match row {
+        Some(c) => Ok(Ok(c)),
+        None => Ok(Err(case(conn, id, false).await?.is_some())),
+    }
+}
+
 pub async fn put_case(conn: &mut PgConnection, c: &CaseRow) -> Result<(), Error> {
     sqlx::query(
         "INSERT INTO cases (case_id, number, division, lead_organ, organ_name, document_code, co_departments, party_id, party_name, version, updated_at)

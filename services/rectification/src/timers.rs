@@ -30,7 +30,13 @@ impl RectificationTimers {
         let id = timer.key.split('/').next().unwrap_or_default();
         let rect_id = Uuid::parse_str(id).map_err(|e| Error::Internal(format!("timer key: {e}")))?;
         let Some(peek) = store::rect(conn, rect_id, false).await? else { return Ok(()) };
-        let Some(case) = store::case(conn, peek.case_id, true).await? else { return Ok(()) };
+        // Neither the case nor the rectification is waited for while this
+        // timer row is held: an acceptance holding the case cancels timers.
+        let case = match store::case_unless_locked(conn, peek.case_id).await? {
+            Ok(c) => c,
+            Err(true) => return Err(Error::Unavailable(format!("case {} is being changed; checked again later", peek.case_id))),
+            Err(false) => return Ok(()),
+        };
         let rect = match store::rect_unless_locked(conn, rect_id).await? {
             Ok(r) => r,
             Err(true) => return Err(Error::Unavailable(format!("rectification {rect_id} is being changed; checked again later"))),

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Stops what up.sh started, in this order: `yuetan serve all`, the provider
-# peers (yuetan-peers), Janus, nats-server,
+# Stops what up.sh started, in this order: the split deployment's processes
+# (up.sh --split: .local/split/*.pid, all signalled at once), `yuetan serve
+# all` (and any `yuetan serve` of this checkout whose pid file was lost), the
+# provider peers (yuetan-peers), Janus, nats-server,
 # PostgreSQL (fast shutdown: open transactions are rolled back, data is kept).
 # Idempotent: what is not running is skipped.
 #
@@ -19,18 +21,6 @@ for arg in "$@"; do
         *) die "unknown option $arg (known: --purge)" ;;
     esac
 done
-
-# Sends SIGNAL to PID, waits up to SECONDS for it to exit, then SIGKILLs it.
-stop_pid() {
-    local name="$1" pid="$2" signal="$3" seconds="$4" i
-    kill "-$signal" "$pid" 2>/dev/null || return 0
-    for ((i = 0; i < seconds * 10; i++)); do
-        kill -0 "$pid" 2>/dev/null || { say "$name: stopped (pid $pid)"; return 0; }
-        sleep 0.1
-    done
-    warn "$name (pid $pid) did not stop within $seconds s after SIG$signal; killing it"
-    kill -KILL "$pid" 2>/dev/null || true
-}
 
 # Stops the process in PIDFILE (named COMM) and any process named COMM whose
 # command line contains NEEDLE (one of ours whose pid file was lost).
@@ -51,6 +41,11 @@ stop_server() {
     rm -f "$pidfile"
 }
 
+if [ -n "$(ls "$SPLIT_DIR"/*.pid 2>/dev/null)" ]; then
+    stop_split
+else
+    say "split deployment: not running"
+fi
 stop_server yuetan "$LOCAL_DIR/yuetan.pid" yuetan "--config $REPO_ROOT/deploy/local/yuetan.toml serve" TERM 30
 stop_server peers "$LOCAL_DIR/peers.pid" yuetan-peers "--callback-base" TERM 10
 stop_server janus "$LOCAL_DIR/janus.pid" janus "$LOCAL_DIR/janus/conf/janus.jcfg" TERM 30

@@ -21,6 +21,10 @@
 #                              writes Janus's configuration for DIR into OUT
 #                              (from deploy/local/janus/*.jcfg.in)
 #   link_janus_modules DIR LIB the module folders of DIR: only the three modules
+#   SPLIT_DIR, split_plan      the split deployment's processes (up.sh --split):
+#                              one line each, "name replica grpc metrics http"
+#   stop_pid NAME PID SIGNAL SECONDS  signals PID, waits, then SIGKILLs it
+#   stop_split                 stops every process of the split deployment
 
 # shellcheck disable=SC2034  # used by the scripts that source this file
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -340,4 +344,67 @@ link_janus_modules() {
     done
     rm -rf "${dir:?}/loggers"
     mkdir -p "$dir/loggers"
+}
+
+# --- The split deployment (up.sh --split) -------------------------------------
+# Each service as its own processes: the platform once, every consumer-driven
+# service twice. Pid and log of each in .local/split/<name>-<replica>.{pid,log}.
+# shellcheck disable=SC2034
+SPLIT_DIR="$LOCAL_DIR/split"
+
+# The port plan, one process a line: name, replica, gRPC port, metrics port
+# (Prometheus text on /metrics), the portal's HTTP port ("-": none). gRPC
+# ports are 500xx; a process's metrics port is 94xx with the same last two
+# digits. The platform keeps 50051 (grpc.listen of yuetan.toml: a call to a
+# service the client has no endpoints for lands there and is answered
+# UNIMPLEMENTED); the first portal keeps 7400, where the links, the provider
+# peers and Janus's event handler point.
+split_plan() {
+    cat <<'PLAN'
+platform      1 50051 9451 -
+intake        1 50061 9461 -
+intake        2 50062 9462 -
+review        1 50063 9463 -
+review        2 50064 9464 -
+scheduling    1 50065 9465 -
+scheduling    2 50066 9466 -
+rectification 1 50067 9467 -
+rectification 2 50068 9468 -
+supervision   1 50069 9469 -
+supervision   2 50070 9470 -
+portal        1 50071 9471 7400
+portal        2 50072 9472 7410
+PLAN
+}
+
+# Sends SIGNAL to PID, waits up to SECONDS for it to exit, then SIGKILLs it.
+stop_pid() {
+    local name="$1" pid="$2" signal="$3" seconds="$4" i
+    kill "-$signal" "$pid" 2>/dev/null || return 0
+    for ((i = 0; i < seconds * 10; i++)); do
+        kill -0 "$pid" 2>/dev/null || { say "$name: stopped (pid $pid)"; return 0; }
+        sleep 0.1
+    done
+    warn "$name (pid $pid) did not stop within $seconds s after SIG$signal; killing it"
+    kill -KILL "$pid" 2>/dev/null || true
+}
+
+# Stops every process of the split deployment whose pid file is in
+# .local/split: SIGTERM to all at once (each drains its calls, then its
+# background tasks), then waits up to 30 s for each. (down.sh also stops
+# any `yuetan serve` of this checkout whose pid file was lost.)
+stop_split() {
+    local name replica _rest pidfile pid pids=() labels=() i
+    while read -r name replica _rest; do
+        pidfile="$SPLIT_DIR/$name-$replica.pid"
+        if pid_alive "$pidfile" yuetan; then
+            pids+=("$(head -n 1 "$pidfile")")
+            labels+=("$name-$replica")
+        fi
+        rm -f "$pidfile"
+    done < <(split_plan)
+    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for i in "${!pids[@]}"; do
+        stop_pid "${labels[$i]}" "${pids[$i]}" TERM 30
+    done
 }

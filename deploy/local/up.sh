@@ -33,7 +33,32 @@
 #      on a tablet, by the party; printing the numbers, the notice's and the
 #      record's PDFs, the evidence, who was present and the events.
 #
-# Usage: deploy/local/up.sh      (from any folder)
+# With --split, steps 5 and 6 run the platform as a province does: every
+# service as its own processes instead of one `yuetan serve all` (which is
+# stopped if it runs) — `yuetan serve platform` once, and `intake`,
+# `review`, `scheduling`, `rectification`, `supervision`, `portal` twice
+# each, all started at once (two replicas of a service migrate its schema
+# together; PostgreSQL's advisory locks make them take turns). Pid and log of
+# each in .local/split/<service>-<replica>.{pid,log}; a running split
+# deployment is restarted on the new build. Ports (lib.sh, split_plan):
+#      service        gRPC           metrics      HTTP
+#      platform       50051          9451
+#      intake         50061, 50062   9461, 9462
+#      review         50063, 50064   9463, 9464
+#      scheduling     50065, 50066   9465, 9466
+#      rectification  50067, 50068   9467, 9468
+#      supervision    50069, 50070   9469, 9470
+#      portal         50071, 50072   9471, 9472   7400, 7410
+#   given to each process as YUETAN_GRPC__LISTEN, YUETAN_METRICS__LISTEN
+#   (Prometheus text on /metrics) and YUETAN_PORTAL__LISTEN; the first
+#   portal keeps 7400, where links, the peers' reports and Janus's events
+#   go. The demo then reaches each service's two processes through
+#   [client] endpoints (YUETAN_CLIENT__ENDPOINTS__<SERVICE>='["http://…", …]';
+#   the case-file service is supervision's, the platform's own calls go to
+#   grpc.listen), also written to .local/split/client.env for other tools
+#   (`set -a; . .local/split/client.env; set +a`).
+#
+# Usage: deploy/local/up.sh [--split]      (from any folder)
 #
 # Environment:
 #   YUETAN_NATS_PORT=4222        NATS client port
@@ -43,15 +68,18 @@
 #   YUETAN_JANUS, YUETAN_JANUS_LIB  the janus binary, the folder of its modules
 #   YUETAN_UP_SKIP_DEMO=1        stop after step 3b (servers only: no build, no yuetan, no demo)
 #   YUETAN_GRPC__LISTEN, YUETAN_DATABASE__URL, ...  override deploy/local/yuetan.toml
+#                                (with --split, each process's listen addresses are the plan's)
 #
 # Idempotent: what already runs is left running. Stop with deploy/local/down.sh.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
+SPLIT=0
 for arg in "$@"; do
     case "$arg" in
         --serve) ;;   # the server always stays up now; accepted for old scripts
+        --split) SPLIT=1 ;;
         -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "${BASH_SOURCE[0]}"; exit 0 ;;
         *) die "unknown option $arg" ;;
     esac
@@ -175,6 +203,9 @@ fi
 case "$PG_HOME" in *"'"*) die "the path $PG_HOME contains a single quote, which PostgreSQL options cannot carry" ;; esac
 PG_DATA="$PG_HOME/data"
 PG_LOG="$PG_HOME/postgres.log"
+# The split deployment's 13 processes each keep a pool (database.max_connections,
+# 16) and a status pool (2): more than PostgreSQL's default 100 at full load.
+PG_MAX_CONNECTIONS=300
 
 if [ ! -f "$PG_DATA/PG_VERSION" ]; then
     initdb_log="$(mktemp)"
@@ -198,7 +229,7 @@ if as_pg_user "$PG_BIN/pg_ctl" status -D "$PG_DATA" >/dev/null 2>&1; then
 else
     port_open "$PG_PORT" && die "port $PG_PORT (PostgreSQL) is taken by another program; choose another with YUETAN_PG_PORT=<port>"
     if ! as_pg_user "$PG_BIN/pg_ctl" start -D "$PG_DATA" -l "$PG_LOG" -w -t 60 -s \
-        -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -c unix_socket_directories='$PG_HOME'" </dev/null; then
+        -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -c unix_socket_directories='$PG_HOME' -c max_connections=$PG_MAX_CONNECTIONS" </dev/null; then
         tail -n 20 "$PG_LOG" >&2 || true
         die "PostgreSQL did not start; log: $PG_LOG"
     fi
@@ -354,11 +385,94 @@ peers_listening() { pid_alive "$PEERS_PID_FILE" || return 99; port_open 7401 && 
 wait_for 30 peers_listening || { tail -n 20 "$PEERS_LOG" >&2; die "yuetan-peers did not start; log: $PEERS_LOG"; }
 say "peers: SMS gateway :7401, e-gov platform :7402, SMTP :7425 (pid $(cat "$PEERS_PID_FILE"), log $PEERS_LOG)"
 
+# --- 5s. Serve split (--split) ------------------------------------------------------
+# Every service as its own processes (the plan: lib.sh's split_plan); the
+# demo (6s) then goes through them. A running `yuetan serve all` holds the
+# platform's and the portal's ports: it is stopped first.
+YUETAN_PID_FILE="$LOCAL_DIR/yuetan.pid"
+if [ "$SPLIT" -eq 1 ]; then
+    if pid_alive "$YUETAN_PID_FILE" yuetan; then
+        stop_pid "yuetan serve all" "$(cat "$YUETAN_PID_FILE")" TERM 30
+    fi
+    rm -f "$YUETAN_PID_FILE"
+    mkdir -p "$SPLIT_DIR"
+    stop_split
+    running_max="$(psql_admin -tAc "SHOW max_connections" 2>/dev/null || echo 0)"
+    if [ "${running_max:-0}" -lt 250 ]; then
+        warn "PostgreSQL allows $running_max connections (started by an older up.sh); 13 processes may need more under load: down.sh, then up.sh --split, restarts it with $PG_MAX_CONNECTIONS"
+    fi
+    while read -r name replica grpc metrics http; do
+        for port in "$grpc" "$metrics" "$http"; do
+            [ "$port" = - ] && continue
+            port_open "$port" && die "port $port ($name-$replica) is taken by another program (a yuetan whose pid file was lost? deploy/local/down.sh stops those)"
+        done
+    done < <(split_plan)
+    started="$(date +%s.%N)"
+    while read -r name replica grpc metrics http; do
+        log="$SPLIT_DIR/$name-$replica.log"
+        http_note=""
+        [ "$http" = - ] || http_note=", HTTP 127.0.0.1:$http"
+        printf '\n=== %s: yuetan serve %s (replica %s: gRPC 127.0.0.1:%s, metrics 127.0.0.1:%s%s)\n' \
+            "$(date -u +%FT%TZ)" "$name" "$replica" "$grpc" "$metrics" "$http_note" >>"$log"
+        (
+            export YUETAN_GRPC__LISTEN="127.0.0.1:$grpc" YUETAN_METRICS__LISTEN="127.0.0.1:$metrics"
+            [ "$http" = - ] || export YUETAN_PORTAL__LISTEN="127.0.0.1:$http"
+            exec nohup "$YUETAN_BIN" --config "$CONFIG" serve "$name" >>"$log" 2>&1 </dev/null
+        ) &
+        echo $! >"$SPLIT_DIR/$name-$replica.pid"
+    done < <(split_plan)
+    split_listening() {   # every process alive and listening
+        local name replica grpc _metrics http
+        while read -r name replica grpc _metrics http; do
+            pid_alive "$SPLIT_DIR/$name-$replica.pid" || { failed="$name-$replica"; return 99; }
+            port_open "$grpc" || return 1
+            [ "$http" = - ] || port_open "$http" || return 1
+        done < <(split_plan)
+    }
+    failed=""
+    if ! wait_for 180 split_listening; then
+        if [ -n "$failed" ]; then
+            tail -n 30 "$SPLIT_DIR/$failed.log" >&2
+            stop_split
+            die "yuetan serve ${failed%-*} (replica ${failed##*-}) exited at start; log: $SPLIT_DIR/$failed.log"
+        fi
+        stop_split
+        die "the split deployment did not listen on every port within 180 s; logs: $SPLIT_DIR/*.log"
+    fi
+    say "split: $(split_plan | wc -l) processes listening after $(awk -v a="$started" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s:"
+    while read -r name replica grpc metrics http; do
+        http_note=""
+        [ "$http" = - ] || http_note=", HTTP 127.0.0.1:$http"
+        say "  $(printf '%-15s' "$name-$replica") pid $(cat "$SPLIT_DIR/$name-$replica.pid"), gRPC 127.0.0.1:$grpc, metrics 127.0.0.1:$metrics$http_note, log .local/split/$name-$replica.log"
+    done < <(split_plan)
+
+    # --- 6s. Sample case through the separate processes ---------------------------
+    # Each service's endpoints for the demo's router ([client] endpoints):
+    # both replicas of a service; the platform's own calls go to grpc.listen.
+    : >"$SPLIT_DIR/client.env"
+    for service in intake review scheduling rectification supervision; do
+        urls="$(split_plan | awk -v s="$service" '$1 == s { printf "%s\"http://127.0.0.1:%s\"", (n++ ? "," : ""), $3 }')"
+        var="YUETAN_CLIENT__ENDPOINTS__$(printf '%s' "$service" | tr '[:lower:]' '[:upper:]')"
+        export "$var=[$urls]"
+        printf "%s='%s'\n" "$var" "[$urls]" >>"$SPLIT_DIR/client.env"
+    done
+    say "demo: $YUETAN_BIN --config $CONFIG demo case   (each service's calls to its two processes: .local/split/client.env)"
+    demo_started="$(date +%s.%N)"
+    "$YUETAN_BIN" --config "$CONFIG" demo case </dev/null \
+        || die "the sample case failed (logs: $SPLIT_DIR/*.log, $NATS_LOG, $PG_LOG)"
+    say "demo: done through the separate processes in $(awk -v a="$demo_started" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s; they keep running"
+    say "stop with: $REPO_ROOT/deploy/local/down.sh"
+    exit 0
+fi
+# Without --split: a running split deployment holds the portal's port.
+if [ -n "$(ls "$SPLIT_DIR"/*.pid 2>/dev/null)" ]; then
+    stop_split
+fi
+
 # --- 5. Serve -------------------------------------------------------------------
 # `yuetan serve all` runs in the background (pid and log in .local/yuetan.{pid,log})
 # and stays up after this script; a running one is restarted, so the platform
 # always runs the binary just built.
-YUETAN_PID_FILE="$LOCAL_DIR/yuetan.pid"
 YUETAN_LOG="$LOCAL_DIR/yuetan.log"
 GRPC_LISTEN="${YUETAN_GRPC__LISTEN:-127.0.0.1:50051}"
 GRPC_PORT="${GRPC_LISTEN##*:}"

@@ -23,19 +23,24 @@ pub struct Bus {
 
 impl Bus {
     /// Connects to NATS and makes sure the stream exists with the configured
-    /// replicas and duplicate window (creating or updating it).
+    /// replicas and duplicate window (creating or updating it). `nats.url`
+    /// may list a cluster's servers separated by commas
+    /// (`nats://n1:4222,nats://n2:4222,nats://n3:4222`, see [`servers`]).
     pub async fn connect(config: &NatsConfig) -> Result<Bus, Error> {
         let client = async_nats::ConnectOptions::new()
             .name("yuetan")
             .retry_on_initial_connect()
             .connection_timeout(Duration::from_secs(5))
-            .connect(config.url.expose())
+            .connect(servers(config.url.expose()))
             .await
             .map_err(|err| {
                 // The client's error may echo the URL it was given; neither
                 // it nor the log may show the password.
-                let detail = scrub(&err.to_string(), config.url.expose());
-                Error::Unavailable(format!("connecting to nats at {}: {detail}", redact_url(config.url.expose())))
+                let mut detail = err.to_string();
+                for server in servers(config.url.expose()) {
+                    detail = scrub(&detail, server);
+                }
+                Error::Unavailable(format!("connecting to nats at {}: {detail}", redact_urls(config.url.expose())))
             })?;
         let bus = Bus {
             jetstream: jetstream::new(client.clone()),
@@ -63,6 +68,18 @@ impl Bus {
             .map_err(|err| Error::Unavailable(format!("creating stream {}: {err}", config.stream)))?;
         Ok(())
     }
+}
+
+/// The servers of a `nats.url`: one URL, or a cluster's URLs separated by
+/// commas (the client connects to one and fails over to the others, and
+/// learns the rest of the cluster from the server it reaches).
+pub fn servers(url: &str) -> Vec<&str> {
+    url.split(',').map(str::trim).filter(|s| !s.is_empty()).collect()
+}
+
+/// A `nats.url` (one URL or a comma-separated list) with each password hidden.
+pub fn redact_urls(url: &str) -> String {
+    servers(url).into_iter().map(redact_url).collect::<Vec<_>>().join(",")
 }
 
 /// The subject of an event: `<prefix>.<pp>.<cc>.<dd>.<service>.<event>`,
@@ -102,6 +119,15 @@ mod tests {
         assert!(subject("yuetan.ev", "6201", "intake.x").is_err());
         assert!(subject("yuetan.ev", "620102", "intake").is_err());
         assert!(subject("yuetan.ev", "620102", "intake.a.b>").is_err());
+    }
+
+    #[test]
+    fn a_cluster_url_lists_its_servers() {
+        let url = "nats://a:pw@10.0.0.1:4222, nats://10.0.0.2:4222,nats://10.0.0.3:4222";
+        assert_eq!(servers(url), ["nats://a:pw@10.0.0.1:4222", "nats://10.0.0.2:4222", "nats://10.0.0.3:4222"]);
+        assert_eq!(servers("nats://127.0.0.1:4222"), ["nats://127.0.0.1:4222"]);
+        assert!(!redact_urls(url).contains("pw"));
+        assert!(redact_urls(url).ends_with("nats://10.0.0.3:4222"));
     }
 
     #[tokio::test]

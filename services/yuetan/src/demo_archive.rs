@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use tonic::transport::Channel;
+use yuetan_platform::client::Routed;
 use yuetan_platform::Config;
 use yuetan_proto::casefile as pb;
 use yuetan_proto::casefile::case_file_service_client::CaseFileServiceClient;
@@ -42,7 +42,7 @@ fn office<T>(tokens: &Tokens, message: T) -> anyhow::Result<tonic::Request<T>> {
 
 /// Waits for the case's archive, prints its manifest and downloads and
 /// verifies the whole file.
-pub async fn print(config: &Config, channel: Channel, tokens: &Tokens, case_id: &str, number: &str) -> anyhow::Result<Archived> {
+pub async fn print(config: &Config, channel: Routed, tokens: &Tokens, case_id: &str, number: &str) -> anyhow::Result<Archived> {
     let mut casefile = CaseFileServiceClient::new(channel);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     let file = loop {

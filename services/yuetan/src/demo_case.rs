@@ -29,7 +29,7 @@ use anyhow::{bail, Context};
 use futures::StreamExt;
 use prost::Message;
 use tonic::metadata::MetadataValue;
-use tonic::transport::Channel;
+use yuetan_platform::client::{ClientSettings, Routed};
 use tonic::Request;
 use yuetan_intake::domain::party_id::CreditCode;
 use yuetan_platform::auth::{roles, Claims, KeyAlgorithm, TokenIssuer};
@@ -43,7 +43,10 @@ use yuetan_proto::review::review_service_client::ReviewServiceClient;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The gRPC address of `yuetan serve all` (default: from grpc.listen).
+    /// The gRPC address of `yuetan serve all`: every call goes there.
+    /// Without it, each call goes to its service's processes as `[client]
+    /// endpoints` lists them (a split deployment: `deploy/local/up.sh
+    /// --split`), and services not listed to grpc.listen.
     #[arg(long)]
     server: Option<String>,
 }
@@ -104,9 +107,25 @@ pub async fn run(config_file: Option<&Path>, args: Args) -> anyhow::Result<ExitC
         .context("the case demo signs its tokens with an HS256 development key; configure one (deploy/local/yuetan.toml)")?;
     let issuer = TokenIssuer::hs256(&key.kid, key.secret.as_deref().context("the HS256 key has no secret")?);
     let tokens = Tokens { issuer, config: config.clone() };
-    let server = args.server.unwrap_or_else(|| format!("http://{}", config.grpc.listen));
+    // One address for everything (`--server`), or each service's processes.
+    let (channel, server) = match &args.server {
+        Some(server) => (Routed::new(server, &ClientSettings::default())?, server.clone()),
+        None => {
+            let settings: ClientSettings = config.section("client")?;
+            let split: Vec<&str> = settings.endpoints.keys().map(String::as_str).collect();
+            let server = if split.is_empty() {
+                format!("http://{}", config.grpc.listen)
+            } else {
+                format!("the [client] endpoints of {} (others: http://{})", split.join(", "), config.grpc.listen)
+            };
+            (Routed::from_config(&config)?, server)
+        }
+    };
 
-    let nats = async_nats::connect(config.nats.url.expose()).await.with_context(|| format!("connecting to NATS at {}", yuetan_platform::secret::redact_url(config.nats.url.expose())))?;
+    let nats_url = config.nats.url.expose();
+    let nats = async_nats::connect(yuetan_platform::bus::servers(nats_url))
+        .await
+        .with_context(|| format!("connecting to NATS at {}", yuetan_platform::bus::redact_urls(nats_url)))?;
     // Subscribed before anything happens, so no event of the case is missed.
     let prefix = &config.nats.subject_prefix;
     let mut events = futures::stream::select_all([
@@ -116,11 +135,6 @@ pub async fn run(config_file: Option<&Path>, args: Args) -> anyhow::Result<ExitC
         nats.subscribe(format!("{prefix}.*.*.*.portal.>")).await?,
         nats.subscribe(format!("{prefix}.*.*.*.rectification.>")).await?,
     ]);
-    let channel = Channel::from_shared(server.clone())?
-        .connect_timeout(Duration::from_secs(5))
-        .connect()
-        .await
-        .with_context(|| format!("connecting to {server}; is `yuetan serve all` running?"))?;
     let mut intake = IntakeServiceClient::new(channel.clone());
 
     intake
@@ -129,7 +143,8 @@ pub async fn run(config_file: Option<&Path>, args: Args) -> anyhow::Result<ExitC
             organ: Some(Organ { code: ORGAN.into(), name: "兰州市城关区市场监督管理局".into(), division_code: DIVISION.into() }),
             document_code: "兰城市监".into(),
         })?)
-        .await?;
+        .await
+        .with_context(|| format!("calling intake at {server}; is `yuetan serve all` (or each service) running?"))?;
     // A new sample enterprise each run: the same one twice would be a repeat (X2).
     let serial = rand::random::<u32>() % 1_000_000;
     let first = sample_case(&config, &channel, &tokens, serial).await?;
@@ -268,7 +283,7 @@ struct Sample {
     numbers: crate::demo_scheduling::Numbers,
 }
 
-async fn sample_case(config: &Config, channel: &Channel, tokens: &Tokens, serial: u32) -> anyhow::Result<Sample> {
+async fn sample_case(config: &Config, channel: &Routed, tokens: &Tokens, serial: u32) -> anyhow::Result<Sample> {
     let mut intake = IntakeServiceClient::new(channel.clone());
     let mut review = ReviewServiceClient::new(channel.clone());
     let credit_code = CreditCode::synthesize(DIVISION, serial).context("sample credit code")?;
@@ -465,7 +480,7 @@ fn past_tense(decision: &str) -> String {
 /// call that caused them). The file is `NOT_FOUND` until review has learned
 /// the case.
 pub(crate) async fn wait_for_task(
-    review: &mut ReviewServiceClient<Channel>,
+    review: &mut ReviewServiceClient<Routed>,
     tokens: &Tokens,
     case_id: &str,
     wanted: impl Fn(&review_pb::Task) -> bool,

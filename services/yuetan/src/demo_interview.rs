@@ -14,7 +14,7 @@
 
 use anyhow::{bail, Context};
 use chrono::{Duration as Span, Utc};
-use tonic::transport::Channel;
+use yuetan_platform::client::Routed;
 use yuetan_platform::fields::{cst_date, date, from_timestamp};
 use yuetan_platform::Config;
 use yuetan_proto::intake as ipb;
@@ -74,7 +74,7 @@ async fn join_room(join: &pb::JoinInfo) -> anyhow::Result<JanusParticipant> {
 }
 
 /// Runs the interview of the served case; the officers are those of the plan.
-pub async fn run(config: &Config, channel: Channel, tokens: &Tokens, case_id: &str, serial: u32, panel: &Panel) -> anyhow::Result<Outcome> {
+pub async fn run(config: &Config, channel: Routed, tokens: &Tokens, case_id: &str, serial: u32, panel: &Panel) -> anyhow::Result<Outcome> {
     let mut scheduling = SchedulingServiceClient::new(channel.clone());
     let mut intake = IntakeServiceClient::new(channel);
 

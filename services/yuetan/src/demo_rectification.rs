@@ -15,7 +15,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use chrono::{Duration as Span, Utc};
 use sha2::{Digest, Sha256};
-use tonic::transport::Channel;
+use yuetan_platform::client::Routed;
 use uuid::Uuid;
 use yuetan_platform::fields::{cst_date, date, end_of_cst_day, from_timestamp, timestamp};
 use yuetan_platform::links::{LinkClaims, LinkSigner, PURPOSE_REPORT};
@@ -54,14 +54,14 @@ pub struct HandedOff {
 }
 
 struct Clients {
-    rectification: RectificationServiceClient<Channel>,
-    review: ReviewServiceClient<Channel>,
-    scheduling: SchedulingServiceClient<Channel>,
-    intake: IntakeServiceClient<Channel>,
+    rectification: RectificationServiceClient<Routed>,
+    review: ReviewServiceClient<Routed>,
+    scheduling: SchedulingServiceClient<Routed>,
+    intake: IntakeServiceClient<Routed>,
 }
 
 impl Clients {
-    fn new(channel: Channel) -> Clients {
+    fn new(channel: Routed) -> Clients {
         Clients {
             rectification: RectificationServiceClient::new(channel.clone()),
             review: ReviewServiceClient::new(channel.clone()),
@@ -200,7 +200,7 @@ async fn served(clients: &Clients, tokens: &Tokens, case_id: &str, number: &str)
 
 /// The first case: notice, one ledger entry, the party's report through the
 /// portal, acceptance by two officers → the certificate.
-pub async fn accepted(config: &Config, channel: Channel, tokens: &Tokens, case_id: &str, serial: u32) -> anyhow::Result<Accepted> {
+pub async fn accepted(config: &Config, channel: Routed, tokens: &Tokens, case_id: &str, serial: u32) -> anyhow::Result<Accepted> {
     let mut clients = Clients::new(channel);
     let (rect, notice) = opened_and_noticed(config, &mut clients, tokens, case_id, serial).await?;
     let today = cst_date(Utc::now());
@@ -321,7 +321,7 @@ pub async fn accepted(config: &Config, channel: Channel, tokens: &Tokens, case_i
 
 /// The second case: notice, a paper report, acceptance failed by one of two
 /// officers → the penalty hand-off.
-pub async fn handed_off(config: &Config, channel: Channel, tokens: &Tokens, case_id: &str, serial: u32) -> anyhow::Result<HandedOff> {
+pub async fn handed_off(config: &Config, channel: Routed, tokens: &Tokens, case_id: &str, serial: u32) -> anyhow::Result<HandedOff> {
     let mut clients = Clients::new(channel);
     let (rect, notice) = opened_and_noticed(config, &mut clients, tokens, case_id, serial).await?;
     let photo = clients

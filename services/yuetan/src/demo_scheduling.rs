@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use chrono::{Duration as Span, NaiveTime, Utc};
-use tonic::transport::Channel;
+use yuetan_platform::client::Routed;
 use yuetan_calendar::Calendar;
 use yuetan_platform::fields::{cst_date, date, timestamp};
 use yuetan_platform::Config;
@@ -41,7 +41,7 @@ pub struct Numbers {
 }
 
 /// Runs the scheduling stage of the case, the interview included.
-pub async fn run(config: &Config, channel: Channel, tokens: &Tokens, case_id: &str, serial: u32) -> anyhow::Result<Numbers> {
+pub async fn run(config: &Config, channel: Routed, tokens: &Tokens, case_id: &str, serial: u32) -> anyhow::Result<Numbers> {
     let mut scheduling = SchedulingServiceClient::new(channel.clone());
     let mut intake = IntakeServiceClient::new(channel.clone());
     let mut review = ReviewServiceClient::new(channel.clone());
@@ -191,7 +191,7 @@ fn print_service(how: &str, service: &pb::Service) {
 }
 
 /// Waits until `n` services of the case are served.
-async fn served(scheduling: &SchedulingServiceClient<Channel>, tokens: &Tokens, case_id: &str, n: usize) -> anyhow::Result<Vec<pb::Service>> {
+async fn served(scheduling: &SchedulingServiceClient<Routed>, tokens: &Tokens, case_id: &str, n: usize) -> anyhow::Result<Vec<pb::Service>> {
     wait(|| {
         let mut scheduling = scheduling.clone();
         let request = tokens.officer(pb::ListCaseServicesRequest { case_id: case_id.into() });

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use chrono::{Datelike, Utc};
-use tonic::transport::Channel;
+use yuetan_platform::client::Routed;
 use yuetan_platform::fields::{cst_date, date};
 use yuetan_platform::Config;
 use yuetan_proto::supervision as pb;
@@ -52,7 +52,7 @@ fn percent(k: &pb::Kpi) -> String {
 }
 
 /// Waits for supervision to have closed both cases' files, then prints.
-pub async fn print(config: &Config, channel: Channel, tokens: &Tokens, cases: &[(&str, &str)]) -> anyhow::Result<()> {
+pub async fn print(config: &Config, channel: Routed, tokens: &Tokens, cases: &[(&str, &str)]) -> anyhow::Result<()> {
     let mut supervision = SupervisionServiceClient::new(channel);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     for (case_id, number) in cases {

@@ -24,6 +24,7 @@
 #   SPLIT_DIR, split_plan      the split deployment's processes (up.sh --split):
 #                              one line each, "name replica grpc metrics http"
 #   stop_pid NAME PID SIGNAL SECONDS  signals PID, waits, then SIGKILLs it
+#   wait_exit NAME PID SIGNAL SECONDS the waiting half of stop_pid
 #   stop_split                 stops every process of the split deployment
 
 # shellcheck disable=SC2034  # used by the scripts that source this file
@@ -379,8 +380,14 @@ PLAN
 
 # Sends SIGNAL to PID, waits up to SECONDS for it to exit, then SIGKILLs it.
 stop_pid() {
-    local name="$1" pid="$2" signal="$3" seconds="$4" i
+    local name="$1" pid="$2" signal="$3" seconds="$4"
     kill "-$signal" "$pid" 2>/dev/null || return 0
+    wait_exit "$name" "$pid" "$signal" "$seconds"
+}
+
+# Waits up to SECONDS for PID (sent SIGNAL already) to exit, then SIGKILLs it.
+wait_exit() {
+    local name="$1" pid="$2" signal="$3" seconds="$4" i
     for ((i = 0; i < seconds * 10; i++)); do
         kill -0 "$pid" 2>/dev/null || { say "$name: stopped (pid $pid)"; return 0; }
         sleep 0.1
@@ -405,6 +412,6 @@ stop_split() {
     done < <(split_plan)
     for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
     for i in "${!pids[@]}"; do
-        stop_pid "${labels[$i]}" "${pids[$i]}" TERM 30
+        wait_exit "${labels[$i]}" "${pids[$i]}" TERM 30
     done
 }

@@ -27,7 +27,7 @@ impl Bus {
     /// may list a cluster's servers separated by commas
     /// (`nats://n1:4222,nats://n2:4222,nats://n3:4222`, see [`servers`]).
     pub async fn connect(config: &NatsConfig) -> Result<Bus, Error> {
-        let client = async_nats::ConnectOptions::new()
+        let client = client_options(config.url.expose())
             .name("yuetan")
             .retry_on_initial_connect()
             .connection_timeout(Duration::from_secs(5))
@@ -75,6 +75,43 @@ impl Bus {
 /// learns the rest of the cluster from the server it reaches).
 pub fn servers(url: &str) -> Vec<&str> {
     url.split(',').map(str::trim).filter(|s| !s.is_empty()).collect()
+}
+
+/// Options carrying the credentials a `nats.url` names
+/// (`nats://user:password@host:4222`, percent-encoded; a lone user is a
+/// token): the client does not read them from the URL itself, it would
+/// connect without them. The first server that names any gives them.
+pub fn client_options(url: &str) -> async_nats::ConnectOptions {
+    let options = async_nats::ConnectOptions::new();
+    for server in servers(url) {
+        let Ok(addr) = server.parse::<async_nats::ServerAddr>() else { continue };
+        match (addr.username(), addr.password()) {
+            (Some(user), Some(password)) => return options.user_and_password(percent_decoded(user), percent_decoded(password)),
+            (Some(token), None) => return options.token(percent_decoded(token)),
+            _ => {}
+        }
+    }
+    options
+}
+
+/// `%XX` escapes of a URL's user or password decoded (an invalid escape stays as written).
+fn percent_decoded(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let (Some(hi), Some(lo)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push((hi * 16 + lo) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// A `nats.url` (one URL or a comma-separated list) with each password hidden.
@@ -128,6 +165,42 @@ mod tests {
         assert_eq!(servers("nats://127.0.0.1:4222"), ["nats://127.0.0.1:4222"]);
         assert!(!redact_urls(url).contains("pw"));
         assert!(redact_urls(url).ends_with("nats://10.0.0.3:4222"));
+    }
+
+    #[test]
+    fn credentials_are_read_from_the_url() {
+        assert_eq!(percent_decoded("p%40ss%2Fw%3Ard%"), "p@ss/w:rd%");
+        assert_eq!(percent_decoded("%4"), "%4");
+        assert_eq!(percent_decoded("plain"), "plain");
+    }
+
+    /// The server refuses a client without the password; the URL's is sent.
+    #[tokio::test]
+    async fn a_password_in_the_url_is_used() {
+        let Some(nats) = std::env::var_os("YUETAN_NATS_SERVER") else { return };
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut server = std::process::Command::new(nats)
+            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "--user", "yuetan", "--pass", "s3cr3t/pw"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let url = format!("nats://127.0.0.1:1,nats://yuetan:s3cr3t%2Fpw@127.0.0.1:{port}");
+        let mut connected = None;
+        for _ in 0..50 {
+            match client_options(&url).connection_timeout(Duration::from_secs(1)).connect(servers(&url)).await {
+                Ok(client) => {
+                    connected = Some(client);
+                    break;
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+        let without = async_nats::ConnectOptions::new().connection_timeout(Duration::from_secs(1)).connect(format!("nats://127.0.0.1:{port}")).await;
+        server.kill().ok();
+        server.wait().ok();
+        assert!(connected.is_some(), "connected with the URL's password");
+        assert!(without.is_err(), "the server does ask for a password");
     }
 
     #[tokio::test]

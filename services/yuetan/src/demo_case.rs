@@ -123,7 +123,8 @@ pub async fn run(config_file: Option<&Path>, args: Args) -> anyhow::Result<ExitC
     };
 
     let nats_url = config.nats.url.expose();
-    let nats = async_nats::connect(yuetan_platform::bus::servers(nats_url))
+    let nats = yuetan_platform::bus::client_options(nats_url)
+        .connect(yuetan_platform::bus::servers(nats_url))
         .await
         .with_context(|| format!("connecting to NATS at {}", yuetan_platform::bus::redact_urls(nats_url)))?;
     // Subscribed before anything happens, so no event of the case is missed.

@@ -355,26 +355,27 @@ SPLIT_DIR="$LOCAL_DIR/split"
 
 # The port plan, one process a line: name, replica, gRPC port, metrics port
 # (Prometheus text on /metrics), the portal's HTTP port ("-": none). gRPC
-# ports are 500xx; a process's metrics port is 94xx with the same last two
-# digits. The platform keeps 50051 (grpc.listen of yuetan.toml: a call to a
-# service the client has no endpoints for lands there and is answered
-# UNIMPLEMENTED); the first portal keeps 7400, where the links, the provider
-# peers and Janus's event handler point.
+# ports are 250xx (the last two digits those of the production plan's 500xx,
+# deploy/production/yuetan.toml); a process's metrics port is 94xx with the
+# same last two digits. All stay below Linux's ephemeral range (32768-60999):
+# a port in it can be held at any moment by some program's outgoing
+# connection (a first run met 50068 taken that way). The first portal keeps
+# 7400, where the links, the provider peers and Janus's event handler point.
 split_plan() {
     cat <<'PLAN'
-platform      1 50051 9451 -
-intake        1 50061 9461 -
-intake        2 50062 9462 -
-review        1 50063 9463 -
-review        2 50064 9464 -
-scheduling    1 50065 9465 -
-scheduling    2 50066 9466 -
-rectification 1 50067 9467 -
-rectification 2 50068 9468 -
-supervision   1 50069 9469 -
-supervision   2 50070 9470 -
-portal        1 50071 9471 7400
-portal        2 50072 9472 7410
+platform      1 25051 9451 -
+intake        1 25061 9461 -
+intake        2 25062 9462 -
+review        1 25063 9463 -
+review        2 25064 9464 -
+scheduling    1 25065 9465 -
+scheduling    2 25066 9466 -
+rectification 1 25067 9467 -
+rectification 2 25068 9468 -
+supervision   1 25069 9469 -
+supervision   2 25070 9470 -
+portal        1 25071 9471 7400
+portal        2 25072 9472 7410
 PLAN
 }
 

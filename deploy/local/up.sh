@@ -42,20 +42,20 @@
 # each in .local/split/<service>-<replica>.{pid,log}; a running split
 # deployment is restarted on the new build. Ports (lib.sh, split_plan):
 #      service        gRPC           metrics      HTTP
-#      platform       50051          9451
-#      intake         50061, 50062   9461, 9462
-#      review         50063, 50064   9463, 9464
-#      scheduling     50065, 50066   9465, 9466
-#      rectification  50067, 50068   9467, 9468
-#      supervision    50069, 50070   9469, 9470
-#      portal         50071, 50072   9471, 9472   7400, 7410
+#      platform       25051          9451
+#      intake         25061, 25062   9461, 9462
+#      review         25063, 25064   9463, 9464
+#      scheduling     25065, 25066   9465, 9466
+#      rectification  25067, 25068   9467, 9468
+#      supervision    25069, 25070   9469, 9470
+#      portal         25071, 25072   9471, 9472   7400, 7410
 #   given to each process as YUETAN_GRPC__LISTEN, YUETAN_METRICS__LISTEN
 #   (Prometheus text on /metrics) and YUETAN_PORTAL__LISTEN; the first
 #   portal keeps 7400, where links, the peers' reports and Janus's events
 #   go. The demo then reaches each service's two processes through
 #   [client] endpoints (YUETAN_CLIENT__ENDPOINTS__<SERVICE>='["http://…", …]';
 #   the case-file service is supervision's, the platform's own calls go to
-#   grpc.listen), also written to .local/split/client.env for other tools
+#   `serve platform`), also written to .local/split/client.env for other tools
 #   (`set -a; . .local/split/client.env; set +a`).
 #
 # Usage: deploy/local/up.sh [--split]      (from any folder)
@@ -448,9 +448,10 @@ if [ "$SPLIT" -eq 1 ]; then
 
     # --- 6s. Sample case through the separate processes ---------------------------
     # Each service's endpoints for the demo's router ([client] endpoints):
-    # both replicas of a service; the platform's own calls go to grpc.listen.
+    # both replicas of a service; the platform's own calls (WhoAmI,
+    # GetStatus) to `serve platform`. (The portal serves no gRPC API of its own.)
     : >"$SPLIT_DIR/client.env"
-    for service in intake review scheduling rectification supervision; do
+    for service in platform intake review scheduling rectification supervision; do
         urls="$(split_plan | awk -v s="$service" '$1 == s { printf "%s\"http://127.0.0.1:%s\"", (n++ ? "," : ""), $3 }')"
         var="YUETAN_CLIENT__ENDPOINTS__$(printf '%s' "$service" | tr '[:lower:]' '[:upper:]')"
         export "$var=[$urls]"

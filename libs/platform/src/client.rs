@@ -40,11 +40,13 @@ pub struct ClientSettings {
     pub endpoints: BTreeMap<String, Vec<String>>,
 }
 
-/// Services a path may name, and the process that serves each: the case-file
+/// The service a call's path names (its package's first part, after
+/// `yuetan.`), and the process that serves each: the case-file
 /// service is supervision's; the platform's own service (`WhoAmI`,
 /// `GetStatus`) is served by every process.
 fn service_of(path: &str) -> Option<&str> {
-    let package = path.strip_prefix("/yuetan.")?;
+    let path = path.strip_prefix('/')?;
+    let package = path.strip_prefix("yuetan.").unwrap_or(path);
     let name = package.split('.').next()?;
     Some(match name {
         "casefile" => "supervision",
@@ -87,7 +89,7 @@ impl Routed {
             let channel = if list.len() == 1 {
                 list.into_iter().next().expect("one endpoint").connect_lazy()
             } else {
-                Channel::balance_list(list.into_iter())
+                balanced(list)
             };
             routes.insert(service.clone(), channel);
         }
@@ -103,6 +105,61 @@ impl Routed {
     fn pick(&self, path: &str) -> Channel {
         service_of(path).and_then(|service| self.routes.get(service)).unwrap_or(&self.default).clone()
     }
+}
+
+/// How often the replicas of a service are probed, and how long a probe waits.
+const PROBE_EVERY: Duration = Duration::from_millis(500);
+const PROBE_TIMEOUT: Duration = Duration::from_millis(300);
+
+/// A channel over several replicas that leaves out the ones that do not
+/// accept connections: a task probes each replica's port every
+/// [`PROBE_EVERY`] and removes a dead one from the balancer, inserting it
+/// again when it answers. (A balancer over lazily connecting endpoints
+/// alone keeps sending calls to a killed replica.) When none answers, all
+/// stay in, so calls fail `UNAVAILABLE` at once rather than wait. The task
+/// ends when the channel is dropped.
+fn balanced(list: Vec<Endpoint>) -> Channel {
+    use tonic::transport::channel::Change;
+    let (channel, changes) = Channel::balance_channel::<usize>(list.len().max(1));
+    for (key, endpoint) in list.iter().enumerate() {
+        let _ = changes.try_send(Change::Insert(key, endpoint.clone()));
+    }
+    tokio::spawn(async move {
+        let mut inside = vec![true; list.len()];
+        loop {
+            tokio::time::sleep(PROBE_EVERY).await;
+            if changes.is_closed() {
+                return;
+            }
+            let mut alive = Vec::with_capacity(list.len());
+            for endpoint in &list {
+                alive.push(answers(endpoint.uri()).await);
+            }
+            let wanted: Vec<bool> = if alive.iter().any(|a| *a) { alive } else { vec![true; list.len()] };
+            for (key, (want, has)) in wanted.iter().zip(inside.iter_mut()).enumerate() {
+                if *want == *has {
+                    continue;
+                }
+                let change = if *want { Change::Insert(key, list[key].clone()) } else { Change::Remove(key) };
+                if changes.send(change).await.is_err() {
+                    return;
+                }
+                *has = *want;
+            }
+        }
+    });
+    channel
+}
+
+/// Whether the endpoint's host accepts a TCP connection now.
+async fn answers(uri: &http::Uri) -> bool {
+    let Some(host) = uri.host() else { return false };
+    let port = uri.port_u16().unwrap_or(if uri.scheme_str() == Some("https") { 443 } else { 80 });
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    matches!(
+        tokio::time::timeout(PROBE_TIMEOUT, tokio::net::TcpStream::connect((host, port))).await,
+        Ok(Ok(_))
+    )
 }
 
 impl Service<http::Request<Body>> for Routed {
@@ -129,7 +186,58 @@ mod tests {
     fn the_path_names_the_service() {
         assert_eq!(service_of("/yuetan.intake.v1.IntakeService/RegisterClue"), Some("intake"));
         assert_eq!(service_of("/yuetan.casefile.v1.CaseFileService/GetCaseFile"), Some("supervision"));
-        assert_eq!(service_of("/grpc.health.v1.Health/Check"), None);
+        assert_eq!(service_of("/grpc.health.v1.Health/Check"), Some("grpc"));
+        assert_eq!(service_of("no-slash"), None);
+    }
+
+    #[tokio::test]
+    async fn a_killed_replica_is_left_out_and_calls_go_to_the_replicas_that_answer() {
+        use tonic_health::pb::health_client::HealthClient;
+        use tonic_health::pb::HealthCheckRequest;
+        fn replica(listener: tokio::net::TcpListener) -> (tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
+            let (_reporter, health) = tonic_health::server::health_reporter();
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let task = tokio::spawn(async move {
+                let _ = tonic::transport::Server::builder()
+                    .add_service(health)
+                    .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), async {
+                        let _ = stopped.await;
+                    })
+                    .await;
+            });
+            (stop, task)
+        }
+        let first = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let second = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (a, b) = (first.local_addr().unwrap(), second.local_addr().unwrap());
+        let (stop_first, first_task) = replica(first);
+        let (stop_second, second_task) = replica(second);
+        let mut settings = ClientSettings::default();
+        settings.endpoints.insert("grpc".into(), vec![format!("http://{a}"), format!("http://{b}")]);
+        let routed = Routed::new("http://127.0.0.1:1", &settings).unwrap();
+        // grpc.health.v1 routes as service "grpc" (the package's first part).
+        let mut client = HealthClient::new(routed);
+        for _ in 0..4 {
+            client.check(HealthCheckRequest { service: String::new() }).await.expect("both replicas answer");
+        }
+        // The first replica goes away, its connections with it.
+        let _ = stop_first.send(());
+        let _ = first_task.await;
+        // After a probe round, every call goes to the replica that is up.
+        tokio::time::sleep(PROBE_EVERY * 3).await;
+        for i in 0..20 {
+            client.check(HealthCheckRequest { service: String::new() }).await.unwrap_or_else(|e| panic!("call {i} after the kill: {e}"));
+        }
+        // The first comes back on its port; then the second goes: the first
+        // was taken back, so calls go on.
+        let (_stop_again, _again) = replica(tokio::net::TcpListener::bind(a).await.unwrap());
+        tokio::time::sleep(PROBE_EVERY * 3).await;
+        let _ = stop_second.send(());
+        let _ = second_task.await;
+        tokio::time::sleep(PROBE_EVERY * 3).await;
+        for i in 0..20 {
+            client.check(HealthCheckRequest { service: String::new() }).await.unwrap_or_else(|e| panic!("call {i} after the restart: {e}"));
+        }
     }
 
     #[tokio::test]

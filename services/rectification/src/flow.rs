@@ -674,7 +674,9 @@ impl State {
         }
         let ledger = store::ledger(conn, rect.id).await?;
         let ledger_json = serde_json::to_vec(&ledger).map_err(|e| Error::Internal(e.to_string()))?;
-        let ledger_sha = yuetan_documents::seal::sha256_hex(&ledger_json);
+        // Stored like any document, so the archive (R-DOC-3) holds the
+        // ledger the hand-off names (content-addressed: a retry stores it once).
+        let ledger_sha = self.objects.put(ledger_json).await?.sha256;
         evidence.push(format!("整改跟踪台账（{} 条记录）", ledger.len()));
         references.push(ev::DocumentRef { kind: "ledger".into(), document_id: rect.id.to_string(), number: format!("{} entries", ledger.len()), sha256: ledger_sha });
         for sha in ledger.iter().flat_map(|l| l.attachments.iter()).chain(rect.report_attachments.iter()) {

@@ -198,6 +198,12 @@ async fn r_rect_6_the_deadline_passing_without_a_report_hands_off_exactly_once_e
     assert_eq!(rec.sha256, signed.signed_sha256);
     let stored = yuetan_platform::objects::Objects::new(&s.config.objects).unwrap().get(&rec.sha256).await.unwrap();
     assert_eq!(yuetan_documents::seal::sha256_hex(&stored), rec.sha256, "the hand-off's sha256 matches the stored file");
+    // Every document the hand-off names is in the store, the ledger too (R-DOC-3: the archive takes them from there).
+    let objects = yuetan_platform::objects::Objects::new(&s.config.objects).unwrap();
+    assert!(h.references.iter().any(|r| r.kind == "ledger"), "the ledger is referenced");
+    for r in &h.references {
+        assert!(objects.exists(&r.sha256).await.unwrap(), "the {} the hand-off names is stored", r.kind);
+    }
     assert!(!h.draft_sha256.is_empty());
     let rect = s.rectification_of(&case_id).await;
     assert_eq!(rect.status, "handed_off");

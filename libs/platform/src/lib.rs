@@ -7,6 +7,7 @@
 //! Every state change also goes to the hash-chained [`audit`] log;
 //! personal identifiers are sealed and hashed by [`pii`].
 
+pub mod anchors;
 pub mod audit;
 pub mod batch;
 pub mod auth;

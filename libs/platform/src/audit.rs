@@ -22,9 +22,9 @@
 //! triggers off (the owner, a superuser) is still found.
 //!
 //! What the chain cannot show: someone who rewrites rows *and* recomputes
-//! every later hash and the head. Anchoring the head outside the database
-//! (e.g. printing `yuetan audit verify` output into a signed report) closes
-//! that gap; it is outside this module.
+//! every later hash and the head. [`crate::anchors`] closes that gap: the
+//! heads are signed and published to the stream every few minutes, and
+//! `yuetan audit verify --anchors` checks the rows against them.
 
 use chrono::{DateTime, SecondsFormat, Timelike, Utc};
 use futures::TryStreamExt;

@@ -84,6 +84,7 @@ impl Intake {
             tokio::spawn(relay.run(shutdown.clone())),
             // Stored answers to request ids leave after the replay window (platform `requests`).
             tokio::spawn(requests::run_pruner(state.pool.clone(), state.clock.clone(), config.requests.replay_window(), shutdown.clone())),
+            tokio::spawn(yuetan_platform::anchors::Anchorer::from_config(config, SERVICE)?.run(state.pool.clone(), state.clock.clone(), shutdown.clone())),
             tokio::spawn(sweeper.run(timers, shutdown)),
             tokio::spawn(async move {
                 if let Err(err) = consumer.run(outcomes, consumer_shutdown).await {

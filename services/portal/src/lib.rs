@@ -89,7 +89,10 @@ impl Portal {
             config.outbox.batch,
             Duration::from_millis(config.outbox.poll_interval_ms),
         );
-        let tasks = vec![tokio::spawn(relay.run(shutdown.clone()))];
+        let tasks = vec![
+            tokio::spawn(relay.run(shutdown.clone())),
+            tokio::spawn(yuetan_platform::anchors::Anchorer::from_config(config, SERVICE)?.run(state.pool.clone(), state.clock.clone(), shutdown.clone())),
+        ];
         Ok(Portal { state, tasks, shutdown })
     }
 

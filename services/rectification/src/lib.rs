@@ -157,6 +157,7 @@ impl Rectification {
         let tasks = vec![
             tokio::spawn(relay.run(shutdown.clone())),
             tokio::spawn(requests::run_pruner(state.pool.clone(), state.clock.clone(), config.requests.replay_window(), shutdown.clone())),
+            tokio::spawn(yuetan_platform::anchors::Anchorer::from_config(config, SERVICE)?.run(state.pool.clone(), state.clock.clone(), shutdown.clone())),
             tokio::spawn(sweeper.run(Arc::new(timers::RectificationTimers { state: state.clone() }), shutdown.clone())),
             tokio::spawn(consumer.run_until_stopped(handler, shutdown)),
         ];

@@ -98,6 +98,7 @@ impl Review {
         let tasks = vec![
             tokio::spawn(relay.run(shutdown.clone())),
             tokio::spawn(requests::run_pruner(state.pool.clone(), state.clock.clone(), config.requests.replay_window(), shutdown.clone())),
+            tokio::spawn(yuetan_platform::anchors::Anchorer::from_config(config, SERVICE)?.run(state.pool.clone(), state.clock.clone(), shutdown.clone())),
             tokio::spawn(sweeper.run(Arc::new(timers::ReviewTimers { state: state.clone() }), shutdown.clone())),
             tokio::spawn(intake.run_until_stopped(handler.clone(), shutdown.clone())),
             tokio::spawn(documents.run_until_stopped(handler, shutdown)),

@@ -235,6 +235,7 @@ impl Scheduling {
         let tasks = vec![
             tokio::spawn(relay.run(shutdown.clone())),
             tokio::spawn(requests::run_pruner(state.pool.clone(), state.clock.clone(), config.requests.replay_window(), shutdown.clone())),
+            tokio::spawn(yuetan_platform::anchors::Anchorer::from_config(config, SERVICE)?.run(state.pool.clone(), state.clock.clone(), shutdown.clone())),
             tokio::spawn(sweeper.run(Arc::new(timers::SchedulingTimers { state: state.clone() }), shutdown.clone())),
             tokio::spawn(video::run_reconciler(state.clone(), shutdown.clone())),
             tokio::spawn(consumer.run_until_stopped(handler, shutdown)),

@@ -90,11 +90,11 @@ pub async fn run(config_file: Option<&Path>, command: Command) -> anyhow::Result
                 None if report.problems.is_empty() => println!("{schema}: no anchors on the stream"),
                 None => println!("{schema}: no anchor holds"),
                 Some(newest) => println!(
-                    "{schema}: {} anchors, newest sequence {} head {} at {} (stream seq {}), {}",
+                    "{schema}: anchors {} checked, newest sequence {} head {} at {} (stream seq {}): {}",
                     report.anchors_checked,
                     newest.sequence,
                     newest.head_hash,
-                    newest.anchored_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
+                    newest.anchored_at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)).unwrap_or_default(),
                     newest.stream_seq,
                     if report.is_intact() { "matches the database" } else { "DOES NOT MATCH" }
                 ),

@@ -23,15 +23,10 @@ use chrono::Utc;
 use hdrhistogram::Histogram;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
-use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Channel, Server};
-use tonic::{Request, Response, Status};
-use yuetan_platform::auth::{AuthInterceptor, Verifier};
+use tonic::Request;
 use yuetan_platform::db;
 use yuetan_proto::intake as pb;
-use yuetan_proto::platform::platform_service_client::PlatformServiceClient;
-use yuetan_proto::platform::platform_service_server::{PlatformService, PlatformServiceServer};
-use yuetan_proto::platform::{WhoAmIRequest, WhoAmIResponse};
+use yuetan_proto::platform::WhoAmIRequest;
 use yuetan_harness::intake::{clue, credit_code, enterprise, verification};
 use yuetan_harness::{Officer, Polls, Service, System};
 use yuetan_testkit::{Durability, Stack};
@@ -111,54 +106,6 @@ impl Authed {
     }
 }
 
-/// The floor: a tonic RPC behind the same auth interceptor whose handler
-/// runs one PostgreSQL transaction.
-#[derive(Clone)]
-struct Floor {
-    pool: PgPool,
-}
-
-#[tonic::async_trait]
-impl PlatformService for Floor {
-    async fn who_am_i(&self, request: Request<WhoAmIRequest>) -> Result<Response<WhoAmIResponse>, Status> {
-        let actor = yuetan_platform::auth::actor(&request)?.clone();
-        let mut tx = self.pool.begin().await.map_err(|e| Status::unavailable(e.to_string()))?;
-        sqlx::query("INSERT INTO floor_rows (id, officer, body) VALUES ($1, $2, $3)")
-            .bind(uuid::Uuid::now_v7())
-            .bind(&actor.officer_id)
-            .bind(vec![7u8; 400])
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| Status::unavailable(e.to_string()))?;
-        tx.commit().await.map_err(|e| Status::unavailable(e.to_string()))?;
-        Ok(Response::new(WhoAmIResponse { actor: Some(actor.to_proto()), qualifications: Vec::new(), service: "floor".into() }))
-    }
-
-    async fn get_status(
-        &self,
-        _request: Request<yuetan_proto::platform::GetStatusRequest>,
-    ) -> Result<Response<yuetan_proto::platform::GetStatusResponse>, Status> {
-        Err(Status::unimplemented("the floor measures WhoAmI only"))
-    }
-}
-
-async fn start_floor(h: &System, shutdown: CancellationToken) -> anyhow::Result<Channel> {
-    let pool = db::connect(&h.owner_database_url, "bench_floor", 80).await?;
-    sqlx::raw_sql("CREATE TABLE IF NOT EXISTS floor_rows (id UUID PRIMARY KEY, officer TEXT NOT NULL, body BYTEA NOT NULL)")
-        .execute(&pool)
-        .await?;
-    let verifier = Arc::new(Verifier::new(&h.config.auth)?);
-    let service = InterceptedService::new(PlatformServiceServer::new(Floor { pool }), AuthInterceptor::new(verifier));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    tokio::spawn(
-        Server::builder()
-            .add_service(service)
-            .serve_with_incoming_shutdown(yuetan_platform::server::incoming(listener), shutdown.cancelled_owned()),
-    );
-    Ok(Channel::from_shared(format!("http://{addr}"))?.connect().await?)
-}
-
 /// Organs of the benchmark: calls spread over them round robin, as a
 /// province's load comes from many organs (each organ's case numbers are
 /// one gap-free sequence, R-DOC-2, so one organ's openings take turns).
@@ -186,7 +133,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let officers = Arc::new(officers);
     let shutdown = CancellationToken::new();
-    let floor = start_floor(&h, shutdown.clone()).await?;
+    let floor = yuetan_harness::floor::start(&h.owner_database_url, &h.config.auth, 80, shutdown.clone()).await;
 
     // Parties: one per clue, so every verification is a first offence and
     // opens a numbered case (the full path), and no two calls share a party.
@@ -225,10 +172,9 @@ async fn main() -> anyhow::Result<()> {
         let (floor, authed) = (floor.clone(), officers[0].clone());
         rows.push(
             measure("floor: tonic RPC + one PostgreSQL tx", clients, move |_| {
-                let mut client = PlatformServiceClient::new(floor.clone());
-                let request = authed.wrap(WhoAmIRequest {});
+                let (floor, request) = (floor.clone(), authed.wrap(WhoAmIRequest {}));
                 async move {
-                    client.who_am_i(request).await?;
+                    yuetan_harness::floor::call(&floor, request).await?;
                     Ok(true)
                 }
             })

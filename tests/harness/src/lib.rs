@@ -18,6 +18,7 @@
 //! The services it can start are one table in `services.rs`.
 
 mod events;
+pub mod floor;
 pub mod interview;
 pub mod intake;
 pub mod rectification;

@@ -23,6 +23,7 @@ pub mod error;
 pub mod fields;
 pub mod gate;
 pub mod links;
+pub mod metrics;
 pub mod numbering;
 pub mod objects;
 pub mod ordering;

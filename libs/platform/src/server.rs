@@ -131,6 +131,8 @@ impl Services {
                 trace_context::set_parent(&span, &trace_context::HttpHeaders(request.headers()));
                 span
             })
+            // yuetan_rpc_duration_seconds{method, code} (metrics.rs)
+            .layer(crate::metrics::RpcMetricsLayer)
             .add_routes(routes.routes())
             .serve_with_incoming_shutdown(incoming(listener), shutdown.cancelled_owned())
             .await

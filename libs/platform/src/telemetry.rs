@@ -1,6 +1,7 @@
-//! Logs and traces: `tracing` to stdout (pretty locally, JSON in
-//! production) and, when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, OTLP trace
-//! export. The W3C propagator is installed either way, so `traceparent`
+//! Logs, traces and metrics: `tracing` to stdout (pretty locally, JSON in
+//! production) and, when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, OTLP export
+//! of traces and of the metrics ([`crate::metrics`], which also serves them
+//! to Prometheus on `[metrics] listen`). The W3C propagator is installed either way, so `traceparent`
 //! crosses gRPC and NATS even when nothing is exported.
 
 use opentelemetry::trace::TracerProvider as _;
@@ -18,11 +19,18 @@ use crate::error::Error;
 #[must_use = "dropping the guard stops trace export"]
 pub struct TelemetryGuard {
     provider: SdkTracerProvider,
+    meters: opentelemetry_sdk::metrics::SdkMeterProvider,
+    exporting: bool,
 }
 
 impl Drop for TelemetryGuard {
     fn drop(&mut self) {
         let _ = self.provider.shutdown();
+        // Flushes the last metrics to the collector; without export the
+        // provider stays, and a late scrape still answers.
+        if self.exporting {
+            let _ = self.meters.shutdown();
+        }
     }
 }
 
@@ -41,6 +49,7 @@ pub fn init(service: &str, config: &TelemetryConfig) -> Result<TelemetryGuard, E
         builder = builder.with_batch_exporter(exporter);
     }
     let provider = builder.build();
+    let meters = crate::metrics::install(service, exporting)?;
     opentelemetry::global::set_tracer_provider(provider.clone());
     let otel_layer = tracing_opentelemetry::layer().with_tracer(provider.tracer("yuetan"));
 
@@ -56,5 +65,5 @@ pub fn init(service: &str, config: &TelemetryConfig) -> Result<TelemetryGuard, E
         .try_init()
         .map_err(|err| Error::Internal(format!("telemetry already initialised: {err}")))?;
     tracing::debug!(exporting, "telemetry initialised");
-    Ok(TelemetryGuard { provider })
+    Ok(TelemetryGuard { provider, meters, exporting })
 }

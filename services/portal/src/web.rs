@@ -62,6 +62,8 @@ pub fn router(state: Arc<State>) -> Router {
         .route("/callbacks/sms", post(sms))
         .route("/callbacks/egov", post(egov))
         .route("/callbacks/janus", post(janus).layer(DefaultBodyLimit::max(MAX_JANUS_BYTES)))
+        // yuetan_portal_requests_total{route, status}, by route template
+        .route_layer(axum::middleware::from_fn(yuetan_platform::metrics::count_portal_request))
         .layer(DefaultBodyLimit::max(MAX_CALLBACK_BYTES))
         .with_state(state)
 }

@@ -107,6 +107,11 @@ pub async fn run(config_file: Option<&Path>, args: Args) -> anyhow::Result<ExitC
         tasks.extend(portal.tasks);
     }
 
+    // Metrics: the collector over the schemas served here and, with
+    // `[metrics] listen`, GET /metrics (docs/operations.md).
+    let served: Vec<&str> = AVAILABLE.iter().copied().filter(|name| *name != "all" && runs(name)).collect();
+    tasks.extend(yuetan_platform::metrics::start(&config, &served, background.clone()).await.context("[metrics]")?);
+
     let listener = server::bind(config.grpc.listen).await?;
     println!("yuetan {service} serving gRPC on {}", listener.local_addr()?);
     services.serve(listener, shutdown.clone()).await?;

@@ -273,8 +273,11 @@ fn render_data<T: Copy>(
             let family = families.entry(name.to_string()).or_default();
             family.kind = "gauge";
             family.help = help.to_string();
-            for point in gauge.data_points() {
-                sample(&mut family.samples, name, &labels(point.attributes(), None), value(&point.value()));
+            let mut points: Vec<(String, f64)> =
+                gauge.data_points().map(|point| (labels(point.attributes(), None), value(&point.value()))).collect();
+            points.sort_by(|a, b| a.0.cmp(&b.0));
+            for (labels, point) in points {
+                sample(&mut family.samples, name, &labels, point);
             }
         }
         MetricData::Sum(sum) => {
@@ -287,15 +290,20 @@ fn render_data<T: Copy>(
             let entry = families.entry(family_name.clone()).or_default();
             entry.kind = kind;
             entry.help = help.to_string();
-            for point in sum.data_points() {
-                sample(&mut entry.samples, &family_name, &labels(point.attributes(), None), value(&point.value()));
+            let mut points: Vec<(String, f64)> =
+                sum.data_points().map(|point| (labels(point.attributes(), None), value(&point.value()))).collect();
+            points.sort_by(|a, b| a.0.cmp(&b.0));
+            for (labels, point) in points {
+                sample(&mut entry.samples, &family_name, &labels, point);
             }
         }
         MetricData::Histogram(histogram) => {
             let entry = families.entry(name.to_string()).or_default();
             entry.kind = "histogram";
             entry.help = help.to_string();
-            for point in histogram.data_points() {
+            let mut points: Vec<_> = histogram.data_points().map(|point| (labels(point.attributes(), None), point)).collect();
+            points.sort_by(|a, b| a.0.cmp(&b.0));
+            for (plain, point) in points {
                 let mut cumulative = 0u64;
                 let bounds: Vec<f64> = point.bounds().collect();
                 for (i, count) in point.bucket_counts().enumerate() {
@@ -306,7 +314,6 @@ fn render_data<T: Copy>(
                 if bounds.len() + 1 != point.bucket_counts().count() {
                     sample(&mut entry.samples, &format!("{name}_bucket"), &labels(point.attributes(), Some("+Inf")), point.count() as f64);
                 }
-                let plain = labels(point.attributes(), None);
                 sample(&mut entry.samples, &format!("{name}_sum"), &plain, value(&point.sum()));
                 sample(&mut entry.samples, &format!("{name}_count"), &plain, point.count() as f64);
             }

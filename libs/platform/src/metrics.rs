@@ -1,8 +1,9 @@
 //! Metrics operators can watch (issue 14): OpenTelemetry instruments on one
 //! `SdkMeterProvider` per process, exported two ways —
 //!
-//! - over OTLP (gRPC) every 30 s when `OTEL_EXPORTER_OTLP_ENDPOINT` is set,
-//!   as traces are ([`crate::telemetry`]);
+//! - over OTLP (gRPC) when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, as traces
+//!   are ([`crate::telemetry`]), every `OTEL_METRIC_EXPORT_INTERVAL` ms
+//!   (the SDK's default: 60 s);
 //! - as a Prometheus scrape endpoint, `GET /metrics` in the text format
 //!   0.0.4, on `[metrics] listen` (absent: no endpoint).
 //!

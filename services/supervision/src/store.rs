@@ -277,6 +277,8 @@ pub struct FileRow {
     pub closed_on: Option<NaiveDate>,
     pub interviewers: Vec<String>,
     pub updated_at: DateTime<Utc>,
+    /// Organ codes of the joint case's co-departments.
+    pub co_departments: Vec<String>,
 }
 
 /// The file of a case, locked for the change if `lock`.
@@ -344,8 +346,8 @@ pub async fn file(conn: &mut PgConnection, id: Uuid) -> Result<Option<FileRow>, 
 /// Inserts a new file; `false` if it exists.
 pub async fn insert_file(conn: &mut PgConnection, f: &FileRow) -> Result<bool, Error> {
     let done = sqlx::query(
-        "INSERT INTO files (id, case_id, number, division, organ, section, urgent, major, stage, outcome, received_on, opened_on, approved_on, closed_on, interviewers, updated_at)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16) ON CONFLICT (id) DO NOTHING",
+        "INSERT INTO files (id, case_id, number, division, organ, section, urgent, major, stage, outcome, received_on, opened_on, approved_on, closed_on, interviewers, updated_at, co_departments)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17) ON CONFLICT (id) DO NOTHING",
     )
     .bind(f.id)
     .bind(f.case_id)
@@ -363,6 +365,7 @@ pub async fn insert_file(conn: &mut PgConnection, f: &FileRow) -> Result<bool, E
     .bind(f.closed_on)
     .bind(&f.interviewers)
     .bind(f.updated_at)
+    .bind(&f.co_departments)
     .execute(&mut *conn)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -371,7 +374,7 @@ pub async fn insert_file(conn: &mut PgConnection, f: &FileRow) -> Result<bool, E
 pub async fn update_file(conn: &mut PgConnection, f: &FileRow) -> Result<(), Error> {
     sqlx::query(
         "UPDATE files SET case_id = $2, number = $3, section = $4, urgent = $5, major = $6, stage = $7, outcome = $8, approved_on = $9, closed_on = $10,
-                interviewers = $11, updated_at = $12, organ = $13 WHERE id = $1",
+                interviewers = $11, updated_at = $12, organ = $13, co_departments = $14 WHERE id = $1",
     )
     .bind(f.id)
     .bind(f.case_id)
@@ -386,6 +389,7 @@ pub async fn update_file(conn: &mut PgConnection, f: &FileRow) -> Result<(), Err
     .bind(&f.interviewers)
     .bind(f.updated_at)
     .bind(&f.organ)
+    .bind(&f.co_departments)
     .execute(&mut *conn)
     .await?;
     Ok(())

@@ -227,8 +227,9 @@ pub async fn get_timeline(state: &State, actor: &Actor, req: &pb::GetTimelineReq
     let case_id = parse_uuid("case_id", &req.case_id)?;
     let mut conn = state.pool.acquire().await?;
     let file = store::file_of_case(&mut conn, case_id, false).await?.ok_or_else(|| Error::NotFound(format!("case {case_id}")))?;
-    // Another jurisdiction's case is "not found" to the caller, as elsewhere.
-    if actor.require_scope_of(&file.division, &[]).is_err() {
+    // Another jurisdiction's case is "not found" to the caller, as elsewhere;
+    // a co-department of the joint case reads it.
+    if actor.require_scope_of(&file.division, &file.co_departments).is_err() {
         return Err(Error::NotFound(format!("case {case_id}")));
     }
     let entries = store::timeline(&mut conn, file.id).await?;

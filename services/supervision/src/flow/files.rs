@@ -222,6 +222,7 @@ impl State {
             closed_on: None,
             interviewers: Vec::new(),
             updated_at: at,
+            co_departments: Vec::new(),
         };
         if !store::insert_file(conn, &file).await? {
             return Ok(());
@@ -257,6 +258,7 @@ impl State {
                 if !o.lead_organ.is_empty() {
                     c.file.organ = o.lead_organ.clone();
                 }
+                c.file.co_departments = o.co_departments.clone();
             }
             Payload::CaseSubmitted(_) | Payload::CaseResubmitted(_) => c.stage("review"),
             Payload::ReviewOpened(r) => {

@@ -22,6 +22,7 @@ pub mod delivery;
 pub mod error;
 pub mod fields;
 pub mod gate;
+pub mod housekeeping;
 pub mod links;
 pub mod metrics;
 pub mod numbering;

@@ -17,8 +17,10 @@
 //! are stored sealed with the service's [`PiiVault`] (AES-256-GCM, bound to
 //! the officer, request id and method: a sealed answer copied to another row
 //! does not open), and kept only for the replay window: [`prune`] removes
-//! older ones, and [`run_pruner`] does so periodically (every service runs
-//! it next to its relay, with the window of `[requests] replay_window_hours`).
+//! older ones, in batches ([`prune_in_batches`]); the service's housekeeping
+//! task ([`crate::housekeeping`]) does so periodically with the window of
+//! `[requests] replay_window_hours` ([`run_pruner`] is the older stand-alone
+//! loop).
 //! A retry after the window is a new request.
 //! Answers stored in clear before sealing began (they never start with the
 //! sealed format's version byte 1, which no protobuf message starts with)
@@ -206,7 +208,38 @@ pub async fn or_replay<Req: Message, R: Message + Default>(
 
 /// Removes the answers stored before `before`; returns how many.
 pub async fn prune(pool: &PgPool, before: DateTime<Utc>) -> Result<u64, Error> {
-    Ok(sqlx::query("DELETE FROM requests WHERE created_at < $1").bind(before).execute(pool).await?.rows_affected())
+    prune_in_batches(pool, before, 64, &CancellationToken::new()).await
+}
+
+/// Removes the answers stored before `before`, walking the table's heap
+/// `blocks` pages per statement (a TID range scan each: no index on
+/// `created_at` is needed, no statement holds many row locks, and the whole
+/// pass reads the table once); stops early at `stop`. Returns how many.
+pub async fn prune_in_batches(pool: &PgPool, before: DateTime<Utc>, blocks: i64, stop: &CancellationToken) -> Result<u64, Error> {
+    let blocks = blocks.max(1);
+    let pages: i64 = sqlx::query_scalar(
+        "SELECT (pg_relation_size('requests') / current_setting('block_size')::bigint)::bigint",
+    )
+    .fetch_one(pool)
+    .await?;
+    let mut pruned = 0;
+    let mut start = 0i64;
+    // Rows appended while the walk runs land past `pages`: they are new.
+    while start < pages && !stop.is_cancelled() {
+        pruned += sqlx::query(
+            "DELETE FROM requests
+             WHERE ctid >= format('(%s,0)', $1::bigint)::tid AND ctid < format('(%s,0)', $2::bigint)::tid
+               AND created_at < $3",
+        )
+        .bind(start)
+        .bind(start + blocks)
+        .bind(before)
+        .execute(pool)
+        .await?
+        .rows_affected();
+        start += blocks;
+    }
+    Ok(pruned)
 }
 
 /// Every [`PRUNE_EVERY`] (and once at start), removes the answers older than

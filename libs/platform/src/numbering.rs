@@ -53,7 +53,10 @@ impl DocumentNumber {
         let (organ_code, rest) = value.split_once('〔').ok_or_else(bad)?;
         let (year, rest) = rest.split_once('〕').ok_or_else(bad)?;
         let sequence = rest.strip_suffix('号').ok_or_else(bad)?;
-        if sequence.starts_with('0') || year.len() != 4 {
+        // Only the printed form: digits alone (no sign, no spaces), no
+        // leading zero, and no spaces around the organ code.
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        if sequence.starts_with('0') || year.len() != 4 || !digits(year) || !digits(sequence) || organ_code.trim() != organ_code {
             return Err(bad());
         }
         let year = year.parse().map_err(|_| bad())?;

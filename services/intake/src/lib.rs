@@ -31,7 +31,7 @@ use yuetan_platform::objects::Objects;
 use yuetan_platform::outbox::{Outbox, Relay};
 use yuetan_platform::pii::PiiVault;
 use yuetan_platform::timers::Sweeper;
-use yuetan_platform::{db, requests, Config, Error};
+use yuetan_platform::{db, Config, Error};
 
 pub const SERVICE: &str = "intake";
 
@@ -82,8 +82,8 @@ impl Intake {
         let consumer_shutdown = shutdown.clone();
         let tasks = vec![
             tokio::spawn(relay.run(shutdown.clone())),
-            // Stored answers to request ids leave after the replay window (platform `requests`).
-            tokio::spawn(requests::run_pruner(state.pool.clone(), state.clock.clone(), config.requests.replay_window(), shutdown.clone())),
+            // Old inbox rows, settled dead letters and request answers past their windows (platform `housekeeping`).
+            tokio::spawn(yuetan_platform::housekeeping::Housekeeper::from_config(config)?.run(state.pool.clone(), state.clock.clone(), shutdown.clone())),
             tokio::spawn(yuetan_platform::anchors::Anchorer::from_config(config, SERVICE)?.run(state.pool.clone(), state.clock.clone(), shutdown.clone())),
             tokio::spawn(sweeper.run(timers, shutdown)),
             tokio::spawn(async move {

@@ -91,6 +91,7 @@ impl Portal {
         );
         let tasks = vec![
             tokio::spawn(relay.run(shutdown.clone())),
+            tokio::spawn(yuetan_platform::housekeeping::Housekeeper::from_config(config)?.run(state.pool.clone(), state.clock.clone(), shutdown.clone())),
             tokio::spawn(yuetan_platform::anchors::Anchorer::from_config(config, SERVICE)?.run(state.pool.clone(), state.clock.clone(), shutdown.clone())),
         ];
         Ok(Portal { state, tasks, shutdown })

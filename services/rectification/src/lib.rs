@@ -41,7 +41,7 @@ use yuetan_platform::outbox::{Outbox, Relay};
 use yuetan_platform::pii::PiiVault;
 use yuetan_platform::seals::{SealKey, Seals};
 use yuetan_platform::timers::Sweeper;
-use yuetan_platform::{db, requests, Config, Error};
+use yuetan_platform::{db, Config, Error};
 
 pub const SERVICE: &str = "rectification";
 /// The one durable consumer of rectification (also its inbox key).
@@ -156,7 +156,7 @@ impl Rectification {
         );
         let tasks = vec![
             tokio::spawn(relay.run(shutdown.clone())),
-            tokio::spawn(requests::run_pruner(state.pool.clone(), state.clock.clone(), config.requests.replay_window(), shutdown.clone())),
+            tokio::spawn(yuetan_platform::housekeeping::Housekeeper::from_config(config)?.run(state.pool.clone(), state.clock.clone(), shutdown.clone())),
             tokio::spawn(yuetan_platform::anchors::Anchorer::from_config(config, SERVICE)?.run(state.pool.clone(), state.clock.clone(), shutdown.clone())),
             tokio::spawn(sweeper.run(Arc::new(timers::RectificationTimers { state: state.clone() }), shutdown.clone())),
             tokio::spawn(consumer.run_until_stopped(handler, shutdown)),

@@ -34,7 +34,7 @@ use yuetan_platform::outbox::{Outbox, Relay};
 use yuetan_platform::timers::Sweeper;
 use yuetan_platform::pii::PiiVault;
 use yuetan_platform::relief;
-use yuetan_platform::{db, requests, Config, Error};
+use yuetan_platform::{db, Config, Error};
 
 pub const SERVICE: &str = "review";
 /// The durable consumer of intake's events (also its inbox key).
@@ -97,7 +97,7 @@ impl Review {
         let documents = Consumer::new(pool, bus, config.consumer.clone(), ConsumerSpec::new(DOCUMENTS_CONSUMER, unordered));
         let tasks = vec![
             tokio::spawn(relay.run(shutdown.clone())),
-            tokio::spawn(requests::run_pruner(state.pool.clone(), state.clock.clone(), config.requests.replay_window(), shutdown.clone())),
+            tokio::spawn(yuetan_platform::housekeeping::Housekeeper::from_config(config)?.run(state.pool.clone(), state.clock.clone(), shutdown.clone())),
             tokio::spawn(yuetan_platform::anchors::Anchorer::from_config(config, SERVICE)?.run(state.pool.clone(), state.clock.clone(), shutdown.clone())),
             tokio::spawn(sweeper.run(Arc::new(timers::ReviewTimers { state: state.clone() }), shutdown.clone())),
             tokio::spawn(intake.run_until_stopped(handler.clone(), shutdown.clone())),

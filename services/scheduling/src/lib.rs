@@ -47,7 +47,7 @@ use yuetan_platform::outbox::{Outbox, Relay};
 use yuetan_platform::pii::PiiVault;
 use yuetan_platform::secret::Secret;
 use yuetan_platform::timers::Sweeper;
-use yuetan_platform::{db, requests, Config, Error};
+use yuetan_platform::{db, Config, Error};
 
 use crate::domain::LeadTime;
 
@@ -234,7 +234,7 @@ impl Scheduling {
         );
         let tasks = vec![
             tokio::spawn(relay.run(shutdown.clone())),
-            tokio::spawn(requests::run_pruner(state.pool.clone(), state.clock.clone(), config.requests.replay_window(), shutdown.clone())),
+            tokio::spawn(yuetan_platform::housekeeping::Housekeeper::from_config(config)?.run(state.pool.clone(), state.clock.clone(), shutdown.clone())),
             tokio::spawn(yuetan_platform::anchors::Anchorer::from_config(config, SERVICE)?.run(state.pool.clone(), state.clock.clone(), shutdown.clone())),
             tokio::spawn(sweeper.run(Arc::new(timers::SchedulingTimers { state: state.clone() }), shutdown.clone())),
             tokio::spawn(video::run_reconciler(state.clone(), shutdown.clone())),

@@ -172,6 +172,7 @@ impl Supervision {
         let tasks = vec![
             tokio::spawn(folder),
             tokio::spawn(relay.run(shutdown.clone())),
+            tokio::spawn(yuetan_platform::housekeeping::Housekeeper::from_config(config)?.run(state.pool.clone(), state.clock.clone(), shutdown.clone())),
             tokio::spawn(yuetan_platform::anchors::Anchorer::from_config(config, SERVICE)?.run(state.pool.clone(), state.clock.clone(), shutdown.clone())),
             tokio::spawn(sweeper.run(Arc::new(timers::SupervisionTimers { state: state.clone() }), shutdown.clone())),
             tokio::spawn(consumer.run_until_stopped(handler, shutdown)),

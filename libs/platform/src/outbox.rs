@@ -318,6 +318,12 @@ impl Relay {
             drop(tx);
             return Ok(0);
         }
+        // Fault injection (the chaos run, tests/chaos): with this probability
+        // the process dies here, published but not yet marked sent.
+        if !sent.is_empty() && fault_relay_abort() {
+            tracing::error!(count = sent.len(), "YUETAN_FAULT_RELAY_ABORT: aborting between publish and mark");
+            std::process::abort();
+        }
         sqlx::query("DELETE FROM outbox WHERE seq = ANY($1)")
             .bind(&sent)
             .execute(&mut *tx)
@@ -336,6 +342,17 @@ impl Relay {
             _ => Ok(sent.len()),
         }
     }
+}
+
+/// `YUETAN_FAULT_RELAY_ABORT=<probability>`: whether this round aborts the
+/// process after publishing and before marking the rows sent (fault
+/// injection for the chaos run only; unset or 0 = never).
+fn fault_relay_abort() -> bool {
+    static PROBABILITY: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    let p = *PROBABILITY.get_or_init(|| {
+        std::env::var("YUETAN_FAULT_RELAY_ABORT").ok().and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0)
+    });
+    p > 0.0 && rand::random::<f64>() < p
 }
 
 /// A publish that was sent (ack to come) or could not be sent.

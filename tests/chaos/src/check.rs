@@ -1,0 +1,400 @@
+//! Waiting for quiet and checking the invariants after a chaos run.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use futures::StreamExt;
+use prost::Message;
+use sqlx::{PgPool, Row};
+use yuetan_proto::events::Event;
+
+use crate::deployment::{Deployment, SCHEMAS};
+use crate::lifecycle::{Ack, Outcome, Stage};
+
+/// One invariant's verdict and figure.
+#[derive(Debug, Clone)]
+pub struct Verdict {
+    pub name: &'static str,
+    pub ok: bool,
+    pub figure: String,
+}
+
+/// The outbox rows not yet published, per schema.
+pub async fn outbox_backlog(pool: &PgPool) -> Result<BTreeMap<String, i64>> {
+    let mut out = BTreeMap::new();
+    for schema in SCHEMAS {
+        let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL").bind(format!("{schema}.outbox")).fetch_one(pool).await?;
+        if exists {
+            let n: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {schema}.outbox")).fetch_one(pool).await?;
+            out.insert(schema.to_string(), n);
+        }
+    }
+    Ok(out)
+}
+
+/// Each durable consumer's pending + unacknowledged messages.
+pub async fn consumer_lag(js: &async_nats::jetstream::Context, stream: &str) -> Result<BTreeMap<String, u64>> {
+    let stream = js.get_stream(stream).await?;
+    let mut consumers = stream.consumers();
+    let mut out = BTreeMap::new();
+    while let Some(info) = consumers.next().await {
+        let info = info?;
+        out.insert(info.name.clone(), info.num_pending + info.num_ack_pending as u64);
+    }
+    Ok(out)
+}
+
+/// Waits until every outbox is empty and every consumer caught up, three
+/// samples in a row; returns how long it took.
+pub async fn wait_for_quiet(pool: &PgPool, js: &async_nats::jetstream::Context, stream: &str, limit: Duration) -> Result<Duration> {
+    let started = Instant::now();
+    let mut calm = 0;
+    loop {
+        let backlog = outbox_backlog(pool).await.map(|b| b.values().sum::<i64>()).unwrap_or(-1);
+        let lag = consumer_lag(js, stream).await.map(|l| l.values().sum::<u64>() as i64).unwrap_or(-1);
+        if backlog == 0 && lag == 0 {
+            calm += 1;
+            if calm >= 3 {
+                return Ok(started.elapsed());
+            }
+        } else {
+            calm = 0;
+        }
+        if started.elapsed() > limit {
+            anyhow::bail!("no quiet within {limit:?}: outbox backlog {backlog}, consumer lag {lag}");
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// A message of the stream: sequence, subject, its Nats-Msg-Id and the decoded event (None: not an event).
+pub struct StreamEntry {
+    pub seq: u64,
+    pub subject: String,
+    pub msg_id: Option<String>,
+    pub event: Option<Event>,
+}
+
+/// Reads every message of the stream.
+pub async fn read_stream(js: &async_nats::jetstream::Context, stream: &str) -> Result<Vec<StreamEntry>> {
+    let mut s = js.get_stream(stream).await?;
+    let info = s.info().await?.clone();
+    let mut out = Vec::new();
+    for seq in info.state.first_sequence..=info.state.last_sequence {
+        match s.get_raw_message(seq).await {
+            Ok(message) => {
+                let msg_id = message.headers.get("Nats-Msg-Id").map(|v| v.to_string());
+                let event = Event::decode(message.payload.as_ref()).ok().filter(|e| !e.id.is_empty() && !e.r#type.is_empty());
+                out.push(StreamEntry { seq, subject: message.subject.to_string(), msg_id, event });
+            }
+            Err(err) => tracing::debug!(seq, %err, "no message at this sequence"),
+        }
+    }
+    Ok(out)
+}
+
+/// Everything the checks need from the run.
+pub struct RunRecord<'a> {
+    pub acks: &'a [Ack],
+    pub outcomes: &'a [(Outcome, Stage)],
+    /// Stream sequences of the poison messages published on purpose.
+    pub poison: &'a [u64],
+    pub stream: &'a str,
+}
+
+pub async fn invariants(d: &Deployment, pool: &PgPool, js: &async_nats::jetstream::Context, run: &RunRecord<'_>) -> Result<Vec<Verdict>> {
+    let mut verdicts = Vec::new();
+
+    // 1. Every acknowledged call's effect exists exactly once.
+    {
+        let mut checked = 0usize;
+        let mut bad: Vec<String> = Vec::new();
+        for ack in run.acks {
+            let (sql, what): (&str, &str) = match ack.rpc {
+                "RegisterParty" => ("SELECT count(*) FROM intake.parties WHERE id = $1::uuid", "party"),
+                "RegisterClue" => ("SELECT count(*) FROM intake.clues WHERE id = $1::uuid", "clue"),
+                "VerifyClue" => ("SELECT count(*) FROM intake.cases WHERE id = $1::uuid", "case"),
+                "DecideReview" | "DecideApproval" => ("SELECT count(*) FROM review.tasks WHERE id = $1::uuid AND status <> 'open'", "decided task"),
+                _ => continue,
+            };
+            let n: i64 = sqlx::query_scalar(sql).bind(&ack.id).fetch_one(pool).await?;
+            checked += 1;
+            if n != 1 {
+                bad.push(format!("{} {} ({what}): {n} rows", ack.rpc, ack.id));
+            }
+        }
+        // Per lifecycle: one clue per party, one case per clue, one task of each kind per case.
+        for (o, stage) in run.outcomes {
+            if !o.party_id.is_empty() {
+                let n: i64 = sqlx::query_scalar("SELECT count(*) FROM intake.clues WHERE party_id = $1::uuid").bind(&o.party_id).fetch_one(pool).await?;
+                let expected = i64::from(*stage >= Stage::ClueRegistered);
+                if n > 1 || (expected == 1 && n != 1) {
+                    bad.push(format!("lifecycle {}: {n} clues for its party", o.index));
+                }
+            }
+            if !o.clue_id.is_empty() {
+                let n: i64 = sqlx::query_scalar("SELECT count(*) FROM intake.cases WHERE clue_id = $1::uuid").bind(&o.clue_id).fetch_one(pool).await?;
+                if n > 1 {
+                    bad.push(format!("lifecycle {}: {n} cases for its clue", o.index));
+                }
+            }
+            if !o.case_id.is_empty() {
+                for kind in ["legality_review", "approval"] {
+                    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM review.tasks WHERE case_id = $1::uuid AND kind = $2")
+                        .bind(&o.case_id)
+                        .bind(kind)
+                        .fetch_one(pool)
+                        .await?;
+                    if n > 1 {
+                        bad.push(format!("case {}: {n} {kind} tasks", o.case_id));
+                    }
+                }
+                let n: i64 = sqlx::query_scalar("SELECT count(*) FROM scheduling.plans WHERE case_id = $1::uuid").bind(&o.case_id).fetch_one(pool).await?;
+                if n > 1 {
+                    bad.push(format!("case {}: {n} interview plans", o.case_id));
+                }
+            }
+        }
+        verdicts.push(Verdict {
+            name: "acknowledged calls applied exactly once",
+            ok: bad.is_empty(),
+            figure: format!("{} acknowledged calls, {checked} effects checked, {} breaches{}", run.acks.len(), bad.len(), sample(&bad)),
+        });
+    }
+
+    // 2. Event ids unique on the stream; every committed outbox row reached it.
+    let entries = read_stream(js, run.stream).await?;
+    {
+        let mut seen: HashMap<String, u64> = HashMap::new();
+        let mut dups = Vec::new();
+        for e in &entries {
+            if let Some(event) = &e.event {
+                if let Some(first) = seen.insert(event.id.clone(), e.seq) {
+                    dups.push(format!("{} at seq {first} and {}", event.id, e.seq));
+                }
+            }
+        }
+        verdicts.push(Verdict {
+            name: "event ids unique on the stream",
+            ok: dups.is_empty(),
+            figure: format!("{} messages, {} events, {} duplicate ids{}", entries.len(), seen.len(), dups.len(), sample(&dups)),
+        });
+
+        let backlog = outbox_backlog(pool).await?;
+        let left: i64 = backlog.values().sum();
+        // The events each acknowledged step commits, each exactly once on the stream.
+        let mut per_case: HashMap<(String, String), usize> = HashMap::new();
+        for e in entries.iter().filter_map(|e| e.event.as_ref()) {
+            *per_case.entry((e.case_id.clone(), e.r#type.clone())).or_default() += 1;
+        }
+        let mut missing = Vec::new();
+        let mut expected = 0;
+        for (o, stage) in run.outcomes {
+            let wanted: &[(Stage, &str)] = &[
+                (Stage::CaseOpened, "intake.case_opened"),
+                (Stage::Submitted, "intake.case_submitted"),
+                (Stage::ReviewPassed, "review.review_passed"),
+                (Stage::Approved, "review.case_approved"),
+                (Stage::Approved, "scheduling.plan_opened"),
+            ];
+            for (at, kind) in wanted {
+                if stage >= at {
+                    expected += 1;
+                    let n = per_case.get(&(o.case_id.clone(), kind.to_string())).copied().unwrap_or(0);
+                    if n != 1 {
+                        missing.push(format!("case {} {kind}: {n} on the stream", o.case_id));
+                    }
+                }
+            }
+        }
+        verdicts.push(Verdict {
+            name: "every committed outbox row reached the stream",
+            ok: left == 0 && missing.is_empty(),
+            figure: format!("outbox rows left {left}; {expected} events of acknowledged steps expected once each, {} not{}", missing.len(), sample(&missing)),
+        });
+    }
+
+    // 3. Every service's view of each case agrees.
+    {
+        let mut disagree = Vec::new();
+        let mut compared = 0;
+        for (o, _) in run.outcomes.iter().filter(|(o, _)| !o.case_id.is_empty()) {
+            let intake: Option<String> = sqlx::query_scalar("SELECT status FROM intake.cases WHERE id = $1::uuid").bind(&o.case_id).fetch_optional(pool).await?;
+            let review: Option<String> = sqlx::query_scalar("SELECT status FROM review.cases WHERE case_id = $1::uuid").bind(&o.case_id).fetch_optional(pool).await?;
+            let plan: Option<String> = sqlx::query_scalar("SELECT status FROM scheduling.plans WHERE case_id = $1::uuid").bind(&o.case_id).fetch_optional(pool).await?;
+            let stage: Option<String> = sqlx::query_scalar("SELECT stage FROM supervision.files WHERE case_id = $1::uuid").bind(&o.case_id).fetch_optional(pool).await?;
+            let rect: i64 = sqlx::query_scalar("SELECT count(*) FROM rectification.rectifications WHERE case_id = $1::uuid")
+                .bind(&o.case_id)
+                .fetch_one(pool)
+                .await
+                .unwrap_or(0);
+            let canon_intake = match intake.as_deref() {
+                Some("opened") => "preparing",
+                Some("submitted") => "review",
+                Some("in_approval") => "approval",
+                Some("approved") => "approved",
+                other => other.unwrap_or("absent"),
+            };
+            let canon_review = match review.as_deref() {
+                None | Some("awaiting_submission") => "preparing",
+                Some("in_review") => "review",
+                Some("in_approval") => "approval",
+                Some("approved") => "approved",
+                Some(other) => other,
+            };
+            let canon_sup = match stage.as_deref() {
+                Some("preparing") => "preparing",
+                Some("review") => "review",
+                Some("approval") => "approval",
+                Some("scheduling") => "approved",
+                other => other.unwrap_or("absent"),
+            };
+            let canon_sched = match plan.as_deref() {
+                Some(_) => "approved",
+                None => canon_intake, // no plan before approval: nothing to compare
+            };
+            compared += 1;
+            let canon_sched_ok = canon_sched == canon_intake;
+            if !(canon_intake == canon_review && canon_review == canon_sup && canon_sched_ok && rect == 0) {
+                disagree.push(format!(
+                    "case {}: intake {intake:?}, review {review:?}, scheduling plan {plan:?}, rectification rows {rect}, supervision {stage:?}",
+                    o.case_id
+                ));
+            }
+        }
+        verdicts.push(Verdict {
+            name: "every service's view of each case agrees",
+            ok: disagree.is_empty(),
+            figure: format!("{compared} cases compared across intake, review, scheduling, rectification, supervision; {} disagree{}", disagree.len(), sample(&disagree)),
+        });
+    }
+
+    // 4. supervision rebuild equals the live read model.
+    {
+        let (code, out) = d.cli(&["supervision", "rebuild"])?;
+        let last = out.lines().filter(|l| !l.trim().is_empty()).last().unwrap_or("").to_string();
+        verdicts.push(Verdict { name: "yuetan supervision rebuild equals the live read model", ok: code == 0, figure: format!("exit {code}: {last}") });
+    }
+
+    // 5. Document numbers gap-free per organ, kind and year.
+    {
+        let mut problems = Vec::new();
+        let mut series = 0;
+        let counters = sqlx::query("SELECT organ, kind, year, last FROM intake.document_counters").fetch_all(pool).await?;
+        let numbers: Vec<String> = sqlx::query_scalar("SELECT number FROM intake.cases WHERE number IS NOT NULL AND number <> ''").fetch_all(pool).await?;
+        let mut by_year: BTreeMap<i32, Vec<u32>> = BTreeMap::new();
+        for n in &numbers {
+            if let Ok(parsed) = yuetan_platform::numbering::DocumentNumber::parse(n) {
+                by_year.entry(parsed.year).or_default().push(parsed.sequence);
+            } else {
+                problems.push(format!("unparsable case number {n}"));
+            }
+        }
+        for row in &counters {
+            let (organ, kind, year, last): (String, String, i32, i32) = (row.get(0), row.get(1), row.get(2), row.get(3));
+            series += 1;
+            if let Some(seqs) = by_year.get(&year) {
+                let mut seqs = seqs.clone();
+                seqs.sort_unstable();
+                let expect: Vec<u32> = (1..=last as u32).collect();
+                if seqs != expect {
+                    problems.push(format!("{organ}/{kind}/{year}: counter {last}, numbers {} (first gap or repeat near {:?})", seqs.len(), first_difference(&seqs, &expect)));
+                }
+            }
+        }
+        verdicts.push(Verdict {
+            name: "document numbers gap-free per organ, kind and year",
+            ok: problems.is_empty(),
+            figure: format!("{series} counter series, {} case numbers, {} problems{}", numbers.len(), problems.len(), sample(&problems)),
+        });
+    }
+
+    // 6. yuetan audit verify clean.
+    {
+        let (code, out) = d.cli(&["audit", "verify"])?;
+        let summary: Vec<&str> = out.lines().filter(|l| !l.trim().is_empty()).collect();
+        verdicts.push(Verdict {
+            name: "yuetan audit verify clean",
+            ok: code == 0,
+            figure: format!("exit {code}: {}", summary.iter().rev().take(3).rev().cloned().collect::<Vec<_>>().join(" | ")),
+        });
+    }
+
+    // 7. Dead letters: only the injected poison events, each of them there.
+    {
+        let mut unexpected = Vec::new();
+        let mut found: HashSet<u64> = HashSet::new();
+        let mut total = 0;
+        for schema in SCHEMAS {
+            let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL").bind(format!("{schema}.dead_letters")).fetch_one(pool).await?;
+            if !exists {
+                continue;
+            }
+            let rows = sqlx::query(&format!("SELECT consumer, stream_seq, subject, error FROM {schema}.dead_letters")).fetch_all(pool).await?;
+            for row in rows {
+                total += 1;
+                let (consumer, seq, subject, error): (String, i64, String, String) = (row.get(0), row.get(1), row.get(2), row.get(3));
+                if run.poison.contains(&(seq as u64)) {
+                    found.insert(seq as u64);
+                } else {
+                    unexpected.push(format!("{schema}/{consumer} seq {seq} {subject}: {}", error.chars().take(120).collect::<String>()));
+                }
+            }
+        }
+        let absent: Vec<u64> = run.poison.iter().filter(|s| !found.contains(s)).copied().collect();
+        verdicts.push(Verdict {
+            name: "dead letters: only the injected poison events, all of them",
+            ok: unexpected.is_empty() && absent.is_empty(),
+            figure: format!(
+                "{total} dead letters; {} poison events injected, {} dead-lettered, {} missing {absent:?}; {} unexpected{}",
+                run.poison.len(),
+                found.len(),
+                absent.len(),
+                unexpected.len(),
+                sample(&unexpected)
+            ),
+        });
+    }
+
+    // 8. No message sent twice to a party.
+    {
+        let dup: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT service_id::text || ' ' || channel, count(*) FROM scheduling.attempts \
+             WHERE status IN ('sent', 'delivered') GROUP BY 1 HAVING count(*) > 1",
+        )
+        .fetch_all(pool)
+        .await?;
+        let sent: i64 = sqlx::query_scalar("SELECT count(*) FROM scheduling.attempts").fetch_one(pool).await.unwrap_or(0);
+        verdicts.push(Verdict {
+            name: "no message sent twice to a party",
+            ok: dup.is_empty(),
+            figure: format!(
+                "{sent} delivery attempts recorded; {} documents delivered more than once (the lifecycle does not reach service yet: the peers received nothing to compare)",
+                dup.len()
+            ),
+        });
+    }
+    Ok(verdicts)
+}
+
+fn first_difference(a: &[u32], b: &[u32]) -> Option<u32> {
+    a.iter().zip(b).find(|(x, y)| x != y).map(|(x, _)| *x).or_else(|| if a.len() != b.len() { Some(a.len().min(b.len()) as u32 + 1) } else { None })
+}
+
+fn sample(items: &[String]) -> String {
+    if items.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", items.iter().take(5).cloned().collect::<Vec<_>>().join("; "))
+    }
+}
+
+/// The deployment's stream name and a JetStream context on its NATS.
+pub async fn jetstream(d: &Deployment) -> Result<async_nats::jetstream::Context> {
+    let client = yuetan_platform::bus::client_options(&d.nats_url)
+        .connect(yuetan_platform::bus::servers(&d.nats_url))
+        .await
+        .context("connecting to NATS")?;
+    Ok(async_nats::jetstream::new(client))
+}

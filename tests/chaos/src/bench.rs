@@ -310,6 +310,17 @@ pub fn rss_bytes(pid: u32) -> Option<u64> {
     Some(kib * 1024)
 }
 
+/// `RssAnon` and `RssFile` of `/proc/<pid>/status` (heap and stacks; mapped
+/// files such as the binary's own pages), in bytes.
+pub fn rss_split(pid: u32) -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| -> Option<u64> {
+        let line = status.lines().find(|line| line.starts_with(name))?;
+        line[name.len()..].trim().trim_end_matches("kB").trim().parse::<u64>().ok().map(|kib| kib * 1024)
+    };
+    Some((field("RssAnon:")?, field("RssFile:")?))
+}
+
 /// The resident memory of every process now, by name.
 pub fn rss_now(processes: &[Process]) -> BTreeMap<String, u64> {
     processes.iter().filter_map(|p| rss_bytes(p.pid).map(|rss| (p.name.clone(), rss))).collect()
@@ -351,7 +362,11 @@ impl RssSampler {
 
 /// CPU time (utime + stime) of `pid` and of all its descendants, in clock
 /// ticks (`/proc/<pid>/stat` fields 14 and 15; children found by their
-/// parent pid, field 4).
+/// parent pid, field 4) — of this process alone when `pid` is this process
+/// (its children are the deployment's processes, counted by their own names).
+/// The name under which the bench process's own CPU is counted (without its children).
+const BENCH_SELF: &str = "yuetan-bench (load generator, floor server)";
+
 pub fn cpu_ticks_tree(pid: u32) -> u64 {
     let stats: Vec<(u32, u32, u64)> = std::fs::read_dir("/proc")
         .map(|dir| {
@@ -380,7 +395,7 @@ pub fn cpu_ticks_tree(pid: u32) -> u64 {
             if *child == p {
                 total += ticks;
             }
-            if *parent == p {
+            if *parent == p && pid != std::process::id() {
                 frontier.push(*child);
             }
         }
@@ -441,6 +456,10 @@ impl CpuUse {
 #[derive(Debug, Clone)]
 pub struct Report {
     pub command: String,
+    /// The driver's last stage of a completed lifecycle (`Approved`, …, `Archived`).
+    pub reached: String,
+    /// PostgreSQL's durability settings as the run found them (`SHOW fsync`, …).
+    pub postgres: String,
     pub note: String,
     pub concurrency: usize,
     pub warmup: usize,
@@ -449,6 +468,8 @@ pub struct Report {
     pub floor_before: Load,
     pub floor_after: Load,
     pub rss_idle: BTreeMap<String, u64>,
+    /// Idle RssAnon and RssFile of each process.
+    pub rss_idle_split: BTreeMap<String, (u64, u64)>,
     pub rss_load: BTreeMap<String, u64>,
     pub idle_secs: u64,
     pub cpu: CpuUse,
@@ -490,9 +511,11 @@ pub fn render(r: &Report) -> String {
     let _ = writeln!(out, "Command: `{}`  ", r.command);
     let _ = writeln!(
         out,
-        "Run: {} on {}; build profile: {profile}; every service its own processes as `deploy/local/up.sh --split` runs them (platform once, each other service twice), PostgreSQL with fsync on and nats-server with `sync_interval: always`, all on this machine with the bench; {} lifecycles measured after {} of warm-up, {} in flight; the floor {} callers for {:.0} s before and after.{}\n",
+        "Run: {} on {}; build profile: {profile}; the split deployment of the chaos crate (`yuetan_chaos::deployment`): every service its own `yuetan serve <service>` processes ({}), its own PostgreSQL ({}) and nats-server (`sync_interval: always`), all on this machine with the bench process (load generator and floor server); {} lifecycles measured after {} of warm-up, {} in flight; the floor {} callers for {:.0} s before and after.{}\n",
         chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
         machine(),
+        r.rss_idle.keys().cloned().collect::<Vec<_>>().join(", "),
+        r.postgres,
         r.batch.completed + r.batch.failed.len(),
         r.warmup,
         r.concurrency,
@@ -511,12 +534,12 @@ pub fn render(r: &Report) -> String {
     let lifecycles_rate = r.batch.completed as f64 / secs;
 
     let _ = writeln!(out, "| measurement | figure |\n|---|---:|");
-    let _ = writeln!(out, "| lifecycles completed (clue → archive) | {} in {:.1} s |", r.batch.completed, secs);
+    let _ = writeln!(out, "| lifecycles completed (clue → the driver's last stage: {}) | {} in {:.1} s |", r.reached, r.batch.completed, secs);
     let _ = writeln!(out, "| lifecycles failed | {} |", r.batch.failed.len());
     let _ = writeln!(out, "| **lifecycles per second** | **{lifecycles_rate:.2}** |");
     let _ = writeln!(out, "| one lifecycle, p50 / p99 | {:.0} / {:.0} ms |", r.batch.p50_ms, r.batch.p99_ms);
     let _ = writeln!(out, "| RPC calls answered OK (all kinds) | {all} ({:.1}/s) |", all as f64 / secs);
-    let _ = writeln!(out, "| RPC attempts not OK (retried by the driver) | {failed_calls} |");
+    let _ = writeln!(out, "| RPC attempts not OK (retried with the same request id, or a read polled again while another service reacts) | {failed_calls} |");
     let _ = writeln!(out, "| write RPCs per second | {write_rate:.1} |");
     let _ = writeln!(
         out,
@@ -562,7 +585,7 @@ pub fn render(r: &Report) -> String {
     }
 
     let _ = writeln!(out, "\nResident memory of each service process (VmRSS), idle ({} s after start, nothing running) and the maximum sampled every 250 ms during the lifecycles:\n", r.idle_secs);
-    let _ = writeln!(out, "| process | idle MiB | under load MiB (max) |\n|---|---:|---:|");
+    let _ = writeln!(out, "| process | idle MiB | of it anonymous (heap, stacks) | of it file-backed (the binary's pages) | under load MiB (max) |\n|---|---:|---:|---:|---:|");
     let mut idle_over = Vec::new();
     let mut load_over = Vec::new();
     let names: std::collections::BTreeSet<&String> = r.rss_idle.keys().chain(r.rss_load.keys()).collect();
@@ -576,7 +599,8 @@ pub fn render(r: &Report) -> String {
             load_over.push(format!("{name} {:.1} MiB", mib(load)));
         }
         let show = |v: Option<u64>| v.map(|v| format!("{:.1}", mib(v))).unwrap_or_else(|| "–".into());
-        let _ = writeln!(out, "| {name} | {} | {} |", show(idle), show(load));
+        let (anon, file) = r.rss_idle_split.get(name.as_str()).map(|(a, f)| (Some(*a), Some(*f))).unwrap_or((None, None));
+        let _ = writeln!(out, "| {name} | {} | {} | {} | {} |", show(idle), show(anon), show(file), show(load));
     }
 
     if !r.cpu.seconds.is_empty() {
@@ -659,6 +683,8 @@ pub struct Target {
     pub auth: yuetan_platform::auth::AuthConfig,
     /// A bearer value (`Bearer …`) of an officer, for the floor's calls.
     pub bearer: MetadataValue<Ascii>,
+    /// PostgreSQL's durability settings (for the report).
+    pub postgres: String,
 }
 
 /// Runs the whole bench on a started deployment: idle RSS, the floor,
@@ -673,6 +699,8 @@ where
     println!("yuetan-bench: {} service processes; quiet for {} s before reading idle memory", target.processes.len(), args.idle_secs);
     tokio::time::sleep(Duration::from_secs(args.idle_secs)).await;
     let rss_idle = rss_now(&target.processes);
+    let rss_idle_split: BTreeMap<String, (u64, u64)> =
+        target.processes.iter().filter_map(|p| rss_split(p.pid).map(|split| (p.name.clone(), split))).collect();
     for (name, rss) in &rss_idle {
         println!("  idle {name:<16} {:>7.1} MiB", mib(*rss));
     }
@@ -694,7 +722,8 @@ where
     timings.set_measuring(true);
     let mut trees: Vec<(String, u32)> = target.processes.iter().map(|p| (service_of(&p.name), p.pid)).collect();
     trees.extend(target.others.iter().cloned());
-    trees.push(("yuetan-bench (load generator, floor server)".into(), std::process::id()));
+    // The bench process by itself: its children are the deployment's processes, counted above.
+    trees.push((BENCH_SELF.into(), std::process::id()));
     let cpu = CpuUse::start(&trees);
     let sampler = RssSampler::start(target.processes.clone(), Duration::from_millis(250));
     let batch = {
@@ -712,6 +741,8 @@ where
 
     Ok(Report {
         command: command_line(),
+        reached: String::new(),
+        postgres: target.postgres.clone(),
         note: args.note.clone(),
         concurrency: args.concurrency,
         warmup: args.warmup,
@@ -720,6 +751,7 @@ where
         floor_before,
         floor_after,
         rss_idle,
+        rss_idle_split,
         rss_load,
         idle_secs: args.idle_secs,
         cpu,
@@ -809,7 +841,18 @@ async fn bench_on(args: &Args, deployment: &Deployment) -> anyhow::Result<Report
         .get("authorization")
         .cloned()
         .context("the floor's token")?;
+    let reached = Arc::new(Mutex::new(None::<String>));
+    let postgres = {
+        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&deployment.admin_url).await?;
+        let mut settings = Vec::new();
+        for name in ["fsync", "synchronous_commit", "full_page_writes", "shared_buffers", "max_connections"] {
+            let value: String = sqlx::query_scalar(&format!("SHOW {name}")).fetch_one(&mut conn).await?;
+            settings.push(format!("{name}={value}"));
+        }
+        settings.join(", ")
+    };
     let target = Target {
+        postgres,
         processes,
         others,
         floor_database_url: deployment.owner_url.clone(),
@@ -820,12 +863,17 @@ async fn bench_on(args: &Args, deployment: &Deployment) -> anyhow::Result<Report
     let serial_base = rand::random::<u32>() % 500_000;
     let driver = Arc::new(Driver::new(deployment.routed()?, tokens, vec![deployment.portal_base.clone()], Some(timings.hook()), serial_base));
     driver.setup().await?;
-    run(args, &target, &timings, move |index| {
-        let driver = driver.clone();
+    let last = reached.clone();
+    let mut report = run(args, &target, &timings, move |index| {
+        let (driver, last) = (driver.clone(), last.clone());
         async move {
             let progress = Mutex::new(Progress::default());
-            driver.lifecycle(index as u32, &progress).await.map(|_| ())
+            driver.lifecycle(index as u32, &progress).await?;
+            *last.lock().unwrap() = Some(format!("{:?}", progress.lock().unwrap().stage));
+            Ok(())
         }
     })
-    .await
+    .await?;
+    report.reached = reached.lock().unwrap().clone().unwrap_or_else(|| "nothing".into());
+    Ok(report)
 }

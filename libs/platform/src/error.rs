@@ -69,6 +69,10 @@ impl From<sqlx::Error> for Error {
                 Some("23505") => Error::AlreadyExists(db.message().to_string()),
                 Some("23503") | Some("23514") => Error::FailedPrecondition(db.message().to_string()),
                 Some("40001") | Some("40P01") => Error::Unavailable(db.message().to_string()),
+                // Class 57 (operator intervention: 57P01 admin_shutdown, a
+                // server restarting) and class 08 (connection exception):
+                // the call may be retried (found by the chaos run).
+                Some(code) if code.starts_with("57P") || code.starts_with("08") => Error::Unavailable(db.message().to_string()),
                 _ => Error::Internal(err.to_string()),
             },
             sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {

@@ -2,7 +2,8 @@
 # Runs every test of the workspace: first the proto contract's checks
 # (`buf lint proto`, and `buf breaking` against the last stable contract,
 # proto/stable.binpb — see proto/README.md), then
-# cargo test --workspace --locked [ARGS...].
+# cargo test --workspace --locked [ARGS...], then (without ARGS) the short
+# fault-injection run, deploy/local/chaos.sh --short.
 # The tests start their own nats-server and PostgreSQL on ephemeral ports and
 # in temporary folders (libs/testkit), so this script starts no servers:
 # it installs what is missing (install.sh) and tells the harness where the
@@ -30,4 +31,11 @@ say "buf breaking proto --against proto/stable.binpb"
 "$BUF" breaking proto --against proto/stable.binpb \
     || die "buf breaking: the contract is no longer compatible with proto/stable.binpb (see proto/README.md)"
 say "cargo test --workspace --locked $*"
-exec cargo test --workspace --locked "$@"
+cargo test --workspace --locked "$@"
+# The short fault-injection run (issue 14, docs/reliability.md): about three
+# minutes of faults against the split deployment, then the invariants. Only
+# for the whole suite (no arguments), as CI runs it.
+if [ "$#" -eq 0 ]; then
+    say "deploy/local/chaos.sh --short"
+    "$REPO_ROOT/deploy/local/chaos.sh" --short
+fi

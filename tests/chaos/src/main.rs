@@ -264,14 +264,21 @@ async fn run(args: Args) -> Result<bool> {
         let window: Vec<_> = samples.iter().filter(|(t, _, _)| *t >= f.at).collect();
         let peak_backlog = window.iter().take_while(|(t, _, _)| *t <= until).filter_map(|(_, b, _)| *b).max().unwrap_or(0);
         let peak_lag = window.iter().take_while(|(t, _, _)| *t <= until).filter_map(|(_, _, l)| *l).max().unwrap_or(0);
+        // The first sample after the fault with nothing pending anywhere
+        // (under continuing load that may come only after the next fault).
         let zero = window.iter().find(|(t, b, l)| *t > f.at && *b == Some(0) && *l == Some(0)).map(|(t, _, _)| *t - f.at);
+        let zero_before_next = zero.is_some_and(|z| f.at + z <= until);
         recovery_lines.push(format!(
             "{:>7.1}s {:<45} peak outbox backlog {:>4}, peak consumer lag {:>4}, both zero after {}",
             f.at.as_secs_f64(),
             f.what,
             peak_backlog,
             peak_lag,
-            zero.map(|z| format!("{:.0} s", z.as_secs_f64())).unwrap_or_else(|| "— (load continued)".into())
+            match zero {
+                Some(z) if zero_before_next => format!("{:.0} s", z.as_secs_f64()),
+                Some(z) => format!("{:.0} s (load kept both above zero past the next fault)", z.as_secs_f64()),
+                None => "never".into(),
+            }
         ));
     }
 

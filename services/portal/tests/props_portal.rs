@@ -104,7 +104,8 @@ proptest! {
                     for text in [&r.phone_number, &r.send_time, &r.report_time, &r.err_code, &r.err_msg, &r.biz_id, &r.out_id] {
                         prop_assert!(bounded(text), "{:?}", text);
                     }
-                    prop_assert!(!(r.out_id.is_empty() && r.biz_id.is_empty()) && !r.report_time.is_empty());
+                    prop_assert!(!r.out_id.is_empty() || !r.biz_id.is_empty());
+                    prop_assert!(!r.report_time.is_empty());
                 }
             }
             Err(refusal) => {
@@ -216,7 +217,7 @@ proptest! {
     }
 
     #[test]
-    fn an_uploaded_file_is_judged_by_its_first_bytes_only(bytes in any_bytes(), name in ".{0,40}") {
+    fn an_uploaded_file_is_judged_by_its_first_bytes_only(bytes in any_bytes()) {
         let kind = FileKind::sniff(&bytes);
         let expected = if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
             Some(FileKind::Jpeg)
@@ -227,10 +228,8 @@ proptest! {
         } else {
             None
         };
+        // The name and declared type are not inputs: the bytes alone decide.
         prop_assert_eq!(kind, expected);
-        // A name never makes a file acceptable (nothing to pass it to: the
-        // name is not an input of `sniff`); the bytes alone decide.
-        let _ = name;
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Property tests (issue 14, "fuzzed inputs") over what arrives before any
 //! handler runs: the party's signed links (`links.rs`), officers' bearer
 //! tokens (`auth.rs`, JWT) and the gate's walk of a request's wire bytes
-//! (`gate::check_message`).
+//! (`gate::check_message`), and the object store's bound on uploads
+//! (`objects.rs`: evidence and report files).
 //!
 //! Never a panic on arbitrary input; a refused link is a `LinkError`, a
 //! refused token `UNAUTHENTICATED`, a refused message `INVALID_ARGUMENT`
@@ -15,6 +16,8 @@ use prost::Message;
 use proptest::prelude::*;
 use yuetan_platform::auth::{AuthConfig, Claims, KeyAlgorithm, KeyConfig, TokenIssuer, Verifier};
 use yuetan_platform::gate::{check_message, descriptors, FieldBound, DEFAULT_LIMITS};
+use sha2::Digest;
+use yuetan_platform::objects::{Objects, ObjectsConfig};
 use yuetan_platform::links::{LinkClaims, LinkError, LinkKey, LinkSigner, LinksConfig, MAX_TOKEN_LEN};
 use yuetan_platform::secret::Secret;
 use yuetan_platform::Error;
@@ -297,6 +300,59 @@ fn deeply_nested_bytes_of_every_request_type_are_walked_without_a_panic() {
             }
             let result = check_message(&bytes, &input, &[], &DEFAULT_LIMITS);
             assert!(result.is_ok() || matches!(result, Err(Error::InvalidArgument { .. })), "{name}: {result:?}");
+        }
+    }
+}
+
+// ---- uploaded objects (evidence, report files): sizes and addresses ----
+
+/// The largest object of the test store.
+const MAX_OBJECT: usize = 4096;
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn an_upload_of_any_size_is_stored_by_its_sha256_or_refused_naming_content_and_not_stored(
+        content in prop_oneof![Just(Vec::new()), prop::collection::vec(any::<u8>(), 1..MAX_OBJECT), prop::collection::vec(any::<u8>(), MAX_OBJECT + 1..MAX_OBJECT * 3)],
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let objects = Objects::new(&ObjectsConfig { root: dir.path().to_path_buf(), s3: None, max_object_bytes: MAX_OBJECT }).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let sha256 = hex::encode(sha2::Sha256::digest(&content));
+        let result = runtime.block_on(objects.put(content.clone()));
+        if content.is_empty() || content.len() > MAX_OBJECT {
+            match result {
+                Err(Error::InvalidArgument { field, .. }) => prop_assert_eq!(field, "content"),
+                other => prop_assert!(false, "{} bytes: {:?}", content.len(), other),
+            }
+            prop_assert!(!runtime.block_on(objects.exists(&sha256)).unwrap());
+            prop_assert_eq!(std::fs::read_dir(dir.path()).map(|d| d.count()).unwrap_or(0), 0);
+        } else {
+            let stored = result.unwrap();
+            prop_assert_eq!(&stored.sha256, &sha256);
+            prop_assert_eq!(stored.size, content.len() as u64);
+            prop_assert_eq!(runtime.block_on(objects.get(&sha256)).unwrap(), content);
+        }
+    }
+
+    #[test]
+    fn an_object_address_of_any_text_is_refused_naming_sha256_or_not_found(address in prop_oneof![
+        ".{0,80}", "[0-9a-f]{64}", "[0-9a-fA-F./]{60,70}", Just("../../etc/passwd".to_string()), "\\.\\./[0-9a-f]{61}",
+    ]) {
+        let dir = tempfile::tempdir().unwrap();
+        let objects = Objects::new(&ObjectsConfig { root: dir.path().to_path_buf(), s3: None, max_object_bytes: MAX_OBJECT }).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let well_formed = address.len() == 64 && address.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        match runtime.block_on(objects.get(&address)) {
+            Err(Error::NotFound(_)) => prop_assert!(well_formed),
+            Err(Error::InvalidArgument { field, .. }) => { prop_assert!(!well_formed); prop_assert_eq!(field, "sha256"); }
+            other => prop_assert!(false, "{:?}: {:?}", address, other.map(|b| b.len())),
+        }
+        match runtime.block_on(objects.size_of(&address)) {
+            Ok(None) => prop_assert!(well_formed),
+            Err(Error::InvalidArgument { field, .. }) => prop_assert_eq!(field, "sha256"),
+            other => prop_assert!(false, "{:?}: {:?}", address, other),
         }
     }
 }

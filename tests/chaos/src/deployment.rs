@@ -60,6 +60,10 @@ pub struct Proc {
     restart_at: Option<Instant>,
     /// Exits this run did not cause (relay aborts, crashes): (signal or code).
     pub unexpected_exits: Vec<String>,
+    /// Exits with an error within 15 s of a start (a dependency such as
+    /// NATS not answering yet); the supervisor starts the process again.
+    pub start_exits: Vec<String>,
+    started_at: Option<Instant>,
     pub starts: u32,
 }
 
@@ -146,7 +150,7 @@ fn spawn_logged(argv: &[String], env: &[(String, String)], log: &Path) -> Result
 
 /// Sends `signal` (a name such as `INT`) to `pid` with kill(1).
 pub fn signal(pid: u32, signal: &str) {
-    let _ = Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()).status();
+    let _ = Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()).stderr(Stdio::null()).status();
 }
 
 pub async fn port_open(port: u16) -> bool {
@@ -245,6 +249,10 @@ impl Deployment {
         for n in &nats {
             wait_port(n.port, &n.name, Duration::from_secs(30)).await?;
         }
+        // JetStream ready (in a cluster: its meta group has a leader).
+        for n in &nats {
+            wait_healthy(n.monitor_port, &n.name, Duration::from_secs(60)).await?;
+        }
         let nats_url = nats.iter().map(|n| format!("nats://127.0.0.1:{}", n.port)).collect::<Vec<_>>().join(",");
 
         // The service processes and their ports.
@@ -274,6 +282,8 @@ impl Deployment {
                 child: None,
                 restart_at: None,
                 unexpected_exits: Vec::new(),
+                start_exits: Vec::new(),
+                started_at: None,
                 starts: 0,
             });
         }
@@ -393,6 +403,7 @@ impl Deployment {
         env.extend(p.env.iter().cloned());
         let log = self.root.join(format!("logs/{name}.log"));
         p.child = Some(spawn_logged(&argv, &env, &log)?);
+        p.started_at = Some(Instant::now());
         p.restart_at = None;
         p.starts += 1;
         Ok(())
@@ -457,7 +468,12 @@ impl Deployment {
                         if let Ok(Some(status)) = child.try_wait() {
                             let what = status.to_string();
                             tracing::warn!(process = %p.name, %what, "exited by itself; restarting");
-                            p.unexpected_exits.push(what);
+                            let at_start = p.started_at.is_some_and(|t| t.elapsed() < Duration::from_secs(15)) && status.code() == Some(1);
+                            if at_start {
+                                p.start_exits.push(what);
+                            } else {
+                                p.unexpected_exits.push(what);
+                            }
                             p.child = None;
                             p.restart_at = Some(Instant::now() + Duration::from_millis(300));
                         }
@@ -469,6 +485,7 @@ impl Deployment {
                         match spawn_logged(&argv, &env, &root.join(format!("logs/{}.log", p.name))) {
                             Ok(child) => {
                                 p.child = Some(child);
+                                p.started_at = Some(Instant::now());
                                 p.restart_at = None;
                                 p.starts += 1;
                             }
@@ -544,12 +561,26 @@ impl Deployment {
         wait_port(port, "nats-server", Duration::from_secs(30)).await
     }
 
-    /// Every process listening again (after the faults).
+    /// Every process listening again (after the faults); the supervisor
+    /// restarts those that exit meanwhile.
     pub async fn wait_all_up(&self, limit: Duration) -> Result<()> {
-        for name in self.names() {
-            self.wait_listening(name.as_str(), limit).await?;
+        let deadline = Instant::now() + limit;
+        loop {
+            let ports: Vec<(String, u16, Option<u16>)> = self.procs.lock().unwrap().iter().map(|p| (p.name.clone(), p.grpc_port, p.http_port)).collect();
+            let mut down = Vec::new();
+            for (name, grpc, http) in ports {
+                if !port_open(grpc).await || (http.is_some() && !port_open(http.unwrap()).await) {
+                    down.push(name);
+                }
+            }
+            if down.is_empty() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("{} not listening after {limit:?}", down.join(", "));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        Ok(())
     }
 
     /// Runs `yuetan <args…>` against the deployment (as the migration owner
@@ -607,8 +638,31 @@ impl Deployment {
 }
 
 impl Drop for Deployment {
+    /// Stopped without [`Deployment::stop`] (an error ended the run): the
+    /// folder with the logs stays.
     fn drop(&mut self) {
+        if self.supervisor.is_some() || self.procs.lock().unwrap().iter().any(|p| p.child.is_some()) {
+            self.options.keep = true;
+            eprintln!("yuetan-chaos: logs kept in {}", self.root.join("logs").display());
+        }
         self.stop();
+    }
+}
+
+/// Waits until nats-server's monitoring `/healthz` answers 200 (JetStream current).
+pub async fn wait_healthy(monitor_port: u16, what: &str, limit: Duration) -> Result<()> {
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(2)).build()?;
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Ok(r) = client.get(format!("http://127.0.0.1:{monitor_port}/healthz")).send().await {
+            if r.status().is_success() {
+                return Ok(());
+            }
+        }
+        if Instant::now() > deadline {
+            bail!("{what} not healthy (GET /healthz) after {limit:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 

@@ -118,6 +118,14 @@ async fn run(args: Args) -> Result<bool> {
     let js = check::jetstream(&deployment).await?;
     let stream_name = deployment.config.nats.stream.clone();
     let prefix = deployment.config.nats.subject_prefix.clone();
+    if args.cluster {
+        let mut s = js.get_stream(&stream_name).await?;
+        let info = s.info().await?;
+        println!("stream {stream_name}: {} replicas, leader {:?}, replicas {:?}", info.config.num_replicas,
+            info.cluster.as_ref().and_then(|c| c.leader.clone()),
+            info.cluster.as_ref().map(|c| c.replicas.iter().map(|r| r.name.clone()).collect::<Vec<_>>()).unwrap_or_default());
+        anyhow::ensure!(info.config.num_replicas == 3, "the stream has {} replicas, not 3", info.config.num_replicas);
+    }
 
     let tokens = Tokens::from_config(&deployment.config)?;
     let driver = Arc::new(Driver::new(deployment.routed()?, tokens, vec![deployment.portal_base.clone()], None, rng.gen_range(0..900_000)));
@@ -167,6 +175,10 @@ async fn run(args: Args) -> Result<bool> {
     let pg_at = duration.mul_f64(0.4);
     let nats_at = duration.mul_f64(0.7);
     let (mut pg_done, mut nats_done) = (false, false);
+    // --cluster: the stream leader is killed three times under load.
+    let leader_kills_at = [duration.mul_f64(0.25), duration.mul_f64(0.55), duration.mul_f64(0.85)];
+    let mut next_leader_kill = 0;
+    let mut leader_resumes: Vec<Option<Duration>> = Vec::new();
     let fault_start = Instant::now();
     // Poison events first: malformed payloads with valid subjects, straight to the stream.
     for i in 0..3 {
@@ -189,13 +201,23 @@ async fn run(args: Args) -> Result<bool> {
             faults.push(Fault { at, what: "restart PostgreSQL".into() });
             continue;
         }
-        if !nats_done && fault_start.elapsed() >= nats_at {
+        if args.cluster && next_leader_kill < leader_kills_at.len() && fault_start.elapsed() >= leader_kills_at[next_leader_kill] {
+            next_leader_kill += 1;
             nats_done = true;
             let at = t0.elapsed();
-            let index = if args.cluster { leader_index(&deployment, &js, &stream_name).await.unwrap_or(0) } else { 0 };
-            let down = deployment.restart_nats(index, Duration::from_millis(500)).await?;
-            println!("  {:>6.1}s restart nats-server {} (SIGKILL, same store and port): back after {down:.1?}", at.as_secs_f64(), index + 1);
-            faults.push(Fault { at, what: format!("restart nats-server {}", index + 1) });
+            let (index, resumed) = kill_leader(&deployment, &js, &stream_name).await?;
+            println!("  {:>6.1}s SIGKILL the stream leader nats-server {} (down 5 s): publishing resumed after {}", at.as_secs_f64(), index + 1,
+                resumed.map(|r| format!("{r:.1?}")).unwrap_or_else(|| "NEVER (30 s)".into()));
+            leader_resumes.push(resumed);
+            faults.push(Fault { at, what: format!("SIGKILL stream leader nats-{}", index + 1) });
+            continue;
+        }
+        if !args.cluster && !nats_done && fault_start.elapsed() >= nats_at {
+            nats_done = true;
+            let at = t0.elapsed();
+            let down = deployment.restart_nats(0, Duration::from_millis(500)).await?;
+            println!("  {:>6.1}s restart nats-server (SIGKILL, same store and port): back after {down:.1?}", at.as_secs_f64());
+            faults.push(Fault { at, what: "restart nats-server".into() });
             continue;
         }
         let name = &names[rng.gen_range(0..names.len())];
@@ -224,8 +246,11 @@ async fn run(args: Args) -> Result<bool> {
     println!("{quiet_text}");
 
     // Relay aborts and other exits the run did not cause.
-    let (mut aborts, mut other_exits) = (0, Vec::new());
+    let (mut aborts, mut other_exits, mut start_exits) = (0, Vec::new(), Vec::new());
     for p in deployment.procs.lock().unwrap().iter() {
+        for exit in &p.start_exits {
+            start_exits.push(format!("{}: {exit}", p.name));
+        }
         for exit in &p.unexpected_exits {
             if exit.contains("SIGABRT") || exit.contains("signal: 6") {
                 aborts += 1;
@@ -250,10 +275,19 @@ async fn run(args: Args) -> Result<bool> {
         ok: failures.is_empty(),
         figure: format!("{} started, {completed} reached approval, {} failed{}", outcomes.len(), failures.len(), if failures.is_empty() { String::new() } else { format!(": {}", failures.iter().take(3).cloned().collect::<Vec<_>>().join("; ")) }),
     });
+    if args.cluster {
+        let worst = leader_resumes.iter().map(|r| r.unwrap_or(Duration::MAX)).max().unwrap_or(Duration::MAX);
+        verdicts.push(check::Verdict {
+            name: "publishing resumes within 10 s of a stream leader's death",
+            ok: !leader_resumes.is_empty() && worst <= Duration::from_secs(10),
+            figure: format!("{} leader kills; resumed after {}", leader_resumes.len(),
+                leader_resumes.iter().map(|r| r.map(|d| format!("{:.1} s", d.as_secs_f64())).unwrap_or_else(|| "never".into())).collect::<Vec<_>>().join(", ")),
+        });
+    }
     verdicts.push(check::Verdict {
         name: "no process exited unless killed or aborted on purpose",
         ok: other_exits.is_empty(),
-        figure: format!("{} relay aborts (YUETAN_FAULT_RELAY_ABORT=0.02 on each first replica), {} other exits{}", aborts, other_exits.len(), if other_exits.is_empty() { String::new() } else { format!(": {}", other_exits.join("; ")) }),
+        figure: format!("{} relay aborts (YUETAN_FAULT_RELAY_ABORT=0.02 on each first replica), {} exits within 15 s of a start (a dependency down; restarted), {} other exits{}", aborts, start_exits.len(), other_exits.len(), if other_exits.is_empty() { String::new() } else { format!(": {}", other_exits.join("; ")) }),
     });
 
     // Each fault's backlog and lag, and the time until both were zero again.
@@ -328,6 +362,36 @@ async fn run(args: Args) -> Result<bool> {
     }
     deployment.stop();
     Ok(ok)
+}
+
+/// Kills the stream's leader, measures how long until the stream grows
+/// again (the relays publish under load), starts it again after 5 s.
+async fn kill_leader(d: &Deployment, js: &async_nats::jetstream::Context, stream: &str) -> Result<(usize, Option<Duration>)> {
+    let index = leader_index(d, js, stream).await.context("the stream's leader")?;
+    let before = js.get_stream(stream).await?.info().await?.state.last_sequence;
+    let killed = Instant::now();
+    d.kill_nats(index);
+    let mut resumed = None;
+    while killed.elapsed() < Duration::from_secs(30) {
+        let grown = tokio::time::timeout(Duration::from_millis(500), async {
+            let mut s = js.get_stream(stream).await.ok()?;
+            let last = s.info().await.ok()?.state.last_sequence;
+            Some(last > before)
+        })
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or(false);
+        if grown {
+            resumed = Some(killed.elapsed());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let rest = Duration::from_secs(5).saturating_sub(killed.elapsed());
+    tokio::time::sleep(rest).await;
+    d.start_nats(index).await?;
+    Ok((index, resumed))
 }
 
 /// The index of the nats-server leading the stream (cluster mode).

@@ -106,7 +106,7 @@ pub fn check_complaint(raw: &ComplaintFormRaw) -> Result<ComplaintForm, RatingRe
     }
     let description = raw.description.as_deref().unwrap_or_default().replace("\r\n", "\n").replace('\r', "\n");
     let description = description.trim().to_string();
-    if description.is_empty() {
+    if !yuetan_platform::fields::has_visible(&description) {
         return Err(RatingRefusal { field: "description", why: "请写明被投诉人员和具体情况".into() });
     }
     if description.chars().count() > MAX_COMPLAINT_CHARS {
@@ -129,6 +129,7 @@ mod tests {
         assert_eq!(check_complaint(&raw("bribery", "x")).unwrap_err().field, "kind");
         assert_eq!(check_complaint(&ComplaintFormRaw::default()).unwrap_err().field, "kind");
         assert_eq!(check_complaint(&raw("abuse", "  ")).unwrap_err().field, "description");
+        assert_eq!(check_complaint(&raw("abuse", "\u{200B}\u{200B}")).unwrap_err().field, "description", "only invisible characters is blank");
         assert_eq!(check_complaint(&raw("abuse", &"好".repeat(2001))).unwrap_err().field, "description");
         assert_eq!(check_complaint(&raw("abuse", "a\u{7}b")).unwrap_err().field, "description");
         assert!(check_complaint(&raw("abuse", &"好".repeat(2000))).is_ok());

@@ -87,7 +87,8 @@ pub fn check_text(raw: Option<&[u8]>) -> Result<String, FieldRefusal> {
     let raw = raw.ok_or_else(|| FieldRefusal::invalid("text", "请填写整改情况说明"))?;
     let text = std::str::from_utf8(raw).map_err(|_| FieldRefusal::invalid("text", "整改情况说明不是有效的 UTF-8 文本"))?;
     let text = text.replace("\r\n", "\n").replace('\r', "\n");
-    if text.trim().is_empty() {
+    // Blank is also text of only invisible characters (U+200B …), as the gRPC fields say.
+    if !yuetan_platform::fields::has_visible(&text) {
         return Err(FieldRefusal::invalid("text", "请填写整改情况说明"));
     }
     if text.chars().count() > MAX_TEXT_CHARS {
@@ -200,6 +201,12 @@ pub async fn read_form(multipart: &mut Multipart) -> Result<ReportForm, FieldRef
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn r_rect_3_a_report_of_only_invisible_characters_is_blank() {
+        assert_eq!(check_text(Some("\u{200B}\u{FEFF} \n".as_bytes())).unwrap_err().field, "text");
+        assert!(check_text(Some("已整改\u{200B}".as_bytes())).is_ok());
+    }
 
     #[test]
     fn files_are_judged_by_their_magic_bytes() {

@@ -294,7 +294,8 @@ async fn run(args: Args) -> Result<bool> {
     let samples = samples.lock().unwrap().clone();
     let mut recovery_lines = Vec::new();
     for (i, f) in faults.iter().enumerate() {
-        let until = faults.get(i + 1).map(|n| n.at).unwrap_or(quiet_after);
+        // The next fault at least a second later (the poison events come together).
+        let until = faults.iter().skip(i + 1).map(|n| n.at).find(|t| *t > f.at + Duration::from_secs(1)).unwrap_or(quiet_after);
         let window: Vec<_> = samples.iter().filter(|(t, _, _)| *t >= f.at).collect();
         let peak_backlog = window.iter().take_while(|(t, _, _)| *t <= until).filter_map(|(_, b, _)| *b).max().unwrap_or(0);
         let peak_lag = window.iter().take_while(|(t, _, _)| *t <= until).filter_map(|(_, _, l)| *l).max().unwrap_or(0);

@@ -56,6 +56,9 @@ struct Args {
     report: Option<PathBuf>,
 }
 
+/// One second's sample: since the start, outbox backlog, consumer lag (None: unreadable).
+type Sample = (Duration, Option<i64>, Option<i64>);
+
 /// One injected fault and how the system came back.
 #[derive(Debug, Clone)]
 struct Fault {
@@ -152,7 +155,7 @@ async fn run(args: Args) -> Result<bool> {
     }
 
     // The backlog sampler: outbox rows and consumer lag every second.
-    let samples: Arc<Mutex<Vec<(Duration, Option<i64>, Option<i64>)>>> = Arc::default();
+    let samples: Arc<Mutex<Vec<Sample>>> = Arc::default();
     let sampler = {
         let (pool, js, samples, stream_name) = (pool.clone(), js.clone(), samples.clone(), stream_name.clone());
         let t0 = Instant::now();

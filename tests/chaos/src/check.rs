@@ -197,6 +197,8 @@ pub async fn invariants(d: &Deployment, pool: &PgPool, js: &async_nats::jetstrea
                 (Stage::ReviewPassed, "review.review_passed"),
                 (Stage::Approved, "review.case_approved"),
                 (Stage::Approved, "scheduling.plan_opened"),
+                (Stage::InterviewPlanned, "scheduling.interview_planned"),
+                (Stage::NoticeIssued, "scheduling.notice_issued"),
             ];
             for (at, kind) in wanted {
                 if stage >= at {
@@ -247,16 +249,20 @@ pub async fn invariants(d: &Deployment, pool: &PgPool, js: &async_nats::jetstrea
                 Some("preparing") => "preparing",
                 Some("review") => "review",
                 Some("approval") => "approval",
-                Some("scheduling") => "approved",
+                // After approval: scheduling, then the interview once the notice is served.
+                Some("scheduling") | Some("interview") => "approved",
                 other => other.unwrap_or("absent"),
             };
+            // Scheduling and supervision agree on service: the plan served
+            // exactly when supervision's file moved to the interview.
+            let served_agrees = (plan.as_deref() == Some("served")) == (stage.as_deref() == Some("interview"));
             let canon_sched = match plan.as_deref() {
                 Some(_) => "approved",
                 None => canon_intake, // no plan before approval: nothing to compare
             };
             compared += 1;
             let canon_sched_ok = canon_sched == canon_intake;
-            if !(canon_intake == canon_review && canon_review == canon_sup && canon_sched_ok && rect == 0) {
+            if !(canon_intake == canon_review && canon_review == canon_sup && canon_sched_ok && served_agrees && rect == 0) {
                 disagree.push(format!(
                     "case {}: intake {intake:?}, review {review:?}, scheduling plan {plan:?}, rectification rows {rect}, supervision {stage:?}",
                     o.case_id
@@ -372,7 +378,9 @@ pub async fn invariants(d: &Deployment, pool: &PgPool, js: &async_nats::jetstrea
         });
     }
 
-    // 8. No message sent twice to a party.
+    // 8. No message sent twice to a party: what the SMS provider peer
+    // received, per recipient and notice (one notice per lifecycle's own
+    // number), at most once; and scheduling's attempts agree.
     {
         let dup: Vec<(String, i64)> = sqlx::query_as(
             "SELECT service_id::text || ' ' || channel, count(*) FROM scheduling.attempts \
@@ -380,12 +388,30 @@ pub async fn invariants(d: &Deployment, pool: &PgPool, js: &async_nats::jetstrea
         )
         .fetch_all(pool)
         .await?;
-        let sent: i64 = sqlx::query_scalar("SELECT count(*) FROM scheduling.attempts").fetch_one(pool).await.unwrap_or(0);
+        let attempts: i64 = sqlx::query_scalar("SELECT count(*) FROM scheduling.attempts").fetch_one(pool).await.unwrap_or(0);
+        let messages = d.sms.messages();
+        let mut per_phone: BTreeMap<String, usize> = BTreeMap::new();
+        for m in &messages {
+            *per_phone.entry(m.phone.clone()).or_default() += 1;
+        }
+        let twice: Vec<String> = per_phone.iter().filter(|(_, n)| **n > 1).map(|(p, n)| format!("{} received {n}", yuetan_testkit::peers::mask_phone(p))).collect();
+        // Every lifecycle that reached service: its party's number got exactly one message.
+        let mut missing: Vec<String> = Vec::new();
+        let served = run.outcomes.iter().filter(|(_, s)| *s >= Stage::Served).count();
+        for (o, stage) in run.outcomes {
+            if *stage >= Stage::Served && per_phone.get(&o.sms_number).copied().unwrap_or(0) != 1 {
+                missing.push(format!("lifecycle {}: {} messages", o.index, per_phone.get(&o.sms_number).copied().unwrap_or(0)));
+            }
+        }
         verdicts.push(Verdict {
             name: "no message sent twice to a party",
-            ok: dup.is_empty(),
+            ok: dup.is_empty() && twice.is_empty() && missing.is_empty(),
             figure: format!(
-                "{sent} delivery attempts recorded; {} documents delivered more than once (the lifecycle does not reach service yet: the peers received nothing to compare)",
+                "the SMS peer received {} messages for {} recipients, none twice{}; {served} lifecycles served, each party's number received exactly one{}; {attempts} delivery attempts recorded, {} documents sent more than once on a channel",
+                messages.len(),
+                per_phone.len(),
+                if twice.is_empty() { String::new() } else { format!(" — NOT SO: {}", twice.iter().take(5).cloned().collect::<Vec<_>>().join("; ")) },
+                if missing.is_empty() { String::new() } else { format!(" — NOT SO{}", sample(&missing)) },
                 dup.len()
             ),
         });

@@ -19,6 +19,7 @@ use anyhow::{bail, Context, Result};
 use sqlx::{Connection, Executor, PgConnection};
 use yuetan_platform::client::{ClientSettings, Routed};
 use yuetan_platform::Config;
+use yuetan_testkit::peers::{SmsPeer, SmsPeerConfig};
 
 /// The consumer-driven services, run twice each.
 pub const REPLICATED: &[&str] = &["intake", "review", "scheduling", "rectification", "supervision"];
@@ -110,6 +111,9 @@ pub struct Deployment {
     pub portal_base: String,
     /// The base configuration with this deployment's addresses (auth keys for tokens).
     pub config: Config,
+    /// The SMS provider peer (libs/testkit) the services send through; it
+    /// pushes delivery reports to the portal's `/callbacks/sms`.
+    pub sms: Arc<SmsPeer>,
     pub procs: Arc<Mutex<Vec<Proc>>>,
     pub nats: Arc<Mutex<Vec<Nats>>>,
     postgres: Arc<Mutex<Postgres>>,
@@ -289,6 +293,21 @@ impl Deployment {
         }
         let portal_port = procs.iter().find_map(|p| p.http_port).context("a portal")?;
         let portal_base = format!("http://127.0.0.1:{portal_port}");
+        // The SMS gateway peer, with the credentials and callback secret of
+        // deploy/local/yuetan.toml (its [scheduling.sms] and [portal]).
+        let sms = Arc::new(
+            SmsPeer::start_on(
+                SmsPeerConfig {
+                    access_key_id: "local-sms-key".into(),
+                    access_key_secret: "local-sms-secret".into(),
+                    callback_url: Some(format!("{portal_base}/callbacks/sms")),
+                    callback_secret: "local-sms-callback-secret".into(),
+                },
+                ([127, 0, 0, 1], free_port()?).into(),
+            )
+            .await
+            .context("starting the SMS peer")?,
+        );
 
         let mut common_env: Vec<(String, String)> = vec![
             ("YUETAN_DATABASE__URL".into(), url("chaos_app")),
@@ -299,6 +318,10 @@ impl Deployment {
             ("YUETAN_SCHEDULING__VIDEO__JANUS__RECORDINGS_DIR".into(), root.join("recordings").display().to_string()),
             ("YUETAN_LINKS__BASE_URL".into(), portal_base.clone()),
             ("YUETAN_SCHEDULING__EGOV__CALLBACK_URL".into(), format!("{portal_base}/callbacks/egov")),
+            ("YUETAN_SCHEDULING__SMS__ENDPOINT".into(), sms.endpoint()),
+            ("YUETAN_SCHEDULING__SMS__ACCESS_KEY_ID".into(), "local-sms-key".into()),
+            ("YUETAN_SCHEDULING__SMS__ACCESS_KEY_SECRET".into(), "local-sms-secret".into()),
+            ("YUETAN_PORTAL__SMS_CALLBACK_SECRET".into(), "local-sms-callback-secret".into()),
             ("YUETAN_SUPERVISION__ARCHIVE_DELAY_SECONDS".into(), "2".into()),
             ("YUETAN_TELEMETRY__FORMAT".into(), "json".into()),
             ("YUETAN_TELEMETRY__FILTER".into(), "warn".into()),
@@ -345,6 +368,7 @@ impl Deployment {
             endpoints,
             portal_base,
             config,
+            sms,
             procs: Arc::new(Mutex::new(procs)),
             nats: Arc::new(Mutex::new(nats)),
             postgres: Arc::new(Mutex::new(postgres)),

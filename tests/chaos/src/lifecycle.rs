@@ -10,7 +10,13 @@
 //!
 //! Stages driven today ([`Stage`]): party and clue registered, clue
 //! verified (case opened and numbered), submitted, legality review passed,
-//! approved. Scheduling, rectification and the archive are not driven yet.
+//! approved; then scheduling: the plan opened (on review's event), the
+//! party's address-confirmation recorded (SMS), the interview planned
+//! (in person, its own three officers), the notice issued (numbered), passed
+//! by the legal reviewer's document review, sealed and served by SMS through
+//! the SMS provider peer, whose delivery report reaches the portal's
+//! callback and scheduling records the receipt. The interview itself,
+//! rectification and the archive are not driven yet.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,6 +34,9 @@ use yuetan_proto::intake as pb;
 use yuetan_proto::intake::intake_service_client::IntakeServiceClient;
 use yuetan_proto::review as rpb;
 use yuetan_proto::review::review_service_client::ReviewServiceClient;
+use yuetan_proto::scheduling as spb;
+use yuetan_proto::scheduling::scheduling_service_client::SchedulingServiceClient;
+use yuetan_testkit::peers::SmsPeer;
 
 /// Called once per attempt: RPC name, its latency, its code (`Ok` on success).
 pub type Hook = Arc<dyn Fn(&'static str, Duration, Code) + Send + Sync>;
@@ -57,7 +66,16 @@ pub enum Stage {
     Submitted,
     ReviewPassed,
     Approved,
+    PlanOpened,
+    InterviewPlanned,
+    NoticeIssued,
+    NoticeReviewed,
+    /// Served by SMS, the delivery receipt recorded.
+    Served,
 }
+
+/// The last stage a lifecycle reaches today.
+pub const FINAL: Stage = Stage::Served;
 
 /// What one lifecycle produced.
 #[derive(Debug, Clone, Default)]
@@ -67,6 +85,10 @@ pub struct Outcome {
     pub clue_id: String,
     pub case_id: String,
     pub case_number: String,
+    /// The party's SMS number (consented), one per lifecycle.
+    pub sms_number: String,
+    pub notice_number: String,
+    pub receipt_number: String,
 }
 
 /// A lifecycle's progress, readable while it runs and after it failed.
@@ -141,6 +163,11 @@ pub struct Driver {
     retries: AtomicU64,
     /// Offset of the parties' credit-code serials (distinct per run).
     serial_base: u32,
+    /// The SMS provider peer: when a served notice's receipt is slow, the
+    /// driver has the peer push its delivery report again, as a provider
+    /// retries an unanswered callback (the portal may have been killed
+    /// while the first push was under way). `None`: no re-push.
+    pub sms: Option<Arc<SmsPeer>>,
 }
 
 fn retryable(code: Code) -> bool {
@@ -159,6 +186,7 @@ impl Driver {
             acks: Mutex::new(Vec::new()),
             retries: AtomicU64::new(0),
             serial_base,
+            sms: None,
         }
     }
 
@@ -177,6 +205,9 @@ impl Driver {
     }
     fn review(&self) -> ReviewServiceClient<Routed> {
         ReviewServiceClient::new(self.channel.clone())
+    }
+    fn scheduling(&self) -> SchedulingServiceClient<Routed> {
+        SchedulingServiceClient::new(self.channel.clone())
     }
 
     /// One call, retried with the same request (id) until it is answered or
@@ -256,7 +287,7 @@ impl Driver {
             representative: Some(pb::Representative { name: "王五".into(), role: "legal_representative".into(), phone: "13800000000".into() }),
             consent: Some(pb::ServiceConsent {
                 channels: vec![pb::ServiceChannel::Sms as i32, pb::ServiceChannel::Email as i32],
-                sms_number: format!("139{:08}", index),
+                sms_number: format!("139{:08}", serial),
                 email: format!("party{index}@example.cn"),
                 consented_on: Some(Date { iso: today }),
                 ..Default::default()
@@ -390,7 +421,212 @@ impl Driver {
         // Intake sees the approval (on review's event).
         self.wait_intake_status(&outcome.case_id, pb::CaseStatus::Approved).await?;
         set(Stage::Approved, &outcome);
+
+        self.schedule(index, serial, &mut outcome, &set).await?;
         Ok(outcome)
+    }
+
+    /// Scheduling: the plan, the address, the interview, the notice, its
+    /// review, its service by SMS and the receipt.
+    async fn schedule(&self, index: u32, serial: u32, outcome: &mut Outcome, set: &impl Fn(Stage, &Outcome)) -> Result<()> {
+        // The directory: the lifecycle's own interviewers and recorder (no booking clashes).
+        let (legal, second, recorder) = (format!("chaos-int-legal-{serial}"), format!("chaos-int-{serial}"), format!("chaos-rec-{serial}"));
+        let today = (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive();
+        for (i, (id, name, qualified)) in [(&legal, "李法制", true), (&second, "张执法", false), (&recorder, "赵记录", false)].into_iter().enumerate() {
+            let put = spb::PutOfficerRequest {
+                request_id: uuid::Uuid::now_v7().to_string(),
+                officer_id: id.clone(),
+                name: name.into(),
+                organ: ORGAN.into(),
+                division: DIVISION.into(),
+                certificate_number: format!("6201029{i}{serial:06}"),
+                certificate_valid_until: Some(Date { iso: (today + chrono::Duration::days(3 * 365)).to_string() }),
+                experience_since: Some(Date { iso: (today - chrono::Duration::days(6 * 365)).to_string() }),
+                interviewer_certified_on: Some(Date { iso: (today - chrono::Duration::days(200)).to_string() }),
+                legal_review_qualified: qualified,
+                active: true,
+            };
+            self.call("PutOfficer", || {
+                let request = self.tokens.request("chaos-admin", "62-ADMIN", "620000", &["admin"], put.clone())?;
+                let mut client = self.scheduling();
+                Ok(async move { client.put_officer(request).await })
+            })
+            .await?;
+        }
+
+        // Scheduling opens the plan on review.case_approved.
+        let deadline = Instant::now() + self.wait_budget;
+        loop {
+            let request = officer(&self.tokens, spb::GetPlanRequest { case_id: outcome.case_id.clone() })?;
+            let started = Instant::now();
+            let answer = self.scheduling().get_plan(request).await;
+            if let Some(hook) = &self.hook {
+                hook("GetPlan", started.elapsed(), answer.as_ref().map(|_| Code::Ok).unwrap_or_else(|s| s.code()));
+            }
+            if answer.is_ok() {
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!("no plan for case {} within {:?}", outcome.case_id, self.wait_budget);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        set(Stage::PlanOpened, outcome);
+
+        // The party's signed address-confirmation (stored like evidence): SMS only.
+        let form = pb::UploadEvidenceRequest {
+            file_name: "送达地址确认书.txt".into(),
+            media_type: "text/plain".into(),
+            content: format!("送达地址确认书（混沌测试{serial}）：同意以短信 139{serial:08} 接收行政执法文书。王五（签字）").into_bytes(),
+        };
+        let stored = self
+            .call("UploadEvidence", || {
+                let request = officer(&self.tokens, form.clone())?;
+                let mut client = self.intake();
+                Ok(async move { client.upload_evidence(request).await })
+            })
+            .await?;
+        let rid = uuid::Uuid::now_v7().to_string();
+        let address = spb::RecordServiceAddressRequest {
+            request_id: rid.clone(),
+            case_id: outcome.case_id.clone(),
+            channels: vec![spb::Channel::Sms as i32],
+            sms_number: format!("139{serial:08}"),
+            email: String::new(),
+            egov_account: String::new(),
+            postal_address: "甘肃省兰州市城关区张掖路1号".into(),
+            confirmation_sha256: stored.sha256.clone(),
+            signed_on: Some(Date { iso: today.to_string() }),
+        };
+        outcome.sms_number = address.sms_number.clone();
+        self.call("RecordServiceAddress", || {
+            let request = officer(&self.tokens, address.clone())?;
+            let mut client = self.scheduling();
+            Ok(async move { client.record_service_address(request).await })
+        })
+        .await?;
+        self.ack("RecordServiceAddress", &rid, index, &outcome.case_id);
+
+        // The interview: in person, a week ahead (a weekend moved to Monday),
+        // 09:30 CST, the lifecycle's own room.
+        let mut day = today + chrono::Duration::days(7);
+        while matches!(chrono::Datelike::weekday(&day), chrono::Weekday::Sat | chrono::Weekday::Sun) {
+            day += chrono::Duration::days(1);
+        }
+        let at = day.and_time(chrono::NaiveTime::from_hms_opt(9, 30, 0).unwrap_or_default()).and_utc() - chrono::Duration::hours(8);
+        let rid = uuid::Uuid::now_v7().to_string();
+        let plan = spb::PlanInterviewRequest {
+            request_id: rid.clone(),
+            case_id: outcome.case_id.clone(),
+            interview_at: Some(yuetan_platform::fields::timestamp(at)),
+            mode: spb::InterviewMode::InPerson as i32,
+            place: format!("城关区市场监管局第{index}约谈室"),
+            interviewers: vec![legal.clone(), second.clone()],
+            recorder: recorder.clone(),
+            experts: Vec::new(),
+            co_department_participants: Vec::new(),
+            materials: vec!["营业执照副本".into(), "年度报告补报材料".into()],
+            contact: "信用监管科 0931-8000001".into(),
+            matter: "未按期报送上一年度年度报告".into(),
+            legal_basis: "《企业信息公示暂行条例》第八条".into(),
+        };
+        self.call("PlanInterview", || {
+            let request = officer(&self.tokens, plan.clone())?;
+            let mut client = self.scheduling();
+            Ok(async move { client.plan_interview(request).await })
+        })
+        .await?;
+        self.ack("PlanInterview", &rid, index, &outcome.case_id);
+        set(Stage::InterviewPlanned, outcome);
+
+        // The notice, numbered.
+        let rid = uuid::Uuid::now_v7().to_string();
+        let notice = self
+            .call("IssueNotice", || {
+                let request = officer(&self.tokens, spb::IssueNoticeRequest { request_id: rid.clone(), case_id: outcome.case_id.clone() })?;
+                let mut client = self.scheduling();
+                Ok(async move { client.issue_notice(request).await })
+            })
+            .await?;
+        outcome.notice_number = notice.number.clone();
+        self.ack("IssueNotice", &rid, index, &notice.document_id);
+        set(Stage::NoticeIssued, outcome);
+
+        // The legal reviewer passes the notice (R-DOC-1).
+        let task = self.open_task(&outcome.case_id, rpb::TaskKind::DocumentReview).await?;
+        let rid = uuid::Uuid::now_v7().to_string();
+        let decide = rpb::DecideDocumentRequest {
+            request_id: rid.clone(),
+            task_id: task.id.clone(),
+            decision: rpb::DocumentDecision::Pass as i32,
+            comments: "文书要素齐全，格式规范。".into(),
+        };
+        self.call("DecideDocument", || {
+            let request = reviewer(&self.tokens, decide.clone())?;
+            let mut client = self.review();
+            Ok(async move { client.decide_document(request).await })
+        })
+        .await?;
+        self.ack("DecideDocument", &rid, index, &task.id);
+        set(Stage::NoticeReviewed, outcome);
+
+        // Sealed and served by SMS; the delivery report reaches the portal; the receipt.
+        let deadline = Instant::now() + self.wait_budget;
+        let mut next_repush = Instant::now() + Duration::from_secs(20);
+        loop {
+            let request = officer(&self.tokens, spb::ListCaseServicesRequest { case_id: outcome.case_id.clone() })?;
+            let started = Instant::now();
+            let answer = self.scheduling().list_case_services(request).await;
+            if let Some(hook) = &self.hook {
+                hook("ListCaseServices", started.elapsed(), answer.as_ref().map(|_| Code::Ok).unwrap_or_else(|s| s.code()));
+            }
+            if let Ok(answer) = answer {
+                let services = answer.into_inner().services;
+                if let Some(s) = services.iter().find(|s| s.status == spb::ServiceStatus::AwaitingOfficer as i32) {
+                    bail!("service {} of case {} awaits the officer (every channel failed: {:?})", s.service_id, outcome.case_id, s.attempts);
+                }
+                if let Some(s) = services.iter().find(|s| s.status == spb::ServiceStatus::Served as i32 && !s.receipt_number.is_empty()) {
+                    outcome.receipt_number = s.receipt_number.clone();
+                    break;
+                }
+            }
+            if Instant::now() > deadline {
+                bail!("the notice of case {} not served with a receipt within {:?}", outcome.case_id, self.wait_budget);
+            }
+            if Instant::now() > next_repush {
+                next_repush = Instant::now() + Duration::from_secs(20);
+                if let Some(sms) = &self.sms {
+                    for m in sms.messages().into_iter().filter(|m| m.phone == outcome.sms_number) {
+                        let _ = sms.push_report(&m.out_id, true, chrono::Utc::now()).await;
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        set(Stage::Served, outcome);
+        Ok(())
+    }
+
+    /// Waits for the case's open review task of `kind` (any round).
+    async fn open_task(&self, case_id: &str, kind: rpb::TaskKind) -> Result<rpb::Task> {
+        let deadline = Instant::now() + self.wait_budget;
+        loop {
+            let request = reviewer(&self.tokens, rpb::GetReviewRequest { case_id: case_id.into() })?;
+            let started = Instant::now();
+            let answer = self.review().get_review(request).await;
+            if let Some(hook) = &self.hook {
+                hook("GetReview", started.elapsed(), answer.as_ref().map(|_| Code::Ok).unwrap_or_else(|s| s.code()));
+            }
+            if let Ok(file) = answer {
+                if let Some(task) = file.into_inner().tasks.into_iter().find(|t| t.kind == kind as i32 && t.status == rpb::TaskStatus::Open as i32) {
+                    return Ok(task);
+                }
+            }
+            if Instant::now() > deadline {
+                bail!("no open {kind:?} task for case {case_id} within {:?}", self.wait_budget);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 
     /// Waits for the case's open review task of `kind` (round 1).

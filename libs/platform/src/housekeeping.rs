@@ -28,7 +28,7 @@
 //!   (default 30). An open dead letter waits for an operator and is never
 //!   pruned.
 //! - `requests` answers older than `[requests] replay_window_hours` by the
-//!   service clock (this task replaced `requests::run_pruner`).
+//!   service clock.
 //!
 //! Not pruned here: the audit log (never), `event_order` (the ordering
 //! guard needs each case's last version for as long as the case may get

@@ -19,14 +19,12 @@
 //! does not open), and kept only for the replay window: [`prune`] removes
 //! older ones, in batches ([`prune_in_batches`]); the service's housekeeping
 //! task ([`crate::housekeeping`]) does so periodically with the window of
-//! `[requests] replay_window_hours` ([`run_pruner`] is the older stand-alone
-//! loop).
+//! `[requests] replay_window_hours`.
 //! A retry after the window is a new request.
 //! Answers stored in clear before sealing began (they never start with the
 //! sealed format's version byte 1, which no protobuf message starts with)
 //! are still read, until the pruner removes them one window later.
 
-use std::time::Duration;
 
 use base64::Engine;
 use chrono::{DateTime, Utc};
@@ -36,12 +34,9 @@ use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use tokio_util::sync::CancellationToken;
 
 use crate::batch::{Counted, WriteBatch};
-use crate::clock::SharedClock;
 use crate::error::Error;
 use crate::pii::PiiVault;
 
-/// How often [`run_pruner`] removes answers older than the window.
-pub const PRUNE_EVERY: Duration = Duration::from_secs(10 * 60);
 /// The first byte of a sealed value (`pii` format version 1). A protobuf
 /// message never starts with it (it would be field number 0).
 const SEALED: u8 = 1;
@@ -240,24 +235,6 @@ pub async fn prune_in_batches(pool: &PgPool, before: DateTime<Utc>, blocks: i64,
         start += blocks;
     }
     Ok(pruned)
-}
-
-/// Every [`PRUNE_EVERY`] (and once at start), removes the answers older than
-/// `window` by the service clock, until `shutdown`. A failed round is logged
-/// and tried again next time.
-pub async fn run_pruner(pool: PgPool, clock: SharedClock, window: Duration, shutdown: CancellationToken) {
-    let window = chrono::Duration::from_std(window).unwrap_or(chrono::Duration::hours(24));
-    loop {
-        match prune(&pool, clock.now() - window).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(pruned = n, "request answers older than the replay window removed"),
-            Err(err) => tracing::warn!(error = %err, "pruning request answers failed; trying again later"),
-        }
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(PRUNE_EVERY) => {}
-        }
-    }
 }
 
 #[cfg(test)]

@@ -187,9 +187,19 @@ impl Registry {
 
 /// `VmRSS` of `/proc/self/status`, in bytes (Linux; `None` elsewhere).
 pub fn resident_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
-    let kib: u64 = line.trim_start_matches("VmRSS:").trim().trim_end_matches("kB").trim().parse().ok()?;
+    proc_status_bytes(None, "VmRSS")
+}
+
+/// A memory field of `/proc/<pid>/status` (this process's without a pid),
+/// e.g. `VmRSS`, `RssAnon`, `RssFile`, in bytes (Linux; `None` elsewhere).
+pub fn proc_status_bytes(pid: Option<u32>, field: &str) -> Option<u64> {
+    let path = match pid {
+        Some(pid) => format!("/proc/{pid}/status"),
+        None => "/proc/self/status".to_string(),
+    };
+    let status = std::fs::read_to_string(path).ok()?;
+    let value = status.lines().find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))?;
+    let kib: u64 = value.trim().trim_end_matches("kB").trim().parse().ok()?;
     Some(kib * 1024)
 }
 
@@ -887,6 +897,9 @@ mod tests {
     fn resident_bytes_are_read_on_linux() {
         if cfg!(target_os = "linux") {
             assert!(resident_bytes().unwrap() > 0);
+            let own = std::process::id();
+            assert!(proc_status_bytes(Some(own), "RssAnon").unwrap() > 0, "another field, by pid");
+            assert!(proc_status_bytes(Some(own), "Rss").is_none(), "a field is matched whole, not by prefix");
         }
     }
 }

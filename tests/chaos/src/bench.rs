@@ -304,21 +304,14 @@ pub struct Process {
 
 /// VmRSS of `/proc/<pid>/status`, in bytes.
 pub fn rss_bytes(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
-    let kib: u64 = line.trim_start_matches("VmRSS:").trim().trim_end_matches("kB").trim().parse().ok()?;
-    Some(kib * 1024)
+    yuetan_platform::metrics::proc_status_bytes(Some(pid), "VmRSS")
 }
 
 /// `RssAnon` and `RssFile` of `/proc/<pid>/status` (heap and stacks; mapped
 /// files such as the binary's own pages), in bytes.
 pub fn rss_split(pid: u32) -> Option<(u64, u64)> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let field = |name: &str| -> Option<u64> {
-        let line = status.lines().find(|line| line.starts_with(name))?;
-        line[name.len()..].trim().trim_end_matches("kB").trim().parse::<u64>().ok().map(|kib| kib * 1024)
-    };
-    Some((field("RssAnon:")?, field("RssFile:")?))
+    use yuetan_platform::metrics::proc_status_bytes;
+    Some((proc_status_bytes(Some(pid), "RssAnon")?, proc_status_bytes(Some(pid), "RssFile")?))
 }
 
 /// The resident memory of every process now, by name.

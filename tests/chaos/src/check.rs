@@ -10,7 +10,7 @@ use sqlx::{PgPool, Row};
 use yuetan_proto::events::Event;
 
 use crate::deployment::{Deployment, SCHEMAS};
-use crate::lifecycle::{Ack, Outcome, Stage};
+use crate::lifecycle::{Ack, Outcome, Stage, FINAL};
 
 /// One invariant's verdict and figure.
 #[derive(Debug, Clone)]
@@ -154,6 +154,37 @@ pub async fn invariants(d: &Deployment, pool: &PgPool, js: &async_nats::jetstrea
                 if n > 1 {
                     bad.push(format!("case {}: {n} interview plans", o.case_id));
                 }
+                // Later stages: each effect exactly once when its stage was
+                // reached, at most once otherwise.
+                let once: &[(Stage, &str, &str)] = &[
+                    (Stage::InterviewHeld, "interviews", "SELECT count(*) FROM scheduling.interviews WHERE case_id = $1::uuid"),
+                    (Stage::RecordSigned, "signed record numbers", "SELECT count(DISTINCT number) FROM scheduling.records WHERE case_id = $1::uuid AND status = 'signed'"),
+                    (Stage::RecordSigned, "rectifications", "SELECT count(*) FROM rectification.rectifications WHERE case_id = $1::uuid"),
+                    (
+                        Stage::RectificationNoticed,
+                        "rectification notice numbers",
+                        "SELECT count(DISTINCT number) FROM rectification.documents WHERE case_id = $1::uuid AND kind = 'rectification_notice'",
+                    ),
+                    (
+                        Stage::Reported,
+                        "reports through the portal",
+                        "SELECT count(*) FROM portal.reports p JOIN rectification.rectifications r ON r.id::text = p.rectification_id WHERE r.case_id = $1::uuid",
+                    ),
+                    (Stage::Archived, "archives", "SELECT count(*) FROM supervision.archives WHERE case_id = $1::uuid AND status = 'archived'"),
+                ];
+                for (at, what, sql) in once {
+                    let n: i64 = sqlx::query_scalar(sql).bind(&o.case_id).fetch_one(pool).await?;
+                    if n > 1 || (stage >= at && n != 1) {
+                        bad.push(format!("case {}: {n} {what} (stage {stage:?})", o.case_id));
+                    }
+                }
+                let answers: i64 = sqlx::query_scalar("SELECT count(*) FROM rectification.answers a JOIN rectification.rectifications r ON r.id = a.rectification_id WHERE r.case_id = $1::uuid")
+                    .bind(&o.case_id)
+                    .fetch_one(pool)
+                    .await?;
+                if answers > 2 || (*stage >= Stage::Decided && answers != 2) {
+                    bad.push(format!("case {}: {answers} acceptance answers (two officers answer once each)", o.case_id));
+                }
             }
         }
         verdicts.push(Verdict {
@@ -191,6 +222,7 @@ pub async fn invariants(d: &Deployment, pool: &PgPool, js: &async_nats::jetstrea
         let mut missing = Vec::new();
         let mut expected = 0;
         for (o, stage) in run.outcomes {
+            let decided = if o.handed_off { "rectification.penalty_handoff" } else { "rectification.accepted" };
             let wanted: &[(Stage, &str)] = &[
                 (Stage::CaseOpened, "intake.case_opened"),
                 (Stage::Submitted, "intake.case_submitted"),
@@ -199,6 +231,15 @@ pub async fn invariants(d: &Deployment, pool: &PgPool, js: &async_nats::jetstrea
                 (Stage::Approved, "scheduling.plan_opened"),
                 (Stage::InterviewPlanned, "scheduling.interview_planned"),
                 (Stage::NoticeIssued, "scheduling.notice_issued"),
+                (Stage::InterviewHeld, "scheduling.interview_started"),
+                (Stage::InterviewHeld, "scheduling.interview_held"),
+                (Stage::RecordSigned, "scheduling.record_signed"),
+                (Stage::RecordSigned, "rectification.opened"),
+                (Stage::RectificationNoticed, "rectification.notice_issued"),
+                (Stage::Reported, "rectification.report_submitted"),
+                (Stage::Decided, decided),
+                (Stage::Archived, "supervision.case_closed"),
+                (Stage::Archived, "supervision.case_archived"),
             ];
             for (at, kind) in wanted {
                 if stage >= at {
@@ -226,11 +267,6 @@ pub async fn invariants(d: &Deployment, pool: &PgPool, js: &async_nats::jetstrea
             let review: Option<String> = sqlx::query_scalar("SELECT status FROM review.cases WHERE case_id = $1::uuid").bind(&o.case_id).fetch_optional(pool).await?;
             let plan: Option<String> = sqlx::query_scalar("SELECT status FROM scheduling.plans WHERE case_id = $1::uuid").bind(&o.case_id).fetch_optional(pool).await?;
             let stage: Option<String> = sqlx::query_scalar("SELECT stage FROM supervision.files WHERE case_id = $1::uuid").bind(&o.case_id).fetch_optional(pool).await?;
-            let rect: i64 = sqlx::query_scalar("SELECT count(*) FROM rectification.rectifications WHERE case_id = $1::uuid")
-                .bind(&o.case_id)
-                .fetch_one(pool)
-                .await
-                .unwrap_or(0);
             let canon_intake = match intake.as_deref() {
                 Some("opened") => "preparing",
                 Some("submitted") => "review",
@@ -249,22 +285,42 @@ pub async fn invariants(d: &Deployment, pool: &PgPool, js: &async_nats::jetstrea
                 Some("preparing") => "preparing",
                 Some("review") => "review",
                 Some("approval") => "approval",
-                // After approval: scheduling, then the interview once the notice is served.
-                Some("scheduling") | Some("interview") => "approved",
+                // After approval the file follows scheduling and rectification (below).
+                Some("scheduling" | "interview" | "rectification" | "acceptance" | "closed") => "approved",
                 other => other.unwrap_or("absent"),
             };
-            // Scheduling and supervision agree on service: the plan served
-            // exactly when supervision's file moved to the interview.
-            let served_agrees = (plan.as_deref() == Some("served")) == (stage.as_deref() == Some("interview"));
+            // After approval: the stage supervision's file must show, from
+            // what scheduling and rectification hold.
+            let interview: Option<String> = sqlx::query_scalar("SELECT status FROM scheduling.interviews WHERE case_id = $1::uuid").bind(&o.case_id).fetch_optional(pool).await?;
+            let rect_status: Option<String> = sqlx::query_scalar("SELECT status FROM rectification.rectifications WHERE case_id = $1::uuid").bind(&o.case_id).fetch_optional(pool).await?;
+            let archive: Option<(String, String)> = sqlx::query_as("SELECT status, outcome FROM supervision.archives WHERE case_id = $1::uuid").bind(&o.case_id).fetch_optional(pool).await?;
+            let downstream = match (rect_status.as_deref(), interview.as_deref(), plan.as_deref()) {
+                (Some("accepted" | "handed_off"), _, _) => Some("closed"),
+                (Some("reported"), _, _) => Some("acceptance"),
+                (Some(_), _, _) => Some("rectification"),
+                (None, Some(_), _) | (None, None, Some("served")) => Some("interview"),
+                (None, None, Some(_)) => Some("scheduling"),
+                (None, None, None) => None,
+            };
+            let served_agrees = downstream.is_none_or(|want| stage.as_deref() == Some(want));
+            // A decided rectification: the file closed with the same outcome and archived.
+            let archive_agrees = match rect_status.as_deref() {
+                Some(decided @ ("accepted" | "handed_off")) => {
+                    let outcome = if decided == "accepted" { "accepted" } else { "penalty" };
+                    archive.as_ref().is_some_and(|(status, o)| status == "archived" && o == outcome)
+                }
+                _ => archive.is_none(),
+            };
+            let rect = i64::from(rect_status.is_some() && interview.as_deref() != Some("held"));
             let canon_sched = match plan.as_deref() {
                 Some(_) => "approved",
                 None => canon_intake, // no plan before approval: nothing to compare
             };
             compared += 1;
             let canon_sched_ok = canon_sched == canon_intake;
-            if !(canon_intake == canon_review && canon_review == canon_sup && canon_sched_ok && served_agrees && rect == 0) {
+            if !(canon_intake == canon_review && canon_review == canon_sup && canon_sched_ok && served_agrees && archive_agrees && rect == 0) {
                 disagree.push(format!(
-                    "case {}: intake {intake:?}, review {review:?}, scheduling plan {plan:?}, rectification rows {rect}, supervision {stage:?}",
+                    "case {}: intake {intake:?}, review {review:?}, scheduling plan {plan:?} interview {interview:?}, rectification {rect_status:?}, supervision {stage:?} archive {archive:?}",
                     o.case_id
                 ));
             }
@@ -298,36 +354,47 @@ pub async fn invariants(d: &Deployment, pool: &PgPool, js: &async_nats::jetstrea
         verdicts.push(Verdict { name: "yuetan supervision rebuild equals the live read model", ok, figure });
     }
 
-    // 5. Document numbers gap-free per organ, kind and year.
+    // 5. Document numbers gap-free per organ, kind and year: in each
+    // service that numbers documents, the distinct numbers of every series
+    // (organ code with the kind's character, year) are exactly 1..=n, and
+    // the counters' sum equals the numbers issued (a counter moved without
+    // its document, or a number given twice, shows).
     {
         let mut problems = Vec::new();
         let mut series = 0;
-        let counters = sqlx::query("SELECT organ, kind, year, last FROM intake.document_counters").fetch_all(pool).await?;
-        let numbers: Vec<String> = sqlx::query_scalar("SELECT number FROM intake.cases WHERE number IS NOT NULL AND number <> ''").fetch_all(pool).await?;
-        let mut by_year: BTreeMap<i32, Vec<u32>> = BTreeMap::new();
-        for n in &numbers {
-            if let Ok(parsed) = yuetan_platform::numbering::DocumentNumber::parse(n) {
-                by_year.entry(parsed.year).or_default().push(parsed.sequence);
-            } else {
-                problems.push(format!("unparsable case number {n}"));
-            }
-        }
-        for row in &counters {
-            let (organ, kind, year, last): (String, String, i32, i32) = (row.get(0), row.get(1), row.get(2), row.get(3));
-            series += 1;
-            if let Some(seqs) = by_year.get(&year) {
-                let mut seqs = seqs.clone();
-                seqs.sort_unstable();
-                let expect: Vec<u32> = (1..=last as u32).collect();
-                if seqs != expect {
-                    problems.push(format!("{organ}/{kind}/{year}: counter {last}, numbers {} (first gap or repeat near {:?})", seqs.len(), first_difference(&seqs, &expect)));
+        let mut issued = 0;
+        let sources: &[(&str, &str)] = &[
+            ("intake", "SELECT DISTINCT number FROM intake.cases WHERE number <> ''"),
+            ("scheduling", "SELECT DISTINCT number FROM scheduling.documents WHERE number <> '' UNION SELECT DISTINCT number FROM scheduling.records WHERE number <> ''"),
+            ("rectification", "SELECT DISTINCT number FROM rectification.documents WHERE number <> ''"),
+        ];
+        for (schema, sql) in sources {
+            let numbers: Vec<String> = sqlx::query_scalar(sql).fetch_all(pool).await?;
+            let counted: i64 = sqlx::query_scalar(&format!("SELECT coalesce(sum(last), 0)::bigint FROM {schema}.document_counters")).fetch_one(pool).await?;
+            let mut by_series: BTreeMap<(String, i32), Vec<u32>> = BTreeMap::new();
+            for n in &numbers {
+                match yuetan_platform::numbering::DocumentNumber::parse(n) {
+                    Ok(parsed) => by_series.entry((parsed.organ_code, parsed.year)).or_default().push(parsed.sequence),
+                    Err(_) => problems.push(format!("{schema}: unparsable number {n}")),
                 }
+            }
+            for ((code, year), seqs) in &mut by_series {
+                series += 1;
+                seqs.sort_unstable();
+                let expect: Vec<u32> = (1..=seqs.len() as u32).collect();
+                if *seqs != expect {
+                    problems.push(format!("{schema} {code}〔{year}〕: {} numbers, first gap or repeat near {:?}", seqs.len(), first_difference(seqs, &expect)));
+                }
+            }
+            issued += numbers.len();
+            if counted != numbers.len() as i64 {
+                problems.push(format!("{schema}: counters say {counted} numbers issued, {} documents carry one", numbers.len()));
             }
         }
         verdicts.push(Verdict {
             name: "document numbers gap-free per organ, kind and year",
             ok: problems.is_empty(),
-            figure: format!("{series} counter series, {} case numbers, {} problems{}", numbers.len(), problems.len(), sample(&problems)),
+            figure: format!("{series} series across intake, scheduling, rectification; {issued} numbers; {} problems{}", problems.len(), sample(&problems)),
         });
     }
 
@@ -390,28 +457,37 @@ pub async fn invariants(d: &Deployment, pool: &PgPool, js: &async_nats::jetstrea
         .await?;
         let attempts: i64 = sqlx::query_scalar("SELECT count(*) FROM scheduling.attempts").fetch_one(pool).await.unwrap_or(0);
         let messages = d.sms.messages();
+        // Per recipient and message content (the document and its link):
+        // the same message twice is a duplicate send.
+        let mut per_message: BTreeMap<(String, String), usize> = BTreeMap::new();
         let mut per_phone: BTreeMap<String, usize> = BTreeMap::new();
         for m in &messages {
+            *per_message.entry((m.phone.clone(), m.template_param.to_string())).or_default() += 1;
             *per_phone.entry(m.phone.clone()).or_default() += 1;
         }
-        let twice: Vec<String> = per_phone.iter().filter(|(_, n)| **n > 1).map(|(p, n)| format!("{} received {n}", yuetan_testkit::peers::mask_phone(p))).collect();
-        // Every lifecycle that reached service: its party's number got exactly one message.
-        let mut missing: Vec<String> = Vec::new();
-        let served = run.outcomes.iter().filter(|(_, s)| *s >= Stage::Served).count();
+        let twice: Vec<String> = per_message.iter().filter(|(_, n)| **n > 1).map(|((p, _), n)| format!("{} received one message {n} times", yuetan_testkit::peers::mask_phone(p))).collect();
+        // Each lifecycle's own number got exactly the documents served to it:
+        // the interview notice, the rectification notice and (accepted) the certificate.
+        let mut wrong: Vec<String> = Vec::new();
+        let mut served = 0;
         for (o, stage) in run.outcomes {
-            if *stage >= Stage::Served && per_phone.get(&o.sms_number).copied().unwrap_or(0) != 1 {
-                missing.push(format!("lifecycle {}: {} messages", o.index, per_phone.get(&o.sms_number).copied().unwrap_or(0)));
+            let expected = usize::from(*stage >= Stage::Served) + usize::from(*stage >= Stage::RectificationNoticed) + usize::from(*stage >= Stage::Decided && !o.handed_off);
+            served += expected;
+            let got = per_phone.get(&o.sms_number).copied().unwrap_or(0);
+            // A document served but not yet receipted is not counted by the stage reached: at most one more.
+            if got < expected || got > expected + 1 || (*stage == FINAL && got != expected) {
+                wrong.push(format!("lifecycle {} (stage {stage:?}): {got} messages, {expected} documents served", o.index));
             }
         }
         verdicts.push(Verdict {
             name: "no message sent twice to a party",
-            ok: dup.is_empty() && twice.is_empty() && missing.is_empty(),
+            ok: dup.is_empty() && twice.is_empty() && wrong.is_empty(),
             figure: format!(
-                "the SMS peer received {} messages for {} recipients, none twice{}; {served} lifecycles served, each party's number received exactly one{}; {attempts} delivery attempts recorded, {} documents sent more than once on a channel",
+                "the SMS peer received {} messages for {} recipients, none twice{}; {served} documents served by SMS in the lifecycles, each party's number received exactly those{}; {attempts} delivery attempts recorded, {} documents sent more than once on a channel",
                 messages.len(),
                 per_phone.len(),
                 if twice.is_empty() { String::new() } else { format!(" — NOT SO: {}", twice.iter().take(5).cloned().collect::<Vec<_>>().join("; ")) },
-                if missing.is_empty() { String::new() } else { format!(" — NOT SO{}", sample(&missing)) },
+                if wrong.is_empty() { String::new() } else { format!(" — NOT SO{}", sample(&wrong)) },
                 dup.len()
             ),
         });

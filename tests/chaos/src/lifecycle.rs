@@ -8,15 +8,23 @@
 //! exactly once. An optional hook sees every attempt (RPC name, latency,
 //! code), for the benchmark.
 //!
-//! Stages driven today ([`Stage`]): party and clue registered, clue
+//! Stages ([`Stage`]), clue to archive: party and clue registered, clue
 //! verified (case opened and numbered), submitted, legality review passed,
-//! approved; then scheduling: the plan opened (on review's event), the
-//! party's address-confirmation recorded (SMS), the interview planned
-//! (in person, its own three officers), the notice issued (numbered), passed
-//! by the legal reviewer's document review, sealed and served by SMS through
-//! the SMS provider peer, whose delivery report reaches the portal's
-//! callback and scheduling records the receipt. The interview itself,
-//! rectification and the archive are not driven yet.
+//! approved; scheduling: the plan opened (on review's event), the party's
+//! address-confirmation recorded (SMS), the interview planned (in person,
+//! its own three officers), the notice issued (numbered), passed by the
+//! legal reviewer's document review, sealed and served by SMS through the
+//! SMS provider peer, whose delivery report reaches the portal's callback;
+//! the interview held (opening, informing, listening, two agreed items,
+//! the recording, closed) and its record signed by the three officers and
+//! the party on the tablet; rectification opened on the interview, its
+//! notice issued, passed, sealed and served by SMS; the party's report
+//! submitted through the portal (`POST /r/<token>`, multipart, with the
+//! link signed by the configuration's `[links]` key as rectification signs
+//! the one printed in its notice); two officers' acceptance — every fifth
+//! lifecycle fails it (goal not reached → penalty hand-off), the others
+//! pass and the certificate is served by SMS; supervision closes the file
+//! and archives it, and the office reads the archived file's outcome.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,10 +36,15 @@ use tonic::metadata::MetadataValue;
 use tonic::{Code, Request, Response, Status};
 use yuetan_platform::auth::{roles, Claims, KeyAlgorithm, TokenIssuer};
 use yuetan_platform::client::Routed;
+use yuetan_platform::links::{LinkClaims, LinkSigner, PURPOSE_REPORT};
 use yuetan_platform::Config;
 use yuetan_proto::common::{Date, Organ};
 use yuetan_proto::intake as pb;
+use yuetan_proto::casefile as cpb;
+use yuetan_proto::casefile::case_file_service_client::CaseFileServiceClient;
 use yuetan_proto::intake::intake_service_client::IntakeServiceClient;
+use yuetan_proto::rectification as xpb;
+use yuetan_proto::rectification::rectification_service_client::RectificationServiceClient;
 use yuetan_proto::review as rpb;
 use yuetan_proto::review::review_service_client::ReviewServiceClient;
 use yuetan_proto::scheduling as spb;
@@ -72,10 +85,23 @@ pub enum Stage {
     NoticeReviewed,
     /// Served by SMS, the delivery receipt recorded.
     Served,
+    /// Held in person and closed (steps recorded, recording uploaded).
+    InterviewHeld,
+    /// The record signed by the three officers and the party (tablet).
+    RecordSigned,
+    /// The rectification notice issued, passed, sealed and served by SMS.
+    RectificationNoticed,
+    /// The party's report submitted through the portal's signed link.
+    Reported,
+    /// Two officers answered: accepted (the certificate served) or, for
+    /// every fifth lifecycle, the goal not reached → the penalty hand-off.
+    Decided,
+    /// Supervision closed and archived the file.
+    Archived,
 }
 
-/// The last stage a lifecycle reaches today.
-pub const FINAL: Stage = Stage::Served;
+/// The last stage a lifecycle reaches.
+pub const FINAL: Stage = Stage::Archived;
 
 /// What one lifecycle produced.
 #[derive(Debug, Clone, Default)]
@@ -89,6 +115,14 @@ pub struct Outcome {
     pub sms_number: String,
     pub notice_number: String,
     pub receipt_number: String,
+    pub record_number: String,
+    pub rectification_id: String,
+    pub rectification_notice_number: String,
+    /// The acceptance failed on purpose (every fifth lifecycle): handed to penalty.
+    pub handed_off: bool,
+    pub certificate_number: String,
+    /// Documents in the archive's signed manifest.
+    pub archived_documents: usize,
 }
 
 /// A lifecycle's progress, readable while it runs and after it failed.
@@ -110,6 +144,9 @@ pub struct Tokens {
     issuer: Arc<TokenIssuer>,
     audience: String,
     iss: String,
+    /// Signs the party's report link the way rectification signs the one
+    /// printed in its notice (the configuration's `[links]` key).
+    links: Option<Arc<LinkSigner>>,
 }
 
 impl Tokens {
@@ -124,6 +161,7 @@ impl Tokens {
             issuer: Arc::new(TokenIssuer::hs256(&key.kid, key.secret.as_deref().context("the HS256 key has no secret")?)),
             audience: config.auth.audience.clone(),
             iss: config.auth.issuer.clone(),
+            links: LinkSigner::new(&config.links).ok().map(Arc::new),
         })
     }
 
@@ -146,6 +184,18 @@ fn reviewer<T>(tokens: &Tokens, message: T) -> Result<Request<T>> {
 }
 fn deputy<T>(tokens: &Tokens, message: T) -> Result<Request<T>> {
     tokens.request("chaos-deputy", ORGAN, DIVISION, &["deputy_leader"], message)
+}
+/// An interviewer or the recorder of the lifecycle's panel (a case officer).
+fn panel<T>(tokens: &Tokens, officer: &str, message: T) -> Result<Request<T>> {
+    tokens.request(officer, ORGAN, DIVISION, &["case_officer"], message)
+}
+/// The second acceptance officer (the first is `chaos-officer`).
+fn second_acceptor<T>(tokens: &Tokens, message: T) -> Result<Request<T>> {
+    tokens.request("chaos-officer-2", ORGAN, DIVISION, &["case_officer"], message)
+}
+/// The archive room (reads the archived file).
+fn office<T>(tokens: &Tokens, message: T) -> Result<Request<T>> {
+    tokens.request("chaos-office", ORGAN, DIVISION, &["office"], message)
 }
 
 /// The driver, shared by every concurrent lifecycle.
@@ -208,6 +258,39 @@ impl Driver {
     }
     fn scheduling(&self) -> SchedulingServiceClient<Routed> {
         SchedulingServiceClient::new(self.channel.clone())
+    }
+    fn rectification(&self) -> RectificationServiceClient<Routed> {
+        RectificationServiceClient::new(self.channel.clone())
+    }
+    fn casefile(&self) -> CaseFileServiceClient<Routed> {
+        CaseFileServiceClient::new(self.channel.clone())
+    }
+
+    /// Reads until `ready` finds what it waits for (another service's
+    /// reaction to an event), at most `wait_budget`; every attempt is
+    /// reported to the hook under `rpc`. Read errors are waited out too.
+    async fn poll<T, R, F, Fut>(&self, rpc: &'static str, what: impl Fn() -> String, mut attempt: F, mut ready: impl FnMut(T) -> Result<Option<R>>) -> Result<R>
+    where
+        F: FnMut() -> Result<Fut>,
+        Fut: Future<Output = Result<Response<T>, Status>>,
+    {
+        let deadline = Instant::now() + self.wait_budget;
+        loop {
+            let started = Instant::now();
+            let answer = attempt()?.await;
+            if let Some(hook) = &self.hook {
+                hook(rpc, started.elapsed(), answer.as_ref().map(|_| Code::Ok).unwrap_or_else(|s| s.code()));
+            }
+            if let Ok(answer) = answer {
+                if let Some(found) = ready(answer.into_inner())? {
+                    return Ok(found);
+                }
+            }
+            if Instant::now() > deadline {
+                bail!("{} not within {:?}", what(), self.wait_budget);
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
     }
 
     /// One call, retried with the same request (id) until it is answered or
@@ -455,22 +538,18 @@ impl Driver {
         }
 
         // Scheduling opens the plan on review.case_approved.
-        let deadline = Instant::now() + self.wait_budget;
-        loop {
-            let request = officer(&self.tokens, spb::GetPlanRequest { case_id: outcome.case_id.clone() })?;
-            let started = Instant::now();
-            let answer = self.scheduling().get_plan(request).await;
-            if let Some(hook) = &self.hook {
-                hook("GetPlan", started.elapsed(), answer.as_ref().map(|_| Code::Ok).unwrap_or_else(|s| s.code()));
-            }
-            if answer.is_ok() {
-                break;
-            }
-            if Instant::now() > deadline {
-                bail!("no plan for case {} within {:?}", outcome.case_id, self.wait_budget);
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        let case_id = outcome.case_id.clone();
+        self.poll(
+            "GetPlan",
+            || format!("a plan for case {case_id}"),
+            || {
+                let request = officer(&self.tokens, spb::GetPlanRequest { case_id: case_id.clone() })?;
+                let mut client = self.scheduling();
+                Ok(async move { client.get_plan(request).await })
+            },
+            |_: spb::Plan| Ok(Some(())),
+        )
+        .await?;
         set(Stage::PlanOpened, outcome);
 
         // The party's signed address-confirmation (stored like evidence): SMS only.
@@ -571,27 +650,391 @@ impl Driver {
         set(Stage::NoticeReviewed, outcome);
 
         // Sealed and served by SMS; the delivery report reaches the portal; the receipt.
+        let number = outcome.notice_number.clone();
+        outcome.receipt_number = self.served(outcome, "scheduling", &number).await?.receipt_number;
+        set(Stage::Served, outcome);
+        self.interview(index, serial, outcome, set, [&legal, &second, &recorder]).await?;
+        self.rectify(index, outcome, set).await?;
+        self.archived(outcome, set).await
+    }
+
+    /// The interview held in person (steps, recording, closed) and its
+    /// record signed by the panel and by the party on the tablet.
+    async fn interview(&self, index: u32, serial: u32, outcome: &mut Outcome, set: &impl Fn(Stage, &Outcome), officers: [&String; 3]) -> Result<()> {
+        use spb::record_step_request::Step;
+        let [legal, second, recorder] = officers;
+        let case_id = outcome.case_id.clone();
+        // The plan is served once scheduling recorded the receipt (R-NOTICE-3).
+        self.poll(
+            "GetPlan",
+            || format!("the plan of case {case_id} served"),
+            || {
+                let request = officer(&self.tokens, spb::GetPlanRequest { case_id: case_id.clone() })?;
+                let mut client = self.scheduling();
+                Ok(async move { client.get_plan(request).await })
+            },
+            |plan: spb::Plan| Ok((plan.status == spb::PlanStatus::Served as i32).then_some(())),
+        )
+        .await?;
+        let rid = uuid::Uuid::now_v7().to_string();
+        let start = spb::StartInterviewRequest {
+            request_id: rid.clone(),
+            case_id: case_id.clone(),
+            interviewers_present: vec![legal.clone(), second.clone()],
+            opening: Some(spb::Opening { certificates_shown: true, purpose: "督促补报年度报告".into(), basis: "《企业信息公示暂行条例》第八条".into(), participants_announced: true }),
+            party_representative: "王五（法定代表人）".into(),
+            agent: String::new(),
+        };
+        self.call("StartInterview", || {
+            let request = officer(&self.tokens, start.clone())?;
+            let mut client = self.scheduling();
+            Ok(async move { client.start_interview(request).await })
+        })
+        .await?;
+        self.ack("StartInterview", &rid, index, &case_id);
+
+        // Steps 2–4: two items within 30 days (R-INT-3).
+        let today = (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive();
+        let item = |content: &str, days: i64| spb::RectificationItem {
+            content: content.into(),
+            deadline: Some(Date { iso: (today + chrono::Duration::days(days)).to_string() }),
+            acceptance_standard: format!("{content}：提交书面材料并经核查合格"),
+            check_method: "书面审查＋现场检查".into(),
+            chief_approval: None,
+        };
+        let steps = [
+            Step::Informing(spb::Informing {
+                facts: "未按期报送上一年度年度报告".into(),
+                provisions: vec!["《企业信息公示暂行条例》第八条".into()],
+                evidence: vec!["日常检查记录".into()],
+                rights_explained: true,
+                consequences_explained: true,
+                notes: String::new(),
+            }),
+            Step::Listening(spb::Listening { statement: "财务人员变动，遗漏报送".into(), difficulties: "不熟悉系统".into(), commitments: "十五日内补报并建立报送制度".into() }),
+            Step::Agreeing(spb::Agreeing { items: vec![item("补报上一年度年度报告", 14), item("建立年度报告报送制度", 28)] }),
+        ];
+        for step in steps {
+            let rid = uuid::Uuid::now_v7().to_string();
+            let record = spb::RecordStepRequest { request_id: rid.clone(), case_id: case_id.clone(), step: Some(step) };
+            self.call("RecordStep", || {
+                let request = officer(&self.tokens, record.clone())?;
+                let mut client = self.scheduling();
+                Ok(async move { client.record_step(request).await })
+            })
+            .await?;
+            self.ack("RecordStep", &rid, index, &case_id);
+        }
+        // R-INT-2: recorded in full; the recording is uploaded, the interview closed.
+        let recording = self.upload("约谈录音录像.txt", format!("约谈录音录像（混沌测试{serial}）").into_bytes()).await?;
+        let rid = uuid::Uuid::now_v7().to_string();
+        let close = spb::CloseInterviewRequest { request_id: rid.clone(), case_id: case_id.clone(), recording_sha256: vec![recording] };
+        self.call("CloseInterview", || {
+            let request = officer(&self.tokens, close.clone())?;
+            let mut client = self.scheduling();
+            Ok(async move { client.close_interview(request).await })
+        })
+        .await?;
+        self.ack("CloseInterview", &rid, index, &case_id);
+        set(Stage::InterviewHeld, outcome);
+
+        // The record, drawn up on closing; the panel signs, then the party.
+        let record = self
+            .poll(
+                "ListRecords",
+                || format!("the record of case {case_id}"),
+                || {
+                    let request = officer(&self.tokens, spb::ListRecordsRequest { case_id: case_id.clone() })?;
+                    let mut client = self.scheduling();
+                    Ok(async move { client.list_records(request).await })
+                },
+                |records: spb::ListRecordsResponse| Ok(records.records.into_iter().next()),
+            )
+            .await?;
+        outcome.record_number = record.number.clone();
+        for signer in [legal, second, recorder] {
+            let rid = uuid::Uuid::now_v7().to_string();
+            let sign = spb::SignRecordRequest { request_id: rid.clone(), record_id: record.record_id.clone() };
+            self.call("SignRecord", || {
+                let request = panel(&self.tokens, signer, sign.clone())?;
+                let mut client = self.scheduling();
+                Ok(async move { client.sign_record(request).await })
+            })
+            .await?;
+            self.ack("SignRecord", &rid, index, &record.record_id);
+        }
+        let image = self.upload("当事人签名.txt", format!("当事人签名图像 王五 {}", record.number).into_bytes()).await?;
+        let rid = uuid::Uuid::now_v7().to_string();
+        let party_signs = spb::RecordPartySignatureRequest {
+            request_id: rid.clone(),
+            record_id: record.record_id.clone(),
+            method: spb::SignatureMethod::Tablet as i32,
+            signer_name: "王五".into(),
+            image_sha256: image,
+        };
+        self.call("RecordPartySignature", || {
+            let request = officer(&self.tokens, party_signs.clone())?;
+            let mut client = self.scheduling();
+            Ok(async move { client.record_party_signature(request).await })
+        })
+        .await?;
+        self.ack("RecordPartySignature", &rid, index, &record.record_id);
+        let record_id = record.record_id.clone();
+        self.poll(
+            "GetRecord",
+            || format!("the record {record_id} signed"),
+            || {
+                let request = officer(&self.tokens, spb::GetRecordRequest { record_id: record_id.clone() })?;
+                let mut client = self.scheduling();
+                Ok(async move { client.get_record(request).await })
+            },
+            |record: spb::Record| Ok((record.status == "signed").then_some(())),
+        )
+        .await?;
+        set(Stage::RecordSigned, outcome);
+        Ok(())
+    }
+
+    /// Rectification: opened on the interview; the notice issued, passed,
+    /// sealed and served; the party's report through the portal; two
+    /// officers' acceptance (every fifth lifecycle fails → penalty hand-off;
+    /// otherwise the certificate is served).
+    async fn rectify(&self, index: u32, outcome: &mut Outcome, set: &impl Fn(Stage, &Outcome)) -> Result<()> {
+        let case_id = outcome.case_id.clone();
+        let rect = self.rectification_in(&case_id, "open").await?;
+        outcome.rectification_id = rect.rectification_id.clone();
+        let rid = uuid::Uuid::now_v7().to_string();
+        let issue = xpb::IssueNoticeRequest { request_id: rid.clone(), case_id: case_id.clone(), legal_basis: String::new(), consequence: String::new(), contact: "信用监管科 0931-8000001".into() };
+        let notice = self
+            .call("IssueNotice(rectification)", || {
+                let request = officer(&self.tokens, issue.clone())?;
+                let mut client = self.rectification();
+                Ok(async move { client.issue_notice(request).await })
+            })
+            .await?;
+        outcome.rectification_notice_number = notice.number.clone();
+        self.ack("IssueNotice(rectification)", &rid, index, &notice.document_id);
+        // The legal reviewer passes it (R-DOC-1).
+        let task = self.document_task(&case_id, &notice.sha256).await?;
+        let rid = uuid::Uuid::now_v7().to_string();
+        let decide = rpb::DecideDocumentRequest { request_id: rid.clone(), task_id: task.id.clone(), decision: rpb::DocumentDecision::Pass as i32, comments: "整改事项明确，期限合理。".into() };
+        self.call("DecideDocument", || {
+            let request = reviewer(&self.tokens, decide.clone())?;
+            let mut client = self.review();
+            Ok(async move { client.decide_document(request).await })
+        })
+        .await?;
+        self.ack("DecideDocument", &rid, index, &task.id);
+        self.served(outcome, "rectification", &notice.number).await?;
+        set(Stage::RectificationNoticed, outcome);
+
+        // R-RECT-3: the party reports through the portal with its signed link.
+        self.portal_report(outcome, &rect).await?;
+        self.rectification_in(&case_id, "reported").await?;
+        set(Stage::Reported, outcome);
+
+        // R-RECT-4: two distinct officers answer.
+        let fail = index % 5 == 4;
+        outcome.handed_off = fail;
+        let answer = |goal_reached: bool| xpb::RecordAcceptanceRequest {
+            request_id: uuid::Uuid::now_v7().to_string(),
+            case_id: case_id.clone(),
+            complete: true,
+            lawful: true,
+            goal_reached,
+            comments: if goal_reached { "已整改到位".into() } else { "报送制度未建立，整改目的未达到".into() },
+            evidence_sha256: Vec::new(),
+            reinspect_on: None,
+            follow_up: if goal_reached { "三个月内回访一次".into() } else { String::new() },
+        };
+        let first = answer(true);
+        self.call("RecordAcceptance", || {
+            let request = officer(&self.tokens, first.clone())?;
+            let mut client = self.rectification();
+            Ok(async move { client.record_acceptance(request).await })
+        })
+        .await?;
+        self.ack("RecordAcceptance", &first.request_id, index, &outcome.rectification_id);
+        let second = answer(!fail);
+        let done = self
+            .call("RecordAcceptance", || {
+                let request = second_acceptor(&self.tokens, second.clone())?;
+                let mut client = self.rectification();
+                Ok(async move { client.record_acceptance(request).await })
+            })
+            .await?;
+        self.ack("RecordAcceptance", &second.request_id, index, &outcome.rectification_id);
+        let expected = if fail { "handed_off" } else { "accepted" };
+        if done.status != expected {
+            bail!("case {case_id}: two acceptance answers left the rectification {} (expected {expected})", done.status);
+        }
+        if !fail {
+            let request = officer(&self.tokens, xpb::GetDocumentRequest { document_id: done.certificate_document_id.clone() })?;
+            let certificate = self.rectification().get_document(request).await.context("the certificate")?.into_inner();
+            outcome.certificate_number = certificate.number.clone();
+            self.served(outcome, "rectification", &certificate.number).await?;
+        }
+        set(Stage::Decided, outcome);
+        Ok(())
+    }
+
+    /// The party opens its report link and submits the report (text and a
+    /// photo) — a POST retried on a transport error with the same link,
+    /// which the portal records once (`reports.link_id`).
+    async fn portal_report(&self, outcome: &Outcome, rect: &xpb::Rectification) -> Result<()> {
+        let signer = self.tokens.links.as_ref().context("the driver signs report links with the configuration's [links] key")?;
+        let base = self.portal_bases.first().context("no portal")?;
+        let claims = LinkClaims {
+            link_id: uuid::Uuid::now_v7().to_string(),
+            document_sha256: rect.record_sha256.clone(),
+            document_name: format!("行政约谈记录 {}", rect.record_number),
+            service_id: rect.rectification_id.clone(),
+            purpose: PURPOSE_REPORT.into(),
+            organ: ORGAN.into(),
+            expires_at: chrono::Utc::now() + chrono::Duration::days(30),
+        };
+        let url = format!("{base}/r/{}", signer.sign(&claims));
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
+        let deadline = Instant::now() + self.retry_budget;
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            let form = reqwest::multipart::Form::new()
+                .text("text", format!("已补报年度报告并建立报送制度（混沌测试{}），指定财务人员专人负责。", outcome.index))
+                .part("files", reqwest::multipart::Part::bytes(yuetan_testkit::PNG_1X1.to_vec()).file_name("整改后照片.png").mime_str("image/png")?);
+            let started = Instant::now();
+            let answer = http.post(&url).multipart(form).send().await;
+            let (ok, code) = match &answer {
+                Ok(r) if r.status().is_success() => (true, Code::Ok),
+                Ok(r) if r.status().is_server_error() => (false, Code::Unavailable),
+                Ok(_) => (false, Code::InvalidArgument),
+                Err(_) => (false, Code::Unavailable),
+            };
+            if let Some(hook) = &self.hook {
+                hook("portal POST /r/…", started.elapsed(), code);
+            }
+            match answer {
+                Ok(r) if ok => {
+                    let body = r.text().await.unwrap_or_default();
+                    if !body.contains("整改报告已提交") {
+                        bail!("case {}: the portal answered the report without confirming it: {}", outcome.case_id, body.chars().take(200).collect::<String>());
+                    }
+                    return Ok(());
+                }
+                Ok(r) if code == Code::InvalidArgument => {
+                    let status = r.status();
+                    bail!("case {}: the portal refused the report ({status}): {}", outcome.case_id, r.text().await.unwrap_or_default().chars().take(300).collect::<String>());
+                }
+                _ if Instant::now() < deadline => {
+                    self.retries.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                }
+                Ok(r) => bail!("case {}: the portal answered {} to the report", outcome.case_id, r.status()),
+                Err(e) => bail!("case {}: the portal unreachable for the report: {e}", outcome.case_id),
+            }
+        }
+    }
+
+    /// Supervision closes the file and, `archive_delay_seconds` later,
+    /// archives it; the office reads the archived file.
+    async fn archived(&self, outcome: &mut Outcome, set: &impl Fn(Stage, &Outcome)) -> Result<()> {
+        let case_id = outcome.case_id.clone();
+        let file = self
+            .poll(
+                "GetCaseFile",
+                || format!("the file of case {case_id} archived"),
+                || {
+                    let request = office(&self.tokens, cpb::GetCaseFileRequest { case_id: case_id.clone() })?;
+                    let mut client = self.casefile();
+                    Ok(async move { client.get_case_file(request).await })
+                },
+                |file: cpb::CaseFile| Ok((file.status == "archived").then_some(file)),
+            )
+            .await?;
+        let expected = if outcome.handed_off { "penalty" } else { "accepted" };
+        if file.outcome != expected {
+            bail!("case {case_id} archived with outcome {} (expected {expected})", file.outcome);
+        }
+        outcome.archived_documents = file.manifest.map(|m| m.entries.len()).unwrap_or(0);
+        set(Stage::Archived, outcome);
+        Ok(())
+    }
+
+    /// Stores a file through intake's evidence upload; its sha256.
+    async fn upload(&self, name: &str, content: Vec<u8>) -> Result<String> {
+        let form = pb::UploadEvidenceRequest { file_name: name.into(), media_type: "text/plain".into(), content };
+        let stored = self
+            .call("UploadEvidence", || {
+                let request = officer(&self.tokens, form.clone())?;
+                let mut client = self.intake();
+                Ok(async move { client.upload_evidence(request).await })
+            })
+            .await?;
+        Ok(stored.sha256)
+    }
+
+    /// Waits until rectification shows the case's rectification with `status`.
+    async fn rectification_in(&self, case_id: &str, status: &'static str) -> Result<xpb::Rectification> {
+        self.poll(
+            "GetRectification",
+            || format!("the rectification of case {case_id} {status}"),
+            || {
+                let request = officer(&self.tokens, xpb::GetRectificationRequest { case_id: case_id.into() })?;
+                let mut client = self.rectification();
+                Ok(async move { client.get_rectification(request).await })
+            },
+            |r: xpb::Rectification| Ok((r.status == status).then_some(r)),
+        )
+        .await
+    }
+
+    /// Waits for the open document review of the document with `sha256`.
+    async fn document_task(&self, case_id: &str, sha256: &str) -> Result<rpb::Task> {
+        self.poll(
+            "GetReview",
+            || format!("the document review of {sha256} for case {case_id}"),
+            || {
+                let request = reviewer(&self.tokens, rpb::GetReviewRequest { case_id: case_id.into() })?;
+                let mut client = self.review();
+                Ok(async move { client.get_review(request).await })
+            },
+            |file: rpb::ReviewFile| {
+                Ok(file.tasks.into_iter().find(|t| {
+                    t.kind == rpb::TaskKind::DocumentReview as i32 && t.status == rpb::TaskStatus::Open as i32 && t.document.as_ref().is_some_and(|d| d.content_sha256 == sha256)
+                }))
+            },
+        )
+        .await
+    }
+
+    /// Waits until scheduling served `number` (from `source`) with a receipt;
+    /// a service that every channel failed ends the lifecycle. The SMS peer
+    /// pushes a delivery report once; as a real provider retries an
+    /// unanswered callback, the driver has it push the party's reports again
+    /// every 20 s while the receipt is missing (the portal may have been
+    /// killed while the first push was under way).
+    async fn served(&self, outcome: &Outcome, source: &'static str, number: &str) -> Result<spb::Service> {
+        let case_id = outcome.case_id.clone();
         let deadline = Instant::now() + self.wait_budget;
         let mut next_repush = Instant::now() + Duration::from_secs(20);
         loop {
-            let request = officer(&self.tokens, spb::ListCaseServicesRequest { case_id: outcome.case_id.clone() })?;
+            let request = officer(&self.tokens, spb::ListCaseServicesRequest { case_id: case_id.clone() })?;
             let started = Instant::now();
             let answer = self.scheduling().list_case_services(request).await;
             if let Some(hook) = &self.hook {
                 hook("ListCaseServices", started.elapsed(), answer.as_ref().map(|_| Code::Ok).unwrap_or_else(|s| s.code()));
             }
             if let Ok(answer) = answer {
-                let services = answer.into_inner().services;
-                if let Some(s) = services.iter().find(|s| s.status == spb::ServiceStatus::AwaitingOfficer as i32) {
-                    bail!("service {} of case {} awaits the officer (every channel failed: {:?})", s.service_id, outcome.case_id, s.attempts);
+                let ours = answer.into_inner().services.into_iter().find(|s| s.source_service == source && s.document_number == number);
+                if let Some(s) = ours.as_ref().filter(|s| s.status == spb::ServiceStatus::AwaitingOfficer as i32) {
+                    bail!("{number} of case {case_id} awaits the officer (every channel failed: {:?})", s.attempts);
                 }
-                if let Some(s) = services.iter().find(|s| s.status == spb::ServiceStatus::Served as i32 && !s.receipt_number.is_empty()) {
-                    outcome.receipt_number = s.receipt_number.clone();
-                    break;
+                if let Some(s) = ours.filter(|s| s.status == spb::ServiceStatus::Served as i32 && !s.receipt_number.is_empty()) {
+                    return Ok(s);
                 }
             }
             if Instant::now() > deadline {
-                bail!("the notice of case {} not served with a receipt within {:?}", outcome.case_id, self.wait_budget);
+                bail!("{number} of case {case_id} not served with a receipt within {:?}", self.wait_budget);
             }
             if Instant::now() > next_repush {
                 next_repush = Instant::now() + Duration::from_secs(20);
@@ -603,72 +1046,43 @@ impl Driver {
             }
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
-        set(Stage::Served, outcome);
-        Ok(())
     }
 
     /// Waits for the case's open review task of `kind` (any round).
     async fn open_task(&self, case_id: &str, kind: rpb::TaskKind) -> Result<rpb::Task> {
-        let deadline = Instant::now() + self.wait_budget;
-        loop {
-            let request = reviewer(&self.tokens, rpb::GetReviewRequest { case_id: case_id.into() })?;
-            let started = Instant::now();
-            let answer = self.review().get_review(request).await;
-            if let Some(hook) = &self.hook {
-                hook("GetReview", started.elapsed(), answer.as_ref().map(|_| Code::Ok).unwrap_or_else(|s| s.code()));
-            }
-            if let Ok(file) = answer {
-                if let Some(task) = file.into_inner().tasks.into_iter().find(|t| t.kind == kind as i32 && t.status == rpb::TaskStatus::Open as i32) {
-                    return Ok(task);
-                }
-            }
-            if Instant::now() > deadline {
-                bail!("no open {kind:?} task for case {case_id} within {:?}", self.wait_budget);
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        self.task_where(case_id, kind, |t| t.status == rpb::TaskStatus::Open as i32).await
     }
 
-    /// Waits for the case's open review task of `kind` (round 1).
+    /// Waits for the case's review task of `kind` (round 1).
     async fn review_task(&self, case_id: &str, kind: rpb::TaskKind) -> Result<rpb::Task> {
-        let deadline = Instant::now() + self.wait_budget;
-        loop {
-            let request = reviewer(&self.tokens, rpb::GetReviewRequest { case_id: case_id.into() })?;
-            let started = Instant::now();
-            let answer = self.review().get_review(request).await;
-            if let Some(hook) = &self.hook {
-                hook("GetReview", started.elapsed(), answer.as_ref().map(|_| Code::Ok).unwrap_or_else(|s| s.code()));
-            }
-            if let Ok(file) = answer {
-                if let Some(task) = file.into_inner().tasks.into_iter().find(|t| t.kind == kind as i32 && t.round == 1) {
-                    return Ok(task);
-                }
-            }
-            if Instant::now() > deadline {
-                bail!("no {kind:?} task for case {case_id} within {:?}", self.wait_budget);
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        self.task_where(case_id, kind, |t| t.round == 1).await
+    }
+
+    async fn task_where(&self, case_id: &str, kind: rpb::TaskKind, wanted: impl Fn(&rpb::Task) -> bool) -> Result<rpb::Task> {
+        self.poll(
+            "GetReview",
+            || format!("a {kind:?} task for case {case_id}"),
+            || {
+                let request = reviewer(&self.tokens, rpb::GetReviewRequest { case_id: case_id.into() })?;
+                let mut client = self.review();
+                Ok(async move { client.get_review(request).await })
+            },
+            |file: rpb::ReviewFile| Ok(file.tasks.into_iter().find(|t| t.kind == kind as i32 && wanted(t))),
+        )
+        .await
     }
 
     async fn wait_intake_status(&self, case_id: &str, status: pb::CaseStatus) -> Result<()> {
-        let deadline = Instant::now() + self.wait_budget;
-        loop {
-            let request = officer(&self.tokens, pb::GetCaseRequest { case_id: case_id.into() })?;
-            let started = Instant::now();
-            let answer = self.intake().get_case(request).await;
-            if let Some(hook) = &self.hook {
-                hook("GetCase", started.elapsed(), answer.as_ref().map(|_| Code::Ok).unwrap_or_else(|s| s.code()));
-            }
-            if let Ok(case) = answer {
-                if case.get_ref().status == status as i32 {
-                    return Ok(());
-                }
-            }
-            if Instant::now() > deadline {
-                bail!("case {case_id} not {status:?} within {:?}", self.wait_budget);
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        self.poll(
+            "GetCase",
+            || format!("case {case_id} {status:?}"),
+            || {
+                let request = officer(&self.tokens, pb::GetCaseRequest { case_id: case_id.into() })?;
+                let mut client = self.intake();
+                Ok(async move { client.get_case(request).await })
+            },
+            |case: pb::Case| Ok((case.status == status as i32).then_some(())),
+        )
+        .await
     }
 }

@@ -292,12 +292,6 @@ async fn r_rect_5_a_process_killed_before_the_acceptance_commits_renders_the_cer
     assert_eq!(w.s.events().await.iter().filter(|(_, e)| e.r#type == "rectification.accepted" && e.case_id == case_id).count(), 1);
 }
 
-/// A 1×1 PNG.
-const PNG: &[u8] = &[
-    0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44, 0x52, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00,
-    0x00, 0x1F, 0x15, 0xC4, 0x89, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9C, 0x63, 0x00, 0x01, 0x00, 0x00, 0x05, 0x00, 0x01, 0x0D, 0x0A, 0x2D, 0xB4, 0x00,
-    0x00, 0x00, 0x00, 0x49, 0x45, 0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82,
-];
 
 #[tokio::test]
 async fn r_rect_3_the_party_submits_the_report_through_the_portal_over_http_once_and_the_queue_follows_it() {
@@ -319,7 +313,7 @@ async fn r_rect_3_the_party_submits_the_report_through_the_portal_over_http_once
     let form = || {
         reqwest::multipart::Form::new()
             .text("text", "已补报年度报告并建立报送制度。")
-            .part("files", reqwest::multipart::Part::bytes(PNG.to_vec()).file_name("after.png").mime_str("image/png").unwrap())
+            .part("files", reqwest::multipart::Part::bytes(yuetan_testkit::PNG_1X1.to_vec()).file_name("after.png").mime_str("image/png").unwrap())
     };
     let sent = http.post(&link).multipart(form()).send().await.unwrap();
     assert!(sent.status().is_success(), "{}", sent.text().await.unwrap());
@@ -335,7 +329,7 @@ async fn r_rect_3_the_party_submits_the_report_through_the_portal_over_http_once
     let report = reported.report.expect("the report");
     assert_eq!(report.channel, "portal");
     assert_eq!(report.text, "已补报年度报告并建立报送制度。");
-    assert_eq!(report.attachment_sha256, vec![yuetan_documents::seal::sha256_hex(PNG)]);
+    assert_eq!(report.attachment_sha256, vec![yuetan_documents::seal::sha256_hex(yuetan_testkit::PNG_1X1)]);
     // The same link again: refused, nothing written.
     let again = http.post(&link).multipart(form()).send().await.unwrap();
     assert_eq!(again.status(), reqwest::StatusCode::CONFLICT);

@@ -11,3 +11,4 @@ pub mod bench;
 pub mod check;
 pub mod deployment;
 pub mod lifecycle;
+pub mod scrape;

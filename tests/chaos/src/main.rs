@@ -20,6 +20,7 @@ use rand::{Rng, SeedableRng};
 use yuetan_chaos::check::{self, RunRecord};
 use yuetan_chaos::deployment::{Deployment, Options};
 use yuetan_chaos::lifecycle::{Driver, Outcome, Progress, Stage, Tokens};
+use yuetan_chaos::scrape::{Figures, Scraper, Target};
 
 #[derive(Debug, Parser)]
 #[command(name = "yuetan-chaos", about = "Fault injection against the split deployment; checks the invariants")]
@@ -56,8 +57,25 @@ struct Args {
     report: Option<PathBuf>,
 }
 
-/// One second's sample: since the start, outbox backlog, consumer lag (None: unreadable).
-type Sample = (Duration, Option<i64>, Option<i64>);
+/// One second's sample.
+#[derive(Debug, Clone)]
+struct Sample {
+    /// Since the start of the faults' clock.
+    at: Duration,
+    /// The processes' own `/metrics`, aggregated (tests/chaos/src/scrape.rs).
+    metrics: Figures,
+    /// The cross-check: rows in every schema's outbox (SQL; None: unreadable).
+    sql_backlog: Option<i64>,
+    /// The cross-check: JetStream `num_pending + num_ack_pending` over every consumer.
+    js_lag: Option<i64>,
+}
+
+/// How often each process's collector reads the database and JetStream
+/// gauges in this run (the default, 5 s, is coarser than the sampler).
+const COLLECT_INTERVAL_SECS: &str = "1";
+/// The level a fault's backlog may drain back to under continuing load: the
+/// highest of the samples this long before the fault.
+const PRE_FAULT: Duration = Duration::from_secs(10);
 
 /// One injected fault and how the system came back.
 #[derive(Debug, Clone)]
@@ -110,7 +128,7 @@ async fn run(args: Args) -> Result<bool> {
         replicas: 2,
         relay_abort: 0.02,
         cluster: args.cluster,
-        extra_env: Vec::new(),
+        extra_env: vec![("YUETAN_METRICS__COLLECT_INTERVAL_SECS".into(), COLLECT_INTERVAL_SECS.into())],
         keep: args.keep,
     })
     .await?;
@@ -156,21 +174,35 @@ async fn run(args: Args) -> Result<bool> {
         }));
     }
 
-    // The backlog sampler: outbox rows and consumer lag every second.
+    // The backlog sampler, every second: every live process's /metrics
+    // (outbox backlog, consumer lag, dead letters), and beside it the same
+    // figures read directly (SQL, the JetStream API) as the cross-check.
     let samples: Arc<Mutex<Vec<Sample>>> = Arc::default();
+    let t0 = Instant::now();
     let sampler = {
-        let (pool, js, samples, stream_name) = (pool.clone(), js.clone(), samples.clone(), stream_name.clone());
-        let t0 = Instant::now();
+        let (pool, js, samples, stream_name, procs) = (pool.clone(), js.clone(), samples.clone(), stream_name.clone(), deployment.procs.clone());
+        let scraper = Scraper::new(Duration::from_millis(800))?;
         tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
-                let backlog = tokio::time::timeout(Duration::from_secs(2), check::outbox_backlog(&pool)).await.ok().and_then(|r| r.ok()).map(|b| b.values().sum());
-                let lag = tokio::time::timeout(Duration::from_secs(2), check::consumer_lag(&js, &stream_name)).await.ok().and_then(|r| r.ok()).map(|l| l.values().sum::<u64>() as i64);
-                samples.lock().unwrap().push((t0.elapsed(), backlog, lag));
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                tick.tick().await;
+                let at = t0.elapsed();
+                let targets: Vec<Target> = procs.lock().unwrap().iter().map(|p| Target {
+                    name: p.name.clone(),
+                    service: p.service.clone(),
+                    metrics_port: p.metrics_port,
+                    live: p.pid().is_some(),
+                }).collect();
+                let (metrics, sql_backlog, js_lag) = tokio::join!(
+                    scraper.scrape(&targets),
+                    async { tokio::time::timeout(Duration::from_secs(2), check::outbox_backlog(&pool)).await.ok().and_then(|r| r.ok()).map(|b| b.values().sum()) },
+                    async { tokio::time::timeout(Duration::from_secs(2), check::consumer_lag(&js, &stream_name)).await.ok().and_then(|r| r.ok()).map(|l| l.values().sum::<u64>() as i64) },
+                );
+                samples.lock().unwrap().push(Sample { at, metrics, sql_backlog, js_lag });
             }
         })
     };
-    let t0 = Instant::now();
 
     // The faults.
     let mut faults: Vec<Fault> = Vec::new();
@@ -243,12 +275,22 @@ async fn run(args: Args) -> Result<bool> {
     deployment.wait_all_up(Duration::from_secs(120)).await?;
     let quiet = check::wait_for_quiet(&pool, &js, &stream_name, Duration::from_secs(240)).await;
     let quiet_after = t0.elapsed();
-    sampler.abort();
     let quiet_text = match &quiet {
         Ok(d) => format!("quiet {d:.1?} after the last lifecycle (outbox empty, every consumer caught up)"),
         Err(err) => format!("NOT QUIET: {err:#}"),
     };
     println!("{quiet_text}");
+    // The processes' own gauges follow within a collection or two.
+    let metrics_quiet = metrics_zero(&samples, quiet_after, Duration::from_secs(20)).await;
+    sampler.abort();
+    let metrics_quiet_text = match &metrics_quiet {
+        Some(s) => format!("/metrics of every process: outbox backlog 0, consumer lag 0, {} open dead letters, {:.0} s after quiet", s.metrics.dead_letters(), s.at.saturating_sub(quiet_after).as_secs_f64()),
+        None => {
+            let last = samples.lock().unwrap().last().cloned();
+            format!("/metrics did NOT read zero within 20 s of quiet (last: {})", last.map(|s| describe(&s.metrics)).unwrap_or_else(|| "no sample".into()))
+        }
+    };
+    println!("{metrics_quiet_text}");
 
     // Relay aborts and other exits the run did not cause.
     let (mut aborts, mut other_exits, mut start_exits) = (0, Vec::new(), Vec::new());
@@ -296,43 +338,71 @@ async fn run(args: Args) -> Result<bool> {
         figure: format!("{} relay aborts (YUETAN_FAULT_RELAY_ABORT=0.02 on each first replica), {} exits within 15 s of a start (a dependency down; restarted), {} other exits{}", aborts, start_exits.len(), other_exits.len(), if other_exits.is_empty() { String::new() } else { format!(": {}", other_exits.join("; ")) }),
     });
 
-    // Each fault's backlog and lag, and the time until both were zero again.
+    // Each fault's peak backlog and lag (from /metrics; SQL/JetStream beside
+    // them) and the time until they drained.
     let samples = samples.lock().unwrap().clone();
+    let from_metrics: Vec<Point> = samples.iter().map(|s| Point { at: s.at, level: Some((s.metrics.backlog(), s.metrics.lag())), complete: s.metrics.complete() }).collect();
+    let from_direct: Vec<Point> = samples.iter().map(|s| Point {
+        at: s.at,
+        level: s.sql_backlog.zip(s.js_lag),
+        complete: s.sql_backlog.is_some() && s.js_lag.is_some(),
+    }).collect();
     let mut recovery_lines = Vec::new();
+    let (mut metric_recoveries, mut direct_recoveries) = (Vec::new(), Vec::new());
     for (i, f) in faults.iter().enumerate() {
         // The next fault at least a second later (the poison events come together).
         let until = faults.iter().skip(i + 1).map(|n| n.at).find(|t| *t > f.at + Duration::from_secs(1)).unwrap_or(quiet_after);
-        let window: Vec<_> = samples.iter().filter(|(t, _, _)| *t >= f.at).collect();
-        let peak_backlog = window.iter().take_while(|(t, _, _)| *t <= until).filter_map(|(_, b, _)| *b).max().unwrap_or(0);
-        let peak_lag = window.iter().take_while(|(t, _, _)| *t <= until).filter_map(|(_, _, l)| *l).max().unwrap_or(0);
-        // The first sample after the fault with nothing pending anywhere
-        // (under continuing load that may come only after the next fault).
-        let zero = window.iter().find(|(t, b, l)| *t > f.at && *b == Some(0) && *l == Some(0)).map(|(t, _, _)| *t - f.at);
-        let zero_before_next = zero.is_some_and(|z| f.at + z <= until);
+        let m = recovery(&from_metrics, f.at, until);
+        let d = recovery(&from_direct, f.at, until);
+        let dead_before = samples.iter().rev().find(|s| s.at < f.at && s.metrics.complete()).map(|s| s.metrics.dead_letters()).unwrap_or(0);
+        let dead_after = samples.iter().filter(|s| s.at >= f.at && s.at <= until.max(f.at + Duration::from_secs(5))).map(|s| s.metrics.dead_letters()).max().unwrap_or(0);
         recovery_lines.push(format!(
-            "{:>7.1}s {:<45} peak outbox backlog {:>4}, peak consumer lag {:>4}, both zero after {}",
+            "{:>7.1}s {:<40} peak backlog {:>3}, lag {:>3}; {}{} | SQL/JetStream: peak {:>3}/{:>3}; {}",
             f.at.as_secs_f64(),
             f.what,
-            peak_backlog,
-            peak_lag,
-            match zero {
-                Some(z) if zero_before_next => format!("{:.0} s", z.as_secs_f64()),
-                Some(z) => format!("{:.0} s (load kept both above zero past the next fault)", z.as_secs_f64()),
-                None => "never".into(),
-            }
+            m.peak.0,
+            m.peak.1,
+            m.text(),
+            if dead_after > dead_before { format!("; dead letters +{}", dead_after - dead_before) } else { String::new() },
+            d.peak.0,
+            d.peak.1,
+            d.text(),
         ));
+        metric_recoveries.push((f, m));
+        direct_recoveries.push(d);
     }
+    let recovery_summary = {
+        let drained: Vec<_> = metric_recoveries.iter().filter_map(|(f, r)| r.drained.map(|d| (f, d))).collect();
+        let to_zero = drained.iter().filter(|(_, d)| d.zero).count();
+        let longest = drained.iter().max_by_key(|(_, d)| d.after);
+        let direct_drained: Vec<_> = direct_recoveries.iter().filter_map(|r| r.drained).collect();
+        format!(
+            "recovery (/metrics): {} of {} faults drained ({to_zero} to zero, {} to the pre-fault level under load){}; SQL/JetStream cross-check: {} of {} drained, longest {}",
+            drained.len(),
+            faults.len(),
+            drained.len() - to_zero,
+            longest.map(|(f, d)| format!(", longest {:.0} s ({} at {:.1}s)", d.after.as_secs_f64(), f.what, f.at.as_secs_f64())).unwrap_or_default(),
+            direct_drained.len(),
+            faults.len(),
+            direct_drained.iter().map(|d| d.after).max().map(|d| format!("{:.0} s", d.as_secs_f64())).unwrap_or_else(|| "-".into()),
+        )
+    };
 
     let total_kills: u32 = kills.values().sum();
-    println!("\n== faults and recovery (outbox backlog from SQL, consumer lag = JetStream num_pending + num_ack_pending, sampled every second)");
+    println!("\n== faults and recovery");
+    println!("(every second from each live process's GET /metrics: yuetan_outbox_backlog summed over schemas, yuetan_consumer_lag over consumers,");
+    println!(" each series the max across a service's replicas; drained = back to zero, or while the load keeps them above zero back to at most");
+    println!(" the highest level of the {} s before the fault; the SQL outbox count and JetStream num_pending + num_ack_pending are the cross-check)", PRE_FAULT.as_secs());
     for line in &recovery_lines {
         println!("{line}");
     }
+    println!("{metrics_quiet_text}");
     println!("\n== summary");
     println!("seed {seed}; {total_kills} SIGKILLs ({}); {aborts} relay aborts; PostgreSQL restarts {}; NATS restarts {}; {} poison events",
         kills.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", "), u8::from(pg_done), u8::from(nats_done), poison.len());
     println!("lifecycles: {} started, {approved} reached approval, {completed} served by SMS with a receipt (the driven end today), {} failed; {} acknowledged calls, {} retried attempts", outcomes.len(), failures.len(), acks.len(), driver.retries());
     println!("faults for {:.0?}, total {:.0?}", fault_end, started.elapsed());
+    println!("{recovery_summary}");
     println!("\n== invariants");
     let mut ok = true;
     for v in &verdicts {
@@ -355,12 +425,13 @@ async fn run(args: Args) -> Result<bool> {
         for v in &verdicts {
             md.push_str(&format!("| {} | {} | {} |\n", v.name, if v.ok { "pass" } else { "**FAIL**" }, v.figure.replace('|', "/")));
         }
-        md.push_str("\nRecovery after each fault:\n\n```\n");
+        md.push_str(&format!("\nRecovery after each fault, from the processes' `/metrics` (SQL/JetStream as the cross-check): {recovery_summary}.\n\n```\n"));
         for line in &recovery_lines {
             md.push_str(line);
             md.push('\n');
         }
-        md.push_str("```\n");
+        md.push_str(&metrics_quiet_text);
+        md.push_str("\n```\n");
         std::fs::write(path, md)?;
     }
     if !ok {
@@ -407,4 +478,138 @@ async fn leader_index(d: &Deployment, js: &async_nats::jetstream::Context, strea
     let info = s.info().await.ok()?;
     let leader = info.cluster.as_ref()?.leader.clone()?;
     d.nats.lock().unwrap().iter().position(|n| n.name == leader)
+}
+
+/// One sample of a source for the recovery report: (backlog, lag), and
+/// whether every part was read (a service missing from /metrics, SQL or
+/// JetStream unreadable: not enough to call the backlog drained).
+#[derive(Debug, Clone, Copy)]
+struct Point {
+    at: Duration,
+    level: Option<(i64, i64)>,
+    complete: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Drained {
+    /// From the fault.
+    after: Duration,
+    /// Back to zero (else to the pre-fault level).
+    zero: bool,
+    /// Only after the next fault.
+    past_next: bool,
+}
+
+/// How a source came back after one fault.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Recovery {
+    /// Highest backlog and lag from the fault to the next.
+    peak: (i64, i64),
+    /// The highest backlog and lag of the [`PRE_FAULT`] seconds before the fault (none sampled: 0).
+    before: (i64, i64),
+    drained: Option<Drained>,
+}
+
+impl Recovery {
+    fn text(&self) -> String {
+        let Some(d) = self.drained else { return "NOT drained by the end of the run".into() };
+        let to = if d.zero { "zero".to_string() } else { format!("pre-fault level (<= {}/{})", self.before.0, self.before.1) };
+        format!("drained to {to} after {:.0} s{}", d.after.as_secs_f64(), if d.past_next { " (past the next fault)" } else { "" })
+    }
+}
+
+/// Peak after the fault at `at` (until `until`, the next fault) and the
+/// first complete sample, from the peak on, at which backlog and lag are
+/// both zero, or both at most the pre-fault level. When nothing rose above
+/// the pre-fault level the search starts at the fault.
+fn recovery(points: &[Point], at: Duration, until: Duration) -> Recovery {
+    let before = points
+        .iter()
+        .filter(|p| p.at < at && p.at + PRE_FAULT >= at)
+        .filter_map(|p| p.level)
+        .fold((0, 0), |acc, (b, l)| (acc.0.max(b), acc.1.max(l)));
+    let window: Vec<&Point> = points.iter().filter(|p| p.at >= at && p.at <= until).collect();
+    let peak = window.iter().filter_map(|p| p.level).fold((0, 0), |acc, (b, l)| (acc.0.max(b), acc.1.max(l)));
+    // The peak's time: when the later of the two first reached its highest.
+    let peak_at = if peak.0 <= before.0 && peak.1 <= before.1 {
+        at
+    } else {
+        let first = |value: fn(&(i64, i64)) -> i64, highest: i64| window.iter().find(|p| p.level.as_ref().map(value) == Some(highest)).map(|p| p.at).unwrap_or(at);
+        let backlog_at = if peak.0 > before.0 { first(|l| l.0, peak.0) } else { at };
+        let lag_at = if peak.1 > before.1 { first(|l| l.1, peak.1) } else { at };
+        backlog_at.max(lag_at)
+    };
+    let drained = points
+        .iter()
+        .filter(|p| p.at >= peak_at && p.at >= at && p.complete)
+        .find_map(|p| {
+            let (b, l) = p.level?;
+            let zero = b == 0 && l == 0;
+            (zero || (b <= before.0 && l <= before.1)).then(|| Drained { after: p.at - at, zero, past_next: p.at > until })
+        });
+    Recovery { peak, before, drained }
+}
+
+/// The first sample from `from` on whose /metrics read zero backlog and
+/// zero lag with every service reporting, waiting up to `limit`.
+async fn metrics_zero(samples: &Mutex<Vec<Sample>>, from: Duration, limit: Duration) -> Option<Sample> {
+    let deadline = Instant::now() + limit;
+    loop {
+        let found = samples.lock().unwrap().iter().find(|s| s.at >= from && s.metrics.complete() && s.metrics.backlog() == 0 && s.metrics.lag() == 0).cloned();
+        if found.is_some() || Instant::now() > deadline {
+            return found;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// One round of /metrics in a few words.
+fn describe(f: &Figures) -> String {
+    let mut text = format!("outbox backlog {}, consumer lag {}, {} dead letters", f.backlog(), f.lag(), f.dead_letters());
+    if !f.missing.is_empty() {
+        text.push_str(&format!(", no figures from {}", f.missing.join(", ")));
+    }
+    if !f.unanswered.is_empty() {
+        text.push_str(&format!(", unanswered: {}", f.unanswered.join(", ")));
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn points(levels: &[(u64, i64, i64)]) -> Vec<Point> {
+        levels.iter().map(|&(at, b, l)| Point { at: Duration::from_secs(at), level: Some((b, l)), complete: true }).collect()
+    }
+
+    #[test]
+    fn a_backlog_that_reaches_zero_drains_to_zero() {
+        let p = points(&[(8, 0, 0), (9, 0, 0), (10, 0, 1), (11, 4, 9), (12, 2, 3), (13, 0, 0), (14, 0, 2)]);
+        let r = recovery(&p, Duration::from_millis(9500), Duration::from_secs(20));
+        assert_eq!(r.peak, (4, 9));
+        assert_eq!(r.before, (0, 0));
+        assert_eq!(r.drained, Some(Drained { after: Duration::from_millis(3500), zero: true, past_next: false }));
+    }
+
+    #[test]
+    fn under_load_the_pre_fault_level_counts_and_the_line_says_so() {
+        // Lag never below 2 under load: drained when back to at most 3 (the highest of the 10 s before).
+        let p = points(&[(0, 0, 5), (2, 0, 3), (5, 1, 2), (10, 0, 3), (11, 6, 20), (12, 3, 8), (13, 1, 3), (14, 0, 2)]);
+        let r = recovery(&p, Duration::from_millis(10500), Duration::from_secs(30));
+        assert_eq!(r.before, (1, 3), "the sample 11 s before is out of the window");
+        assert_eq!(r.drained, Some(Drained { after: Duration::from_millis(2500), zero: false, past_next: false }));
+        assert!(r.text().contains("pre-fault level (<= 1/3) after 2 s"), "{}", r.text());
+    }
+
+    #[test]
+    fn incomplete_samples_do_not_count_as_drained_and_past_the_next_fault_is_said() {
+        let mut p = points(&[(10, 5, 5), (11, 0, 0), (12, 2, 0), (13, 0, 0)]);
+        p[1].complete = false; // a service's processes all down: its backlog unknown
+        let r = recovery(&p, Duration::from_millis(9500), Duration::from_millis(12500));
+        assert_eq!(r.drained, Some(Drained { after: Duration::from_millis(3500), zero: true, past_next: true }));
+        let none = recovery(&points(&[(10, 5, 5), (11, 1, 1)]), Duration::from_millis(9500), Duration::from_secs(20));
+        assert_eq!(none.drained, None);
+        assert_eq!(none.text(), "NOT drained by the end of the run");
+    }
 }

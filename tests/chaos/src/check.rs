@@ -1,6 +1,6 @@
 //! Waiting for quiet and checking the invariants after a chaos run.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -456,36 +456,77 @@ pub async fn invariants(d: &Deployment, pool: &PgPool, js: &async_nats::jetstrea
         .fetch_all(pool)
         .await?;
         let attempts: i64 = sqlx::query_scalar("SELECT count(*) FROM scheduling.attempts").fetch_one(pool).await.unwrap_or(0);
-        let messages = d.sms.messages();
-        // Per recipient and message content (the document and its link):
-        // the same message twice is a duplicate send.
-        let mut per_message: BTreeMap<(String, String), usize> = BTreeMap::new();
-        let mut per_phone: BTreeMap<String, usize> = BTreeMap::new();
-        for m in &messages {
-            *per_message.entry((m.phone.clone(), m.template_param.to_string())).or_default() += 1;
-            *per_phone.entry(m.phone.clone()).or_default() += 1;
+        // What each provider peer received, per recipient and content (the
+        // document and its link or title): the same message twice is a
+        // duplicate send.
+        let sms = d.sms.messages();
+        let mail = d.smtp.messages();
+        let egov = d.egov.messages();
+        let mut per_message: BTreeMap<(&str, String, String), usize> = BTreeMap::new();
+        let mut per_recipient: BTreeMap<(&str, String), usize> = BTreeMap::new();
+        for m in &sms {
+            *per_message.entry(("SMS", m.phone.clone(), m.template_param.to_string())).or_default() += 1;
+            *per_recipient.entry(("SMS", m.phone.clone())).or_default() += 1;
         }
-        let twice: Vec<String> = per_message.iter().filter(|(_, n)| **n > 1).map(|((p, _), n)| format!("{} received one message {n} times", yuetan_testkit::peers::mask_phone(p))).collect();
-        // Each lifecycle's own number got exactly the documents served to it:
-        // the interview notice, the rectification notice and (accepted) the certificate.
+        // E-mail: SMTP has no idempotent send. A send whose recording failed
+        // after the server took it (the process killed, or its transaction
+        // aborted) is sent again by the timer with the same Message-ID
+        // (`<attempt id@yuetan>`): the same message, which the recipient's
+        // store can recognise; counted once, and the repeats reported.
+        let mut mail_ids: BTreeMap<(String, String), usize> = BTreeMap::new();
+        for m in &mail {
+            for to in &m.to {
+                *mail_ids.entry((to.clone(), m.message_id.clone())).or_default() += 1;
+            }
+        }
+        let mail_repeats: usize = mail_ids.values().map(|n| n - 1).sum();
+        let mut mail_subjects: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
+        for m in &mail {
+            for to in &m.to {
+                mail_subjects.entry((to.clone(), m.subject.clone())).or_default().insert(m.message_id.clone());
+            }
+        }
+        for ((to, subject), ids) in &mail_subjects {
+            per_message.insert(("e-mail", to.clone(), subject.clone()), ids.len());
+        }
+        for (to, _) in mail_ids.keys() {
+            *per_recipient.entry(("e-mail", to.clone())).or_default() += 1;
+        }
+        for m in &egov {
+            *per_message.entry(("e-delivery", m.recipient_account.clone(), m.title.clone())).or_default() += 1;
+            *per_recipient.entry(("e-delivery", m.recipient_account.clone())).or_default() += 1;
+        }
+        let twice: Vec<String> = per_message.iter().filter(|(_, n)| **n > 1).map(|((via, to, what), n)| format!("{via} {} received {what:.60} {n} times", yuetan_testkit::peers::mask_phone(to))).collect();
+        // Each lifecycle's own addresses got exactly the documents served to
+        // it — the interview notice, the rectification notice and (accepted)
+        // the certificate — on its route's channels (the fallback route: each
+        // by SMS, reported failed, then by e-mail).
         let mut wrong: Vec<String> = Vec::new();
-        let mut served = 0;
+        let mut documents = 0;
+        let mut routes: BTreeMap<String, usize> = BTreeMap::new();
         for (o, stage) in run.outcomes {
-            let expected = usize::from(*stage >= Stage::Served) + usize::from(*stage >= Stage::RectificationNoticed) + usize::from(*stage >= Stage::Decided && !o.handed_off);
-            served += expected;
-            let got = per_phone.get(&o.sms_number).copied().unwrap_or(0);
-            // A document served but not yet receipted is not counted by the stage reached: at most one more.
-            if got < expected || got > expected + 1 || (*stage == FINAL && got != expected) {
-                wrong.push(format!("lifecycle {} (stage {stage:?}): {got} messages, {expected} documents served", o.index));
+            let served = usize::from(*stage >= Stage::Served) + usize::from(*stage >= Stage::RectificationNoticed) + usize::from(*stage >= Stage::Decided && !o.handed_off);
+            documents += served;
+            *routes.entry(format!("{:?}", o.route)).or_default() += 1;
+            let (per_sms, per_mail, per_egov) = o.route.messages_per_document();
+            for (via, to, per) in [("SMS", &o.sms_number, per_sms), ("e-mail", &o.email, per_mail), ("e-delivery", &o.egov_account, per_egov)] {
+                let expected = served * per;
+                let got = per_recipient.get(&(via, to.clone())).copied().unwrap_or(0);
+                // A document sent but not yet receipted when the lifecycle stopped: at most one more.
+                if got < expected || got > expected + per || (*stage == FINAL && got != expected) {
+                    wrong.push(format!("lifecycle {} ({:?}, stage {stage:?}): {got} by {via}, {served} documents served", o.index, o.route));
+                }
             }
         }
         verdicts.push(Verdict {
             name: "no message sent twice to a party",
             ok: dup.is_empty() && twice.is_empty() && wrong.is_empty(),
             figure: format!(
-                "the SMS peer received {} messages for {} recipients, none twice{}; {served} documents served by SMS in the lifecycles, each party's number received exactly those{}; {attempts} delivery attempts recorded, {} documents sent more than once on a channel",
-                messages.len(),
-                per_phone.len(),
+                "the peers received {} SMS, {} e-mails ({mail_repeats} of them repeats with the same Message-ID), {} e-deliveries for {} recipients, none twice{}; {documents} documents served in the lifecycles (routes {routes:?}), each party's addresses received exactly those{}; {attempts} delivery attempts recorded, {} documents sent more than once on a channel",
+                sms.len(),
+                mail.len(),
+                egov.len(),
+                per_recipient.len(),
                 if twice.is_empty() { String::new() } else { format!(" — NOT SO: {}", twice.iter().take(5).cloned().collect::<Vec<_>>().join("; ")) },
                 if wrong.is_empty() { String::new() } else { format!(" — NOT SO{}", sample(&wrong)) },
                 dup.len()

@@ -19,7 +19,7 @@ use anyhow::{bail, Context, Result};
 use sqlx::{Connection, Executor, PgConnection};
 use yuetan_platform::client::{ClientSettings, Routed};
 use yuetan_platform::Config;
-use yuetan_testkit::peers::{SmsPeer, SmsPeerConfig};
+use yuetan_testkit::peers::{EgovPeer, EgovPeerConfig, SmsPeer, SmsPeerConfig, SmtpPeer};
 
 /// The consumer-driven services, run twice each.
 pub const REPLICATED: &[&str] = &["intake", "review", "scheduling", "rectification", "supervision"];
@@ -114,6 +114,12 @@ pub struct Deployment {
     /// The SMS provider peer (libs/testkit) the services send through; it
     /// pushes delivery reports to the portal's `/callbacks/sms`.
     pub sms: Arc<SmsPeer>,
+    /// The e-delivery platform peer: acknowledges each delivery to the
+    /// portal's `/callbacks/egov` (the callback URL scheduling sends).
+    pub egov: Arc<EgovPeer>,
+    /// The SMTP server peer (Debian's python3-aiosmtpd): a message it
+    /// accepts has reached the party's system (served, LAW.md §3).
+    pub smtp: Arc<SmtpPeer>,
     pub procs: Arc<Mutex<Vec<Proc>>>,
     pub nats: Arc<Mutex<Vec<Nats>>>,
     postgres: Arc<Mutex<Postgres>>,
@@ -308,6 +314,14 @@ impl Deployment {
             .await
             .context("starting the SMS peer")?,
         );
+        // The e-delivery platform and the SMTP server, with the development
+        // values of deploy/local/yuetan.toml ([scheduling.egov], [portal]).
+        let egov = Arc::new(
+            EgovPeer::start_on(EgovPeerConfig { app_id: "local-egov-app".into(), secret: "local-egov-secret".into() }, ([127, 0, 0, 1], free_port()?).into())
+                .await
+                .context("starting the e-delivery peer")?,
+        );
+        let smtp = Arc::new(SmtpPeer::start_with(0, &[]).context("starting the SMTP peer (python3-aiosmtpd, deploy/local/install.sh)")?);
 
         let mut common_env: Vec<(String, String)> = vec![
             ("YUETAN_DATABASE__URL".into(), url("chaos_app")),
@@ -319,6 +333,9 @@ impl Deployment {
             ("YUETAN_LINKS__BASE_URL".into(), portal_base.clone()),
             ("YUETAN_SCHEDULING__EGOV__CALLBACK_URL".into(), format!("{portal_base}/callbacks/egov")),
             ("YUETAN_SCHEDULING__SMS__ENDPOINT".into(), sms.endpoint()),
+            ("YUETAN_SCHEDULING__EGOV__ENDPOINT".into(), egov.endpoint()),
+            ("YUETAN_SCHEDULING__EMAIL__HOST".into(), "127.0.0.1".into()),
+            ("YUETAN_SCHEDULING__EMAIL__PORT".into(), smtp.port().to_string()),
             ("YUETAN_SCHEDULING__SMS__ACCESS_KEY_ID".into(), "local-sms-key".into()),
             ("YUETAN_SCHEDULING__SMS__ACCESS_KEY_SECRET".into(), "local-sms-secret".into()),
             ("YUETAN_PORTAL__SMS_CALLBACK_SECRET".into(), "local-sms-callback-secret".into()),
@@ -369,6 +386,8 @@ impl Deployment {
             portal_base,
             config,
             sms,
+            egov,
+            smtp,
             procs: Arc::new(Mutex::new(procs)),
             nats: Arc::new(Mutex::new(nats)),
             postgres: Arc::new(Mutex::new(postgres)),

@@ -49,7 +49,7 @@ use yuetan_proto::review as rpb;
 use yuetan_proto::review::review_service_client::ReviewServiceClient;
 use yuetan_proto::scheduling as spb;
 use yuetan_proto::scheduling::scheduling_service_client::SchedulingServiceClient;
-use yuetan_testkit::peers::SmsPeer;
+use yuetan_testkit::peers::{Behaviour, EgovPeer, SmsPeer};
 
 /// Called once per attempt: RPC name, its latency, its code (`Ok` on success).
 pub type Hook = Arc<dyn Fn(&'static str, Duration, Code) + Send + Sync>;
@@ -103,6 +103,54 @@ pub enum Stage {
 /// The last stage a lifecycle reaches.
 pub const FINAL: Stage = Stage::Archived;
 
+/// How a lifecycle's documents reach its party (the channels its
+/// address-confirmation names, in order), by lifecycle index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Route {
+    /// SMS; the provider peer reports delivery to the portal.
+    #[default]
+    Sms,
+    /// E-mail; the SMTP peer accepting it is arrival in the party's system.
+    Email,
+    /// The e-delivery platform; its acknowledgement reaches the portal.
+    Egov,
+    /// SMS then e-mail: the SMS peer reports every delivery to this
+    /// number failed, so scheduling falls back to e-mail.
+    SmsFailsToEmail,
+}
+
+impl Route {
+    /// Every fourth lifecycle takes each route; without an SMS peer to
+    /// script (the benchmark), the fallback route is plain SMS.
+    pub fn of(index: u32, can_fail_sms: bool) -> Route {
+        match index % 4 {
+            1 => Route::Email,
+            2 => Route::Egov,
+            3 if can_fail_sms => Route::SmsFailsToEmail,
+            _ => Route::Sms,
+        }
+    }
+
+    fn channels(self) -> Vec<i32> {
+        match self {
+            Route::Sms => vec![spb::Channel::Sms as i32],
+            Route::Email => vec![spb::Channel::Email as i32],
+            Route::Egov => vec![spb::Channel::Egov as i32],
+            Route::SmsFailsToEmail => vec![spb::Channel::Sms as i32, spb::Channel::Email as i32],
+        }
+    }
+
+    /// Messages per served document on each provider: (SMS, e-mail, e-delivery).
+    pub fn messages_per_document(self) -> (usize, usize, usize) {
+        match self {
+            Route::Sms => (1, 0, 0),
+            Route::Email => (0, 1, 0),
+            Route::Egov => (0, 0, 1),
+            Route::SmsFailsToEmail => (1, 1, 0),
+        }
+    }
+}
+
 /// What one lifecycle produced.
 #[derive(Debug, Clone, Default)]
 pub struct Outcome {
@@ -111,8 +159,13 @@ pub struct Outcome {
     pub clue_id: String,
     pub case_id: String,
     pub case_number: String,
-    /// The party's SMS number (consented), one per lifecycle.
+    /// The party's SMS number, e-mail address and e-delivery account
+    /// (all consented), each its own per lifecycle; `route` says which
+    /// the address-confirmation names.
     pub sms_number: String,
+    pub email: String,
+    pub egov_account: String,
+    pub route: Route,
     pub notice_number: String,
     pub receipt_number: String,
     pub record_number: String,
@@ -218,6 +271,8 @@ pub struct Driver {
     /// retries an unanswered callback (the portal may have been killed
     /// while the first push was under way). `None`: no re-push.
     pub sms: Option<Arc<SmsPeer>>,
+    /// The e-delivery peer, for the same re-push of its acknowledgements.
+    pub egov: Option<Arc<EgovPeer>>,
 }
 
 fn retryable(code: Code) -> bool {
@@ -237,6 +292,7 @@ impl Driver {
             retries: AtomicU64::new(0),
             serial_base,
             sms: None,
+            egov: None,
         }
     }
 
@@ -369,9 +425,10 @@ impl Driver {
             phone: "0931-8888888".into(),
             representative: Some(pb::Representative { name: "王五".into(), role: "legal_representative".into(), phone: "13800000000".into() }),
             consent: Some(pb::ServiceConsent {
-                channels: vec![pb::ServiceChannel::Sms as i32, pb::ServiceChannel::Email as i32],
+                channels: vec![pb::ServiceChannel::Sms as i32, pb::ServiceChannel::Email as i32, pb::ServiceChannel::Egov as i32],
                 sms_number: format!("139{:08}", serial),
-                email: format!("party{index}@example.cn"),
+                email: format!("party{serial}@example.cn"),
+                egov_account: format!("gov-account-620102-{serial:06}"),
                 consented_on: Some(Date { iso: today }),
                 ..Default::default()
             }),
@@ -552,11 +609,21 @@ impl Driver {
         .await?;
         set(Stage::PlanOpened, outcome);
 
-        // The party's signed address-confirmation (stored like evidence): SMS only.
+        // The party's signed address-confirmation (stored like evidence): the route's channels.
+        let route = Route::of(index, self.sms.is_some());
+        outcome.route = route;
+        outcome.sms_number = format!("139{serial:08}");
+        outcome.email = format!("party{serial}@example.cn");
+        outcome.egov_account = format!("gov-account-620102-{serial:06}");
+        if route == Route::SmsFailsToEmail {
+            if let Some(sms) = &self.sms {
+                sms.script(&outcome.sms_number, Behaviour::Fail { err_code: "MOBILE_NOT_ON_SERVICE".into() });
+            }
+        }
         let form = pb::UploadEvidenceRequest {
             file_name: "送达地址确认书.txt".into(),
             media_type: "text/plain".into(),
-            content: format!("送达地址确认书（混沌测试{serial}）：同意以短信 139{serial:08} 接收行政执法文书。王五（签字）").into_bytes(),
+            content: format!("送达地址确认书（混沌测试{serial}）：同意以 {route:?} 接收行政执法文书。王五（签字）").into_bytes(),
         };
         let stored = self
             .call("UploadEvidence", || {
@@ -569,15 +636,14 @@ impl Driver {
         let address = spb::RecordServiceAddressRequest {
             request_id: rid.clone(),
             case_id: outcome.case_id.clone(),
-            channels: vec![spb::Channel::Sms as i32],
-            sms_number: format!("139{serial:08}"),
-            email: String::new(),
-            egov_account: String::new(),
+            channels: route.channels(),
+            sms_number: outcome.sms_number.clone(),
+            email: outcome.email.clone(),
+            egov_account: outcome.egov_account.clone(),
             postal_address: "甘肃省兰州市城关区张掖路1号".into(),
             confirmation_sha256: stored.sha256.clone(),
             signed_on: Some(Date { iso: today.to_string() }),
         };
-        outcome.sms_number = address.sms_number.clone();
         self.call("RecordServiceAddress", || {
             let request = officer(&self.tokens, address.clone())?;
             let mut client = self.scheduling();
@@ -1012,7 +1078,9 @@ impl Driver {
     /// pushes a delivery report once; as a real provider retries an
     /// unanswered callback, the driver has it push the party's reports again
     /// every 20 s while the receipt is missing (the portal may have been
-    /// killed while the first push was under way).
+    /// killed while the first push was under way); the e-delivery peer's
+    /// acknowledgements likewise. E-mail needs none: the SMTP peer accepting
+    /// the message is its arrival.
     async fn served(&self, outcome: &Outcome, source: &'static str, number: &str) -> Result<spb::Service> {
         let case_id = outcome.case_id.clone();
         let deadline = Instant::now() + self.wait_budget;
@@ -1038,9 +1106,15 @@ impl Driver {
             }
             if Instant::now() > next_repush {
                 next_repush = Instant::now() + Duration::from_secs(20);
-                if let Some(sms) = &self.sms {
+                let delivered = outcome.route != Route::SmsFailsToEmail;
+                if let Some(sms) = self.sms.as_ref().filter(|_| matches!(outcome.route, Route::Sms | Route::SmsFailsToEmail)) {
                     for m in sms.messages().into_iter().filter(|m| m.phone == outcome.sms_number) {
-                        let _ = sms.push_report(&m.out_id, true, chrono::Utc::now()).await;
+                        let _ = sms.push_report(&m.out_id, delivered, chrono::Utc::now()).await;
+                    }
+                }
+                if let Some(egov) = self.egov.as_ref().filter(|_| outcome.route == Route::Egov) {
+                    for m in egov.messages().into_iter().filter(|m| m.recipient_account == outcome.egov_account) {
+                        let _ = egov.push_ack(&m.msg_id, true, chrono::Utc::now()).await;
                     }
                 }
             }

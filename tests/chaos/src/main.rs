@@ -225,7 +225,9 @@ async fn run(args: Args) -> Result<bool> {
         headers.insert("ce-type", "intake.clue_registered");
         let ack = js.publish_with_headers(subject.clone(), headers, format!("\u{1}\u{2}poison {i}: not a protobuf event \u{ff}").into_bytes().into()).await?.await?;
         poison.push(ack.sequence);
-        faults.push(Fault { at: t0.elapsed(), what: format!("poison event on {subject} (seq {})", ack.sequence) });
+        let at = t0.elapsed();
+        println!("  {:>6.1}s poison event (seq {}) on {subject}", at.as_secs_f64(), ack.sequence);
+        faults.push(Fault { at, what: format!("poison event (seq {})", ack.sequence) });
     }
     while fault_start.elapsed() < duration {
         let wait = rng.gen_range(kill_every.0..kill_every.1);

@@ -151,6 +151,7 @@ async fn run(args: Args) -> Result<bool> {
     let tokens = Tokens::from_config(&deployment.config)?;
     let mut driver = Driver::new(deployment.routed()?, tokens, vec![deployment.portal_base.clone()], None, rng.gen_range(0..900_000));
     driver.sms = Some(deployment.sms.clone());
+    driver.egov = Some(deployment.egov.clone());
     let driver = Arc::new(driver);
     driver.setup().await.context("registering the organ")?;
 
@@ -323,7 +324,7 @@ async fn run(args: Args) -> Result<bool> {
     verdicts.push(check::Verdict {
         name: "every lifecycle finished",
         ok: failures.is_empty(),
-        figure: format!("{} started, {approved} reached approval, {completed} served by SMS with a receipt, {} failed{}", outcomes.len(), failures.len(), if failures.is_empty() { String::new() } else { format!(": {}", failures.iter().take(3).cloned().collect::<Vec<_>>().join("; ")) }),
+        figure: format!("{} started, {approved} reached approval, {completed} archived (clue to archive), {} failed{}", outcomes.len(), failures.len(), if failures.is_empty() { String::new() } else { format!(": {}", failures.iter().take(3).cloned().collect::<Vec<_>>().join("; ")) }),
     });
     if args.cluster {
         let worst = leader_resumes.iter().map(|r| r.unwrap_or(Duration::MAX)).max().unwrap_or(Duration::MAX);
@@ -402,7 +403,7 @@ async fn run(args: Args) -> Result<bool> {
     println!("\n== summary");
     println!("seed {seed}; {total_kills} SIGKILLs ({}); {aborts} relay aborts; PostgreSQL restarts {}; NATS restarts {}; {} poison events",
         kills.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", "), u8::from(pg_done), u8::from(nats_done), poison.len());
-    println!("lifecycles: {} started, {approved} reached approval, {completed} served by SMS with a receipt (the driven end today), {} failed; {} acknowledged calls, {} retried attempts", outcomes.len(), failures.len(), acks.len(), driver.retries());
+    println!("lifecycles: {} started, {approved} reached approval, {completed} archived (clue to archive), {} failed; {} acknowledged calls, {} retried attempts", outcomes.len(), failures.len(), acks.len(), driver.retries());
     println!("faults for {:.0?}, total {:.0?}", fault_end, started.elapsed());
     println!("{recovery_summary}");
     println!("\n== invariants");
@@ -422,7 +423,7 @@ async fn run(args: Args) -> Result<bool> {
         md.push_str(&format!("Command: `{command}` (seed {seed}), {}.\n\n", chrono::Utc::now().format("%Y-%m-%d %H:%M UTC")));
         md.push_str(&format!("- kills: {total_kills} SIGKILLs ({}), {aborts} relay aborts between publish and mark, {} PostgreSQL restart, {} NATS restart, {} poison events\n",
             kills.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", "), u8::from(pg_done), u8::from(nats_done), poison.len()));
-        md.push_str(&format!("- lifecycles: {} started, {completed} completed (served by SMS, receipt recorded), {} failed; {} acknowledged calls, {} retries with the same request id\n", outcomes.len(), failures.len(), acks.len(), driver.retries()));
+        md.push_str(&format!("- lifecycles: {} started, {completed} completed (clue to archive), {} failed; {} acknowledged calls, {} retries with the same request id\n", outcomes.len(), failures.len(), acks.len(), driver.retries()));
         md.push_str(&format!("- faults for {:.0?}; {quiet_text}\n\n| invariant | result | figure |\n|---|---|---|\n", fault_end));
         for v in &verdicts {
             md.push_str(&format!("| {} | {} | {} |\n", v.name, if v.ok { "pass" } else { "**FAIL**" }, v.figure.replace('|', "/")));

@@ -219,6 +219,20 @@ impl IntakeApi {
             fields: validate_party_fields(input, name, actor, self.now())?,
         };
         let key = RequestKey::new(&actor.officer_id, &req.request_id, "UpdateParty", req)?;
+        // The register is read province-wide, but a party is changed only
+        // within the jurisdiction of the division that registered it (a
+        // party's division never changes, so it is checked before the
+        // flow, which checks the province again under lock).
+        let party = self.state.party(party_id).await?.ok_or_else(|| Error::NotFound(format!("party {party_id}")))?;
+        require_same_province(actor, &party.division)?;
+        let registered_in = DivisionCode::parse(&party.division)?;
+        if !actor.can_see(&registered_in, &[]) {
+            return Err(Error::PermissionDenied(format!(
+                "party {party_id} was registered in division {registered_in}, outside the jurisdiction of {}: \
+                 only that division and those above it change the party",
+                actor.division
+            )));
+        }
         self.state.update_party(actor, &key, update).await
     }
 
@@ -332,7 +346,8 @@ impl IntakeApi {
             let (day, id) = req.page_token.split_once('/').ok_or_else(bad)?;
             Some((chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").map_err(|_| bad())?, Uuid::parse_str(id).map_err(|_| bad())?))
         };
-        let mut rows = self.state.clues(&scope_of(actor).division_prefix, status, after, limit + 1).await?;
+        let mut conn = self.state.pool.acquire().await?;
+        let mut rows = crate::store::list_clues_in(&mut conn, &scope_of(actor).division_prefixes, status, after, limit + 1).await?;
         let next_page_token = next_page(&mut rows, limit, |c| format!("{}/{}", c.verification_deadline, c.id));
         Ok(pb::ListCluesResponse { clues: rows.iter().map(|c| clue_proto(c, None)).collect(), next_page_token })
     }
@@ -499,8 +514,19 @@ fn next_page<T>(rows: &mut Vec<T>, limit: i64, token: impl Fn(&T) -> String) -> 
     rows.last().map(token).unwrap_or_default()
 }
 
+/// What a list shows the caller: its own division and below, each
+/// division its `divisions` claim serves and below (as
+/// [`Actor::can_see`] admits them one by one), and the joint cases of its
+/// organ.
 fn scope_of(actor: &Actor) -> Scope {
-    Scope { division_prefix: actor.division.scope_prefix().to_string(), organ: actor.organ.clone() }
+    let mut division_prefixes: Vec<String> = Vec::with_capacity(1 + actor.serves.len());
+    for division in std::iter::once(&actor.division).chain(&actor.serves) {
+        let prefix = division.scope_prefix().to_string();
+        if !division_prefixes.contains(&prefix) {
+            division_prefixes.push(prefix);
+        }
+    }
+    Scope { division_prefixes, organ: actor.organ.clone() }
 }
 
 fn reply<T>(result: Result<T, Error>) -> Result<Response<T>, Status> {

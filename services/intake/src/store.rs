@@ -429,8 +429,21 @@ pub async fn list_clues(
     after: Option<(NaiveDate, Uuid)>,
     limit: i64,
 ) -> Result<Vec<ClueRow>, Error> {
-    let mut q = QueryBuilder::new(format!("SELECT {CLUE_COLUMNS} FROM clues WHERE division LIKE "));
-    q.push_bind(format!("{division_prefix}%"));
+    list_clues_in(conn, &[division_prefix.to_string()], status, after, limit).await
+}
+
+/// Clues under any of the division prefixes (a caller's own division and
+/// those a `divisions` claim adds), nearest deadline first, after
+/// `(deadline, id)`.
+pub async fn list_clues_in(
+    conn: &mut PgConnection,
+    division_prefixes: &[String],
+    status: Option<&str>,
+    after: Option<(NaiveDate, Uuid)>,
+    limit: i64,
+) -> Result<Vec<ClueRow>, Error> {
+    let mut q = QueryBuilder::new(format!("SELECT {CLUE_COLUMNS} FROM clues WHERE division LIKE ANY ("));
+    q.push_bind(like_prefixes(division_prefixes)).push(")");
     if let Some(status) = status {
         q.push(" AND status = ").push_bind(status.to_string());
     }
@@ -608,12 +621,18 @@ pub async fn prior_cases(conn: &mut PgConnection, party_identity: &[u8], violati
     .await?)
 }
 
-/// Who may see what: a division prefix (`62`, `6201`, `620102`) and the
+/// Who may see what: division prefixes (`62`, `6201`, `620102`) — the
+/// caller's own division and those its `divisions` claim adds — and the
 /// caller's organ (joint cases).
 #[derive(Debug, Clone)]
 pub struct Scope {
-    pub division_prefix: String,
+    pub division_prefixes: Vec<String>,
     pub organ: String,
+}
+
+/// `LIKE` patterns of division prefixes (digits only: nothing to escape).
+fn like_prefixes(prefixes: &[String]) -> Vec<String> {
+    prefixes.iter().map(|p| format!("{p}%")).collect()
 }
 
 #[derive(Debug, Clone, Default)]
@@ -628,8 +647,8 @@ pub struct CaseFilter {
 }
 
 pub async fn list_cases(conn: &mut PgConnection, scope: &Scope, filter: &CaseFilter) -> Result<Vec<CaseRow>, Error> {
-    let mut q = QueryBuilder::new(format!("SELECT {CASE_COLUMNS} FROM cases WHERE (division LIKE "));
-    q.push_bind(format!("{}%", scope.division_prefix));
+    let mut q = QueryBuilder::new(format!("SELECT {CASE_COLUMNS} FROM cases WHERE (division LIKE ANY ("));
+    q.push_bind(like_prefixes(&scope.division_prefixes)).push(")");
     // Joint cases their organ takes part in (the partial GIN index of migration 1003).
     q.push(" OR (co_departments <> '{}' AND co_departments @> ARRAY[").push_bind(scope.organ.clone()).push("]::text[]))");
     if let Some(status) = &filter.status {

@@ -176,7 +176,9 @@ async fn no_phone_sms_number_or_email_in_clear_anywhere_in_the_database_after_re
 async fn update_party_names_who_changed_the_contact_data_and_keeps_the_previous_values_sealed() {
     let h = start().await;
     let party = register(&h, &officer_a(), enterprise("兰州某某商贸有限公司", &credit_code(CHENGGUAN, 61))).await;
-    let other = Officer::new("officer-c", "620103-SJ", "620103", &["case_officer"]);
+    // Another officer than the one who registered it: the county's city (a
+    // party is changed within its registering division's jurisdiction).
+    let other = Officer::new("officer-c", "620100-SJ", "620100", &["case_officer"]);
     let mut input = enterprise("兰州某某商贸有限公司", "");
     input.phone = "0931-7777777".into();
     let mut consent = input.consent.take().unwrap();

@@ -11,6 +11,13 @@
 //! province, its cities, their counties) for every month and year with
 //! data, the open cards by step and colour, and the roll-ups' digests.
 //!
+//! Dead letters are compared by stream sequence, not counted: an event the
+//! rebuild dead-lettered that the live consumer (`supervision-events`) also
+//! dead-lettered and has not applied since (its row still open) was skipped
+//! by both models alike — a poison message — and is listed on the report's
+//! `skipped …` line, not as a difference. An event dead-lettered by only
+//! one of them is a difference, named by sequence and subject.
+//!
 //! Run it when the platform is quiet: events the live service applies
 //! during the comparison show up as differences.
 
@@ -29,7 +36,7 @@ use yuetan_platform::consumer::Consumer;
 use yuetan_platform::{db, Config, Error};
 
 use crate::flow::rollup::{city_of, province_of};
-use crate::{api, events, spec, store, State, SERVICE};
+use crate::{api, events, spec, store, State, CONSUMER, SERVICE};
 
 /// What a rebuild found.
 #[derive(Debug, Clone)]
@@ -37,12 +44,19 @@ pub struct Report {
     pub equal: bool,
     pub events: u64,
     pub boards: usize,
+    /// Stream sequences both models dead-lettered (not differences).
+    pub skipped: Vec<u64>,
     pub differences: Vec<String>,
 }
 
 impl std::fmt::Display for Report {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "replayed {} events; compared {} boards, the open cards and the roll-ups: {}", self.events, self.boards, if self.equal { "equal" } else { "DIFFERENT" })?;
+        if !self.skipped.is_empty() {
+            let seqs: Vec<String> = self.skipped.iter().map(u64::to_string).collect();
+            let n = self.skipped.len();
+            write!(f, "\nskipped {n} {} dead-lettered by the live model too: seq {}", if n == 1 { "event" } else { "events" }, seqs.join(", "))?;
+        }
         for d in &self.differences {
             write!(f, "\n  {d}")?;
         }
@@ -91,6 +105,7 @@ pub async fn rebuild(config: &Config, schema: &str, clock: SharedClock, calendar
     let handler = Arc::new(events::SupervisionEvents { state: state.clone() });
     let running = tokio::spawn(consumer.run_until_stopped(handler, stop.clone()));
     let stream = bus.jetstream.get_stream(&bus.stream).await.map_err(|e| Error::Unavailable(format!("stream: {e}")))?;
+    let first = stream.cached_info().state.first_sequence;
     let mut quiet = 0;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(3600);
     let mut events;
@@ -118,13 +133,77 @@ pub async fn rebuild(config: &Config, schema: &str, clock: SharedClock, calendar
     stop.cancel();
     let _ = running.await;
     let _ = stream.delete_consumer(&name).await;
-    let dead: i64 = sqlx::query_scalar("SELECT count(*) FROM dead_letters").fetch_one(&pool).await.unwrap_or(0);
+    // The rebuild's dead letters (all of this run: the schema was new), and
+    // the live consumer's still open within the replayed range (the stream
+    // from `first` to `events`).
+    let rebuilt_dead: Vec<DeadLetter> =
+        sqlx::query_as("SELECT stream_seq, subject, error FROM dead_letters ORDER BY stream_seq").fetch_all(&pool).await?;
+    let live_dead: Vec<DeadLetter> = sqlx::query_as(
+        "SELECT stream_seq, subject, error FROM dead_letters
+         WHERE consumer = $1 AND resolved_at IS NULL AND stream_seq BETWEEN $2 AND $3 ORDER BY stream_seq",
+    )
+    .bind(CONSUMER)
+    .bind(i64::try_from(first).unwrap_or(i64::MAX))
+    .bind(i64::try_from(events).unwrap_or(i64::MAX))
+    .fetch_all(&live.pool)
+    .await?;
+    let (skipped, mut differences) = compare_dead_letters(&live_dead, &rebuilt_dead, schema);
 
-    let (boards, mut differences) = compare(&live, &state).await?;
-    if dead > 0 {
-        differences.insert(0, format!("{dead} events were dead-lettered in the rebuild (see dead_letters in schema {schema})"));
+    let (boards, more) = compare(&live, &state).await?;
+    differences.extend(more);
+    Ok(Report { equal: differences.is_empty(), events, boards, skipped, differences })
+}
+
+/// An event a model's consumer gave up on (a row of its `dead_letters`).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct DeadLetter {
+    pub stream_seq: i64,
+    pub subject: String,
+    pub error: String,
+}
+
+/// Matches the two models' dead letters by stream sequence: the sequences
+/// both dead-lettered (skipped alike, not a difference), and a difference
+/// for each event only one of them dead-lettered.
+pub fn compare_dead_letters(live: &[DeadLetter], rebuilt: &[DeadLetter], schema: &str) -> (Vec<u64>, Vec<String>) {
+    let live_seqs: BTreeSet<i64> = live.iter().map(|d| d.stream_seq).collect();
+    let rebuilt_seqs: BTreeSet<i64> = rebuilt.iter().map(|d| d.stream_seq).collect();
+    let skipped: BTreeSet<u64> = live_seqs.intersection(&rebuilt_seqs).map(|s| *s as u64).collect();
+    let mut differences: Vec<(i64, String)> = Vec::new();
+    for d in rebuilt.iter().filter(|d| !live_seqs.contains(&d.stream_seq)) {
+        differences.push((
+            d.stream_seq,
+            format!(
+                "seq {} on {}: dead-lettered in the rebuild only, not by the live model (see dead_letters in schema {schema}): {}",
+                d.stream_seq,
+                d.subject,
+                brief(&d.error)
+            ),
+        ));
     }
-    Ok(Report { equal: differences.is_empty(), events, boards, differences })
+    for d in live.iter().filter(|d| !rebuilt_seqs.contains(&d.stream_seq)) {
+        differences.push((
+            d.stream_seq,
+            format!(
+                "seq {} on {}: dead-lettered by the live model only, the rebuild applied it (see dead_letters in schema {SERVICE}): {}",
+                d.stream_seq,
+                d.subject,
+                brief(&d.error)
+            ),
+        ));
+    }
+    differences.sort();
+    let differences = differences.into_iter().map(|(_, d)| d).collect();
+    (skipped.into_iter().collect(), differences)
+}
+
+/// A dead letter's reason, on one line and at most 160 characters.
+fn brief(error: &str) -> String {
+    let line = error.replace(['\n', '\r'], " ");
+    match line.char_indices().nth(160) {
+        Some((i, _)) => format!("{}…", &line[..i]),
+        None => line,
+    }
 }
 
 /// A read model in `schema` (created and migrated if new) with the live settings.
@@ -198,4 +277,54 @@ pub async fn compare(live: &State, rebuilt: &State) -> Result<(usize, Vec<String
         differences.push(format!("timeline entries: live {a} ≠ rebuilt {b}"));
     }
     Ok((boards, differences))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dead(seq: i64) -> DeadLetter {
+        DeadLetter { stream_seq: seq, subject: format!("t.ev.620102.intake.clue_registered.{seq}"), error: "not an event:\nbad protobuf".into() }
+    }
+
+    fn report(skipped: Vec<u64>, differences: Vec<String>) -> Report {
+        Report { equal: differences.is_empty(), events: 20, boards: 3, skipped, differences }
+    }
+
+    #[test]
+    fn an_event_both_models_dead_lettered_is_skipped_not_a_difference() {
+        let (skipped, differences) = compare_dead_letters(&[dead(4), dead(9)], &[dead(4), dead(9)], "supervision_rebuild");
+        assert_eq!(skipped, vec![4, 9]);
+        assert!(differences.is_empty(), "{differences:?}");
+        assert_eq!(
+            report(skipped, differences).to_string(),
+            "replayed 20 events; compared 3 boards, the open cards and the roll-ups: equal\nskipped 2 events dead-lettered by the live model too: seq 4, 9"
+        );
+        assert_eq!(report(vec![7], vec![]).to_string().lines().nth(1), Some("skipped 1 event dead-lettered by the live model too: seq 7"));
+        assert_eq!(report(vec![], vec![]).to_string().lines().count(), 1, "no skipped line when nothing was skipped");
+    }
+
+    #[test]
+    fn an_event_dead_lettered_by_only_one_model_is_a_difference_named_by_sequence_and_subject() {
+        // 4: both; 6: the rebuild only; 5: the live model only.
+        let (skipped, differences) = compare_dead_letters(&[dead(4), dead(5)], &[dead(6), dead(4)], "supervision_rebuild");
+        assert_eq!(skipped, vec![4]);
+        assert_eq!(differences.len(), 2, "{differences:?}");
+        assert!(differences[0].starts_with("seq 5 on t.ev.620102.intake.clue_registered.5: dead-lettered by the live model only"), "{}", differences[0]);
+        assert!(differences[1].starts_with("seq 6 on t.ev.620102.intake.clue_registered.6: dead-lettered in the rebuild only"), "{}", differences[1]);
+        assert!(differences[1].contains("schema supervision_rebuild") && differences[1].ends_with("not an event: bad protobuf"), "{}", differences[1]);
+        let text = report(skipped, differences).to_string();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].ends_with("DIFFERENT"), "{text}");
+        assert_eq!(lines[1], "skipped 1 event dead-lettered by the live model too: seq 4");
+        assert!(lines[2].starts_with("  seq 5 on ") && lines[3].starts_with("  seq 6 on "), "{text}");
+    }
+
+    #[test]
+    fn a_long_reason_is_cut_on_a_character_boundary() {
+        let long = "错".repeat(300);
+        let cut = brief(&long);
+        assert_eq!(cut.chars().count(), 161);
+        assert!(cut.ends_with('…'));
+    }
 }

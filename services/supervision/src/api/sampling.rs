@@ -22,6 +22,18 @@ fn division_of(actor: &Actor, field: &str, value: &str) -> Result<DivisionCode, 
     Ok(division)
 }
 
+/// The sample or return visit `row` (found by `id`), if the caller's
+/// jurisdiction covers its division. One of another jurisdiction and one
+/// that does not exist get the same answer, word for word — permission
+/// denied, naming the caller's jurisdiction — so the answer is no oracle
+/// of what other divisions hold.
+fn within_jurisdiction<T>(actor: &Actor, what: &str, id: Uuid, row: Option<T>, division: impl Fn(&T) -> &str) -> Result<T, Error> {
+    match row {
+        Some(row) if actor.require_scope_of(division(&row), &[]).is_ok() => Ok(row),
+        _ => Err(Error::PermissionDenied(format!("no {what} {id} within the jurisdiction of {}", actor.division))),
+    }
+}
+
 fn file_proto(f: &SampledFileRow, section: &str) -> pb::SampledFile {
     let point = |p: Option<i32>| p.map(|p| p.max(0) as u32).unwrap_or(0);
     pb::SampledFile {
@@ -102,8 +114,7 @@ pub async fn score_file(state: &State, actor: &Actor, req: &pb::ScoreFileRequest
     if let Some(done) = requests::replay(&mut tx, &state.vault, &key).await? {
         return Ok(done);
     }
-    let sample = sql::sample(&mut tx, sample_id).await?.ok_or_else(|| Error::NotFound(format!("sample {sample_id}")))?;
-    actor.require_scope_of(&sample.division, &[])?;
+    let sample = within_jurisdiction(actor, "sample", sample_id, sql::sample(&mut tx, sample_id).await?, |s| &s.division)?;
     let file = sql::sampled_file(&mut tx, sample_id, case_id).await?.ok_or_else(|| Error::NotFound(format!("case {case_id} is not drawn in sample {sample_id}")))?;
     let scored = SampledFileRow {
         scored: true,
@@ -153,8 +164,7 @@ pub async fn record_return_visit(state: &State, actor: &Actor, req: &pb::RecordR
     if let Some(done) = requests::replay(&mut tx, &state.vault, &key).await? {
         return Ok(done);
     }
-    let visit = sql::return_visit(&mut tx, visit_id, true).await?.ok_or_else(|| Error::NotFound(format!("return visit {visit_id}")))?;
-    actor.require_scope_of(&visit.division, &[])?;
+    let visit = within_jurisdiction(actor, "return visit", visit_id, sql::return_visit(&mut tx, visit_id, true).await?, |v| &v.division)?;
     let after = ReturnVisitRow { done: true, method: Some(method.into()), outcome: Some(outcome.clone()), visited_on: Some(visited_on), ..visit.clone() };
     if visit.done {
         if (&visit.method, &visit.outcome, visit.visited_on) != (&after.method, &after.outcome, after.visited_on) {
@@ -173,4 +183,37 @@ pub async fn get_report(state: &State, actor: &Actor, req: &pb::GetReportRequest
     let mut conn = state.pool.acquire().await?;
     let report = flow::build_report(&mut conn, division.as_str(), period).await?;
     Ok(pb::GetReportResponse { title: report.title, pdf: report.pdf, csv: report.csv, sha256: report.sha256 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inspector(division: &str, serves: &[&str]) -> Actor {
+        Actor {
+            officer_id: "di".into(),
+            name: "纪检".into(),
+            organ: format!("{division}-SJ"),
+            division: DivisionCode::parse(division).unwrap(),
+            roles: vec!["discipline_inspector".into()],
+            qualifications: vec![],
+            serves: serves.iter().map(|d| DivisionCode::parse(d).unwrap()).collect(),
+        }
+    }
+
+    #[test]
+    fn another_jurisdictions_sample_and_a_missing_one_get_the_same_denial() {
+        let id = Uuid::nil();
+        let of_chengguan = || Some("620102".to_string());
+        let neighbour = inspector("620103", &[]);
+        let foreign = within_jurisdiction(&neighbour, "sample", id, of_chengguan(), |d| d.as_str()).unwrap_err();
+        let missing = within_jurisdiction(&neighbour, "sample", id, None::<String>, |d| d.as_str()).unwrap_err();
+        assert!(matches!(foreign, Error::PermissionDenied(_)), "{foreign:?}");
+        assert_eq!(foreign.to_string(), missing.to_string(), "no oracle of existence");
+        assert!(foreign.to_string().contains("jurisdiction of 620103") && !foreign.to_string().contains("620102"), "{foreign}");
+        for (caller, serves) in [("620102", &[][..]), ("620100", &[]), ("620000", &[]), ("630000", &["620102"])] {
+            let found = within_jurisdiction(&inspector(caller, serves), "sample", id, of_chengguan(), |d| d.as_str());
+            assert_eq!(found.unwrap(), "620102", "{caller} {serves:?}");
+        }
+    }
 }

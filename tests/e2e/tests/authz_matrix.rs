@@ -161,12 +161,10 @@ enum Scope {
     /// The party register: any officer whose own division is in the
     /// party's province (a `divisions` claim does not extend it).
     PartyProvince,
-    /// A list of the caller's own division and below (its home division:
-    /// a `divisions` claim does not add to it).
-    Home,
-    /// A list of the caller's home division and below, and the joint cases
-    /// whose co-department the caller's organ is.
-    HomeOrCo,
+    /// A change to a party: the division that registered it (620102)
+    /// within the caller's jurisdiction, the caller's own division in the
+    /// party's province (the register is the province's).
+    PartyDivision,
     /// The lead organ or a co-department of the joint case (the ledger).
     LeadOrCo,
     /// [`Scope::Case`] and the caller must be on the interview (a signer of
@@ -185,8 +183,7 @@ impl Scope {
             Scope::Division => matches!(relation, SameCounty | ItsCity | Province | ServiceAccount),
             Scope::LeadOrgan => relation == SameCounty,
             Scope::PartyProvince => !matches!(relation, AnotherProvince | ServiceAccount),
-            Scope::Home => matches!(relation, SameCounty | ItsCity | Province),
-            Scope::HomeOrCo => matches!(relation, SameCounty | ItsCity | Province | CoDepartment),
+            Scope::PartyDivision => matches!(relation, SameCounty | ItsCity | Province),
             Scope::LeadOrCo => matches!(relation, SameCounty | CoDepartment),
             Scope::Panel => matches!(relation, SameCounty | CoDepartment),
             Scope::Nobody => false,
@@ -200,8 +197,7 @@ impl Scope {
             Scope::Division => "division",
             Scope::LeadOrgan => "lead organ",
             Scope::PartyProvince => "party province",
-            Scope::Home => "home",
-            Scope::HomeOrCo => "home + joint",
+            Scope::PartyDivision => "party division",
             Scope::LeadOrCo => "lead organ + joint",
             Scope::Panel => "panel",
             Scope::Nobody => "nobody",
@@ -273,7 +269,7 @@ static POLICY: &[Row] = &[
     row("PlatformService/GetStatus", &[ADMIN], Scope::RoleOnly),
     // intake
     row("IntakeService/RegisterParty", PROPOSERS, Scope::RoleOnly),
-    row("IntakeService/UpdateParty", PROPOSERS, Scope::PartyProvince).build(update_party),
+    row("IntakeService/UpdateParty", PROPOSERS, Scope::PartyDivision).build(update_party),
     row("IntakeService/GetParty", INTERNAL, Scope::PartyProvince),
     row("IntakeService/PutViolationType", &[LEGAL_REVIEWER, ADMIN], Scope::RoleOnly),
     row("IntakeService/ListViolationTypes", EVERY_ROLE, Scope::RoleOnly),
@@ -281,12 +277,12 @@ static POLICY: &[Row] = &[
     row("IntakeService/UploadEvidence", PROPOSERS, Scope::RoleOnly),
     row("IntakeService/RegisterClue", &[CASE_OFFICER], Scope::PartyProvince).read(Read::HidesParty).build(register_clue),
     row("IntakeService/GetClue", INTERNAL, Scope::Division),
-    row("IntakeService/ListClues", INTERNAL, Scope::Home).read(Read::Data).build(list_clues),
+    row("IntakeService/ListClues", INTERNAL, Scope::Division).read(Read::Data).build(list_clues),
     row("IntakeService/VerifyClue", PROPOSERS, Scope::LeadOrgan).build(verify_clue),
     row("IntakeService/SubmitForReview", PROPOSERS, Scope::LeadOrgan).build(submit),
     row("IntakeService/Resubmit", PROPOSERS, Scope::LeadOrgan).build(resubmit),
     row("IntakeService/GetCase", READERS, Scope::Case),
-    row("IntakeService/ListCases", READERS, Scope::HomeOrCo).read(Read::Data).build(list_cases),
+    row("IntakeService/ListCases", READERS, Scope::Case).read(Read::Data).build(list_cases),
     row("IntakeService/PartyHistory", INTERNAL, Scope::PartyProvince),
     // review
     row("ReviewService/ListMyTasks", &[LEGAL_REVIEWER, DEPUTY_LEADER, LEADER], Scope::RoleOnly).build(list_my_tasks),
@@ -352,11 +348,10 @@ static POLICY: &[Row] = &[
     row("SupervisionService/GetBoard", MANAGERS, Scope::Division),
     row("SupervisionService/GetRollup", MANAGERS, Scope::Division).build(get_rollup),
     row("SupervisionService/ListSamples", &[DISCIPLINE_INSPECTOR, LEADER, DEPUTY_LEADER], Scope::Division),
-    // No sample in the fixture: the sample is looked up (NOT_FOUND) before its division is checked.
-    row("SupervisionService/ScoreFile", &[DISCIPLINE_INSPECTOR], Scope::RoleOnly).build(score_file),
+    // The fixture's case drawn in a sample of 620102, and a return visit of it (seeded in `fixture`).
+    row("SupervisionService/ScoreFile", &[DISCIPLINE_INSPECTOR], Scope::Division).build(score_file),
     row("SupervisionService/ListReturnVisits", &[DISCIPLINE_INSPECTOR, OFFICE, LEADER], Scope::Division),
-    // No return visit in the fixture: the visit is looked up (NOT_FOUND) before its division is checked.
-    row("SupervisionService/RecordReturnVisit", &[DISCIPLINE_INSPECTOR, OFFICE], Scope::RoleOnly).build(return_visit),
+    row("SupervisionService/RecordReturnVisit", &[DISCIPLINE_INSPECTOR, OFFICE], Scope::Division).build(return_visit),
     row("SupervisionService/IssueRatingLink", PROPOSERS, Scope::Division),
     row("SupervisionService/ListRatings", MANAGERS, Scope::Division),
     row("SupervisionService/RegisterComplaint", &[DISCIPLINE_INSPECTOR], Scope::Division).build(register_complaint),
@@ -392,6 +387,9 @@ struct Fx {
     record_id: String,
     rect_document: String,
     complaint_id: String,
+    /// A sample of 620102 that drew the case, and a return visit of it.
+    sample_id: String,
+    visit_id: String,
     /// An object in the store (signature images, attachments).
     object: String,
 }
@@ -636,11 +634,11 @@ fn request_extension(fx: &Fx) -> Vec<u8> {
 }
 
 fn score_file(fx: &Fx) -> Vec<u8> {
-    svpb::ScoreFileRequest { request_id: rid(), sample_id: rid(), case_id: fx.case_id.clone(), lawful_start: 8, standard_documents: 8, timely_tracking: 8, comment: "规范".into() }.encode_to_vec()
+    svpb::ScoreFileRequest { request_id: rid(), sample_id: fx.sample_id.clone(), case_id: fx.case_id.clone(), lawful_start: 8, standard_documents: 8, timely_tracking: 8, comment: "规范".into() }.encode_to_vec()
 }
 
-fn return_visit(_: &Fx) -> Vec<u8> {
-    svpb::RecordReturnVisitRequest { request_id: rid(), visit_id: rid(), method: "phone".into(), outcome: "已整改".into(), visited_on: date("2026-04-30") }.encode_to_vec()
+fn return_visit(fx: &Fx) -> Vec<u8> {
+    svpb::RecordReturnVisitRequest { request_id: rid(), visit_id: fx.visit_id.clone(), method: "phone".into(), outcome: "已整改".into(), visited_on: date("2026-04-30") }.encode_to_vec()
 }
 
 fn appeal(fx: &Fx) -> Vec<u8> {
@@ -687,6 +685,7 @@ async fn fixture(s: &Harness, peers: &yuetan_harness::scheduling::Peers) -> Fx {
         .await
         .expect("a complaint")
         .into_inner();
+    let (sample_id, visit_id) = sample_and_visit(s, &case_id, &case.number).await;
     Fx {
         party_id: case.party_id.clone(),
         clue_id: case.clue_id.clone(),
@@ -698,9 +697,42 @@ async fn fixture(s: &Harness, peers: &yuetan_harness::scheduling::Peers) -> Fx {
         record_id: record.record_id.clone(),
         rect_document: notice.document_id.clone(),
         complaint_id: complaint.complaint.expect("the complaint").complaint_id,
+        sample_id,
+        visit_id,
         object,
         case_id,
     }
+}
+
+/// The case drawn in a monthly sample of 620102 (R-SUP-1) and in a
+/// quarterly return visit (R-SUP-4), as the draws leave them: the draws
+/// take closed cases at a month's or quarter's end, which the fixture's
+/// open case is not, so the rows are written into supervision's read model.
+async fn sample_and_visit(s: &Harness, case_id: &str, number: &str) -> (String, String) {
+    let pool = s.pool_of(Service::Supervision);
+    let (sample_id, visit_id, case) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7(), uuid::Uuid::parse_str(case_id).expect("a case id"));
+    sqlx::query(
+        "INSERT INTO samples (id, division, section, month, seed, previous_digest, population, percent, drawn_at)
+         VALUES ($1, $2, 'authz', '2026-03', 'seed', 'digest', 1, 15, now())",
+    )
+    .bind(sample_id)
+    .bind(CHENGGUAN)
+    .execute(pool)
+    .await
+    .expect("a sample");
+    sqlx::query("INSERT INTO sampled_files (sample_id, case_id, number) VALUES ($1, $2, $3)").bind(sample_id).bind(case).bind(number).execute(pool).await.expect("a drawn file");
+    sqlx::query(
+        "INSERT INTO return_visits (id, division, section, quarter, case_id, number, assigned_to) VALUES ($1, $2, 'authz', '2026Q1', $3, $4, $5)",
+    )
+    .bind(visit_id)
+    .bind(CHENGGUAN)
+    .bind(case)
+    .bind(number)
+    .bind(format!("office:{CHENGGUAN}"))
+    .execute(pool)
+    .await
+    .expect("a return visit");
+    (sample_id.to_string(), visit_id.to_string())
 }
 
 // ------------------------------------------------------------------- calls
@@ -875,13 +907,12 @@ fn render(cells: &[Cell]) -> String {
     out.push_str(&ROLES.iter().map(|(role, short)| format!("`{short}` {role}")).collect::<Vec<_>>().join(", "));
     out.push_str(
         ".\n\nA cell lists the relations at which the role's call got through (`·`: refused there); `—`: refused at every relation. \
-         Scope (the jurisdiction rule after the role): `role only` — no case context (registers, catalogues, the caller's own queues), \
-         or no fixture object to reach the check with (noted in the test); \
+         Scope (the jurisdiction rule after the role): `role only` — no case context (registers, catalogues, the caller's own queues); \
          `case` — the case's division within the caller's, a division a service account serves, or a co-department of the joint case; \
          `division` — the same without co-departments; `lead organ` — changes are the lead organ's (620102-SJ) alone; \
-         `lead organ + joint` — the lead organ or a co-department; `home` — a list of the caller's own division and below \
-         (a `divisions` claim does not add to it); `home + joint` — that and the joint cases of the caller's organ; \
+         `lead organ + joint` — the lead organ or a co-department; \
          `party province` — the party register is the province's: any officer whose own division is in it; \
+         `party division` — a party is changed within the jurisdiction of the division that registered it, by an officer of its province; \
          `panel` — `case` and on the interview; `nobody` — only the officer complained of (not in the fixture). \
          Read: `status` — refused is PERMISSION_DENIED or UNAUTHENTICATED; `hides` — NOT_FOUND also (the service hides foreign cases); \
          `hides party` — INVALID_ARGUMENT `no such party` also (a party of another province); \

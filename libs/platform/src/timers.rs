@@ -126,9 +126,20 @@ pub trait TimerHandler: Send + Sync + 'static {
         -> impl Future<Output = Result<(), String>> + Send + 'a;
 }
 
-/// Fires due timers of one schema.
 /// How long a timer handler waits for a lock (see `sweep_once`).
 const HANDLER_LOCK_TIMEOUT: &str = "SET LOCAL lock_timeout = '400ms'";
+
+/// For a handler that has just done something outside the database (a
+/// message handed to a provider, a room created on a video server): from
+/// here on it waits up to 10 s for its locks instead of 400 ms. Giving up
+/// would roll its savepoint back and fire the timer again, repeating the
+/// side effect (an idempotency key makes the repeat recognisable, but an
+/// SMTP server still delivers it twice). A real deadlock is still broken by
+/// PostgreSQL's deadlock check after 1 s.
+pub async fn wait_for_locks_after_side_effect(conn: &mut PgConnection) -> Result<(), Error> {
+    sqlx::query("SET LOCAL lock_timeout = '10s'").execute(&mut *conn).await?;
+    Ok(())
+}
 
 #[derive(Debug, Clone)]
 pub struct Sweeper {
@@ -198,7 +209,10 @@ impl Sweeper {
                 attempts: row.get("attempts"),
             };
             // A savepoint per timer: one failing handler does not undo the others.
+            // Each handler starts with the short lock wait (one may have raised
+            // it for itself, see [`wait_for_locks_after_side_effect`]).
             let mut savepoint = tx.begin().await?;
+            sqlx::query(HANDLER_LOCK_TIMEOUT).execute(&mut *savepoint).await?;
             let span = tracing::info_span!("timer", kind = %timer.kind, key = %timer.key);
             let result = handler.fire(&mut savepoint, &timer).instrument(span).await;
             match result {

@@ -228,3 +228,51 @@ async fn a_sweeper_never_deadlocks_with_a_call_that_holds_the_case_and_cancels_i
     assert!(fired.is_none(), "the timer gave way and did not fire");
     assert!(cancelled_at.is_some(), "the call's cancel is kept");
 }
+
+/// Records the lock wait each handler starts with; the `side-effect` timer
+/// raises it for itself, as a handler does after a provider took a message.
+struct LockWaits {
+    seen: std::sync::Mutex<Vec<(String, String)>>,
+}
+
+impl TimerHandler for LockWaits {
+    async fn fire(&self, conn: &mut PgConnection, timer: &Timer) -> Result<(), String> {
+        let wait: String = sqlx::query_scalar("SHOW lock_timeout").fetch_one(&mut *conn).await.map_err(|e| e.to_string())?;
+        if timer.kind == "side-effect" {
+            timers::wait_for_locks_after_side_effect(conn).await.map_err(|e| e.to_string())?;
+            let raised: String = sqlx::query_scalar("SHOW lock_timeout").fetch_one(&mut *conn).await.map_err(|e| e.to_string())?;
+            self.seen.lock().unwrap().push((format!("{} raised", timer.kind), raised));
+        }
+        self.seen.lock().unwrap().push((timer.kind.clone(), wait));
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_handler_after_a_side_effect_waits_for_its_locks_and_the_next_handler_starts_with_the_short_wait() {
+    let (pool, _) = setup().await;
+    let clock = TestClock::new(at("2026-03-02T09:00:00Z"));
+    // Due in this order within one sweep: the side effect first, then an ordinary timer.
+    for (kind, seconds) in [("side-effect", 20), ("ordinary", 10)] {
+        sqlx::query("INSERT INTO timers (id, kind, key, due_at) VALUES (gen_random_uuid(), $1, 'k', $2)")
+            .bind(kind)
+            .bind(clock.now() - Duration::seconds(seconds))
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    let handler = LockWaits { seen: std::sync::Mutex::new(Vec::new()) };
+    let shared: SharedClock = Arc::new(clock.clone());
+    let fired = Sweeper::new(pool.clone(), shared, TimerConfig::default()).sweep_once(&handler).await.unwrap();
+    assert_eq!(fired, 2);
+    let seen = handler.seen.lock().unwrap().clone();
+    assert_eq!(
+        seen,
+        vec![
+            ("side-effect raised".to_string(), "10s".to_string()),
+            ("side-effect".to_string(), "400ms".to_string()),
+            ("ordinary".to_string(), "400ms".to_string()),
+        ],
+        "each handler starts with 400 ms; only the one after its side effect waits 10 s"
+    );
+}

@@ -84,6 +84,8 @@ impl SchedulingTimers {
         let document = format!("{} {}", service.document_name, service.document_number);
         match self.state.channels.send(channel, &attempt.id.to_string(), &address, &document, &link).await {
             Ok(sent) => {
+                // The provider has the message: record it rather than give up on a lock.
+                yuetan_platform::timers::wait_for_locks_after_side_effect(conn).await?;
                 if self.state.settings.hang_after_send {
                     tracing::warn!(attempt = %attempt.id, "fault injection: hanging after the provider took the message");
                     std::future::pending::<()>().await;
@@ -125,6 +127,7 @@ impl SchedulingTimers {
         let video = self.state.video()?;
         let spec = room.spec(&self.state.settings.video.tag);
         let created = video.create_room(&spec).await.map_err(|e| Error::Unavailable(format!("video server: {e}")))?;
+        yuetan_platform::timers::wait_for_locks_after_side_effect(conn).await?;
         if self.state.settings.video.hang_after_room_create {
             tracing::warn!(room = room_id, "fault injection: hanging after the video server created the room");
             std::future::pending::<()>().await;

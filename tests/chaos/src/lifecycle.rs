@@ -935,8 +935,15 @@ impl Driver {
             bail!("case {case_id}: two acceptance answers left the rectification {} (expected {expected})", done.status);
         }
         if !fail {
-            let request = officer(&self.tokens, xpb::GetDocumentRequest { document_id: done.certificate_document_id.clone() })?;
-            let certificate = self.rectification().get_document(request).await.context("the certificate")?.into_inner();
+            let get = xpb::GetDocumentRequest { document_id: done.certificate_document_id.clone() };
+            let certificate = self
+                .call("GetDocument(rectification)", || {
+                    let request = officer(&self.tokens, get.clone())?;
+                    let mut client = self.rectification();
+                    Ok(async move { client.get_document(request).await })
+                })
+                .await
+                .context("the certificate")?;
             outcome.certificate_number = certificate.number.clone();
             self.served(outcome, "rectification", &certificate.number).await?;
         }

@@ -228,6 +228,12 @@ impl State {
         if held.held_for_transfer || store::rect_of_case(conn, case.case_id, false).await?.is_some() {
             return Ok(());
         }
+        // intake.case_opened may not have reached this service yet (delayed
+        // behind a redelivery): record the case as the event describes it, so
+        // the rectification's row has its case; case_opened completes it later.
+        if store::case(conn, case.case_id, false).await?.is_none() {
+            store::put_case(conn, &case).await?;
+        }
         let mut items = Vec::new();
         for i in &held.items {
             let deadline = i.deadline.as_ref().and_then(|d| d.iso.parse().ok()).ok_or_else(|| Error::Internal(format!("item {} without a deadline", i.item_no)))?;

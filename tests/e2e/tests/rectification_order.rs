@@ -25,7 +25,7 @@ fn at(rfc3339: &str) -> DateTime<Utc> {
 const NOW: &str = "2026-04-30T01:30:00Z";
 
 #[tokio::test]
-async fn r_rect_1_the_rectification_opens_on_interview_held_before_the_case_opened_event_reached_rectification() {
+async fn the_rectification_opens_on_interview_held_before_the_case_opened_event_reached_rectification() {
     let mut s = start_at(at(NOW)).await;
     s.start_service(Service::Rectification).await;
     let case_id = uuid::Uuid::now_v7().to_string();

@@ -140,6 +140,15 @@ impl State {
 
     /// The next number of a kind (R-DOC-2: gap-free, in this transaction).
     async fn take_number(&self, conn: &mut PgConnection, case: &CaseRow, suffix: &str, kind: &str, now: DateTime<Utc>) -> Result<String, Error> {
+        // Intake opens no case without the organ's document code: an empty one
+        // here means intake.case_opened has not reached this service yet (the
+        // case was recorded from scheduling's event). Retryable, not the organ's fault.
+        if case.document_code.is_empty() {
+            return Err(Error::Unavailable(format!(
+                "case {}: intake's case_opened (with the organ's document code) has not reached rectification yet; try again shortly",
+                case.case_id
+            )));
+        }
         organ_number(conn, &case.document_code, &case.lead_organ, suffix, kind, cst_date(now).year()).await
     }
 

@@ -371,8 +371,13 @@ impl State {
             ("open", _) | (_, None) => return Err(Error::FailedPrecondition("the interview is not planned yet (PlanInterview first)".into())),
             (other, _) => return Err(Error::FailedPrecondition(format!("the notice was already issued (plan is {other})"))),
         };
+        // Intake opens no case without the organ's document code: an empty one
+        // here means intake.case_opened has not reached scheduling yet. Retryable.
         if case.document_code.is_empty() {
-            return Err(Error::FailedPrecondition(format!("organ {} has no document code; an administrator sets it in intake (PutOrgan)", case.lead_organ)));
+            return Err(Error::Unavailable(format!(
+                "case {}: intake's case_opened (with the organ's document code) has not reached scheduling yet; try again shortly",
+                case.case_id
+            )));
         }
         let (number, revision) = match plan.notice_document_id {
             Some(previous) => {

@@ -85,5 +85,17 @@ async fn the_rectification_opens_on_interview_held_before_the_case_opened_event_
         .await
         .unwrap();
     assert_eq!((number.as_str(), division.as_str()), ("兰城市监约〔2026〕9号", CHENGGUAN), "the case row recorded from the event");
+
+    // Until intake's case_opened arrives the organ's document code is not
+    // known here: a numbered document is refused as retryable, naming why.
+    let refused = s
+        .rectification()
+        .issue_notice(req(&proposer(), pb::IssueNoticeRequest { request_id: uuid::Uuid::now_v7().to_string(), case_id: case_id.clone(), legal_basis: String::new(), consequence: String::new(), contact: "0931-8888888".into() }))
+        .await
+        .expect_err("no document code known yet");
+    assert_eq!(refused.code(), tonic::Code::Unavailable, "{refused:?}");
+    assert!(refused.message().contains("case_opened"), "{}", refused.message());
+    let numbered: i64 = sqlx::query_scalar("SELECT count(*) FROM documents").fetch_one(s.pool_of(Service::Rectification)).await.unwrap();
+    assert_eq!(numbered, 0, "nothing numbered");
     s.stop().await;
 }

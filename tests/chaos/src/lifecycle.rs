@@ -228,6 +228,18 @@ impl Tokens {
     }
 }
 
+/// [`Driver::call`] in its usual shape: `who` signs `message` (cloned for
+/// each attempt) and `client.method` sends it.
+macro_rules! retried {
+    ($driver:expr, $rpc:literal, $who:path, $message:expr, $client:ident . $method:ident) => {
+        $driver.call($rpc, || {
+            let request = $who(&$driver.tokens, $message.clone())?;
+            let mut client = $driver.$client();
+            Ok(async move { client.$method(request).await })
+        })
+    };
+}
+
 /// The officers of the run (organ 620102-SJ).
 fn officer<T>(tokens: &Tokens, message: T) -> Result<Request<T>> {
     tokens.request("chaos-officer", ORGAN, DIVISION, &["case_officer", "section_chief"], message)
@@ -461,12 +473,7 @@ impl Driver {
             urgency: pb::Urgency::Normal as i32,
             received_on: None,
         };
-        let answer = self
-            .call("RegisterClue", || {
-                let request = officer(&self.tokens, clue.clone())?;
-                let mut client = self.intake();
-                Ok(async move { client.register_clue(request).await })
-            })
+        let answer = retried!(self, "RegisterClue", officer, clue, intake.register_clue)
             .await?;
         outcome.clue_id = answer.id;
         self.ack("RegisterClue", &rid, index, &outcome.clue_id);
@@ -487,12 +494,7 @@ impl Driver {
             major: false,
             co_departments: Vec::new(),
         };
-        let answer = self
-            .call("VerifyClue", || {
-                let request = officer(&self.tokens, verify.clone())?;
-                let mut client = self.intake();
-                Ok(async move { client.verify_clue(request).await })
-            })
+        let answer = retried!(self, "VerifyClue", officer, verify, intake.verify_clue)
             .await?;
         let case = answer.case.context("an eligible case")?;
         outcome.case_id = case.id.clone();
@@ -511,11 +513,7 @@ impl Driver {
                 evidence: Vec::new(),
             }),
         };
-        self.call("SubmitForReview", || {
-            let request = officer(&self.tokens, submit.clone())?;
-            let mut client = self.intake();
-            Ok(async move { client.submit_for_review(request).await })
-        })
+        retried!(self, "SubmitForReview", officer, submit, intake.submit_for_review)
         .await?;
         self.ack("SubmitForReview", &rid, index, &outcome.case_id);
         set(Stage::Submitted, &outcome);
@@ -531,11 +529,7 @@ impl Driver {
             missing: String::new(),
             opinion: "同意约谈".into(),
         };
-        self.call("DecideReview", || {
-            let request = reviewer(&self.tokens, decide.clone())?;
-            let mut client = self.review();
-            Ok(async move { client.decide_review(request).await })
-        })
+        retried!(self, "DecideReview", reviewer, decide, review.decide_review)
         .await?;
         self.ack("DecideReview", &rid, index, &task.id);
         set(Stage::ReviewPassed, &outcome);
@@ -550,11 +544,7 @@ impl Driver {
             opinion: "同意".into(),
             collective: None,
         };
-        self.call("DecideApproval", || {
-            let request = deputy(&self.tokens, approve.clone())?;
-            let mut client = self.review();
-            Ok(async move { client.decide_approval(request).await })
-        })
+        retried!(self, "DecideApproval", deputy, approve, review.decide_approval)
         .await?;
         self.ack("DecideApproval", &rid, index, &task.id);
 
@@ -625,12 +615,7 @@ impl Driver {
             media_type: "text/plain".into(),
             content: format!("送达地址确认书（混沌测试{serial}）：同意以 {route:?} 接收行政执法文书。王五（签字）").into_bytes(),
         };
-        let stored = self
-            .call("UploadEvidence", || {
-                let request = officer(&self.tokens, form.clone())?;
-                let mut client = self.intake();
-                Ok(async move { client.upload_evidence(request).await })
-            })
+        let stored = retried!(self, "UploadEvidence", officer, form, intake.upload_evidence)
             .await?;
         let rid = uuid::Uuid::now_v7().to_string();
         let address = spb::RecordServiceAddressRequest {
@@ -644,11 +629,7 @@ impl Driver {
             confirmation_sha256: stored.sha256.clone(),
             signed_on: Some(Date { iso: today.to_string() }),
         };
-        self.call("RecordServiceAddress", || {
-            let request = officer(&self.tokens, address.clone())?;
-            let mut client = self.scheduling();
-            Ok(async move { client.record_service_address(request).await })
-        })
+        retried!(self, "RecordServiceAddress", officer, address, scheduling.record_service_address)
         .await?;
         self.ack("RecordServiceAddress", &rid, index, &outcome.case_id);
 
@@ -675,11 +656,7 @@ impl Driver {
             matter: "未按期报送上一年度年度报告".into(),
             legal_basis: "《企业信息公示暂行条例》第八条".into(),
         };
-        self.call("PlanInterview", || {
-            let request = officer(&self.tokens, plan.clone())?;
-            let mut client = self.scheduling();
-            Ok(async move { client.plan_interview(request).await })
-        })
+        retried!(self, "PlanInterview", officer, plan, scheduling.plan_interview)
         .await?;
         self.ack("PlanInterview", &rid, index, &outcome.case_id);
         set(Stage::InterviewPlanned, outcome);
@@ -706,11 +683,7 @@ impl Driver {
             decision: rpb::DocumentDecision::Pass as i32,
             comments: "文书要素齐全，格式规范。".into(),
         };
-        self.call("DecideDocument", || {
-            let request = reviewer(&self.tokens, decide.clone())?;
-            let mut client = self.review();
-            Ok(async move { client.decide_document(request).await })
-        })
+        retried!(self, "DecideDocument", reviewer, decide, review.decide_document)
         .await?;
         self.ack("DecideDocument", &rid, index, &task.id);
         set(Stage::NoticeReviewed, outcome);
@@ -751,11 +724,7 @@ impl Driver {
             party_representative: "王五（法定代表人）".into(),
             agent: String::new(),
         };
-        self.call("StartInterview", || {
-            let request = officer(&self.tokens, start.clone())?;
-            let mut client = self.scheduling();
-            Ok(async move { client.start_interview(request).await })
-        })
+        retried!(self, "StartInterview", officer, start, scheduling.start_interview)
         .await?;
         self.ack("StartInterview", &rid, index, &case_id);
 
@@ -783,11 +752,7 @@ impl Driver {
         for step in steps {
             let rid = uuid::Uuid::now_v7().to_string();
             let record = spb::RecordStepRequest { request_id: rid.clone(), case_id: case_id.clone(), step: Some(step) };
-            self.call("RecordStep", || {
-                let request = officer(&self.tokens, record.clone())?;
-                let mut client = self.scheduling();
-                Ok(async move { client.record_step(request).await })
-            })
+            retried!(self, "RecordStep", officer, record, scheduling.record_step)
             .await?;
             self.ack("RecordStep", &rid, index, &case_id);
         }
@@ -795,11 +760,7 @@ impl Driver {
         let recording = self.upload("约谈录音录像.txt", format!("约谈录音录像（混沌测试{serial}）").into_bytes()).await?;
         let rid = uuid::Uuid::now_v7().to_string();
         let close = spb::CloseInterviewRequest { request_id: rid.clone(), case_id: case_id.clone(), recording_sha256: vec![recording] };
-        self.call("CloseInterview", || {
-            let request = officer(&self.tokens, close.clone())?;
-            let mut client = self.scheduling();
-            Ok(async move { client.close_interview(request).await })
-        })
+        retried!(self, "CloseInterview", officer, close, scheduling.close_interview)
         .await?;
         self.ack("CloseInterview", &rid, index, &case_id);
         set(Stage::InterviewHeld, outcome);
@@ -838,11 +799,7 @@ impl Driver {
             signer_name: "王五".into(),
             image_sha256: image,
         };
-        self.call("RecordPartySignature", || {
-            let request = officer(&self.tokens, party_signs.clone())?;
-            let mut client = self.scheduling();
-            Ok(async move { client.record_party_signature(request).await })
-        })
+        retried!(self, "RecordPartySignature", officer, party_signs, scheduling.record_party_signature)
         .await?;
         self.ack("RecordPartySignature", &rid, index, &record.record_id);
         let record_id = record.record_id.clone();
@@ -871,12 +828,7 @@ impl Driver {
         outcome.rectification_id = rect.rectification_id.clone();
         let rid = uuid::Uuid::now_v7().to_string();
         let issue = xpb::IssueNoticeRequest { request_id: rid.clone(), case_id: case_id.clone(), legal_basis: String::new(), consequence: String::new(), contact: "信用监管科 0931-8000001".into() };
-        let notice = self
-            .call("IssueNotice(rectification)", || {
-                let request = officer(&self.tokens, issue.clone())?;
-                let mut client = self.rectification();
-                Ok(async move { client.issue_notice(request).await })
-            })
+        let notice = retried!(self, "IssueNotice(rectification)", officer, issue, rectification.issue_notice)
             .await?;
         outcome.rectification_notice_number = notice.number.clone();
         self.ack("IssueNotice(rectification)", &rid, index, &notice.document_id);
@@ -884,11 +836,7 @@ impl Driver {
         let task = self.document_task(&case_id, &notice.sha256).await?;
         let rid = uuid::Uuid::now_v7().to_string();
         let decide = rpb::DecideDocumentRequest { request_id: rid.clone(), task_id: task.id.clone(), decision: rpb::DocumentDecision::Pass as i32, comments: "整改事项明确，期限合理。".into() };
-        self.call("DecideDocument", || {
-            let request = reviewer(&self.tokens, decide.clone())?;
-            let mut client = self.review();
-            Ok(async move { client.decide_document(request).await })
-        })
+        retried!(self, "DecideDocument", reviewer, decide, review.decide_document)
         .await?;
         self.ack("DecideDocument", &rid, index, &task.id);
         self.served(outcome, "rectification", &notice.number).await?;
@@ -914,20 +862,11 @@ impl Driver {
             follow_up: if goal_reached { "三个月内回访一次".into() } else { String::new() },
         };
         let first = answer(true);
-        self.call("RecordAcceptance", || {
-            let request = officer(&self.tokens, first.clone())?;
-            let mut client = self.rectification();
-            Ok(async move { client.record_acceptance(request).await })
-        })
+        retried!(self, "RecordAcceptance", officer, first, rectification.record_acceptance)
         .await?;
         self.ack("RecordAcceptance", &first.request_id, index, &outcome.rectification_id);
         let second = answer(!fail);
-        let done = self
-            .call("RecordAcceptance", || {
-                let request = second_acceptor(&self.tokens, second.clone())?;
-                let mut client = self.rectification();
-                Ok(async move { client.record_acceptance(request).await })
-            })
+        let done = retried!(self, "RecordAcceptance", second_acceptor, second, rectification.record_acceptance)
             .await?;
         self.ack("RecordAcceptance", &second.request_id, index, &outcome.rectification_id);
         let expected = if fail { "handed_off" } else { "accepted" };
@@ -936,12 +875,7 @@ impl Driver {
         }
         if !fail {
             let get = xpb::GetDocumentRequest { document_id: done.certificate_document_id.clone() };
-            let certificate = self
-                .call("GetDocument(rectification)", || {
-                    let request = officer(&self.tokens, get.clone())?;
-                    let mut client = self.rectification();
-                    Ok(async move { client.get_document(request).await })
-                })
+            let certificate = retried!(self, "GetDocument(rectification)", officer, get, rectification.get_document)
                 .await
                 .context("the certificate")?;
             outcome.certificate_number = certificate.number.clone();
@@ -1036,12 +970,7 @@ impl Driver {
     /// Stores a file through intake's evidence upload; its sha256.
     async fn upload(&self, name: &str, content: Vec<u8>) -> Result<String> {
         let form = pb::UploadEvidenceRequest { file_name: name.into(), media_type: "text/plain".into(), content };
-        let stored = self
-            .call("UploadEvidence", || {
-                let request = officer(&self.tokens, form.clone())?;
-                let mut client = self.intake();
-                Ok(async move { client.upload_evidence(request).await })
-            })
+        let stored = retried!(self, "UploadEvidence", officer, form, intake.upload_evidence)
             .await?;
         Ok(stored.sha256)
     }

@@ -346,8 +346,7 @@ impl IntakeApi {
             let (day, id) = req.page_token.split_once('/').ok_or_else(bad)?;
             Some((chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").map_err(|_| bad())?, Uuid::parse_str(id).map_err(|_| bad())?))
         };
-        let mut conn = self.state.pool.acquire().await?;
-        let mut rows = crate::store::list_clues_in(&mut conn, &scope_of(actor).division_prefixes, status, after, limit + 1).await?;
+        let mut rows = self.state.clues(&scope_of(actor).division_prefixes, status, after, limit + 1).await?;
         let next_page_token = next_page(&mut rows, limit, |c| format!("{}/{}", c.verification_deadline, c.id));
         Ok(pb::ListCluesResponse { clues: rows.iter().map(|c| clue_proto(c, None)).collect(), next_page_token })
     }

@@ -955,13 +955,13 @@ impl State {
 
     pub async fn clues(
         &self,
-        division_prefix: &str,
+        division_prefixes: &[String],
         status: Option<&str>,
         after: Option<(NaiveDate, Uuid)>,
         limit: i64,
     ) -> Result<Vec<ClueRow>, Error> {
         let mut conn = self.pool.acquire().await?;
-        store::list_clues(&mut conn, division_prefix, status, after, limit).await
+        store::list_clues(&mut conn, division_prefixes, status, after, limit).await
     }
 
     pub async fn case(&self, id: Uuid) -> Result<Option<CaseRow>, Error> {

@@ -421,21 +421,10 @@ pub async fn clue(conn: &mut PgConnection, id: Uuid) -> Result<Option<ClueRow>, 
         .await?)
 }
 
-/// Clues of a division prefix, nearest deadline first, after `(deadline, id)`.
-pub async fn list_clues(
-    conn: &mut PgConnection,
-    division_prefix: &str,
-    status: Option<&str>,
-    after: Option<(NaiveDate, Uuid)>,
-    limit: i64,
-) -> Result<Vec<ClueRow>, Error> {
-    list_clues_in(conn, &[division_prefix.to_string()], status, after, limit).await
-}
-
 /// Clues under any of the division prefixes (a caller's own division and
 /// those a `divisions` claim adds), nearest deadline first, after
 /// `(deadline, id)`.
-pub async fn list_clues_in(
+pub async fn list_clues(
     conn: &mut PgConnection,
     division_prefixes: &[String],
     status: Option<&str>,

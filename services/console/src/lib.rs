@@ -1,0 +1,1 @@
+//! The officers’ console (issue 15).

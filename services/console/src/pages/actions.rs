@@ -1,0 +1,241 @@
+//! The case page's forms: each posts here, is checked for its CSRF token,
+//! becomes one call of the service that decides it (with the request id the
+//! form was rendered with, so a resent form changes nothing twice), and
+//! then either goes back to the case (POST-redirect-GET) or shows the case
+//! again with the service's refusal next to the field it names.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, State as AxumState};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use chrono::{NaiveDate, NaiveDateTime, TimeZone};
+use yuetan_proto::common::Date;
+use yuetan_proto::{intake, rectification, review, scheduling};
+
+use crate::backend::Calls;
+use crate::pages::layout;
+use crate::session::{Session, CSRF_FIELD};
+use crate::web::{check_csrf, Shared};
+use crate::zh::{self, Refusal};
+
+/// Longest value of one form field (characters).
+pub const MAX_FIELD_CHARS: usize = 4000;
+
+pub async fn act(AxumState(state): Shared, session: Session, Path((case_id, action)): Path<(String, String)>, Form(form): Form<HashMap<String, String>>) -> Response {
+    if let Err(refused) = check_csrf(&session, form.get(CSRF_FIELD).map(String::as_str)) {
+        return refused;
+    }
+    if case_id.len() > 64 {
+        return layout::not_found();
+    }
+    if let Some((field, _)) = form.iter().find(|(_, v)| v.chars().count() > MAX_FIELD_CHARS) {
+        let refusal = Refusal { code: tonic::Code::InvalidArgument, field: Some(field.clone()), message: format!("“{}”过长，最多 {MAX_FIELD_CHARS} 字。", zh::field(field)) };
+        return super::case::show(&state, &session, &case_id, Some((action.as_str(), refusal))).await;
+    }
+    let calls = match Calls::new(&state.channels, &state.tokens, &session.officer) {
+        Ok(calls) => calls,
+        Err(err) => return layout::error_page(&err.to_string()).into_response(),
+    };
+    match call(&calls, &case_id, &action, &form).await {
+        Ok(()) => Redirect::to(&format!("/cases/{case_id}")).into_response(),
+        Err(Failure::Unknown) => layout::not_found(),
+        Err(Failure::Refused(status)) => match status.code() {
+            tonic::Code::PermissionDenied | tonic::Code::NotFound | tonic::Code::Unauthenticated => crate::web::status_page(&status),
+            _ => super::case::show(&state, &session, &case_id, Some((action.as_str(), zh::refusal(&status)))).await,
+        },
+    }
+}
+
+pub enum Failure {
+    Unknown,
+    Refused(tonic::Status),
+}
+
+impl From<tonic::Status> for Failure {
+    fn from(status: tonic::Status) -> Self {
+        Failure::Refused(status)
+    }
+}
+
+fn text(form: &HashMap<String, String>, name: &str) -> String {
+    form.get(name).map(|v| v.trim().to_string()).unwrap_or_default()
+}
+
+fn on(form: &HashMap<String, String>, name: &str) -> bool {
+    form.get(name).is_some_and(|v| v == "on")
+}
+
+/// Comma- or space-separated officer ids.
+pub fn list(value: &str) -> Vec<String> {
+    value.split([',', '，', ' ', '、']).map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
+}
+
+/// The form's request id if it is a UUID, else a fresh one.
+fn request_id(form: &HashMap<String, String>) -> String {
+    form.get("request_id").and_then(|v| uuid::Uuid::parse_str(v).ok()).unwrap_or_else(uuid::Uuid::now_v7).to_string()
+}
+
+fn invalid(field: &str, reason: &str) -> Failure {
+    Failure::Refused(yuetan_platform::Error::invalid(field, reason).into())
+}
+
+/// `2026-11-30T10:00` in China Standard Time.
+pub fn local_time(field: &str, value: &str) -> Result<prost_types::Timestamp, Failure> {
+    let naive = NaiveDateTime::parse_from_str(value, "%Y-%m-%dT%H:%M").map_err(|_| invalid(field, "请填写日期和时间"))?;
+    let cst = chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8");
+    let at = cst.from_local_datetime(&naive).single().ok_or_else(|| invalid(field, "时间无效"))?;
+    Ok(yuetan_platform::fields::timestamp(at.with_timezone(&chrono::Utc)))
+}
+
+fn date(field: &str, value: &str) -> Result<Date, Failure> {
+    NaiveDate::parse_from_str(value, "%Y-%m-%d").map(yuetan_platform::fields::date).map_err(|_| invalid(field, "请填写日期"))
+}
+
+async fn call(calls: &Calls, case_id: &str, action: &str, form: &HashMap<String, String>) -> Result<(), Failure> {
+    let request_id = request_id(form);
+    match action {
+        "submit" => {
+            calls
+                .intake()
+                .submit_for_review(calls.req(intake::SubmitForReviewRequest {
+                    request_id,
+                    case_id: case_id.into(),
+                    approval_form: Some(intake::ApprovalForm { proposal: text(form, "proposal"), proposed_interviewers: list(&text(form, "proposed_interviewers")), evidence: Vec::new() }),
+                }))
+                .await?;
+        }
+        "review" => {
+            let checklist = (1..=5i32).map(|item| review::ChecklistEntry { item, passed: on(form, &format!("item{item}")), comment: if on(form, &format!("item{item}")) { String::new() } else { text(form, "missing") } }).collect();
+            let decision = match text(form, "decision").as_str() {
+                "pass" => review::ReviewDecision::Pass,
+                "return" => review::ReviewDecision::Return,
+                "reject" => review::ReviewDecision::Reject,
+                _ => return Err(invalid("decision", "请选择审核结论")),
+            };
+            calls
+                .review()
+                .decide_review(calls.req(review::DecideReviewRequest { request_id, task_id: text(form, "task_id"), checklist, decision: decision as i32, missing: text(form, "missing"), opinion: text(form, "opinion") }))
+                .await?;
+        }
+        "approve" => {
+            let decision = match text(form, "decision").as_str() {
+                "approve" => review::ApprovalDecision::Approve,
+                "deny" => review::ApprovalDecision::Deny,
+                _ => return Err(invalid("decision", "请选择审批意见")),
+            };
+            calls
+                .review()
+                .decide_approval(calls.req(review::DecideApprovalRequest { request_id, task_id: text(form, "task_id"), decision: decision as i32, opinion: text(form, "opinion"), collective: None }))
+                .await?;
+        }
+        "document" => {
+            let decision = match text(form, "decision").as_str() {
+                "pass" => review::DocumentDecision::Pass,
+                "return" => review::DocumentDecision::Return,
+                _ => return Err(invalid("decision", "请选择审核结论")),
+            };
+            calls
+                .review()
+                .decide_document(calls.req(review::DecideDocumentRequest { request_id, task_id: text(form, "task_id"), decision: decision as i32, comments: text(form, "comments") }))
+                .await?;
+        }
+        "plan" => {
+            let mode = if text(form, "mode") == "video" { scheduling::InterviewMode::Video } else { scheduling::InterviewMode::InPerson };
+            calls
+                .scheduling()
+                .plan_interview(calls.req(scheduling::PlanInterviewRequest {
+                    request_id,
+                    case_id: case_id.into(),
+                    interview_at: Some(local_time("interview_at", &text(form, "interview_at"))?),
+                    mode: mode as i32,
+                    place: text(form, "place"),
+                    interviewers: list(&text(form, "interviewers")),
+                    recorder: text(form, "recorder"),
+                    experts: Vec::new(),
+                    co_department_participants: Vec::new(),
+                    materials: Vec::new(),
+                    contact: text(form, "contact"),
+                    matter: text(form, "matter"),
+                    legal_basis: text(form, "legal_basis"),
+                }))
+                .await?;
+        }
+        "notice" => {
+            calls.scheduling().issue_notice(calls.req(scheduling::IssueNoticeRequest { request_id, case_id: case_id.into() })).await?;
+        }
+        "serve" => {
+            let channels: Vec<i32> = [("sms", scheduling::Channel::Sms), ("email", scheduling::Channel::Email), ("egov", scheduling::Channel::Egov)]
+                .into_iter()
+                .filter(|(name, _)| on(form, name))
+                .map(|(_, channel)| channel as i32)
+                .collect();
+            calls.scheduling().request_service(calls.req(scheduling::RequestServiceRequest { request_id, document_id: text(form, "document_id"), channels })).await?;
+        }
+        "sign" => {
+            calls.scheduling().sign_record(calls.req(scheduling::SignRecordRequest { request_id, record_id: text(form, "record_id") })).await?;
+        }
+        "rect-notice" => {
+            calls
+                .rectification()
+                .issue_notice(calls.req(rectification::IssueNoticeRequest { request_id, case_id: case_id.into(), legal_basis: text(form, "legal_basis"), consequence: text(form, "consequence"), contact: text(form, "contact") }))
+                .await?;
+        }
+        "ledger" => {
+            let method = match text(form, "method").as_str() {
+                "phone" => rectification::Method::Phone,
+                "site" => rectification::Method::SiteInspection,
+                "document" => rectification::Method::DocumentReview,
+                _ => return Err(invalid("method", "请选择跟踪方式")),
+            };
+            calls
+                .rectification()
+                .add_ledger_entry(calls.req(rectification::AddLedgerEntryRequest {
+                    request_id,
+                    case_id: case_id.into(),
+                    method: method as i32,
+                    on: Some(date("on", &text(form, "on"))?),
+                    progress: text(form, "progress"),
+                    problems: text(form, "problems"),
+                    measures: text(form, "measures"),
+                    attachment_sha256: Vec::new(),
+                }))
+                .await?;
+        }
+        "acceptance" => {
+            calls
+                .rectification()
+                .record_acceptance(calls.req(rectification::RecordAcceptanceRequest {
+                    request_id,
+                    case_id: case_id.into(),
+                    complete: on(form, "complete"),
+                    lawful: on(form, "lawful"),
+                    goal_reached: on(form, "goal_reached"),
+                    comments: text(form, "comments"),
+                    evidence_sha256: Vec::new(),
+                    reinspect_on: None,
+                    follow_up: String::new(),
+                }))
+                .await?;
+        }
+        _ => return Err(Failure::Unknown),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn officer_lists_split_on_chinese_and_ascii_separators() {
+        assert_eq!(list("officer-a，officer-b、 officer-c"), vec!["officer-a", "officer-b", "officer-c"]);
+    }
+
+    #[test]
+    fn a_local_time_is_china_standard_time() {
+        let at = local_time("interview_at", "2026-12-01T10:00").ok().unwrap();
+        assert_eq!(yuetan_platform::fields::from_timestamp(Some(&at)).unwrap().to_rfc3339(), "2026-12-01T02:00:00+00:00");
+        assert!(local_time("interview_at", "明天").is_err());
+    }
+}

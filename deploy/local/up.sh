@@ -504,5 +504,9 @@ say "demo: $YUETAN_BIN --config $CONFIG demo case --server http://$GRPC_LISTEN"
 "$YUETAN_BIN" --config "$CONFIG" demo case --server "http://$GRPC_LISTEN" </dev/null \
     || die "the sample case failed (logs: $YUETAN_LOG, $NATS_LOG, $PG_LOG)"
 say "demo: done; the platform keeps running"
+console_listen="$(config_value YUETAN_CONSOLE__LISTEN console listen || true)"
+if [ -n "$console_listen" ]; then
+    say "console: http://$console_listen/  (development sign-in: pick 张承办, 李审核 or 王局长 on the sign-in page; the sample case is under 我的工作 and 督办看板)"
+fi
 say "a token: $YUETAN_BIN --config $CONFIG token issue --officer o1 --name 张三 --organ 620102-SJ --division 620102 --roles case_officer"
 say "stop with: $REPO_ROOT/deploy/local/down.sh"

@@ -22,11 +22,13 @@ use yuetan_rectification::Rectification;
 use yuetan_scheduling::Scheduling;
 use yuetan_supervision::Supervision;
 use yuetan_portal::{Portal, PortalConfig};
+use yuetan_console::config::ConsoleConfig;
+use yuetan_console::Console;
 use yuetan_platform::server::{self, Services};
 use yuetan_platform::{db, Config, SystemClock};
 
 /// Services that exist today. The business services arrive with their issues.
-const AVAILABLE: &[&str] = &["all", "platform", "intake", "review", "scheduling", "rectification", "supervision", "portal"];
+const AVAILABLE: &[&str] = &["all", "platform", "intake", "review", "scheduling", "rectification", "supervision", "portal", "console"];
 const PLANNED: &[&str] = &[];
 
 #[derive(Debug, clap::Args)]
@@ -107,9 +109,19 @@ pub async fn run(config_file: Option<&Path>, args: Args) -> anyhow::Result<ExitC
         tasks.extend(portal.tasks);
     }
 
+    // The officers' console over HTTP ([console] listen): with `serve
+    // console`, or with `all` when the configuration has a [console] section.
+    if service == "console" || (service == "all" && config.sections.contains_key("console")) {
+        let settings = ConsoleConfig::from_config(&config).context("[console] configuration")?;
+        let channels = yuetan_console::backend::Channels::from_config(&settings).context("[console] endpoints")?;
+        let console = Console::bind(settings, channels, Arc::new(SystemClock), holiday_calendar(&config)?).await.context("starting the console")?;
+        println!("yuetan console serving HTTP on http://{}", console.local_addr());
+        tasks.push(console.serve(background.clone()));
+    }
+
     // Metrics: the collector over the schemas served here and, with
     // `[metrics] listen`, GET /metrics (docs/operations.md).
-    let served: Vec<&str> = AVAILABLE.iter().copied().filter(|name| *name != "all" && runs(name)).collect();
+    let served: Vec<&str> = AVAILABLE.iter().copied().filter(|name| *name != "all" && *name != "console" && runs(name)).collect();
     tasks.extend(yuetan_platform::metrics::start(&config, &served, background.clone()).await.context("[metrics]")?);
 
     let listener = server::bind(config.grpc.listen).await?;

@@ -14,7 +14,10 @@
 #     interviews; tests start their own (libs/testkit/src/janus.rs);
 #   - buf, which lints the proto contract and checks it for breaking changes:
 #     npm's @bufbuild/buf (it ships the official binary), with Debian's
-#     nodejs and npm first if npm is missing.
+#     nodejs and npm first if npm is missing;
+#   - chromium and chromium-driver (apt): the console's browser tests drive
+#     headless Chromium through chromedriver (libs/testkit/src/browser.rs);
+#   - axe-core (npm, global), the accessibility checks those tests inject.
 # protoc is not needed (the build uses a vendored one).
 # Idempotent; safe to run again. Needs root (or sudo) only to install.
 set -euo pipefail
@@ -170,4 +173,43 @@ else
         || die "npm install -g @bufbuild/buf@$BUF_VERSION failed"
     buf="$(find_buf)" || die "@bufbuild/buf installed but no buf binary found (npm prefix -g: $(npm prefix -g))"
     say "buf: installed from npm (@bufbuild/buf) $buf ($("$buf" --version 2>&1 | head -n 1))"
+fi
+
+# --- chromium, chromedriver (the console's browser tests) --------------------
+if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then
+    say "chromium: found /usr/bin/chromium ($(/usr/bin/chromium --version 2>/dev/null | head -n 1))"
+    say "chromium-driver: found /usr/bin/chromedriver ($(/usr/bin/chromedriver --version 2>/dev/null | head -n 1))"
+else
+    apt_install chromium chromium-driver
+    [ -x /usr/bin/chromium ] || die "chromium installed but /usr/bin/chromium is missing"
+    [ -x /usr/bin/chromedriver ] || die "chromium-driver installed but /usr/bin/chromedriver is missing"
+    say "chromium: installed /usr/bin/chromium ($(/usr/bin/chromium --version 2>/dev/null | head -n 1))"
+    say "chromium-driver: installed /usr/bin/chromedriver ($(/usr/bin/chromedriver --version 2>/dev/null | head -n 1))"
+fi
+
+# --- axe-core (accessibility checks injected by the browser tests) -----------
+AXE_VERSION=4.14.1
+# The installed axe-core's version, if it is the pinned one.
+axe_installed_version() {
+    local root
+    root="$(npm root -g 2>/dev/null)" || return 1
+    [ -f "$root/axe-core/axe.min.js" ] || return 1
+    node -p "require('$root/axe-core/package.json').version" 2>/dev/null
+}
+if command -v npm >/dev/null 2>&1 && [ "$(axe_installed_version || true)" = "$AXE_VERSION" ]; then
+    say "axe-core: found $(npm root -g)/axe-core/axe.min.js ($AXE_VERSION)"
+else
+    if ! command -v npm >/dev/null 2>&1; then
+        apt_install nodejs npm
+        command -v npm >/dev/null 2>&1 || die "nodejs and npm installed but npm is still missing"
+    fi
+    npm_sudo=()
+    if ! is_root && [ ! -w "$(npm prefix -g)" ]; then
+        command -v sudo >/dev/null 2>&1 || die "installing axe-core with npm -g needs root (or sudo)"
+        npm_sudo=(sudo)
+    fi
+    quietly "${npm_sudo[@]}" npm install -g --no-audit --no-fund "axe-core@$AXE_VERSION" \
+        || die "npm install -g axe-core@$AXE_VERSION failed"
+    version="$(axe_installed_version)" || die "axe-core installed but no axe.min.js under $(npm root -g)/axe-core"
+    say "axe-core: installed from npm $(npm root -g)/axe-core/axe.min.js ($version)"
 fi

@@ -21,6 +21,7 @@
 //! [`JanusPeer`] ([`janus`]) starts a real Janus gateway (Debian's `janus`:
 //! VideoRoom over HTTP, the sample event handler) for the video tests.
 
+pub mod browser;
 pub mod janus;
 pub mod peers;
 

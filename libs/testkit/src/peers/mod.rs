@@ -16,6 +16,7 @@
 //! Peers log what they receive with `tracing`, phone numbers and accounts masked.
 
 mod egov;
+pub mod oidc;
 mod sink;
 mod sms;
 mod smtp;

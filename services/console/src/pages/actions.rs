@@ -19,8 +19,7 @@ use crate::session::{Session, CSRF_FIELD};
 use crate::web::{check_csrf, Shared};
 use crate::zh::{self, Refusal};
 
-/// Longest value of one form field (characters).
-pub const MAX_FIELD_CHARS: usize = 4000;
+use super::upload::MAX_TEXT_CHARS as MAX_FIELD_CHARS;
 
 pub async fn act(AxumState(state): Shared, session: Session, Path((case_id, action)): Path<(String, String)>, Form(form): Form<HashMap<String, String>>) -> Response {
     if let Err(refused) = check_csrf(&session, form.get(CSRF_FIELD).map(String::as_str)) {
@@ -37,14 +36,69 @@ pub async fn act(AxumState(state): Shared, session: Session, Path((case_id, acti
         Ok(calls) => calls,
         Err(err) => return layout::error_page(&err.to_string()).into_response(),
     };
-    match call(&calls, &case_id, &action, &form).await {
+    let done = call(&calls, &case_id, &action, &form).await;
+    answer(&state, &session, &case_id, &action, done).await
+}
+
+/// Back to the case after a change; the case with the refusal in the
+/// action's form after a refusal; the 403 page when the case is not the
+/// officer's.
+async fn answer(state: &crate::State, session: &Session, case_id: &str, action: &str, done: Result<(), Failure>) -> Response {
+    match done {
         Ok(()) => Redirect::to(&format!("/cases/{case_id}")).into_response(),
         Err(Failure::Unknown) => layout::not_found(),
         Err(Failure::Refused(status)) => match status.code() {
             tonic::Code::PermissionDenied | tonic::Code::NotFound | tonic::Code::Unauthenticated => crate::web::status_page(&status),
-            _ => super::case::show(&state, &session, &case_id, Some((action.as_str(), zh::refusal(&status)))).await,
+            _ => super::case::show(state, session, case_id, Some((action, zh::refusal(&status)))).await,
         },
     }
+}
+
+/// The party's signed address confirmation: the scan is stored (intake's
+/// evidence store), then scheduling records the consented channels with it.
+pub async fn address(AxumState(state): Shared, session: Session, Path(case_id): Path<String>, multipart: axum::extract::Multipart) -> Response {
+    let (form, files) = match super::upload::read_form(&state, multipart, "confirmation", 1).await {
+        Ok(read) => read,
+        Err(refusal) => return super::case::show(&state, &session, &case_id, Some(("address", refusal))).await,
+    };
+    if let Err(refused) = check_csrf(&session, form.get(CSRF_FIELD).map(String::as_str)) {
+        return refused;
+    }
+    if case_id.len() > 64 {
+        return layout::not_found();
+    }
+    let calls = match Calls::new(&state.channels, &state.tokens, &session.officer) {
+        Ok(calls) => calls,
+        Err(err) => return layout::error_page(&err.to_string()).into_response(),
+    };
+    let recorded = async {
+        let Some((file_name, media_type, content)) = files.into_iter().next() else {
+            return Err(invalid("confirmation_sha256", "请上传签字后的送达地址确认书"));
+        };
+        let stored = calls.intake().upload_evidence(calls.req(intake::UploadEvidenceRequest { file_name, media_type, content })).await?.into_inner();
+        let channels = [("sms", scheduling::Channel::Sms), ("email", scheduling::Channel::Email), ("egov", scheduling::Channel::Egov)]
+            .into_iter()
+            .filter(|(name, _)| on(&form, name))
+            .map(|(_, channel)| channel as i32)
+            .collect();
+        calls
+            .scheduling()
+            .record_service_address(calls.req(scheduling::RecordServiceAddressRequest {
+                request_id: request_id(&form),
+                case_id: case_id.clone(),
+                channels,
+                sms_number: text(&form, "sms_number"),
+                email: text(&form, "email"),
+                egov_account: text(&form, "egov_account"),
+                postal_address: text(&form, "postal_address"),
+                confirmation_sha256: stored.sha256,
+                signed_on: Some(date("signed_on", &text(&form, "signed_on"))?),
+            }))
+            .await?;
+        Ok::<(), Failure>(())
+    };
+    let done = recorded.await;
+    answer(&state, &session, &case_id, "address", done).await
 }
 
 pub enum Failure {

@@ -105,8 +105,9 @@ pub async fn page(AxumState(state): Shared, session: Session, headers: HeaderMap
             @if cards.is_empty() { p class="muted" { "暂无在办卡片。" } } @else {
                 ul class="cards" id="board-cards" {
                     @for card in cards.iter().filter(|c| !c.closed) {
-                        li class={ "cardlet " (zh::colour(card.colour).0) } data-case=(card.case_id) {
-                            a href={ "/cases/" (card.case_id) } { (zh::step(&card.step)) }
+                        li class={ "cardlet " (zh::colour(card.colour).0) } data-subject=(card.subject_id) {
+                            // A clue's card has no case yet: it opens the clue.
+                            a href=(if card.case_id.is_empty() { format!("/clues/{}", card.subject_id) } else { format!("/cases/{}", card.case_id) }) { (zh::step(&card.step)) }
                             " · " (zh::colour(card.colour).1) " · 期限 " (zh::proto_date(card.deadline.as_ref()))
                         }
                     }

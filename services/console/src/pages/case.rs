@@ -324,14 +324,33 @@ fn actions(state: &State, session: &Session, view: &CaseView, error: Option<(&st
                     button type="submit" { "生成通知书" }
                 }
             }
-            @if let Some(notice) = view.notice.as_ref().filter(|n| !n.seal_signature.is_empty() && view.services.iter().all(|s| s.document_id != n.document_id)).filter(|_| officer.has("case_officer")) {
+            @if let Some(notice) = view.notice.as_ref().filter(|n| !n.seal_signature.is_empty() && view.services.iter().filter(|s| s.document_id == n.document_id).all(|s| s.status == scheduling::ServiceStatus::AwaitingOfficer as i32)).filter(|_| officer.has("case_officer")) {
+                @let e = err("address");
+                form method="post" action={ "/cases/" (case.id) "/address" } enctype="multipart/form-data" id="form-address" {
+                    h3 { "登记送达地址确认书" }
+                    p class="muted" { "电子送达须经当事人签署送达地址确认书同意（民事诉讼法第九十条）。请上传签字后的确认书扫描件。" }
+                    (csrf(session)) (form_error(e, &["channels", "sms_number", "email", "egov_account", "postal_address", "confirmation_sha256", "signed_on"]))
+                    fieldset { legend { "当事人同意的送达方式" }
+                        label class="check" { input type="checkbox" name="sms" value="on" checked; " 短信" }
+                        label class="check" { input type="checkbox" name="email" value="on" checked; " 电子邮件" }
+                        label class="check" { input type="checkbox" name="egov" value="on"; " 政务服务平台" }
+                        (field_error(e, "channels"))
+                    }
+                    label for="ad-sms" { "手机号" } input id="ad-sms" name="sms_number" maxlength="20"; (field_error(e, "sms_number"))
+                    label for="ad-email" { "电子邮箱" } input id="ad-email" name="email" type="email" maxlength="200"; (field_error(e, "email"))
+                    label for="ad-egov" { "政务服务平台账号" } input id="ad-egov" name="egov_account" maxlength="100"; (field_error(e, "egov_account"))
+                    label for="ad-postal" { "邮寄地址" } input id="ad-postal" name="postal_address" maxlength="300"; (field_error(e, "postal_address"))
+                    label for="ad-signed" { "签署日期" } input id="ad-signed" name="signed_on" type="date" value=(today.format("%Y-%m-%d")); (field_error(e, "signed_on"))
+                    label for="ad-file" { "确认书扫描件" } input id="ad-file" name="confirmation" type="file" required; (field_error(e, "confirmation_sha256"))
+                    button type="submit" { "登记确认书" }
+                }
                 @let e = err("serve");
                 form method="post" action=(post("serve")) id="form-serve" {
                     h3 { "送达 " (notice.title) }
                     (csrf(session)) input type="hidden" name="document_id" value=(notice.document_id); (form_error(e, &["channels"]))
                     fieldset { legend { "送达方式（按顺序尝试）" }
                         label class="check" { input type="checkbox" name="sms" value="on" checked; " 短信" }
-                        label class="check" { input type="checkbox" name="email" value="on" checked; " 电子邮件" }
+                        label class="check" { input type="checkbox" name="email" value="on"; " 电子邮件" }
                         label class="check" { input type="checkbox" name="egov" value="on"; " 政务服务平台" }
                         (field_error(e, "channels"))
                     }

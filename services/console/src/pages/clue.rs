@@ -22,8 +22,6 @@ use crate::State;
 
 /// Most evidence files on one clue.
 pub const MAX_FILES: usize = 10;
-/// Longest text field of the form (characters).
-pub const MAX_TEXT_CHARS: usize = 4000;
 
 pub async fn new_page(AxumState(state): Shared, session: Session) -> Response {
     render_new(&state, &session, &HashMap::new(), None).await
@@ -84,44 +82,8 @@ async fn render_new(state: &State, session: &Session, values: &HashMap<String, S
     (status, layout::page(Some(session), Nav::NewClue, "登记线索", body)).into_response()
 }
 
-/// Reads the multipart form: text fields (bounded) and evidence files
-/// (each bounded by `max_upload_bytes`, read chunk by chunk).
-async fn read_form(state: &State, mut multipart: Multipart) -> Result<(HashMap<String, String>, Vec<(String, String, Vec<u8>)>), Refusal> {
-    let too_big = |field: &str, message: String| Refusal { code: tonic::Code::InvalidArgument, field: Some(field.to_string()), message };
-    let mut values = HashMap::new();
-    let mut files = Vec::new();
-    while let Some(mut field) = multipart.next_field().await.map_err(|err| too_big("evidence", format!("上传未完成：{err}")))? {
-        let name = field.name().unwrap_or_default().to_string();
-        if name == "evidence" {
-            let file_name = field.file_name().unwrap_or_default().chars().take(200).collect::<String>();
-            let media_type = field.content_type().unwrap_or("application/octet-stream").to_string();
-            let mut content = Vec::new();
-            while let Some(chunk) = field.chunk().await.map_err(|err| too_big("evidence", format!("上传未完成：{err}")))? {
-                if content.len() + chunk.len() > state.config.max_upload_bytes {
-                    return Err(too_big("evidence", format!("文件“{file_name}”超过 {} MB。", state.config.max_upload_bytes / 1024 / 1024)));
-                }
-                content.extend_from_slice(&chunk);
-            }
-            if file_name.is_empty() && content.is_empty() {
-                continue;
-            }
-            if files.len() == MAX_FILES {
-                return Err(too_big("evidence", format!("证据材料最多 {MAX_FILES} 个。")));
-            }
-            files.push((file_name, media_type, content));
-        } else {
-            let text = field.text().await.map_err(|err| too_big(&name, format!("读取失败：{err}")))?;
-            if text.chars().count() > MAX_TEXT_CHARS {
-                return Err(too_big(&name, format!("“{}”过长。", zh::field(&name))));
-            }
-            values.insert(name, text);
-        }
-    }
-    Ok((values, files))
-}
-
 pub async fn create(AxumState(state): Shared, session: Session, multipart: Multipart) -> Response {
-    let (values, files) = match read_form(&state, multipart).await {
+    let (values, files) = match super::upload::read_form(&state, multipart, "evidence", MAX_FILES).await {
         Ok(read) => read,
         Err(refusal) => return render_new(&state, &session, &HashMap::new(), Some(refusal)).await,
     };
@@ -263,7 +225,7 @@ pub async fn verify(AxumState(state): Shared, session: Session, Path(clue_id): P
     if let Err(refused) = check_csrf(&session, form.get(CSRF_FIELD).map(String::as_str)) {
         return refused;
     }
-    if clue_id.len() > 64 || form.values().any(|v| v.chars().count() > MAX_TEXT_CHARS) {
+    if clue_id.len() > 64 || form.values().any(|v| v.chars().count() > super::upload::MAX_TEXT_CHARS) {
         return layout::not_found();
     }
     let calls = match Calls::new(&state.channels, &state.tokens, &session.officer) {

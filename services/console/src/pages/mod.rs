@@ -8,4 +8,5 @@ pub mod board;
 pub mod case;
 pub mod clue;
 pub mod layout;
+pub mod upload;
 pub mod work;

@@ -123,10 +123,28 @@ pub fn step(step: &str) -> &str {
         "report" => "整改报告",
         "acceptance" => "整改验收",
         "archive" | "archiving" => "归档",
+        "clue_to_approval" => "立案至批准（总时限）",
+        "preparing" => "约谈准备",
         "intake" => "受理",
         "scheduling" => "约谈安排",
         "closed" => "已结案",
         "archived" => "已归档",
+        other => other,
+    }
+}
+
+/// Supervision's indicators (R-SUP-5).
+pub fn kpi(name: &str) -> &str {
+    match name {
+        "start_timeliness" => "启动及时率",
+        "document_conformity" => "文书规范率",
+        "tracking_coverage" => "整改跟踪覆盖率",
+        "rectification_pass" => "整改验收合格率",
+        "reinspection_pass" => "复查合格率",
+        "satisfaction" => "当事人满意度（分）",
+        "interview_coverage" => "约谈覆盖率",
+        "relief_rate" => "复议诉讼率",
+        "relief_loss_rate" => "复议诉讼败诉率",
         other => other,
     }
 }
@@ -187,6 +205,14 @@ pub fn field(field: &str) -> String {
         "measures" => "措施",
         "method" => "跟踪方式",
         "on" => "日期",
+        "follow_up" => "后续跟踪安排",
+        "consequence" => "逾期后果",
+        "sms_number" => "手机号",
+        "email" => "电子邮箱",
+        "egov_account" => "政务服务平台账号",
+        "postal_address" => "邮寄地址",
+        "confirmation_sha256" => "送达地址确认书",
+        "signed_on" => "签署日期",
         "comments" => "意见",
         "document_code" => "文书字号",
         "division_code" => "行政区划代码",

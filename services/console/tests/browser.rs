@@ -20,6 +20,8 @@ use yuetan_console::backend::Channels;
 use yuetan_console::config::{ConsoleConfig, OidcConfig, TokenKey};
 use yuetan_console::Console;
 use yuetan_harness::{Officer, Service, System, AUDIENCE, CHENGGUAN, ISSUER, ORGAN_B, QILIHE, SECRET};
+use yuetan_harness::interview::{interviewer, item, recorder};
+use yuetan_harness::scheduling::{INTERVIEWER, INTERVIEWER_LEGAL};
 use yuetan_platform::auth::KeyAlgorithm;
 use yuetan_testkit::browser::Browser;
 use yuetan_testkit::peers::oidc::{OidcClient, OidcPeer, OidcUser};
@@ -211,7 +213,7 @@ fn keep_for_readme(browser: &Browser, shot: &str, name: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn officers_work_a_case_in_the_browser_from_clue_to_notice_and_the_board_turns_red() {
+async fn officers_work_a_case_in_the_browser_from_clue_to_acceptance_and_the_board_turns_red() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let mut sys = System::builder().with(Service::Intake).with(Service::Review).with(Service::Rectification).with(Service::Supervision).start().await;
     sys.put_organs().await;
@@ -223,7 +225,14 @@ async fn officers_work_a_case_in_the_browser_from_clue_to_notice_and_the_board_t
     let other_county = Officer::new("officer-b", ORGAN_B, QILIHE, &["case_officer"]);
     let idp = OidcPeer::start(
         Vec::new(),
-        vec![idp_user(&officer, "张承办"), idp_user(&reviewer, "李审核"), idp_user(&deputy, "王局长"), idp_user(&other_county, "七里河承办人")],
+        vec![
+            idp_user(&officer, "张承办"),
+            idp_user(&reviewer, "李审核"),
+            idp_user(&deputy, "王局长"),
+            idp_user(&other_county, "七里河承办人"),
+            idp_user(&interviewer(INTERVIEWER_LEGAL), "李法制"),
+            idp_user(&interviewer(INTERVIEWER), "张执法"),
+        ],
     )
     .await
     .expect("the identity provider starts");
@@ -337,11 +346,59 @@ async fn officers_work_a_case_in_the_browser_from_clue_to_notice_and_the_board_t
     submit(&browser, "#form-serve").await;
     until_text(&browser, &case_url, "#services", "短信").await;
     until_text(&browser, &case_url, "#plan-status", "已送达").await;
+
+    // 9. The interview is held at its time (conducted through scheduling's
+    //    API: the console has no interview-room screen yet); the record is
+    //    signed in the console by an interviewer, then by the others.
+    let plan = sys.plan_of(&case_id).await;
+    let interview_at = yuetan_platform::fields::from_timestamp(plan.interview_at.as_ref()).expect("the plan's time");
+    sys.clock.set(interview_at);
+    let day = yuetan_platform::fields::cst_date(interview_at);
+    let due = |days: i64| (day + chrono::Duration::days(days)).format("%Y-%m-%d").to_string();
+    sys.start_interview(&case_id, &[INTERVIEWER_LEGAL, INTERVIEWER]).await.expect("the interview starts");
+    sys.hold_steps(&case_id, vec![item("补报2025年度报告", &due(14)), item("建立年度报告报送制度", &due(28))]).await.expect("the steps");
+    let recording = sys.upload(b"recording of the interview").await;
+    sys.close_interview(&case_id, vec![recording]).await.expect("the interview closes");
+    let record = sys.record_of(&case_id).await;
+    sign_in(&browser, &console, INTERVIEWER_LEGAL).await;
+    until_text(&browser, &format!("{console}/work"), "#tasks", "签署笔录").await;
+    until_present(&browser, &case_url, "#form-sign").await;
+    submit(&browser, "#form-sign").await;
+    until_text(&browser, &case_url, "#documents", "约谈笔录").await;
+    assert!(browser.client.find(Locator::Css("#form-sign")).await.is_err(), "signed once, the form is gone");
+    sys.sign(&interviewer(INTERVIEWER), &record.record_id).await.expect("the second interviewer signs");
+    sys.sign(&recorder(), &record.record_id).await.expect("the recorder signs");
+    sys.party_signs(&record.record_id).await.expect("the party signs");
+
+    // 10. The rectification: its notice (reviewed), a ledger entry, the
+    //     party's report, and acceptance by two officers.
+    sign_in(&browser, &console, &officer.id).await;
+    until_present(&browser, &case_url, "#form-rect-notice").await;
+    submit(&browser, "#form-rect-notice").await;
+    sign_in(&browser, &console, &reviewer.id).await;
+    until_present(&browser, &case_url, "#form-document").await;
+    submit(&browser, "#form-document").await;
+    sign_in(&browser, &console, &officer.id).await;
+    until_text(&browser, &case_url, "#documents", "责令整改通知书").await;
+    submit(&browser, "#form-ledger").await;
+    until_text(&browser, &case_url, "#ledger", "已按要求补报年度报告").await;
+    let reported_at = interview_at + chrono::Duration::days(7);
+    sys.clock.set(reported_at);
+    sys.paper_report(&case_id, reported_at).await.expect("the party's report");
+    until_text(&browser, &case_url, "#rect-status", "已报告，待验收").await;
+    submit(&browser, "#form-acceptance").await;
+    sign_in(&browser, &console, INTERVIEWER).await;
+    until_present(&browser, &case_url, "#form-acceptance").await;
+    submit(&browser, "#form-acceptance").await;
+    until_text(&browser, &case_url, "#rect-status", "验收合格").await;
+    browser.screenshot("05-case-accepted").await.unwrap();
+
+    sign_in(&browser, &console, &officer.id).await;
     browser.client.goto(&format!("{console}/work")).await.unwrap();
     browser.screenshot("05-my-work").await.unwrap();
     keep_for_readme(&browser, "05-my-work", "my-work");
 
-    // 9. A second clue is left unverified; when the clock passes its
+    // 11. A second clue is left unverified; when the clock passes its
     //    verification deadline the board shows its card red.
     let party = sys.register_party(&officer, yuetan_harness::intake::enterprise("兰州某某超市", &yuetan_harness::intake::credit_code(CHENGGUAN, 7302))).await;
     let late = sys.intake().register_clue(yuetan_harness::req(&officer, yuetan_harness::intake::clue(&party, "SJ-ANNUAL-REPORT"))).await.unwrap().into_inner();
@@ -354,13 +411,13 @@ async fn officers_work_a_case_in_the_browser_from_clue_to_notice_and_the_board_t
     no_serious_violations(&browser, "board").await;
     keep_for_readme(&browser, "06-board", "board");
 
-    // 10. Another county's officer opening this case sees the 403 page.
+    // 12. Another county's officer opening this case sees the 403 page.
     sign_in(&browser, &console, &other_county.id).await;
     browser.client.goto(&case_url).await.unwrap();
     assert!(text(&browser, "h1").await.contains("403"), "another county gets the 403 page: {}", browser.client.source().await.unwrap_or_default());
     browser.screenshot("07-forbidden").await.unwrap();
 
-    // 11. A form posted without its CSRF token is refused, and nothing changes.
+    // 13. A form posted without its CSRF token is refused, and nothing changes.
     sign_in(&browser, &console, &officer.id).await;
     let posted: Value = browser
         .client

@@ -268,7 +268,7 @@ async fn call(calls: &Calls, case_id: &str, action: &str, form: &HashMap<String,
                     comments: text(form, "comments"),
                     evidence_sha256: Vec::new(),
                     reinspect_on: None,
-                    follow_up: String::new(),
+                    follow_up: text(form, "follow_up"),
                 }))
                 .await?;
         }

@@ -92,9 +92,10 @@ pub async fn page(AxumState(state): Shared, session: Session, headers: HeaderMap
                 table class="list" id="kpis" {
                     thead { tr { th scope="col" { "指标" } th scope="col" { "实际" } th scope="col" { "目标" } th scope="col" { "达标" } } }
                     tbody { @for kpi in &total.kpis { tr {
-                        td { (kpi.name) }
-                        td { @if kpi.has_value { (format!("{:.1}%", kpi.value * 100.0)) " （" (kpi.numerator) "/" (kpi.denominator) "）" } @else { "—" } }
-                        td { (format!("{:.0}%", kpi.target * 100.0)) }
+                        @let points = kpi.name == "satisfaction";
+                        td { (zh::kpi(&kpi.name)) }
+                        td { @if !kpi.has_value { "—" } @else if points { (format!("{:.1}", kpi.value)) } @else { (format!("{:.1}%", kpi.value * 100.0)) " （" (kpi.numerator) "/" (kpi.denominator) "）" } }
+                        td { @if kpi.target == 0.0 { "逐年下降" } @else if points { (format!("{:.0}", kpi.target)) } @else { (format!("{:.0}%", kpi.target * 100.0)) } }
                         td { @if !kpi.has_value { "—" } @else if kpi.meets_target { "达标" } @else { span class="overdue" { "未达标" } } }
                     } } }
                 }
@@ -132,11 +133,12 @@ pub async fn page(AxumState(state): Shared, session: Session, headers: HeaderMap
     layout::page(Some(&session), Nav::Board, "督办看板", body).into_response()
 }
 
+/// A row's name: its section (承办科室), its division, or the total.
 fn unit(row: &pb::BoardRow) -> String {
     if !row.section.is_empty() {
-        format!("{} {}", row.unit, row.section)
-    } else if row.unit.is_empty() {
-        "合计".into()
+        row.section.clone()
+    } else if row.unit.is_empty() || row.unit == row.division {
+        if row.division.is_empty() { "合计".into() } else { format!("{} 合计", row.division) }
     } else {
         row.unit.clone()
     }

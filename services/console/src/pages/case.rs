@@ -357,7 +357,8 @@ fn actions(state: &State, session: &Session, view: &CaseView, error: Option<(&st
                     button type="submit" { "发起送达" }
                 }
             }
-            @for record in view.records.iter().filter(|r| r.missing.iter().any(|m| m == &officer.id)) {
+            // Scheduling lists a missing signer as "<officer id> (<name>, <role>)".
+            @for record in view.records.iter().filter(|r| r.missing.iter().any(|m| m.split_whitespace().next() == Some(officer.id.as_str()))) {
                 @let e = err("sign");
                 form method="post" action=(post("sign")) id="form-sign" {
                     h3 { "签署约谈笔录 " (record.number) }
@@ -393,11 +394,12 @@ fn actions(state: &State, session: &Session, view: &CaseView, error: Option<(&st
                 @let e = err("acceptance");
                 form method="post" action=(post("acceptance")) id="form-acceptance" {
                     h3 { "整改验收" }
-                    (csrf(session)) (form_error(e, &["comments"]))
+                    (csrf(session)) (form_error(e, &["comments", "follow_up"]))
                     label class="check" { input type="checkbox" name="complete" value="on" checked; " 整改内容已全部完成" }
                     label class="check" { input type="checkbox" name="lawful" value="on" checked; " 整改措施合法" }
                     label class="check" { input type="checkbox" name="goal_reached" value="on" checked; " 达到整改目标" }
                     label for="a-comments" { "验收意见" } input id="a-comments" name="comments" value="经现场核查，整改到位。"; (field_error(e, "comments"))
+                    label for="a-follow" { "后续跟踪安排（合格时填写）" } input id="a-follow" name="follow_up" value="三个月内回访一次"; (field_error(e, "follow_up"))
                     button type="submit" { "提交验收意见" }
                 }
             }

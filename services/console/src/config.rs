@@ -226,3 +226,55 @@ impl ConsoleConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn local() -> ConsoleConfig {
+        ConsoleConfig {
+            session_key: "s".repeat(32).as_str().into(),
+            token: TokenKey { kid: "local-dev".into(), algorithm: KeyAlgorithm::HS256, secret: "t".repeat(32).as_str().into(), issuer: "yuetan-local".into(), audience: "yuetan".into(), ..TokenKey::default() },
+            dev_officers: vec![DevOfficer { id: "o1".into(), name: "张三".into(), organ: "620102-SJ".into(), division: "620102".into(), roles: vec!["case_officer".into()] }],
+            ..ConsoleConfig::default()
+        }
+    }
+
+    #[test]
+    fn the_local_configuration_is_accepted() {
+        local().validate().unwrap();
+    }
+
+    #[test]
+    fn the_development_sign_in_is_refused_off_loopback() {
+        let mut config = local();
+        config.listen = "0.0.0.0:7500".parse().unwrap();
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("console.dev_officers") || err.contains("console.token.algorithm"), "{err}");
+        config.dev_officers.clear();
+        config.oidc = Some(OidcConfig { issuer: "https://idp.example".into(), client_id: "c".into(), ..OidcConfig::default() });
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("console.token.algorithm"), "HS256 off loopback: {err}");
+    }
+
+    #[test]
+    fn a_short_session_key_or_no_way_to_sign_in_is_refused() {
+        let mut config = local();
+        config.session_key = "short".into();
+        assert!(config.validate().unwrap_err().to_string().contains("console.session_key"));
+        let mut config = local();
+        config.dev_officers.clear();
+        assert!(config.validate().unwrap_err().to_string().contains("console.oidc"));
+    }
+
+    #[test]
+    fn an_unknown_service_endpoint_is_named() {
+        let mut config = local();
+        config.endpoints.insert("billing".into(), "http://127.0.0.1:1".into());
+        assert!(config.validate().unwrap_err().to_string().contains("console.endpoints.billing"));
+        let mut config = local();
+        config.endpoints.insert("review".into(), "http://127.0.0.1:50052".into());
+        assert_eq!(config.endpoint("review"), "http://127.0.0.1:50052");
+        assert_eq!(config.endpoint("intake"), "http://127.0.0.1:50051");
+    }
+}

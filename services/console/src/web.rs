@@ -85,11 +85,11 @@ impl FromRequestParts<Arc<State>> for Session {
     }
 }
 
-/// Refuses a form whose CSRF token is not the session's.
-pub fn check_csrf(session: &Session, token: Option<&str>) -> Result<(), Response> {
+/// The refusal of a form whose CSRF token is not the session's; `None` when it is.
+pub fn csrf_refusal(session: &Session, token: Option<&str>) -> Option<Response> {
     match token {
-        Some(token) if same_token(token, &session.csrf) => Ok(()),
-        _ => Err(pages::layout::csrf_refused()),
+        Some(token) if same_token(token, &session.csrf) => None,
+        _ => Some(pages::layout::csrf_refused()),
     }
 }
 
@@ -184,7 +184,7 @@ struct CsrfOnly {
 }
 
 async fn signout(AxumState(state): Shared, session: Session, Form(form): Form<CsrfOnly>) -> Response {
-    if let Err(refused) = check_csrf(&session, form.csrf.as_deref()) {
+    if let Some(refused) = csrf_refusal(&session, form.csrf.as_deref()) {
         return refused;
     }
     let mut response = Redirect::to("/signin").into_response();

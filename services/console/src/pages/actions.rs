@@ -16,13 +16,13 @@ use yuetan_proto::{intake, rectification, review, scheduling};
 use crate::backend::Calls;
 use crate::pages::layout;
 use crate::session::{Session, CSRF_FIELD};
-use crate::web::{check_csrf, Shared};
+use crate::web::{csrf_refusal, Shared};
 use crate::zh::{self, Refusal};
 
 use super::upload::MAX_TEXT_CHARS as MAX_FIELD_CHARS;
 
 pub async fn act(AxumState(state): Shared, session: Session, Path((case_id, action)): Path<(String, String)>, Form(form): Form<HashMap<String, String>>) -> Response {
-    if let Err(refused) = check_csrf(&session, form.get(CSRF_FIELD).map(String::as_str)) {
+    if let Some(refused) = csrf_refusal(&session, form.get(CSRF_FIELD).map(String::as_str)) {
         return refused;
     }
     if case_id.len() > 64 {
@@ -61,7 +61,7 @@ pub async fn address(AxumState(state): Shared, session: Session, Path(case_id): 
         Ok(read) => read,
         Err(refusal) => return super::case::show(&state, &session, &case_id, Some(("address", refusal))).await,
     };
-    if let Err(refused) = check_csrf(&session, form.get(CSRF_FIELD).map(String::as_str)) {
+    if let Some(refused) = csrf_refusal(&session, form.get(CSRF_FIELD).map(String::as_str)) {
         return refused;
     }
     if case_id.len() > 64 {

@@ -16,7 +16,7 @@ use yuetan_proto::{intake, scheduling};
 use crate::backend::Calls;
 use crate::pages::layout::{self, csrf, field_error, form_error, Nav};
 use crate::session::{Session, CSRF_FIELD};
-use crate::web::{check_csrf, Shared};
+use crate::web::{csrf_refusal, Shared};
 use crate::zh::{self, Refusal};
 use crate::State;
 
@@ -98,7 +98,7 @@ async fn show(state: &State, session: &Session, error: Option<Refusal>) -> Respo
 }
 
 pub async fn put_organ(AxumState(state): Shared, session: Session, Form(form): Form<HashMap<String, String>>) -> Response {
-    if let Err(refused) = check_csrf(&session, form.get(CSRF_FIELD).map(String::as_str)) {
+    if let Some(refused) = csrf_refusal(&session, form.get(CSRF_FIELD).map(String::as_str)) {
         return refused;
     }
     let v = |name: &str| form.get(name).map(|s| s.trim().chars().take(200).collect::<String>()).unwrap_or_default();

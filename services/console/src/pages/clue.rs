@@ -16,7 +16,7 @@ use yuetan_proto::intake;
 use crate::backend::Calls;
 use crate::pages::layout::{self, csrf, field_error, form_error, Nav};
 use crate::session::{Session, CSRF_FIELD};
-use crate::web::{check_csrf, Shared};
+use crate::web::{csrf_refusal, Shared};
 use crate::zh::{self, Refusal};
 use crate::State;
 
@@ -87,7 +87,7 @@ pub async fn create(AxumState(state): Shared, session: Session, multipart: Multi
         Ok(read) => read,
         Err(refusal) => return render_new(&state, &session, &HashMap::new(), Some(refusal)).await,
     };
-    if let Err(refused) = check_csrf(&session, values.get(CSRF_FIELD).map(String::as_str)) {
+    if let Some(refused) = csrf_refusal(&session, values.get(CSRF_FIELD).map(String::as_str)) {
         return refused;
     }
     let calls = match Calls::new(&state.channels, &state.tokens, &session.officer) {
@@ -222,7 +222,7 @@ fn render(session: &Session, clue: &intake::Clue, party: Option<&intake::Party>,
 }
 
 pub async fn verify(AxumState(state): Shared, session: Session, Path(clue_id): Path<String>, Form(form): Form<HashMap<String, String>>) -> Response {
-    if let Err(refused) = check_csrf(&session, form.get(CSRF_FIELD).map(String::as_str)) {
+    if let Some(refused) = csrf_refusal(&session, form.get(CSRF_FIELD).map(String::as_str)) {
         return refused;
     }
     if clue_id.len() > 64 || form.values().any(|v| v.chars().count() > super::upload::MAX_TEXT_CHARS) {

@@ -77,7 +77,7 @@ pub async fn collect(calls: &Calls, session: &Session) -> Result<(Vec<Item>, Has
     }
     let mut items = Vec::new();
     for clue in ok(clues)?.map(|r| r.clues).unwrap_or_default() {
-        items.push(Item { kind: "待核查线索", title: format!("{} {}", zh::clue_status(clue.status as i32), clue.facts.chars().take(30).collect::<String>()), href: format!("/clues/{}", clue.id), case_id: String::new(), deadline: zh::parse(clue.verification_deadline.as_ref()) });
+        items.push(Item { kind: "待核查线索", title: format!("{} {}", zh::clue_status(clue.status), clue.facts.chars().take(30).collect::<String>()), href: format!("/clues/{}", clue.id), case_id: String::new(), deadline: zh::parse(clue.verification_deadline.as_ref()) });
     }
     for task in ok(tasks)?.map(|r| r.tasks).unwrap_or_default() {
         let kind = match task.kind {

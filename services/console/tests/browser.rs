@@ -395,6 +395,8 @@ async fn officers_work_a_case_in_the_browser_from_clue_to_acceptance_and_the_boa
 
     sign_in(&browser, &console, &officer.id).await;
     browser.client.goto(&format!("{console}/work")).await.unwrap();
+    let number = text(&browser, "#cases").await;
+    assert!(number.contains("兰城市监约〔") && number.contains("兰州某某商贸有限公司"), "My work lists the jurisdiction's cases: {number}");
     browser.screenshot("05-my-work").await.unwrap();
     keep_for_readme(&browser, "05-my-work", "my-work");
 

@@ -137,12 +137,35 @@ pub async fn collect(calls: &Calls, session: &Session) -> Result<(Vec<Item>, Has
     Ok((items, colours))
 }
 
+/// Everything the page shows: the tasks, their colours, and the newest
+/// cases of the officer's jurisdiction.
+pub struct MyWork {
+    pub items: Vec<Item>,
+    pub colours: HashMap<String, i32>,
+    pub cases: Vec<intake::Case>,
+}
+
+/// Every gRPC call the page makes, concurrently.
+pub async fn load(calls: &Calls, session: &Session) -> Result<MyWork, tonic::Status> {
+    let (work, cases) = tokio::join!(
+        collect(calls, session),
+        async { calls.intake().list_cases(calls.req(intake::ListCasesRequest { page_size: 20, ..Default::default() })).await },
+    );
+    let (items, colours) = work?;
+    let cases = match cases {
+        Ok(cases) => cases.into_inner().cases,
+        Err(status) if status.code() == Code::Unauthenticated => return Err(status),
+        Err(_) => Vec::new(),
+    };
+    Ok(MyWork { items, colours, cases })
+}
+
 pub async fn page(AxumState(state): Shared, session: Session) -> Response {
     let calls = match Calls::new(&state.channels, &state.tokens, &session.officer) {
         Ok(calls) => calls,
         Err(err) => return (axum::http::StatusCode::INTERNAL_SERVER_ERROR, layout::error_page(&err.to_string())).into_response(),
     };
-    let (items, colours) = match collect(&calls, &session).await {
+    let MyWork { items, colours, cases } = match load(&calls, &session).await {
         Ok(found) => found,
         Err(status) => return crate::web::status_page(&status),
     };
@@ -179,6 +202,21 @@ pub async fn page(AxumState(state): Shared, session: Session) -> Response {
                             td class=[days.filter(|d| *d < 0).map(|_| "overdue")] { (days_left_words(days)) }
                         }
                     }
+                }
+            }
+        }
+        section class="card" aria-labelledby="cases-h" {
+            h2 id="cases-h" { "本辖区最近的案件" }
+            @if cases.is_empty() { p class="muted" { "暂无案件。" } } @else {
+                table class="list" id="cases" {
+                    thead { tr { th scope="col" { "督办" } th scope="col" { "案号" } th scope="col" { "当事人" } th scope="col" { "状态" } th scope="col" { "立案时间" } } }
+                    tbody { @for case in &cases { tr {
+                        td { (layout::colour_mark(colours.get(&case.id).copied().unwrap_or(0))) }
+                        td { a href={ "/cases/" (case.id) } { (if case.number.is_empty() { "（未编号）" } else { &case.number }) } }
+                        td { (case.party_name) }
+                        td { (zh::case_status(case.status)) @if case.under_relief { " · 救济中" } }
+                        td { (zh::time(case.opened_at.as_ref())) }
+                    } } }
                 }
             }
         }

@@ -133,6 +133,25 @@ pub fn step(step: &str) -> &str {
     }
 }
 
+/// The services' status words (records, delivery attempts, interviews).
+pub fn status_word(word: &str) -> &str {
+    match word {
+        "signed" => "已签署",
+        "draft" | "pending" | "awaiting_signatures" | "unsigned" => "待签署",
+        "corrected" | "superseded" => "已更正",
+        "sent" => "已发送",
+        "delivered" => "已送达",
+        "failed" => "失败",
+        "expired" => "已超时",
+        "queued" => "排队中",
+        "held" | "closed" => "已举行",
+        "in_progress" | "started" => "进行中",
+        "absent" => "当事人未到场",
+        "refused" => "当事人拒绝",
+        other => other,
+    }
+}
+
 /// Supervision's indicators (R-SUP-5).
 pub fn kpi(name: &str) -> &str {
     match name {

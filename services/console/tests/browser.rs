@@ -325,7 +325,6 @@ async fn officers_work_a_case_in_the_browser_from_clue_to_acceptance_and_the_boa
     until_text(&browser, &case_url, "#documents", "约谈通知书").await;
     browser.screenshot("04-case-notice").await.unwrap();
     no_serious_violations(&browser, "case").await;
-    keep_for_readme(&browser, "04-case-notice", "case");
 
     // 8. The reviewer passes the notice (document review); the officer serves it.
     sign_in(&browser, &console, &reviewer.id).await;
@@ -391,14 +390,17 @@ async fn officers_work_a_case_in_the_browser_from_clue_to_acceptance_and_the_boa
     until_present(&browser, &case_url, "#form-acceptance").await;
     submit(&browser, "#form-acceptance").await;
     until_text(&browser, &case_url, "#rect-status", "验收合格").await;
+    // The whole case on a taller window, for the README.
+    browser.set_size(1366, 1500).await.unwrap();
     browser.screenshot("05-case-accepted").await.unwrap();
+    browser.set_size(1366, 768).await.unwrap();
+    keep_for_readme(&browser, "05-case-accepted", "case");
 
     sign_in(&browser, &console, &officer.id).await;
     browser.client.goto(&format!("{console}/work")).await.unwrap();
     let number = text(&browser, "#cases").await;
     assert!(number.contains("兰城市监约〔") && number.contains("兰州某某商贸有限公司"), "My work lists the jurisdiction's cases: {number}");
     browser.screenshot("05-my-work").await.unwrap();
-    keep_for_readme(&browser, "05-my-work", "my-work");
 
     // 11. A second clue is left unverified; when the clock passes its
     //    verification deadline the board shows its card red.
@@ -412,6 +414,12 @@ async fn officers_work_a_case_in_the_browser_from_clue_to_acceptance_and_the_boa
     browser.screenshot("06-board").await.unwrap();
     no_serious_violations(&browser, "board").await;
     keep_for_readme(&browser, "06-board", "board");
+    // My work: the overdue clue first, red, with its working days overdue.
+    browser.client.goto(&format!("{console}/work")).await.unwrap();
+    let first = text(&browser, "#tasks tbody tr:first-child").await;
+    assert!(first.contains("待核查线索") && first.contains("逾期") && first.contains("已逾期"), "the overdue clue leads My work: {first}");
+    browser.screenshot("06-my-work-overdue").await.unwrap();
+    keep_for_readme(&browser, "06-my-work-overdue", "my-work");
 
     // 12. Another county's officer opening this case sees the 403 page.
     sign_in(&browser, &console, &other_county.id).await;

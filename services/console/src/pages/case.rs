@@ -102,7 +102,7 @@ fn render(state: &State, session: &Session, view: &CaseView, error: Option<(&str
             dt { "当事人" } dd id="case-party" { (case.party_name) }
             dt { "主办机关" } dd { (case.lead_organ) " · " (case.section) }
             dt { "联合约谈部门" } dd { @if case.co_departments.is_empty() { "无" } @else { (case.co_departments.join("、")) } }
-            dt { "状态" } dd id="case-status" { (zh::case_status(case.status)) @if case.major { " · 重大案件" } }
+            dt { "立案审批" } dd id="case-status" { (zh::case_status(case.status)) @if case.major { " · 重大案件" } }
             dt { "当前环节" } dd id="case-stage" { (view.timeline.as_ref().map(|t| zh::step(&t.stage).to_string()).unwrap_or_else(|| "—".into())) }
             @if case.under_relief {
                 dt { "救济" } dd class="relief" { "行政复议/诉讼中，答复期限 " (zh::proto_date(case.relief_reply_due.as_ref())) }
@@ -111,23 +111,6 @@ fn render(state: &State, session: &Session, view: &CaseView, error: Option<(&str
             }
         }
         (actions(state, session, view, error))
-        section class="card" aria-labelledby="cards-h" {
-            h2 id="cards-h" { "督办卡片" }
-            @if view.cards.is_empty() { p class="muted" { "暂无。" } } @else {
-                table class="list" id="case-cards" {
-                    thead { tr { th scope="col" { "环节" } th scope="col" { "期限" } th scope="col" { "督办" } th scope="col" { "剩余时间" } } }
-                    tbody { @for card in &view.cards {
-                        @let deadline = zh::parse(card.deadline.as_ref());
-                        tr {
-                            td { (zh::step(&card.step)) @if card.closed { " （已完成）" } }
-                            td { (zh::proto_date(card.deadline.as_ref())) }
-                            td { (layout::colour_mark(card.colour)) }
-                            td { @if card.closed { "—" } @else { (super::work::days_left_words(deadline.map(|d| super::work::working_days_left(state, today, d)))) } }
-                        }
-                    } }
-                }
-            }
-        }
         section class="card" aria-labelledby="docs-h" {
             h2 id="docs-h" { "文书" }
             ul class="plain" id="documents" {
@@ -135,7 +118,7 @@ fn render(state: &State, session: &Session, view: &CaseView, error: Option<(&str
                     li { (notice.title) " " (notice.number) " · " (notice.pages) " 页 · SHA-256 " code { (&notice.sha256[..notice.sha256.len().min(16)]) "…" } @if !notice.seal_signature.is_empty() { " · 已签章" } }
                 }
                 @for record in &view.records {
-                    li { "约谈笔录 " (record.number) " · 第 " (record.version) " 版 · " (record.status) @if !record.missing.is_empty() { " · 待签：" (record.missing.join("、")) } }
+                    li { "约谈笔录 " (record.number) " · 第 " (record.version) " 版 · " (zh::status_word(&record.status)) @if !record.missing.is_empty() { " · 待签：" (record.missing.join("、")) } }
                 }
                 @if let Some(rect) = &view.rectification {
                     @if !rect.notice_number.is_empty() { li { "责令整改通知书 " (rect.notice_number) } }
@@ -154,7 +137,7 @@ fn render(state: &State, session: &Session, view: &CaseView, error: Option<(&str
                     tbody { @for service in &view.services { tr {
                         td { (service.document_name) " " (service.document_number) }
                         td { (zh::service_status(service.status)) @if service.served_at.is_some() { " · " (zh::time(service.served_at.as_ref())) } }
-                        td { ul class="plain" { @for attempt in &service.attempts { li { (zh::channel(attempt.channel)) " → " (attempt.address) " · " (attempt.status) @if attempt.arrived_at.is_some() { " · 到达 " (zh::time(attempt.arrived_at.as_ref())) } } } } @if !service.evidence.is_empty() { p class="muted" { "证据：" (service.evidence) } } }
+                        td { ul class="plain" { @for attempt in &service.attempts { li { (zh::channel(attempt.channel)) " → " (attempt.address) " · " (zh::status_word(&attempt.status)) @if attempt.arrived_at.is_some() { " · 到达 " (zh::time(attempt.arrived_at.as_ref())) } } } } @if !service.evidence.is_empty() { p class="muted" { "证据：" (service.evidence) } } }
                     } } }
                 }
             }
@@ -174,7 +157,7 @@ fn render(state: &State, session: &Session, view: &CaseView, error: Option<(&str
         @if let Some(interview) = &view.interview {
             section class="card" aria-labelledby="iv-h" {
                 h2 id="iv-h" { "约谈" }
-                p { "状态：" (interview.status) " · 开始 " (zh::time(interview.started_at.as_ref())) " · 结束 " (zh::time(interview.ended_at.as_ref())) }
+                p { "状态：" (zh::status_word(&interview.status)) " · 开始 " (zh::time(interview.started_at.as_ref())) " · 结束 " (zh::time(interview.ended_at.as_ref())) }
                 p { "到场人员：" (interview.interviewers_present.join("、")) }
                 @for record in &view.records { @if !record.recordings.is_empty() { p { "录音录像：" (record.recordings.join("、")) } } }
             }
@@ -196,6 +179,23 @@ fn render(state: &State, session: &Session, view: &CaseView, error: Option<(&str
                 @if !rect.answers.is_empty() {
                     h3 { "验收意见" }
                     ul { @for answer in &rect.answers { li { (answer.officer_id) "：" (if answer.complete && answer.lawful && answer.goal_reached { "合格" } else { "不合格" }) " " (answer.comments) } } }
+                }
+            }
+        }
+        section class="card" aria-labelledby="cards-h" {
+            h2 id="cards-h" { "督办卡片" }
+            @if view.cards.is_empty() { p class="muted" { "暂无。" } } @else {
+                table class="list" id="case-cards" {
+                    thead { tr { th scope="col" { "环节" } th scope="col" { "期限" } th scope="col" { "督办" } th scope="col" { "剩余时间" } } }
+                    tbody { @for card in &view.cards {
+                        @let deadline = zh::parse(card.deadline.as_ref());
+                        tr {
+                            td { (zh::step(&card.step)) @if card.closed { " （已完成）" } }
+                            td { (zh::proto_date(card.deadline.as_ref())) }
+                            td { (layout::colour_mark(card.colour)) }
+                            td { @if card.closed { "—" } @else { (super::work::days_left_words(deadline.map(|d| super::work::working_days_left(state, today, d)))) } }
+                        }
+                    } }
                 }
             }
         }

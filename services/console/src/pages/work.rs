@@ -27,6 +27,7 @@ pub struct Item {
     pub kind: &'static str,
     pub title: String,
     pub href: String,
+    /// The case (or, for a clue, the clue) whose card colours the task.
     pub case_id: String,
     pub deadline: Option<NaiveDate>,
 }
@@ -77,7 +78,7 @@ pub async fn collect(calls: &Calls, session: &Session) -> Result<(Vec<Item>, Has
     }
     let mut items = Vec::new();
     for clue in ok(clues)?.map(|r| r.clues).unwrap_or_default() {
-        items.push(Item { kind: "待核查线索", title: format!("{} {}", zh::clue_status(clue.status), clue.facts.chars().take(30).collect::<String>()), href: format!("/clues/{}", clue.id), case_id: String::new(), deadline: zh::parse(clue.verification_deadline.as_ref()) });
+        items.push(Item { kind: "待核查线索", title: format!("{} {}", zh::clue_status(clue.status), clue.facts.chars().take(30).collect::<String>()), href: format!("/clues/{}", clue.id), case_id: clue.id.clone(), deadline: zh::parse(clue.verification_deadline.as_ref()) });
     }
     for task in ok(tasks)?.map(|r| r.tasks).unwrap_or_default() {
         let kind = match task.kind {
@@ -130,8 +131,13 @@ pub async fn collect(calls: &Calls, session: &Session) -> Result<(Vec<Item>, Has
         if card.closed {
             continue;
         }
-        let worst = colours.entry(card.case_id.clone()).or_insert(0);
-        *worst = (*worst).max(card.colour);
+        // A clue's card has no case yet: it is found by the clue's id.
+        for key in [&card.case_id, &card.subject_id] {
+            if !key.is_empty() {
+                let worst = colours.entry(key.clone()).or_insert(0);
+                *worst = (*worst).max(card.colour);
+            }
+        }
     }
     items.sort_by_key(|item| (item.deadline.is_none(), item.deadline));
     Ok((items, colours))

@@ -17,7 +17,8 @@
 //! concurrency, default 3200), `BENCH_ROUNDS` (default 4), `BENCH_SINGLE`
 //! (requests per page and method with one officer, default 400; 0 skips),
 //! `BENCH_WARMUP` (warm-up requests per officer, page and method, default
-//! 10), `BENCH_CASES` (approved cases, default 24).
+//! 10), `BENCH_CASES` (approved cases, default 24); `BENCH_NOTE` adds a
+//! sentence about the machine's other load to the section.
 //!
 //! Setup, not measured: intake, review, rectification, supervision and
 //! scheduling (with the portal and its provider peers) in one process as
@@ -373,6 +374,7 @@ fn render(s: &Setting, rows: &[(Row, Row)], content: &str) -> String {
         .and_then(|t| t.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
         .unwrap_or_else(|| "this machine".into());
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let note = std::env::var("BENCH_NOTE").ok().filter(|n| !n.trim().is_empty()).map(|n| format!("{} ", n.trim())).unwrap_or_default();
     let mut out = format!(
         "{START}\n## Console pages (issue 15)\n\n\
          Command: `{}` (`services/console/benches/pages.rs`)  \n\
@@ -380,7 +382,7 @@ fn render(s: &Setting, rows: &[(Row, Row)], content: &str) -> String {
          intake, review, scheduling (with the portal and its provider peers), rectification and supervision in one process as under `yuetan serve all`, `Polls::Production`; \
          the console in the same process on the services' loopback gRPC channels; the load generator (no browser: one HTTP/1.1 keep-alive connection per officer, \
          the session cookie sent by hand) in the same process too — the {cores} cores are shared by the servers, the console and the load generator. \
-         {} approved cases of organ A (plan opened, cards open); {} development officers of organ A, each its own client, signed in with `POST /signin/dev`. {content}\n\n\
+         {note}{} approved cases of organ A (plan opened, cards open); {} development officers of organ A, each its own client, signed in with `POST /signin/dev`. {content}\n\n\
          Method: closed loop, every officer sends its next request as soon as the last answer is read in full. \
          Per page, after {} warm-up requests per officer and method, {} rounds each run the page over HTTP and then the page's gRPC calls alone \
          (`pages::work::collect` / `pages::case::load` called directly with a `Calls` for the same officer, a fresh token per request as the page makes, at the same concurrency), \

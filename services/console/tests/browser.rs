@@ -421,6 +421,28 @@ async fn officers_work_a_case_in_the_browser_from_clue_to_acceptance_and_the_boa
     browser.screenshot("06-my-work-overdue").await.unwrap();
     keep_for_readme(&browser, "06-my-work-overdue", "my-work");
 
+    // The case reads on a phone: the narrow layout (one column, tables as
+    // stacked rows) and no sideways scrolling. Headless Chromium keeps a
+    // minimum window width, so the check is against the layout viewport it
+    // really has, which is below the 700px breakpoint.
+    browser.set_size(390, 844).await.unwrap();
+    browser.client.goto(&case_url).await.unwrap();
+    let widths = browser
+        .client
+        .execute("return [document.documentElement.scrollWidth, document.documentElement.clientWidth, getComputedStyle(document.querySelector('table.list thead')).display];", Vec::new())
+        .await
+        .unwrap();
+    let (page, viewport) = (widths[0].as_i64().unwrap(), widths[1].as_i64().unwrap());
+    assert!(viewport < 700 && widths[2] == "none", "the phone layout is in force at {viewport}px: {widths}");
+    assert!(page <= viewport, "the case page is {page}px wide in a {viewport}px viewport");
+    browser.screenshot("06-case-phone").await.unwrap();
+    browser.set_size(1366, 768).await.unwrap();
+    // Administration: the holiday file's years, the violation types.
+    browser.client.goto(&format!("{console}/admin")).await.unwrap();
+    assert!(text(&browser, "#holiday-years").await.contains("2026 年"), "the holiday years are listed");
+    assert!(text(&browser, "#violation-types").await.contains("SJ-ANNUAL-REPORT"));
+    no_serious_violations(&browser, "administration").await;
+
     // 12. Another county's officer opening this case sees the 403 page.
     sign_in(&browser, &console, &other_county.id).await;
     browser.client.goto(&case_url).await.unwrap();

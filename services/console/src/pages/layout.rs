@@ -119,46 +119,33 @@ pub fn signin(oidc: bool, dev: &[DevOfficer], message: Option<&str>) -> Response
     (status, page(None, Nav::None, "登录", body)).into_response()
 }
 
-pub fn forbidden() -> Response {
-    let body = html! {
+/// A page that only says something: a heading, a sentence, the way back.
+fn notice(title: &str, heading: &str, text: Option<&str>) -> Markup {
+    page(None, Nav::None, title, html! {
         section class="card narrow" {
-            h1 { "403 无权访问" }
-            p { "您没有权限查看此页面：该案件或事项不在您的管辖范围内，或您的岗位无此职责。" }
-            p { a href="/work" { "返回我的工作" } }
-        }
-    };
-    (StatusCode::FORBIDDEN, page(None, Nav::None, "无权访问", body)).into_response()
-}
-
-pub fn not_found() -> Response {
-    let body = html! {
-        section class="card narrow" {
-            h1 { "404 页面不存在" }
-            p { a href="/work" { "返回我的工作" } }
-        }
-    };
-    (StatusCode::NOT_FOUND, page(None, Nav::None, "页面不存在", body)).into_response()
-}
-
-pub fn csrf_refused() -> Response {
-    let body = html! {
-        section class="card narrow" {
-            h1 { "请求已被拒绝" }
-            p { "表单校验码缺失或已失效（可能是页面停留过久或来自其他网站）。请返回上一页刷新后重新提交。" }
-            p { a href="/work" { "返回我的工作" } }
-        }
-    };
-    (StatusCode::FORBIDDEN, page(None, Nav::None, "请求已被拒绝", body)).into_response()
-}
-
-pub fn error_page(message: &str) -> Markup {
-    page(None, Nav::None, "出错了", html! {
-        section class="card narrow" {
-            h1 { "出错了" }
-            p { (message) }
+            h1 { (heading) }
+            @if let Some(text) = text { p { (text) } }
             p { a href="/work" { "返回我的工作" } }
         }
     })
+}
+
+pub fn forbidden() -> Response {
+    let text = "您没有权限查看此页面：该案件或事项不在您的管辖范围内，或您的岗位无此职责。";
+    (StatusCode::FORBIDDEN, notice("无权访问", "403 无权访问", Some(text))).into_response()
+}
+
+pub fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, notice("页面不存在", "404 页面不存在", None)).into_response()
+}
+
+pub fn csrf_refused() -> Response {
+    let text = "表单校验码缺失或已失效（可能是页面停留过久或来自其他网站）。请返回上一页刷新后重新提交。";
+    (StatusCode::FORBIDDEN, notice("请求已被拒绝", "请求已被拒绝", Some(text))).into_response()
+}
+
+pub fn error_page(message: &str) -> Markup {
+    notice("出错了", "出错了", Some(message))
 }
 
 /// A coloured card mark with its words (the colour is never the only sign).

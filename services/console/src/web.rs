@@ -24,7 +24,8 @@ pub type Shared = AxumState<Arc<State>>;
 pub const MAX_FORM_BYTES: usize = 64 * 1024;
 
 /// No inline script or style, nothing from elsewhere, never framed.
-pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+/// The only frames are the case page's PDF previews, from the console itself.
+pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 pub fn router(state: Arc<State>) -> Router {
     let upload_limit = state.config.max_upload_bytes + MAX_FORM_BYTES;
@@ -45,6 +46,7 @@ pub fn router(state: Arc<State>) -> Router {
         .route("/clues", post(pages::clue::create).layer(DefaultBodyLimit::max(upload_limit)))
         .route("/clues/{clue_id}", get(pages::clue::page))
         .route("/clues/{clue_id}/verify", post(pages::clue::verify))
+        .route("/documents/{source}/{document_id}", get(pages::documents::file))
         .route("/board", get(pages::board::page))
         .route("/board/report", get(pages::board::report))
         .route("/admin", get(pages::admin::page))
@@ -58,9 +60,10 @@ pub fn router(state: Arc<State>) -> Router {
 async fn security_headers(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    // A handler may set its own (the PDF preview may be framed by the console).
+    headers.entry(header::CONTENT_SECURITY_POLICY).or_insert(HeaderValue::from_static(CSP));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.entry(header::X_FRAME_OPTIONS).or_insert(HeaderValue::from_static("DENY"));
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     if !headers.contains_key(header::CACHE_CONTROL) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -198,6 +198,18 @@ async fn sign_in(browser: &Browser, console: &str, sub: &str) {
     }
 }
 
+/// GETs `url` from the page (with the session's cookie): status, type, disposition, first bytes.
+async fn fetch(browser: &Browser, url: &str) -> Value {
+    browser
+        .client
+        .execute_async(
+            "const [url, done] = arguments; fetch(url).then(r => r.arrayBuffer().then(b => done({status: r.status, type: r.headers.get('content-type'), disposition: r.headers.get('content-disposition'), start: String.fromCharCode(...new Uint8Array(b.slice(0, 5)))}))).catch(e => done({status: 0, start: String(e)}));",
+            vec![json!(url)],
+        )
+        .await
+        .unwrap()
+}
+
 async fn no_serious_violations(browser: &Browser, page: &str) {
     let violations = browser.axe().await.expect("axe-core runs");
     let serious: Vec<_> = violations.iter().filter(|v| v.impact == "serious" || v.impact == "critical").collect();
@@ -240,6 +252,7 @@ async fn officers_work_a_case_in_the_browser_from_clue_to_acceptance_and_the_boa
     idp.add_client(OidcClient { client_id: CLIENT_ID.into(), client_secret: CLIENT_SECRET.into(), redirect_uris: vec![format!("{console}/auth/callback")] });
     let browser = Browser::start(out_dir("work_a_case")).await.expect("chromium starts (deploy/local/install.sh installs it)");
 
+    let mut document_url = String::new();
     // Not signed in: the sign-in page.
     browser.client.goto(&format!("{console}/work")).await.unwrap();
     assert!(browser.client.current_url().await.unwrap().as_str().ends_with("/signin"));
@@ -390,6 +403,16 @@ async fn officers_work_a_case_in_the_browser_from_clue_to_acceptance_and_the_boa
     until_present(&browser, &case_url, "#form-acceptance").await;
     submit(&browser, "#form-acceptance").await;
     until_text(&browser, &case_url, "#rect-status", "验收合格").await;
+    // Every document's PDF, previewed in the page and downloadable.
+    let previews = browser.client.find_all(Locator::Css("details.pdf iframe")).await.unwrap();
+    assert!(previews.len() >= 3, "the notice, the rectification notice and the certificate have previews: {}", previews.len());
+    let link = browser.client.find(Locator::Css("#main a.download")).await.unwrap().attr("href").await.unwrap().expect("a download link");
+    let pdf = fetch(&browser, &link).await;
+    assert_eq!(pdf["status"], 200, "{pdf}");
+    assert_eq!(pdf["type"], "application/pdf");
+    assert!(pdf["start"].as_str().unwrap_or_default().starts_with("%PDF"), "{pdf}");
+    assert!(pdf["disposition"].as_str().unwrap_or_default().starts_with("attachment"), "{pdf}");
+    document_url = format!("{console}{link}");
     // The whole case on a taller window, for the README.
     browser.set_size(1366, 1500).await.unwrap();
     browser.screenshot("05-case-accepted").await.unwrap();
@@ -448,6 +471,8 @@ async fn officers_work_a_case_in_the_browser_from_clue_to_acceptance_and_the_boa
     browser.client.goto(&case_url).await.unwrap();
     assert!(text(&browser, "h1").await.contains("403"), "another county gets the 403 page: {}", browser.client.source().await.unwrap_or_default());
     browser.screenshot("07-forbidden").await.unwrap();
+    let refused = fetch(&browser, &document_url).await;
+    assert_eq!(refused["status"], 403, "another county's officer gets no document: {refused}");
 
     // 13. A form posted without its CSRF token is refused, and nothing changes.
     sign_in(&browser, &console, &officer.id).await;

@@ -34,6 +34,7 @@ pub const TABLE: &AccessTable = &[
     Rule::new(method!("RecordAcceptance"), OFFICERS),
     Rule::new(method!("RecordReinspection"), OFFICERS),
     Rule::new(method!("GetDocument"), READERS),
+    Rule::new(method!("GetDocumentFile"), READERS),
 ];
 
 impl crate::Rectification {

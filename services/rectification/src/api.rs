@@ -293,12 +293,24 @@ impl RectificationApi {
     }
 
     async fn get_document(&self, actor: &Actor, req: &pb::GetDocumentRequest) -> Result<pb::Document, Error> {
-        let id = parse_uuid("document_id", &req.document_id)?;
+        Ok(document_proto(&self.readable_document(actor, &req.document_id).await?))
+    }
+
+    /// The document, if the caller may read its case.
+    async fn readable_document(&self, actor: &Actor, document_id: &str) -> Result<store::DocumentRow, Error> {
+        let id = parse_uuid("document_id", document_id)?;
         let mut conn = self.state.pool.acquire().await?;
         let doc = store::document(&mut conn, id, false).await?.ok_or_else(|| Error::NotFound(format!("document {id}")))?;
         let co = store::case(&mut conn, doc.case_id, false).await?.map(|c| c.co_departments).unwrap_or_default();
         actor.require_scope_of(&doc.division, &co)?;
-        Ok(document_proto(&doc))
+        Ok(doc)
+    }
+
+    /// The document's PDF from the object store (the console's preview and download).
+    async fn get_document_file(&self, actor: &Actor, req: &pb::GetDocumentFileRequest) -> Result<pb::DocumentFile, Error> {
+        let doc = self.readable_document(actor, &req.document_id).await?;
+        let pdf = self.state.objects.get(&doc.sha256).await?;
+        Ok(pb::DocumentFile { document_id: doc.id.to_string(), title: doc.title, number: doc.number, sha256: doc.sha256, pdf })
     }
 
     async fn or_replay<Req: prost::Message, R: prost::Message + Default>(&self, actor: &Actor, request_id: &str, method: &'static str, request: &Req, result: Result<R, Error>) -> Result<R, Error> {
@@ -378,5 +390,10 @@ impl RectificationService for RectificationApi {
     async fn get_document(&self, request: Request<pb::GetDocumentRequest>) -> Result<Response<pb::Document>, Status> {
         let actor = auth::actor(&request)?;
         reply(RectificationApi::get_document(self, actor, request.get_ref()).await)
+    }
+
+    async fn get_document_file(&self, request: Request<pb::GetDocumentFileRequest>) -> Result<Response<pb::DocumentFile>, Status> {
+        let actor = auth::actor(&request)?;
+        reply(RectificationApi::get_document_file(self, actor, request.get_ref()).await)
     }
 }

@@ -44,6 +44,7 @@ pub const TABLE: &AccessTable = &[
     Rule::new(method!("ListPlans"), PLANNERS),
     Rule::new(method!("IssueNotice"), PLANNERS),
     Rule::new(method!("GetDocument"), CASE_READERS),
+    Rule::new(method!("GetDocumentFile"), CASE_READERS),
     Rule::new(method!("RequestService"), PLANNERS),
     Rule::new(method!("RecordDirectService"), PLANNERS),
     Rule::new(method!("ListCaseServices"), CASE_READERS),

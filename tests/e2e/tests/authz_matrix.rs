@@ -304,6 +304,7 @@ static POLICY: &[Row] = &[
     row("SchedulingService/ListPlans", PLANNERS, Scope::RoleOnly),
     row("SchedulingService/IssueNotice", PLANNERS, Scope::LeadOrgan),
     row("SchedulingService/GetDocument", READERS, Scope::Case),
+    row("SchedulingService/GetDocumentFile", READERS, Scope::Case),
     row("SchedulingService/RequestService", PLANNERS, Scope::LeadOrgan),
     row("SchedulingService/RecordDirectService", PLANNERS, Scope::LeadOrgan).build(direct_service),
     row("SchedulingService/ListCaseServices", READERS, Scope::Case),
@@ -342,6 +343,7 @@ static POLICY: &[Row] = &[
     row("RectificationService/RecordAcceptance", PLANNERS, Scope::LeadOrgan),
     row("RectificationService/RecordReinspection", PLANNERS, Scope::LeadOrgan),
     row("RectificationService/GetDocument", READERS, Scope::Case),
+    row("RectificationService/GetDocumentFile", READERS, Scope::Case),
     // supervision
     row("SupervisionService/ListCards", CARD_READERS, Scope::Division).read(Read::Data),
     row("SupervisionService/GetTimeline", READERS, Scope::Case).read(Read::Hides),

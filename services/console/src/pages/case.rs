@@ -127,7 +127,13 @@ fn render(state: &State, session: &Session, view: &CaseView, error: Option<(&str
                 }
                 @if view.notice.is_none() && view.records.is_empty() && view.rectification.is_none() { li class="muted" { "暂无文书。" } }
             }
-            p class="muted" { "文书 PDF 由各业务服务保存；案卷归档后可在案卷导出中下载。" }
+            @for (source, id, label) in files(view) {
+                details class="pdf" {
+                    summary { "预览：" (label) }
+                    iframe loading="lazy" src={ "/documents/" (source) "/" (id) } title={ (label) "（PDF 预览）" } {}
+                }
+                a class="download" href={ "/documents/" (source) "/" (id) "?download=1" } { "下载 PDF：" (label) }
+            }
         }
         @if !view.services.is_empty() {
             section class="card" aria-labelledby="svc-h" {
@@ -210,6 +216,27 @@ fn render(state: &State, session: &Session, view: &CaseView, error: Option<(&str
             }
         }
     }
+}
+
+/// The case's documents whose PDF the services give: `(service, document id, label)`.
+pub fn files(view: &CaseView) -> Vec<(&'static str, String, String)> {
+    let mut files = Vec::new();
+    if let Some(notice) = &view.notice {
+        files.push(("scheduling", notice.document_id.clone(), format!("{} {}", notice.title, notice.number)));
+    }
+    for service in &view.services {
+        if !service.receipt_document_id.is_empty() {
+            files.push(("scheduling", service.receipt_document_id.clone(), format!("送达回证 {}", service.receipt_number)));
+        }
+    }
+    if let Some(rect) = &view.rectification {
+        for (id, label) in [(&rect.notice_document_id, format!("责令整改通知书 {}", rect.notice_number)), (&rect.certificate_document_id, "整改验收合格证明".to_string()), (&rect.penalty_draft_document_id, "移送处罚程序文书（草稿）".to_string())] {
+            if !id.is_empty() {
+                files.push(("rectification", id.clone(), label));
+            }
+        }
+    }
+    files
 }
 
 pub fn rect_status(status: &str) -> &str {

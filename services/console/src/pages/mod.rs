@@ -7,6 +7,7 @@ pub mod assets;
 pub mod board;
 pub mod case;
 pub mod clue;
+pub mod documents;
 pub mod layout;
 pub mod upload;
 pub mod work;

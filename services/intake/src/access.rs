@@ -45,6 +45,7 @@ pub const TABLE: &AccessTable = &[
     Rule::new(method!("RegisterParty"), PROPOSERS),
     Rule::new(method!("UpdateParty"), PROPOSERS),
     Rule::new(method!("GetParty"), INTERNAL_READERS),
+    Rule::new(method!("FindParty"), INTERNAL_READERS),
     Rule::new(method!("PutViolationType"), &[LEGAL_REVIEWER, ADMIN]),
     Rule::new(method!("ListViolationTypes"), CATALOGUE_READERS),
     Rule::new(method!("PutOrgan"), &[ADMIN]),

@@ -243,6 +243,18 @@ impl IntakeApi {
         Ok(pb::PartyResponse { party: Some(party_proto(&self.state.vault, &row)?), already_registered: false })
     }
 
+    async fn find_party(&self, actor: &Actor, req: &pb::FindPartyRequest) -> Result<pb::PartyResponse, Error> {
+        let credit_code = optional("credit_code", &req.credit_code, 18)?;
+        let resident_id = optional("resident_id", &req.resident_id, 18)?;
+        let identity = match (credit_code.is_empty(), resident_id.is_empty()) {
+            (false, true) => Identity::Credit(CreditCode::parse(&credit_code).map_err(|e| e.at("credit_code"))?),
+            (true, false) => Identity::Resident(ResidentId::parse_on(&resident_id, cst_date(self.now())).map_err(|e| e.at("resident_id"))?),
+            _ => return Err(Error::invalid("credit_code", "give exactly one of credit_code and resident_id")),
+        };
+        let row = self.state.party_by_identity(actor.division.province(), &identity).await?.ok_or_else(|| Error::NotFound("no party with that identifier in this province".into()))?;
+        Ok(pb::PartyResponse { party: Some(party_proto(&self.state.vault, &row)?), already_registered: true })
+    }
+
     async fn put_violation_type(&self, actor: &Actor, req: &pb::PutViolationTypeRequest) -> Result<pb::ViolationType, Error> {
         let input = req.violation_type.as_ref().ok_or_else(|| Error::invalid("violation_type", "is required"))?;
         let code = optional("violation_type.code", &input.code, 40)?;
@@ -546,6 +558,11 @@ impl IntakeService for IntakeApi {
         let req = request.get_ref();
         let result = self.update_party(actor, req).await;
         reply(self.state.or_replay(actor, &req.request_id, "UpdateParty", req, result).await)
+    }
+
+    async fn find_party(&self, request: Request<pb::FindPartyRequest>) -> Result<Response<pb::PartyResponse>, Status> {
+        let actor = auth::actor(&request)?;
+        reply(self.find_party(actor, request.get_ref()).await)
     }
 
     async fn get_party(&self, request: Request<pb::GetPartyRequest>) -> Result<Response<pb::PartyResponse>, Status> {

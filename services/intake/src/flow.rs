@@ -935,6 +935,13 @@ impl State {
     // -----------------------------------------------------------------------
     // Reads (no state change; the API checks scope on what they return)
 
+    /// The party registered in `province` with this identifier.
+    pub async fn party_by_identity(&self, province: &str, identity: &Identity) -> Result<Option<PartyRow>, Error> {
+        let key = identity.key(self);
+        let mut conn = self.pool.acquire().await?;
+        store::party_by_identity(&mut conn, province, &key).await
+    }
+
     pub async fn party(&self, id: Uuid) -> Result<Option<PartyRow>, Error> {
         let mut conn = self.pool.acquire().await?;
         store::party(&mut conn, id, false).await

@@ -271,6 +271,7 @@ static POLICY: &[Row] = &[
     row("IntakeService/RegisterParty", PROPOSERS, Scope::RoleOnly),
     row("IntakeService/UpdateParty", PROPOSERS, Scope::PartyDivision).build(update_party),
     row("IntakeService/GetParty", INTERNAL, Scope::PartyProvince),
+    row("IntakeService/FindParty", INTERNAL, Scope::PartyProvince).read(Read::Hides).build(find_party),
     row("IntakeService/PutViolationType", &[LEGAL_REVIEWER, ADMIN], Scope::RoleOnly),
     row("IntakeService/ListViolationTypes", EVERY_ROLE, Scope::RoleOnly),
     row("IntakeService/PutOrgan", &[ADMIN], Scope::Division).build(put_organ),
@@ -380,6 +381,8 @@ static POLICY: &[Row] = &[
 struct Fx {
     case_id: String,
     party_id: String,
+    /// The party's credit code (FindParty).
+    credit_code: String,
     clue_id: String,
     review_task: String,
     approval_task: String,
@@ -530,6 +533,10 @@ fn stamp(rfc3339: &str) -> Option<prost_types::Timestamp> {
 
 fn date(iso: &str) -> Option<common::Date> {
     Some(common::Date { iso: iso.into() })
+}
+
+fn find_party(fx: &Fx) -> Vec<u8> {
+    ipb::FindPartyRequest { credit_code: fx.credit_code.clone(), resident_id: String::new() }.encode_to_vec()
 }
 
 fn update_party(fx: &Fx) -> Vec<u8> {
@@ -690,6 +697,15 @@ async fn fixture(s: &Harness, peers: &yuetan_harness::scheduling::Peers) -> Fx {
     let (sample_id, visit_id) = sample_and_visit(s, &case_id, &case.number).await;
     Fx {
         party_id: case.party_id.clone(),
+        credit_code: s
+            .intake()
+            .get_party(req(&proposer(), ipb::GetPartyRequest { party_id: case.party_id.clone() }))
+            .await
+            .expect("the fixture's party")
+            .into_inner()
+            .party
+            .expect("a party")
+            .credit_code,
         clue_id: case.clue_id.clone(),
         review_task: task(rpb::TaskKind::LegalityReview),
         approval_task: task(rpb::TaskKind::Approval),

@@ -6,7 +6,8 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Multipart, Path, State as AxumState};
+use axum::extract::{Multipart, Path, Query, State as AxumState};
+use serde::Deserialize;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use maud::{html, Markup};
@@ -23,11 +24,54 @@ use crate::State;
 /// Most evidence files on one clue.
 pub const MAX_FILES: usize = 10;
 
-pub async fn new_page(AxumState(state): Shared, session: Session) -> Response {
-    render_new(&state, &session, &HashMap::new(), None).await
+#[derive(Debug, Deserialize)]
+pub struct Lookup {
+    /// A credit code or resident ID to look the party up by.
+    lookup: Option<String>,
+    /// `enterprise` (credit code) or `person` (resident ID).
+    kind: Option<String>,
 }
 
-async fn render_new(state: &State, session: &Session, values: &HashMap<String, String>, error: Option<Refusal>) -> Response {
+/// What the party lookup found.
+enum Found {
+    None,
+    Party(Box<intake::Party>),
+    Missing(String),
+}
+
+pub async fn new_page(AxumState(state): Shared, session: Session, Query(query): Query<Lookup>) -> Response {
+    let mut values = HashMap::new();
+    let mut found = Found::None;
+    let mut error = None;
+    if let Some(code) = query.lookup.map(|c| c.trim().to_string()).filter(|c| !c.is_empty()) {
+        if code.chars().count() > 18 {
+            return layout::not_found();
+        }
+        let person = query.kind.as_deref() == Some("person");
+        values.insert("kind".to_string(), if person { "person" } else { "enterprise" }.to_string());
+        let calls = match Calls::new(&state.channels, &state.tokens, &session.officer) {
+            Ok(calls) => calls,
+            Err(err) => return layout::error_page(&err.to_string()).into_response(),
+        };
+        let request = if person {
+            intake::FindPartyRequest { resident_id: code.clone(), credit_code: String::new() }
+        } else {
+            intake::FindPartyRequest { credit_code: code.clone(), resident_id: String::new() }
+        };
+        match calls.intake().find_party(calls.req(request)).await {
+            Ok(answer) => found = answer.into_inner().party.map(|p| Found::Party(Box::new(p))).unwrap_or(Found::None),
+            Err(status) if status.code() == tonic::Code::NotFound => {
+                values.insert(if person { "resident_id" } else { "credit_code" }.to_string(), code.clone());
+                found = Found::Missing(code);
+            }
+            Err(status) if matches!(status.code(), tonic::Code::PermissionDenied | tonic::Code::Unauthenticated) => return crate::web::status_page(&status),
+            Err(status) => error = Some(zh::refusal(&status)),
+        }
+    }
+    render_new(&state, &session, &values, &found, error).await
+}
+
+async fn render_new(state: &State, session: &Session, values: &HashMap<String, String>, found: &Found, error: Option<Refusal>) -> Response {
     let calls = match Calls::new(&state.channels, &state.tokens, &session.officer) {
         Ok(calls) => calls,
         Err(err) => return layout::error_page(&err.to_string()).into_response(),
@@ -43,9 +87,30 @@ async fn render_new(state: &State, session: &Session, values: &HashMap<String, S
     let all_fields = ["name", "credit_code", "resident_id", "address", "phone", "sms_number", "email", "facts", "section", "violation_type", "evidence", "source"];
     let body = html! {
         h1 { "登记线索" }
+        // Party lookup: a plain GET (the whole page) or, with htmx, the form alone.
+        form method="get" action="/clues/new" class="inline-form" id="form-lookup" role="search" hx-get="/clues/new" hx-select="#form-clue" hx-target="#form-clue" hx-swap="outerHTML" {
+            label for="lookup-kind" { "查找当事人" }
+            select id="lookup-kind" name="kind" { option value="enterprise" { "统一社会信用代码" } option value="person" { "居民身份证号码" } }
+            input id="lookup" name="lookup" maxlength="18" autocomplete="off" aria-label="代码或证件号";
+            button type="submit" { "查找" }
+        }
         form method="post" action="/clues" enctype="multipart/form-data" id="form-clue" data-progress="upload-progress" {
             (csrf(session))
             (form_error(e, &all_fields))
+            @match found {
+                Found::Party(party) => {
+                    section class="card" id="party-found" {
+                        p { "已登记的当事人：" strong { (party.name) } " · " (if party.credit_code.is_empty() { party.resident_id_masked.as_str() } else { party.credit_code.as_str() }) " · " (party.address) }
+                        input type="hidden" name="party_id" value=(party.id);
+                        p class="muted" { "线索将登记在该当事人名下；如需修改联系方式，请由登记机关更新当事人信息。" }
+                    }
+                }
+                Found::Missing(code) => {
+                    p class="card" id="party-missing" role="status" { "未找到代码或证件号为 " (code) " 的当事人，请在下方登记。" }
+                }
+                Found::None => {}
+            }
+            @if !matches!(found, Found::Party(_)) {
             fieldset { legend { "当事人" }
                 label for="kind" { "类型" } select id="kind" name="kind" {
                     option value="enterprise" selected[v("kind", "enterprise") == "enterprise"] { "企业" }
@@ -59,6 +124,7 @@ async fn render_new(state: &State, session: &Session, values: &HashMap<String, S
                 label for="phone" { "联系电话" } input id="phone" name="phone" value=(v("phone", "")) maxlength="30"; (field_error(e, "phone"))
                 label for="sms_number" { "同意电子送达的手机号" } input id="sms_number" name="sms_number" value=(v("sms_number", "")) maxlength="20"; (field_error(e, "sms_number"))
                 label for="email" { "同意电子送达的电子邮箱" } input id="email" name="email" type="email" value=(v("email", "")) maxlength="200"; (field_error(e, "email"))
+            }
             }
             fieldset { legend { "线索" }
                 label for="source" { "来源" } select id="source" name="source" {
@@ -85,7 +151,7 @@ async fn render_new(state: &State, session: &Session, values: &HashMap<String, S
 pub async fn create(AxumState(state): Shared, session: Session, multipart: Multipart) -> Response {
     let (values, files) = match super::upload::read_form(&state, multipart, "evidence", MAX_FILES).await {
         Ok(read) => read,
-        Err(refusal) => return render_new(&state, &session, &HashMap::new(), Some(refusal)).await,
+        Err(refusal) => return render_new(&state, &session, &HashMap::new(), &Found::None, Some(refusal)).await,
     };
     if let Some(refused) = csrf_refusal(&session, values.get(CSRF_FIELD).map(String::as_str)) {
         return refused;
@@ -97,7 +163,7 @@ pub async fn create(AxumState(state): Shared, session: Session, multipart: Multi
     match register(&state, &calls, &values, files).await {
         Ok(clue_id) => Redirect::to(&format!("/clues/{clue_id}")).into_response(),
         Err(status) if matches!(status.code(), tonic::Code::PermissionDenied | tonic::Code::Unauthenticated) => crate::web::status_page(&status),
-        Err(status) => render_new(&state, &session, &values, Some(zh::refusal(&status))).await,
+        Err(status) => render_new(&state, &session, &values, &Found::None, Some(zh::refusal(&status))).await,
     }
 }
 
@@ -129,9 +195,12 @@ async fn register(state: &State, calls: &Calls, values: &HashMap<String, String>
             ..Default::default()
         }),
     };
-    // The party first (found again if already registered), then each file.
-    let party = calls.intake().register_party(calls.req(intake::RegisterPartyRequest { request_id: String::new(), party: Some(party) })).await?.into_inner();
-    let party_id = party.party.map(|p| p.id).unwrap_or_default();
+    // The party found by the lookup, or registered now (found again if it
+    // already is), then each file.
+    let party_id = match v("party_id") {
+        found if !found.is_empty() => found,
+        _ => calls.intake().register_party(calls.req(intake::RegisterPartyRequest { request_id: String::new(), party: Some(party) })).await?.into_inner().party.map(|p| p.id).unwrap_or_default(),
+    };
     let mut evidence = Vec::new();
     for (file_name, media_type, content) in files {
         let stored = calls.intake().upload_evidence(calls.req(intake::UploadEvidenceRequest { file_name, media_type, content })).await?.into_inner();

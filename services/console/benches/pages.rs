@@ -1,7 +1,7 @@
 //! Console pages benchmark (issue 15): the latency of the My work page
 //! (`GET /work`) and the Case page (`GET /cases/<id>`) as an officer's
 //! client sees it over HTTP, beside the gRPC calls the page makes measured
-//! alone — `yuetan_console::pages::work::collect` and
+//! alone — `yuetan_console::pages::work::load` and
 //! `yuetan_console::pages::case::load` called directly with a `Calls` for the
 //! same officer, at the same concurrency. The difference is what the console
 //! adds: HTTP, the session cookie, the officer's token, rendering the page.
@@ -124,7 +124,7 @@ impl Bench {
                 let calls = Calls::new(&self.channels, &self.tokens, &client.session.officer).expect("the officer's token");
                 let started = Instant::now();
                 let size = match page {
-                    Page::Work => work::collect(&calls, &client.session).await.unwrap_or_else(|status| panic!("my work's calls: {status}")).0.len(),
+                    Page::Work => work::load(&calls, &client.session).await.unwrap_or_else(|status| panic!("my work's calls: {status}")).items.len(),
                     Page::Case => {
                         let view = case::load(&calls, case_id).await.unwrap_or_else(|status| panic!("case {case_id}'s calls: {status}"));
                         view.cards.len()
@@ -385,7 +385,7 @@ fn render(s: &Setting, rows: &[(Row, Row)], content: &str) -> String {
          {note}{} approved cases of organ A (plan opened, cards open); {} development officers of organ A, each its own client, signed in with `POST /signin/dev`. {content}\n\n\
          Method: closed loop, every officer sends its next request as soon as the last answer is read in full. \
          Per page, after {} warm-up requests per officer and method, {} rounds each run the page over HTTP and then the page's gRPC calls alone \
-         (`pages::work::collect` / `pages::case::load` called directly with a `Calls` for the same officer, a fresh token per request as the page makes, at the same concurrency), \
+         (`pages::work::load` / `pages::case::load` called directly with a `Calls` for the same officer, a fresh token per request as the page makes, at the same concurrency), \
          back to back, alternating which goes first; the rounds' samples are pooled. Case requests rotate over the cases. \
          Latency = request sent → body read (page) or the calls' answers in (calls). CPU busy is the whole machine's during the phases; process CPU per request is this process \
          (services, console, load generator; not PostgreSQL or nats-server) divided by the requests.\n\n",
@@ -401,7 +401,7 @@ fn render(s: &Setting, rows: &[(Row, Row)], content: &str) -> String {
         for row in [page, calls] {
             let what = match (row.page, row.method) {
                 (Page::Work, Method::Page) => "page `GET /work` over HTTP",
-                (Page::Work, Method::Calls) => "its gRPC calls alone (`work::collect`: 8 concurrent)",
+                (Page::Work, Method::Calls) => "its gRPC calls alone (`work::load`: 9 concurrent)",
                 (Page::Case, Method::Page) => "page `GET /cases/<id>` over HTTP",
                 (Page::Case, Method::Calls) => "its gRPC calls alone (`case::load`: 1, then 9 concurrent)",
             };

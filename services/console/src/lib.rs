@@ -93,9 +93,16 @@ impl Console {
 
     /// Serves until `shutdown`.
     pub fn serve(self, shutdown: CancellationToken) -> JoinHandle<()> {
+        use axum::serve::ListenerExt;
         let router = web::router(self.state.clone());
+        // Pages are small answers to small requests: no Nagle delay.
+        let listener = self.listener.tap_io(|stream| {
+            if let Err(err) = stream.set_nodelay(true) {
+                tracing::trace!(%err, "TCP_NODELAY not set on a console connection");
+            }
+        });
         tokio::spawn(async move {
-            let served = axum::serve(self.listener, router).with_graceful_shutdown(async move { shutdown.cancelled().await }).await;
+            let served = axum::serve(listener, router).with_graceful_shutdown(async move { shutdown.cancelled().await }).await;
             if let Err(err) = served {
                 tracing::error!(error = %err, "console server stopped");
             }

@@ -42,6 +42,7 @@ pub fn router(state: Arc<State>) -> Router {
         .route("/cases/{case_id}", get(pages::case::page))
         .route("/cases/{case_id}/act/{action}", post(pages::actions::act))
         .route("/cases/{case_id}/address", post(pages::actions::address).layer(DefaultBodyLimit::max(upload_limit)))
+        .route("/cases/{case_id}/close", post(pages::actions::close).layer(DefaultBodyLimit::max(upload_limit * 5)))
         .route("/clues/new", get(pages::clue::new_page))
         .route("/clues", post(pages::clue::create).layer(DefaultBodyLimit::max(upload_limit)))
         .route("/clues/{clue_id}", get(pages::clue::page))

@@ -20,7 +20,7 @@ use yuetan_console::backend::Channels;
 use yuetan_console::config::{ConsoleConfig, OidcConfig, TokenKey};
 use yuetan_console::Console;
 use yuetan_harness::{Officer, Service, System, AUDIENCE, CHENGGUAN, ISSUER, ORGAN_B, QILIHE, SECRET};
-use yuetan_harness::interview::{interviewer, item, recorder};
+use yuetan_harness::interview::{interviewer, recorder};
 use yuetan_harness::scheduling::{INTERVIEWER, INTERVIEWER_LEGAL};
 use yuetan_platform::auth::KeyAlgorithm;
 use yuetan_testkit::browser::Browser;
@@ -169,6 +169,11 @@ async fn submit(browser: &Browser, form: &str) {
     if let Some(refusal) = refusals.first() {
         panic!("{form} was refused: {}", refusal.text().await.unwrap_or_default());
     }
+}
+
+/// Sets an input's value directly (date inputs take their value, not typing).
+async fn set_value(browser: &Browser, css: &str, value: &str) {
+    browser.client.execute("document.querySelector(arguments[0]).value = arguments[1];", vec![json!(css), json!(value)]).await.unwrap_or_else(|err| panic!("setting {css}: {err}"));
 }
 
 async fn fill(browser: &Browser, css: &str, value: &str) {
@@ -359,18 +364,33 @@ async fn officers_work_a_case_in_the_browser_from_clue_to_acceptance_and_the_boa
     until_text(&browser, &case_url, "#services", "短信").await;
     until_text(&browser, &case_url, "#plan-status", "已送达").await;
 
-    // 9. The interview is held at its time (conducted through scheduling's
-    //    API: the console has no interview-room screen yet); the record is
-    //    signed in the console by an interviewer, then by the others.
+    // 9. The interview, held in the console at its time: the opening, the
+    //    informing, the party's statement, two agreed items, then the close
+    //    with the recording; the record is then signed in the console by an
+    //    interviewer, then by the others.
     let plan = sys.plan_of(&case_id).await;
     let interview_at = yuetan_platform::fields::from_timestamp(plan.interview_at.as_ref()).expect("the plan's time");
     sys.clock.set(interview_at);
     let day = yuetan_platform::fields::cst_date(interview_at);
     let due = |days: i64| (day + chrono::Duration::days(days)).format("%Y-%m-%d").to_string();
-    sys.start_interview(&case_id, &[INTERVIEWER_LEGAL, INTERVIEWER]).await.expect("the interview starts");
-    sys.hold_steps(&case_id, vec![item("补报2025年度报告", &due(14)), item("建立年度报告报送制度", &due(28))]).await.expect("the steps");
-    let recording = sys.upload(b"recording of the interview").await;
-    sys.close_interview(&case_id, vec![recording]).await.expect("the interview closes");
+    until_present(&browser, &case_url, "#form-start").await;
+    submit(&browser, "#form-start").await;
+    until_present(&browser, &case_url, "#form-informing").await;
+    submit(&browser, "#form-informing").await;
+    until_present(&browser, &case_url, "#form-listening").await;
+    submit(&browser, "#form-listening").await;
+    until_present(&browser, &case_url, "#form-agreeing").await;
+    set_value(&browser, "#it-deadline-1", &due(14)).await;
+    fill(&browser, "#it-content-2", "建立年度报告报送制度").await;
+    set_value(&browser, "#it-deadline-2", &due(28)).await;
+    fill(&browser, "#it-standard-2", "制度文本经核查合格").await;
+    submit(&browser, "#form-agreeing").await;
+    until_present(&browser, &case_url, "#form-close").await;
+    let recording = tempfile::Builder::new().prefix("约谈录音").suffix(".mp4").tempfile().unwrap();
+    std::fs::write(recording.path(), b"recording of the interview").unwrap();
+    browser.client.find(Locator::Css("#c-recording")).await.unwrap().send_keys(&recording.path().display().to_string()).await.unwrap();
+    submit(&browser, "#form-close").await;
+    until_text(&browser, &case_url, "#main", "录音录像").await;
     let record = sys.record_of(&case_id).await;
     sign_in(&browser, &console, INTERVIEWER_LEGAL).await;
     until_text(&browser, &format!("{console}/work"), "#tasks", "签署笔录").await;

@@ -54,14 +54,20 @@ async fn answer(state: &crate::State, session: &Session, case_id: &str, action: 
     }
 }
 
-/// The party's signed address confirmation: the scan is stored (intake's
-/// evidence store), then scheduling records the consented channels with it.
-pub async fn address(AxumState(state): Shared, session: Session, Path(case_id): Path<String>, multipart: axum::extract::Multipart) -> Response {
-    let (form, files) = match super::upload::read_form(&state, multipart, "confirmation", 1).await {
+/// A case form with files (multipart): read and bounded, its CSRF token
+/// checked, then `work` with the officer's calls, the form and the files;
+/// answered like every action.
+#[allow(clippy::too_many_arguments)]
+async fn upload_action<F, Fut>(state: &crate::State, session: &Session, case_id: &str, action: &str, file_field: &str, max_files: usize, multipart: axum::extract::Multipart, work: F) -> Response
+where
+    F: FnOnce(Calls, HashMap<String, String>, Vec<super::upload::Upload>) -> Fut,
+    Fut: std::future::Future<Output = Result<(), Failure>>,
+{
+    let (form, files) = match super::upload::read_form(state, multipart, file_field, max_files).await {
         Ok(read) => read,
-        Err(refusal) => return super::case::show(&state, &session, &case_id, Some(("address", refusal))).await,
+        Err(refusal) => return super::case::show(state, session, case_id, Some((action, refusal))).await,
     };
-    if let Some(refused) = csrf_refusal(&session, form.get(CSRF_FIELD).map(String::as_str)) {
+    if let Some(refused) = csrf_refusal(session, form.get(CSRF_FIELD).map(String::as_str)) {
         return refused;
     }
     if case_id.len() > 64 {
@@ -71,11 +77,27 @@ pub async fn address(AxumState(state): Shared, session: Session, Path(case_id): 
         Ok(calls) => calls,
         Err(err) => return layout::error_page(&err.to_string()).into_response(),
     };
-    let recorded = async {
-        let Some((file_name, media_type, content)) = files.into_iter().next() else {
+    let done = work(calls, form, files).await;
+    answer(state, session, case_id, action, done).await
+}
+
+/// Stores uploaded files in the evidence store (intake); their SHA-256s.
+async fn store_files(calls: &Calls, files: Vec<super::upload::Upload>) -> Result<Vec<String>, Failure> {
+    let mut stored = Vec::new();
+    for (file_name, media_type, content) in files {
+        stored.push(calls.intake().upload_evidence(calls.req(intake::UploadEvidenceRequest { file_name, media_type, content })).await?.into_inner().sha256);
+    }
+    Ok(stored)
+}
+
+/// The party's signed address confirmation: the scan is stored, then
+/// scheduling records the consented channels with it.
+pub async fn address(AxumState(state): Shared, session: Session, Path(case_id): Path<String>, multipart: axum::extract::Multipart) -> Response {
+    let id = case_id.clone();
+    upload_action(&state, &session, &case_id, "address", "confirmation", 1, multipart, |calls, form, files| async move {
+        let Some(scan) = store_files(&calls, files).await?.into_iter().next() else {
             return Err(invalid("confirmation_sha256", "请上传签字后的送达地址确认书"));
         };
-        let stored = calls.intake().upload_evidence(calls.req(intake::UploadEvidenceRequest { file_name, media_type, content })).await?.into_inner();
         let channels = [("sms", scheduling::Channel::Sms), ("email", scheduling::Channel::Email), ("egov", scheduling::Channel::Egov)]
             .into_iter()
             .filter(|(name, _)| on(&form, name))
@@ -85,20 +107,31 @@ pub async fn address(AxumState(state): Shared, session: Session, Path(case_id): 
             .scheduling()
             .record_service_address(calls.req(scheduling::RecordServiceAddressRequest {
                 request_id: request_id(&form),
-                case_id: case_id.clone(),
+                case_id: id,
                 channels,
                 sms_number: text(&form, "sms_number"),
                 email: text(&form, "email"),
                 egov_account: text(&form, "egov_account"),
                 postal_address: text(&form, "postal_address"),
-                confirmation_sha256: stored.sha256,
+                confirmation_sha256: scan,
                 signed_on: Some(date("signed_on", &text(&form, "signed_on"))?),
             }))
             .await?;
-        Ok::<(), Failure>(())
-    };
-    let done = recorded.await;
-    answer(&state, &session, &case_id, "address", done).await
+        Ok(())
+    })
+    .await
+}
+
+/// The interview's end: the recordings stored, then scheduling closes the
+/// interview and draws up the record.
+pub async fn close(AxumState(state): Shared, session: Session, Path(case_id): Path<String>, multipart: axum::extract::Multipart) -> Response {
+    let id = case_id.clone();
+    upload_action(&state, &session, &case_id, "close", "recording", 5, multipart, |calls, form, files| async move {
+        let recording_sha256 = store_files(&calls, files).await?;
+        calls.scheduling().close_interview(calls.req(scheduling::CloseInterviewRequest { request_id: request_id(&form), case_id: id, recording_sha256 })).await?;
+        Ok(())
+    })
+    .await
 }
 
 pub enum Failure {
@@ -214,6 +247,52 @@ async fn call(calls: &Calls, case_id: &str, action: &str, form: &HashMap<String,
                     legal_basis: text(form, "legal_basis"),
                 }))
                 .await?;
+        }
+        "start" => {
+            calls
+                .scheduling()
+                .start_interview(calls.req(scheduling::StartInterviewRequest {
+                    request_id,
+                    case_id: case_id.into(),
+                    interviewers_present: list(&text(form, "interviewers_present")),
+                    opening: Some(scheduling::Opening { certificates_shown: on(form, "certificates_shown"), purpose: text(form, "purpose"), basis: text(form, "basis"), participants_announced: on(form, "participants_announced") }),
+                    party_representative: text(form, "party_representative"),
+                    agent: String::new(),
+                }))
+                .await?;
+        }
+        "informing" | "listening" | "agreeing" => {
+            use scheduling::record_step_request::Step;
+            let lines = |name: &str| text(form, name).lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect::<Vec<_>>();
+            let step = match action {
+                "informing" => Step::Informing(scheduling::Informing {
+                    facts: text(form, "facts"),
+                    provisions: lines("provisions"),
+                    evidence: lines("evidence"),
+                    rights_explained: on(form, "rights_explained"),
+                    consequences_explained: on(form, "consequences_explained"),
+                    notes: String::new(),
+                }),
+                "listening" => Step::Listening(scheduling::Listening { statement: text(form, "statement"), difficulties: text(form, "difficulties"), commitments: text(form, "commitments") }),
+                _ => {
+                    let mut items = Vec::new();
+                    for n in 1..=3 {
+                        let content = text(form, &format!("item{n}_content"));
+                        if content.is_empty() {
+                            continue;
+                        }
+                        items.push(scheduling::RectificationItem {
+                            content,
+                            deadline: Some(date(&format!("items[{}].deadline", items.len()), &text(form, &format!("item{n}_deadline")))?),
+                            acceptance_standard: text(form, &format!("item{n}_standard")),
+                            check_method: "书面审查＋现场检查".into(),
+                            chief_approval: None,
+                        });
+                    }
+                    Step::Agreeing(scheduling::Agreeing { items })
+                }
+            };
+            calls.scheduling().record_step(calls.req(scheduling::RecordStepRequest { request_id, case_id: case_id.into(), step: Some(step) })).await?;
         }
         "notice" => {
             calls.scheduling().issue_notice(calls.req(scheduling::IssueNoticeRequest { request_id, case_id: case_id.into() })).await?;

@@ -393,6 +393,69 @@ fn actions(state: &State, session: &Session, view: &CaseView, error: Option<(&st
                     button type="submit" { "签署" }
                 }
             }
+            // The interview, step by step (R-INT): opened once the notice is served.
+            @if let Some(plan) = view.plan.as_ref().filter(|p| p.status == scheduling::PlanStatus::Served as i32 && view.interview.is_none()).filter(|_| officer.has("case_officer")) {
+                @let e = err("start");
+                form method="post" action=(post("start")) id="form-start" {
+                    h3 { "开始约谈（第一步：开场）" }
+                    (csrf(session)) (form_error(e, &["interviewers_present", "opening", "purpose", "basis", "party_representative"]))
+                    label for="i-present" { "到场约谈人员（工号，以逗号分隔）" } input id="i-present" name="interviewers_present" value=(plan.interviewers.join(",")); (field_error(e, "interviewers_present"))
+                    label class="check" { input type="checkbox" name="certificates_shown" value="on" checked; " 已出示执法证件" }
+                    label class="check" { input type="checkbox" name="participants_announced" value="on" checked; " 已介绍参加人员" }
+                    label for="i-purpose" { "约谈目的" } input id="i-purpose" name="purpose" value="督促依法履行义务并限期整改"; (field_error(e, "purpose"))
+                    label for="i-basis" { "约谈依据" } input id="i-basis" name="basis" value="《企业信息公示暂行条例》第八条"; (field_error(e, "basis"))
+                    label for="i-party" { "当事人到场人员" } input id="i-party" name="party_representative" value="法定代表人"; (field_error(e, "party_representative"))
+                    button type="submit" { "开始约谈" }
+                }
+            }
+            @if let Some(interview) = view.interview.as_ref().filter(|i| i.ended_at.is_none() && !i.party_absent).filter(|_| officer.has("case_officer")) {
+                @if interview.informing.is_none() {
+                    @let e = err("informing");
+                    form method="post" action=(post("informing")) id="form-informing" {
+                        h3 { "第二步：告知" }
+                        (csrf(session)) (form_error(e, &["facts", "provisions", "evidence"]))
+                        label for="s-facts" { "违法事实" } textarea id="s-facts" name="facts" rows="2" { "未按期报送年度报告" } (field_error(e, "facts"))
+                        label for="s-provisions" { "违反的规定（每行一条）" } textarea id="s-provisions" name="provisions" rows="2" { "《企业信息公示暂行条例》第八条" } (field_error(e, "provisions"))
+                        label for="s-evidence" { "证据（每行一项）" } textarea id="s-evidence" name="evidence" rows="2" { "日常检查记录" } (field_error(e, "evidence"))
+                        label class="check" { input type="checkbox" name="rights_explained" value="on" checked; " 已告知陈述、申辩等权利" }
+                        label class="check" { input type="checkbox" name="consequences_explained" value="on" checked; " 已告知不整改的后果" }
+                        button type="submit" { "记录告知" }
+                    }
+                } @else if interview.listening.is_none() {
+                    @let e = err("listening");
+                    form method="post" action=(post("listening")) id="form-listening" {
+                        h3 { "第三步：听取陈述" }
+                        (csrf(session)) (form_error(e, &["statement", "difficulties", "commitments"]))
+                        label for="s-statement" { "当事人陈述" } textarea id="s-statement" name="statement" rows="2" { "财务人员变动，遗漏报送。" } (field_error(e, "statement"))
+                        label for="s-difficulties" { "困难与诉求" } input id="s-difficulties" name="difficulties" value="不熟悉系统"; (field_error(e, "difficulties"))
+                        label for="s-commitments" { "整改承诺" } input id="s-commitments" name="commitments" value="十五日内补报并建立报送制度"; (field_error(e, "commitments"))
+                        button type="submit" { "记录陈述" }
+                    }
+                } @else if interview.items.is_empty() {
+                    @let e = err("agreeing");
+                    form method="post" action=(post("agreeing")) id="form-agreeing" {
+                        h3 { "第四步：商定整改事项" }
+                        (csrf(session)) (form_error(e, &["items"]))
+                        @for n in 1..=3 {
+                            fieldset { legend { "整改事项 " (n) }
+                                label for={ "it-content-" (n) } { "内容" } input id={ "it-content-" (n) } name={ "item" (n) "_content" } value=(if n == 1 { "补报年度报告" } else { "" });
+                                label for={ "it-deadline-" (n) } { "期限" } input id={ "it-deadline-" (n) } name={ "item" (n) "_deadline" } type="date" value=(if n == 1 { state.calendar.current().add_working_days(today, 10).map(|a| a.value).unwrap_or(today).format("%Y-%m-%d").to_string() } else { String::new() });
+                                label for={ "it-standard-" (n) } { "验收标准" } input id={ "it-standard-" (n) } name={ "item" (n) "_standard" } value=(if n == 1 { "提交书面材料并经核查合格" } else { "" });
+                            }
+                        }
+                        (field_error(e, "items"))
+                        button type="submit" { "记录整改事项" }
+                    }
+                } @else {
+                    @let e = err("close");
+                    form method="post" action={ "/cases/" (case.id) "/close" } enctype="multipart/form-data" id="form-close" {
+                        h3 { "结束约谈" }
+                        (csrf(session)) (form_error(e, &["recording_sha256"]))
+                        label for="c-recording" { "录音录像文件" } input id="c-recording" name="recording" type="file" multiple; (field_error(e, "recording_sha256"))
+                        button type="submit" { "结束约谈并生成笔录" }
+                    }
+                }
+            }
             @if let Some(rect) = view.rectification.as_ref().filter(|r| r.status == "open" && r.notice_document_id.is_empty()).filter(|_| officer.has("case_officer")) {
                 @let e = err("rect-notice");
                 form method="post" action=(post("rect-notice")) id="form-rect-notice" {

@@ -26,6 +26,8 @@ pub fn page(session: Option<&Session>, nav: Nav, title: &str, body: Markup) -> M
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
+                // htmx would otherwise inject an inline <style>, which the CSP refuses.
+                meta name="htmx-config" content=r#"{"includeIndicatorStyles":false}"#;
                 title { (title) " · 约谈管理系统" }
                 link rel="stylesheet" href="/static/console.css";
                 script src="/static/htmx.min.js" defer {}

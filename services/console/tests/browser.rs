@@ -257,7 +257,6 @@ async fn officers_work_a_case_in_the_browser_from_clue_to_acceptance_and_the_boa
     idp.add_client(OidcClient { client_id: CLIENT_ID.into(), client_secret: CLIENT_SECRET.into(), redirect_uris: vec![format!("{console}/auth/callback")] });
     let browser = Browser::start(out_dir("work_a_case")).await.expect("chromium starts (deploy/local/install.sh installs it)");
 
-    let mut document_url = String::new();
     // Not signed in: the sign-in page.
     browser.client.goto(&format!("{console}/work")).await.unwrap();
     assert!(browser.client.current_url().await.unwrap().as_str().ends_with("/signin"));
@@ -432,7 +431,7 @@ async fn officers_work_a_case_in_the_browser_from_clue_to_acceptance_and_the_boa
     assert_eq!(pdf["type"], "application/pdf");
     assert!(pdf["start"].as_str().unwrap_or_default().starts_with("%PDF"), "{pdf}");
     assert!(pdf["disposition"].as_str().unwrap_or_default().starts_with("attachment"), "{pdf}");
-    document_url = format!("{console}{link}");
+    let document_url = format!("{console}{link}");
     // The whole case on a taller window, for the README.
     browser.set_size(1366, 1500).await.unwrap();
     browser.screenshot("05-case-accepted").await.unwrap();

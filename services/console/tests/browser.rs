@@ -496,6 +496,7 @@ async fn officers_work_a_case_in_the_browser_from_clue_to_acceptance_and_the_boa
     browser.client.goto(&format!("{console}/admin")).await.unwrap();
     assert!(text(&browser, "#holiday-years").await.contains("2026 年"), "the holiday years are listed");
     assert!(text(&browser, "#violation-types").await.contains("SJ-ANNUAL-REPORT"));
+    assert!(text(&browser, "#organs").await.contains("兰城市监"), "the organs with their document codes");
     no_serious_violations(&browser, "administration").await;
 
     // 12. Another county's officer opening this case sees the 403 page.

@@ -49,6 +49,7 @@ pub const TABLE: &AccessTable = &[
     Rule::new(method!("PutViolationType"), &[LEGAL_REVIEWER, ADMIN]),
     Rule::new(method!("ListViolationTypes"), CATALOGUE_READERS),
     Rule::new(method!("PutOrgan"), &[ADMIN]),
+    Rule::new(method!("ListOrgans"), CATALOGUE_READERS),
     Rule::new(method!("UploadEvidence"), PROPOSERS).upload(),
     Rule::new(method!("RegisterClue"), &[CASE_OFFICER]),
     Rule::new(method!("GetClue"), INTERNAL_READERS),

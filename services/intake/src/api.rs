@@ -585,6 +585,12 @@ impl IntakeService for IntakeApi {
         reply(self.list_violation_types(request.get_ref()).await)
     }
 
+    async fn list_organs(&self, request: Request<pb::ListOrgansRequest>) -> Result<Response<pb::ListOrgansResponse>, Status> {
+        let actor = auth::actor(&request)?;
+        let organs = self.state.organs(actor.division.province()).await;
+        reply(organs.map(|rows| pb::ListOrgansResponse { organs: rows.iter().map(organ_proto).collect() }))
+    }
+
     async fn put_organ(&self, request: Request<pb::PutOrganRequest>) -> Result<Response<pb::OrganRecord>, Status> {
         let actor = auth::actor(&request)?;
         let req = request.get_ref();

@@ -947,6 +947,11 @@ impl State {
         store::party(&mut conn, id, false).await
     }
 
+    pub async fn organs(&self, province: &str) -> Result<Vec<OrganRow>, Error> {
+        let mut conn = self.pool.acquire().await?;
+        store::list_organs(&mut conn, province).await
+    }
+
     pub async fn violation_types(&self, department: &str, include_inactive: bool) -> Result<Vec<ViolationTypeRow>, Error> {
         let mut conn = self.pool.acquire().await?;
         store::list_violation_types(&mut conn, department, include_inactive).await

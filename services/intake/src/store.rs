@@ -86,6 +86,14 @@ pub async fn document_code_holder(
     .await?)
 }
 
+/// The organs of a province (`62`), by division and code.
+pub async fn list_organs(conn: &mut PgConnection, province: &str) -> Result<Vec<OrganRow>, Error> {
+    Ok(sqlx::query_as("SELECT code, name, division, document_code FROM organs WHERE left(division, 2) = $1 ORDER BY division, code")
+        .bind(province)
+        .fetch_all(&mut *conn)
+        .await?)
+}
+
 pub async fn get_organ(conn: &mut PgConnection, code: &str) -> Result<Option<OrganRow>, Error> {
     Ok(sqlx::query_as("SELECT code, name, division, document_code FROM organs WHERE code = $1")
         .bind(code)

@@ -275,6 +275,7 @@ static POLICY: &[Row] = &[
     row("IntakeService/PutViolationType", &[LEGAL_REVIEWER, ADMIN], Scope::RoleOnly),
     row("IntakeService/ListViolationTypes", EVERY_ROLE, Scope::RoleOnly),
     row("IntakeService/PutOrgan", &[ADMIN], Scope::Division).build(put_organ),
+    row("IntakeService/ListOrgans", EVERY_ROLE, Scope::RoleOnly),
     row("IntakeService/UploadEvidence", PROPOSERS, Scope::RoleOnly),
     row("IntakeService/RegisterClue", &[CASE_OFFICER], Scope::PartyProvince).read(Read::HidesParty).build(register_clue),
     row("IntakeService/GetClue", INTERNAL, Scope::Division),

@@ -29,10 +29,12 @@ async fn show(state: &State, session: &Session, error: Option<Refusal>) -> Respo
         Ok(calls) => calls,
         Err(err) => return layout::error_page(&err.to_string()).into_response(),
     };
-    let (types, officers) = tokio::join!(
+    let (organs, types, officers) = tokio::join!(
+        async { calls.intake().list_organs(calls.req(intake::ListOrgansRequest {})).await },
         async { calls.intake().list_violation_types(calls.req(intake::ListViolationTypesRequest { department: String::new(), include_inactive: true })).await },
         async { calls.scheduling().list_officers(calls.req(scheduling::ListOfficersRequest { organ: session.officer.organ.clone() })).await },
     );
+    let organs = organs.map(|o| o.into_inner().organs);
     let types = types.map(|t| t.into_inner().violation_types);
     let officers = officers.map(|o| o.into_inner().officers);
     let calendar = state.calendar.current();
@@ -41,6 +43,20 @@ async fn show(state: &State, session: &Session, error: Option<Refusal>) -> Respo
         h1 { "系统管理" }
         section class="card" aria-labelledby="organ-h" {
             h2 id="organ-h" { "执法机关与文书字号" }
+            @match &organs {
+                Err(status) => { p class="muted" { (zh::refusal(status).message) } }
+                Ok(organs) => {
+                    table class="list" id="organs" {
+                        thead { tr { th scope="col" { "机关代码" } th scope="col" { "名称" } th scope="col" { "行政区划" } th scope="col" { "文书字号" } } }
+                        tbody { @for o in organs { tr {
+                            td { (o.organ.as_ref().map(|x| x.code.as_str()).unwrap_or("")) }
+                            td { (o.organ.as_ref().map(|x| x.name.as_str()).unwrap_or("")) }
+                            td { (o.organ.as_ref().map(|x| x.division_code.as_str()).unwrap_or("")) }
+                            td { @if o.document_code.is_empty() { span class="overdue" { "未设置" } } @else { (o.document_code) } }
+                        } } }
+                    }
+                }
+            }
             @if session.officer.has("admin") {
                 form method="post" action="/admin/organs" id="form-organ" {
                     (csrf(session)) (form_error(e, &["code", "name", "division_code", "document_code"]))

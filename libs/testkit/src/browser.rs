@@ -82,9 +82,10 @@ impl Browser {
     /// Starts chromedriver and a Chromium session. `out_dir` is created;
     /// screenshots and chromedriver's log (`chromedriver.log`) go there.
     ///
-    /// fantoccini talks to chromedriver through rustls's default crypto
-    /// provider: a test binary that links both of rustls's providers (ring
-    /// and aws-lc-rs) must install one for the process first.
+    /// fantoccini talks to chromedriver through rustls's process-wide crypto
+    /// provider. Built with the whole workspace, rustls has both of its
+    /// providers (ring and aws-lc-rs) and picks neither, so this installs
+    /// aws-lc-rs (the one lettre already uses) unless one is installed.
     pub async fn start(out_dir: impl Into<PathBuf>) -> Result<Browser> {
         let out_dir = out_dir.into();
         std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
@@ -123,14 +124,9 @@ impl Browser {
                 "prefs": { "intl.accept_languages": "zh-CN" },
             }),
         );
-        // rustls panics when it cannot pick a crypto provider (a binary that
-        // links both ring and aws-lc-rs); make that an error that says why.
-        let builder = std::panic::catch_unwind(ClientBuilder::rustls).map_err(|_| {
-            anyhow::anyhow!(
-                "rustls has no process-wide crypto provider (this binary links both ring and aws-lc-rs): \
-                 call rustls::crypto::aws_lc_rs::default_provider().install_default() before Browser::start"
-            )
-        })?;
+        // Err: another provider is installed already, which serves as well.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let builder = ClientBuilder::rustls();
         let client = builder
             .context("building the WebDriver HTTP client")?
             .capabilities(capabilities)

@@ -231,7 +231,6 @@ fn keep_for_readme(browser: &Browser, shot: &str, name: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn officers_work_a_case_in_the_browser_from_clue_to_acceptance_and_the_board_turns_red() {
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let mut sys = System::builder().with(Service::Intake).with(Service::Review).with(Service::Rectification).with(Service::Supervision).start().await;
     sys.put_organs().await;
     let _peers = sys.start_scheduling_with_peers(false).await;

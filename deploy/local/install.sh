@@ -157,20 +157,24 @@ find_buf() {
     prefix="$(npm prefix -g 2>/dev/null)" && [ -x "$prefix/bin/buf" ] && { echo "$prefix/bin/buf"; return 0; }
     return 1
 }
-if buf="$(find_buf)"; then
-    say "buf: found $buf ($("$buf" --version 2>&1 | head -n 1))"
-else
+# npm install -g PACKAGE@VERSION, with Debian's nodejs and npm first if npm
+# is missing, and sudo when not root and npm's global prefix is not writable.
+npm_install_global() {
+    local spec="$1" npm_sudo=()
     if ! command -v npm >/dev/null 2>&1; then
         apt_install nodejs npm
         command -v npm >/dev/null 2>&1 || die "nodejs and npm installed but npm is still missing"
     fi
-    npm_sudo=()
     if ! is_root && [ ! -w "$(npm prefix -g)" ]; then
-        command -v sudo >/dev/null 2>&1 || die "installing buf with npm -g needs root (or sudo)"
+        command -v sudo >/dev/null 2>&1 || die "installing $spec with npm -g needs root (or sudo)"
         npm_sudo=(sudo)
     fi
-    quietly "${npm_sudo[@]}" npm install -g --no-audit --no-fund "@bufbuild/buf@$BUF_VERSION" \
-        || die "npm install -g @bufbuild/buf@$BUF_VERSION failed"
+    quietly "${npm_sudo[@]}" npm install -g --no-audit --no-fund "$spec" || die "npm install -g $spec failed"
+}
+if buf="$(find_buf)"; then
+    say "buf: found $buf ($("$buf" --version 2>&1 | head -n 1))"
+else
+    npm_install_global "@bufbuild/buf@$BUF_VERSION"
     buf="$(find_buf)" || die "@bufbuild/buf installed but no buf binary found (npm prefix -g: $(npm prefix -g))"
     say "buf: installed from npm (@bufbuild/buf) $buf ($("$buf" --version 2>&1 | head -n 1))"
 fi
@@ -199,17 +203,7 @@ axe_installed_version() {
 if command -v npm >/dev/null 2>&1 && [ "$(axe_installed_version || true)" = "$AXE_VERSION" ]; then
     say "axe-core: found $(npm root -g)/axe-core/axe.min.js ($AXE_VERSION)"
 else
-    if ! command -v npm >/dev/null 2>&1; then
-        apt_install nodejs npm
-        command -v npm >/dev/null 2>&1 || die "nodejs and npm installed but npm is still missing"
-    fi
-    npm_sudo=()
-    if ! is_root && [ ! -w "$(npm prefix -g)" ]; then
-        command -v sudo >/dev/null 2>&1 || die "installing axe-core with npm -g needs root (or sudo)"
-        npm_sudo=(sudo)
-    fi
-    quietly "${npm_sudo[@]}" npm install -g --no-audit --no-fund "axe-core@$AXE_VERSION" \
-        || die "npm install -g axe-core@$AXE_VERSION failed"
+    npm_install_global "axe-core@$AXE_VERSION"
     version="$(axe_installed_version)" || die "axe-core installed but no axe.min.js under $(npm root -g)/axe-core"
     say "axe-core: installed from npm $(npm root -g)/axe-core/axe.min.js ($version)"
 fi

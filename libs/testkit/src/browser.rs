@@ -83,9 +83,7 @@ impl Browser {
     /// screenshots and chromedriver's log (`chromedriver.log`) go there.
     ///
     /// fantoccini talks to chromedriver through rustls's process-wide crypto
-    /// provider. Built with the whole workspace, rustls has both of its
-    /// providers (ring and aws-lc-rs) and picks neither, so this installs
-    /// aws-lc-rs (the one lettre already uses) unless one is installed.
+    /// provider, which this installs first ([`crate::install_crypto_provider`]).
     pub async fn start(out_dir: impl Into<PathBuf>) -> Result<Browser> {
         let out_dir = out_dir.into();
         std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
@@ -124,8 +122,7 @@ impl Browser {
                 "prefs": { "intl.accept_languages": "zh-CN" },
             }),
         );
-        // Err: another provider is installed already, which serves as well.
-        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        crate::install_crypto_provider();
         let builder = ClientBuilder::rustls();
         let client = builder
             .context("building the WebDriver HTTP client")?

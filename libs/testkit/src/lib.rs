@@ -22,6 +22,16 @@
 //! VideoRoom over HTTP, the sample event handler) for the video tests.
 
 pub mod browser;
+
+/// Installs rustls's aws-lc-rs provider for the process unless one is
+/// installed. The workspace links both of rustls's providers (ring and
+/// aws-lc-rs), and a TLS-capable client built without one installed
+/// panics; lettre already uses aws-lc-rs.
+pub fn install_crypto_provider() {
+    // Err: a provider is installed already, which serves as well.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
+
 pub mod janus;
 pub mod peers;
 

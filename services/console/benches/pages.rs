@@ -39,6 +39,9 @@
 //! cases. The gRPC calls alone get a fresh officer token per request (as
 //! the page does), made before the timer starts.
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -46,12 +49,11 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use futures::StreamExt;
 use yuetan_console::backend::{Calls, Channels, Tokens};
-use yuetan_console::config::{ConsoleConfig, DevOfficer, TokenKey};
+use yuetan_console::config::DevOfficer;
 use yuetan_console::pages::{case, work};
 use yuetan_console::session::{Officer, Session};
 use yuetan_console::Console;
-use yuetan_harness::{Polls, Service, System, AUDIENCE, CHENGGUAN, ISSUER, ORGAN_A, SECRET};
-use yuetan_platform::auth::KeyAlgorithm;
+use yuetan_harness::{Polls, Service, System, CHENGGUAN, ORGAN_A};
 use yuetan_testkit::{Durability, Stack};
 
 const START: &str = "<!-- bench:console-pages:start -->";
@@ -495,7 +497,7 @@ fn doc_target() -> Option<PathBuf> {
 
 #[tokio::main]
 async fn main() {
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    yuetan_testkit::install_crypto_provider();
     let setting = Setting {
         concurrency: env("BENCH_CONCURRENCY", 16).max(1),
         requests: env("BENCH_REQUESTS", 3200).max(1),
@@ -535,20 +537,8 @@ async fn main() {
     println!("{} approved cases with their plans in {:.1} s", cases.len(), started.elapsed().as_secs_f64());
 
     let officers: Vec<DevOfficer> = (0..setting.concurrency).map(dev_officer).collect();
-    let config = ConsoleConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        session_key: "console-session-key-for-the-pages-benchmark-01".into(),
-        token: TokenKey { kid: "test".into(), algorithm: KeyAlgorithm::HS256, secret: SECRET.into(), issuer: ISSUER.into(), audience: AUDIENCE.into(), ..TokenKey::default() },
-        dev_officers: officers.clone(),
-        ..ConsoleConfig::default()
-    };
-    let channels = Channels {
-        intake: sys.channel(Service::Intake),
-        review: sys.channel(Service::Review),
-        scheduling: sys.channel(Service::Scheduling),
-        rectification: sys.channel(Service::Rectification),
-        supervision: sys.channel(Service::Supervision),
-    };
+    let config = common::harness_config("console-session-key-for-the-pages-benchmark-01", None, officers.clone());
+    let channels = common::harness_channels(&sys);
     let tokens = Tokens::new(&config).expect("the console's token key");
     let console = Console::bind(config, channels.clone(), sys.clock.clone(), sys.calendar.clone()).await.expect("the console starts");
     let base = format!("http://{}", console.local_addr());

@@ -14,15 +14,15 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+mod common;
+
 use fantoccini::Locator;
 use serde_json::{json, Map, Value};
-use yuetan_console::backend::Channels;
-use yuetan_console::config::{ConsoleConfig, OidcConfig, TokenKey};
+use yuetan_console::config::OidcConfig;
 use yuetan_console::Console;
-use yuetan_harness::{Officer, Service, System, AUDIENCE, CHENGGUAN, ISSUER, ORGAN_B, QILIHE, SECRET};
+use yuetan_harness::{Officer, Service, System, CHENGGUAN, ORGAN_B, QILIHE};
 use yuetan_harness::interview::{interviewer, recorder};
 use yuetan_harness::scheduling::{INTERVIEWER, INTERVIEWER_LEGAL};
-use yuetan_platform::auth::KeyAlgorithm;
 use yuetan_testkit::browser::Browser;
 use yuetan_testkit::peers::oidc::{OidcClient, OidcPeer, OidcUser};
 
@@ -76,21 +76,8 @@ fn oidc_config(issuer: String) -> OidcConfig {
 
 /// The console on the harness's services, its tokens signed with the harness's key.
 pub async fn start_console(sys: &System, oidc: Option<OidcConfig>) -> (String, tokio_util::sync::CancellationToken) {
-    let config = ConsoleConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        session_key: "console-session-key-for-the-browser-tests-0001".into(),
-        token: TokenKey { kid: "test".into(), algorithm: KeyAlgorithm::HS256, secret: SECRET.into(), issuer: ISSUER.into(), audience: AUDIENCE.into(), ..TokenKey::default() },
-        oidc,
-        ..ConsoleConfig::default()
-    };
-    let channels = Channels {
-        intake: sys.channel(Service::Intake),
-        review: sys.channel(Service::Review),
-        scheduling: sys.channel(Service::Scheduling),
-        rectification: sys.channel(Service::Rectification),
-        supervision: sys.channel(Service::Supervision),
-    };
-    let console = Console::bind(config, channels, sys.clock.clone(), sys.calendar.clone()).await.expect("the console starts");
+    let config = common::harness_config("console-session-key-for-the-browser-tests-0001", oidc, Vec::new());
+    let console = Console::bind(config, common::harness_channels(sys), sys.clock.clone(), sys.calendar.clone()).await.expect("the console starts");
     let url = format!("http://{}", console.local_addr());
     let stop = tokio_util::sync::CancellationToken::new();
     console.serve(stop.clone());

@@ -251,31 +251,46 @@ pub struct Refusal {
     pub field: Option<String>,
     /// One Chinese sentence.
     pub message: String,
+    /// The service's own words (English, for the IT operator), shown folded
+    /// under the sentence; empty when the console made the refusal.
+    pub detail: String,
+}
+
+impl Refusal {
+    /// A refusal the console makes itself (a bound it checks before calling).
+    pub fn of_field(field: &str, message: String) -> Refusal {
+        Refusal { code: Code::InvalidArgument, field: Some(field.to_string()), message, detail: String::new() }
+    }
 }
 
 /// The services say `invalid argument `field`: reason` (libs/platform
-/// error.rs); the field is between the first two backticks.
+/// error.rs); the field is between the first two backticks. The sentence is
+/// Chinese throughout; the service's reason goes into `detail`.
 pub fn refusal(status: &Status) -> Refusal {
     let detail = status.message();
     let field = match status.code() {
         Code::InvalidArgument => detail.split('`').nth(1).filter(|f| !f.is_empty() && f.len() <= 80).map(str::to_string),
         _ => None,
     };
-    let reason = detail.split_once(": ").map(|(_, r)| r).unwrap_or(detail);
     let message = match status.code() {
         Code::InvalidArgument => match &field {
-            Some(f) => format!("“{}”填写有误：{}", self::field(f), reason),
-            None => format!("填写有误：{reason}"),
+            Some(f) => format!("“{}”填写有误，请核对后重新提交。", self::field(f)),
+            None => "填写有误，请核对后重新提交。".into(),
         },
         Code::PermissionDenied => "您没有权限办理此事项，或该案件不在您的管辖范围内。".into(),
         Code::Unauthenticated => "登录已失效，请重新登录。".into(),
         Code::NotFound => "未找到该记录，或它不在您的管辖范围内。".into(),
-        Code::AlreadyExists => format!("该记录已存在：{reason}"),
-        Code::FailedPrecondition => format!("当前状态下不能办理此事项：{reason}"),
+        Code::AlreadyExists => "该记录已存在，无需重复办理。".into(),
+        Code::FailedPrecondition => "当前状态下不能办理此事项，请先完成前一环节。".into(),
         Code::Unavailable | Code::DeadlineExceeded => "服务暂时不可用，请稍后重试（您的操作未生效或将只生效一次）。".into(),
         _ => "系统内部错误，请联系系统管理员。".into(),
     };
-    Refusal { code: status.code(), field, message }
+    // Internal errors carry nothing worth showing; the rest is the service's reason.
+    let detail = match status.code() {
+        Code::InvalidArgument | Code::AlreadyExists | Code::FailedPrecondition => detail.to_string(),
+        _ => String::new(),
+    };
+    Refusal { code: status.code(), field, message, detail }
 }
 
 #[cfg(test)]
@@ -295,6 +310,8 @@ mod tests {
         let refusal = refusal(&status);
         assert_eq!(refusal.field.as_deref(), Some("party.credit_code"));
         assert!(refusal.message.contains("统一社会信用代码"), "{}", refusal.message);
+        assert!(!refusal.message.contains("check character"), "the sentence is Chinese; the reason is the detail: {}", refusal.message);
+        assert!(refusal.detail.contains("check character mismatch"));
     }
 
     #[test]

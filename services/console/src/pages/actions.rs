@@ -29,7 +29,7 @@ pub async fn act(AxumState(state): Shared, session: Session, Path((case_id, acti
         return layout::not_found();
     }
     if let Some((field, _)) = form.iter().find(|(_, v)| v.chars().count() > MAX_FIELD_CHARS) {
-        let refusal = Refusal { code: tonic::Code::InvalidArgument, field: Some(field.clone()), message: format!("“{}”过长，最多 {MAX_FIELD_CHARS} 字。", zh::field(field)) };
+        let refusal = Refusal::of_field(field, format!("“{}”过长，最多 {MAX_FIELD_CHARS} 字。", zh::field(field)));
         return super::case::show(&state, &session, &case_id, Some((action.as_str(), refusal))).await;
     }
     let calls = match Calls::new(&state.channels, &state.tokens, &session.officer) {

@@ -76,18 +76,26 @@ pub fn csrf(session: &Session) -> Markup {
 
 /// A refusal shown next to its field (or above the form without one).
 pub fn field_error(error: Option<&zh::Refusal>, field: &str) -> Markup {
-    html! {
-        @if let Some(error) = error.filter(|e| e.field.as_deref().is_some_and(|f| f == field || f.ends_with(&format!(".{field}")))) {
-            p class="error" role="alert" data-field=(field) { (error.message) }
-        }
+    match error.filter(|e| e.field.as_deref().is_some_and(|f| f == field || f.ends_with(&format!(".{field}")))) {
+        Some(error) => refusal(error, Some(field)),
+        None => html! {},
     }
 }
 
 /// A refusal that names no field of the form, shown at the form's top.
 pub fn form_error(error: Option<&zh::Refusal>, fields: &[&str]) -> Markup {
+    match error.filter(|e| !e.field.as_deref().is_some_and(|f| fields.iter().any(|x| f == *x || f.ends_with(&format!(".{x}"))))) {
+        Some(error) => refusal(error, None),
+        None => html! {},
+    }
+}
+
+/// The sentence, and the service's own words folded under it.
+fn refusal(error: &zh::Refusal, field: Option<&str>) -> Markup {
     html! {
-        @if let Some(error) = error.filter(|e| !e.field.as_deref().is_some_and(|f| fields.iter().any(|x| f == *x || f.ends_with(&format!(".{x}"))))) {
-            p class="error" role="alert" { (error.message) }
+        p class="error" role="alert" data-field=[field] { (error.message) }
+        @if !error.detail.is_empty() {
+            details class="detail" { summary { "系统说明" } p { (error.detail) } }
         }
     }
 }

@@ -18,7 +18,7 @@ pub type Upload = (String, String, Vec<u8>);
 /// `file_field` (each bounded by `max_upload_bytes`, read chunk by chunk, at
 /// most `max_files`): `(values, [(file name, media type, content)])`.
 pub async fn read_form(state: &State, mut multipart: Multipart, file_field: &str, max_files: usize) -> Result<(HashMap<String, String>, Vec<Upload>), Refusal> {
-    let too_big = |field: &str, message: String| Refusal { code: tonic::Code::InvalidArgument, field: Some(field.to_string()), message };
+    let too_big = |field: &str, message: String| Refusal::of_field(field, message);
     let mut values = HashMap::new();
     let mut files = Vec::new();
     while let Some(mut field) = multipart.next_field().await.map_err(|err| too_big(file_field, format!("上传未完成：{err}")))? {

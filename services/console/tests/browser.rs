@@ -410,7 +410,10 @@ async fn officers_work_a_case_in_the_browser_from_clue_to_acceptance_and_the_boa
     until_text(&browser, &case_url, "#rect-status", "验收合格").await;
     // Every document's PDF, previewed in the page and downloadable.
     let previews = browser.client.find_all(Locator::Css("details.pdf iframe")).await.unwrap();
-    assert!(previews.len() >= 3, "the notice, the rectification notice and the certificate have previews: {}", previews.len());
+    assert!(previews.len() >= 4, "the notice, the record, the rectification notice and the certificate have previews: {}", previews.len());
+    let record_link = browser.client.find(Locator::Css("#main a.download[href^='/documents/record/']")).await.unwrap().attr("href").await.unwrap().expect("the record's download link");
+    let record_pdf = fetch(&browser, &record_link).await;
+    assert!(record_pdf["status"] == 200 && record_pdf["start"].as_str().unwrap_or_default().starts_with("%PDF"), "the signed record's PDF: {record_pdf}");
     let link = browser.client.find(Locator::Css("#main a.download")).await.unwrap().attr("href").await.unwrap().expect("a download link");
     let pdf = fetch(&browser, &link).await;
     assert_eq!(pdf["status"], 200, "{pdf}");

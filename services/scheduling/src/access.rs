@@ -66,6 +66,7 @@ pub const TABLE: &AccessTable = &[
     Rule::new(method!("SendRecordForSignature"), PLANNERS),
     Rule::new(method!("CorrectRecord"), PLANNERS),
     Rule::new(method!("GetRecord"), CASE_READERS),
+    Rule::new(method!("GetRecordFile"), CASE_READERS),
     Rule::new(method!("ListRecords"), CASE_READERS),
     Rule::new(method!("ListRecordsToSign"), INTERVIEW_PARTICIPANTS),
 ];

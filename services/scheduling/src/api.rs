@@ -679,6 +679,11 @@ impl SchedulingService for SchedulingApi {
         reply(SchedulingApi::get_record(self, actor, request.get_ref()).await)
     }
 
+    async fn get_record_file(&self, request: Request<pb::GetRecordFileRequest>) -> Result<Response<pb::DocumentFile>, Status> {
+        let actor = auth::actor(&request)?;
+        reply(SchedulingApi::get_record_file(self, actor, request.get_ref()).await)
+    }
+
     async fn list_records(&self, request: Request<pb::ListRecordsRequest>) -> Result<Response<pb::ListRecordsResponse>, Status> {
         let actor = auth::actor(&request)?;
         reply(SchedulingApi::list_records(self, actor, request.get_ref()).await)

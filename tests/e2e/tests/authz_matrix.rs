@@ -330,6 +330,7 @@ static POLICY: &[Row] = &[
     row("SchedulingService/SendRecordForSignature", PLANNERS, Scope::LeadOrgan),
     row("SchedulingService/CorrectRecord", PLANNERS, Scope::LeadOrgan).build(correct_record),
     row("SchedulingService/GetRecord", READERS, Scope::Case),
+    row("SchedulingService/GetRecordFile", READERS, Scope::Case),
     row("SchedulingService/ListRecords", READERS, Scope::Case),
     row("SchedulingService/ListRecordsToSign", PARTICIPANTS, Scope::RoleOnly),
     // rectification

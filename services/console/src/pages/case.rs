@@ -224,6 +224,9 @@ pub fn files(view: &CaseView) -> Vec<(&'static str, String, String)> {
     if let Some(notice) = &view.notice {
         files.push(("scheduling", notice.document_id.clone(), format!("{} {}", notice.title, notice.number)));
     }
+    for record in &view.records {
+        files.push(("record", record.record_id.clone(), format!("约谈笔录 {}", record.number)));
+    }
     for service in &view.services {
         if !service.receipt_document_id.is_empty() {
             files.push(("scheduling", service.receipt_document_id.clone(), format!("送达回证 {}", service.receipt_number)));

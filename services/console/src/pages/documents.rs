@@ -1,6 +1,6 @@
 //! A document's PDF, from the service that made it (scheduling: the notice,
-//! the delivery receipts; rectification: its notice, the certificate, the
-//! penalty draft): shown inline in the case page's preview frame, or
+//! the delivery receipts, the interview record; rectification: its notice,
+//! the certificate, the penalty draft): shown inline in the case page's preview frame, or
 //! downloaded. Whether the officer may read it is the service's answer.
 
 use axum::extract::{Path, Query, State as AxumState};
@@ -33,6 +33,10 @@ pub async fn file(AxumState(state): Shared, session: Session, Path((source, docu
             (f.number, f.pdf)
         }),
         "rectification" => calls.rectification().get_document_file(calls.req(rectification::GetDocumentFileRequest { document_id })).await.map(|f| {
+            let f = f.into_inner();
+            (f.number, f.pdf)
+        }),
+        "record" => calls.scheduling().get_record_file(calls.req(scheduling::GetRecordFileRequest { record_id: document_id })).await.map(|f| {
             let f = f.into_inner();
             (f.number, f.pdf)
         }),

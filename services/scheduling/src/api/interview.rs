@@ -555,6 +555,17 @@ impl SchedulingApi {
         record_proto(&mut conn, &record).await
     }
 
+    /// The record's PDF from the object store (the console's preview and download).
+    pub(super) async fn get_record_file(&self, actor: &Actor, req: &pb::GetRecordFileRequest) -> Result<pb::DocumentFile, Error> {
+        let id = parse_uuid("record_id", &req.record_id)?;
+        let mut conn = self.state.pool.acquire().await?;
+        let record = istore::record(&mut conn, id, false).await?.ok_or_else(|| Error::NotFound(format!("record {id}")))?;
+        actor.require_scope_of(&record.division, &record.co_departments)?;
+        let sha256 = if record.signed_sha256.is_empty() { record.content_sha256.clone() } else { record.signed_sha256.clone() };
+        let pdf = self.state.objects.get(&sha256).await?;
+        Ok(pb::DocumentFile { document_id: record.id.to_string(), title: "约谈笔录".into(), number: record.number.clone(), sha256, pdf })
+    }
+
     pub(super) async fn list_records_to_sign(&self, actor: &Actor, req: &pb::ListRecordsToSignRequest) -> Result<pb::ListRecordsResponse, Error> {
         let limit = yuetan_platform::fields::page_size(req.page_size)?;
         let mut conn = self.state.pool.acquire().await?;
